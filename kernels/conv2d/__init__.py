@@ -1,0 +1,91 @@
+"""conv2d: 2-D convolution (cross-correlation, as in every deep-learning framework), NCHW.
+
+Weight layout (K, C/groups, R, S); output (N, K, P, Q) with the size formula of ``geometry``.
+
+| variant            | idea                                                         | runs on |
+|--------------------|--------------------------------------------------------------|---------|
+| reference          | float64 loops: the filter slides over the input like a flashlight (tests only) | cpu |
+| numpy.v0_im2col    | im2col into a reused workspace + one BLAS GEMM per group; 1x1 as a plain GEMM | cpu |
+
+Entry points take raw arrays (NumPy or CuPy), validate them, and dispatch to the variant the registry
+selects for the array's device. Each variant receives the validated ``ConvGeometry``.
+"""
+
+from __future__ import annotations
+
+from kernels import registry
+from kernels.conv2d.geometry import ConvGeometry, conv2d_geometry, conv_output_size, same_padding
+
+__all__ = [
+    "ConvGeometry",
+    "conv2d_geometry",
+    "conv_output_size",
+    "same_padding",
+    "conv2d_forward",
+    "conv2d_backward_input",
+    "conv2d_backward_weight",
+    "conv2d_backward_bias",
+]
+
+
+def _check_float(name, array):
+    kind = getattr(array.dtype, "kind", None)
+    if kind != "f":
+        raise TypeError(f"conv2d {name} must be a floating-point array, got dtype {array.dtype}")
+
+
+def _check_same_dtype(names_arrays):
+    (first_name, first), *rest = names_arrays
+    for name, array in rest:
+        if array.dtype != first.dtype:
+            raise TypeError(
+                f"conv2d {name} dtype {array.dtype} does not match {first_name} dtype {first.dtype}"
+            )
+
+
+def _check_shape(name, array, expected):
+    if tuple(array.shape) != tuple(expected):
+        raise ValueError(f"conv2d {name} must have shape {tuple(expected)}, got {tuple(array.shape)}")
+
+
+def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    """y = conv2d(x, w) + b; x (N, C, H, W), w (K, C/groups, R, S), b (K,) or None."""
+    g = conv2d_geometry(x.shape, w.shape, stride, padding, dilation, groups)
+    _check_float("input", x)
+    _check_float("weight", w)
+    arrays = [("input", x), ("weight", w)]
+    if b is not None:
+        _check_float("bias", b)
+        _check_shape("bias", b, (g.K,))
+        arrays.append(("bias", b))
+    _check_same_dtype(arrays)
+    return registry.get("conv2d_forward", registry.array_device(x))(x, w, b, g)
+
+
+def conv2d_backward_input(dy, w, x_shape, stride=1, padding=0, dilation=1, groups=1):
+    """dL/dx from dL/dy (N, K, P, Q) and the weight."""
+    g = conv2d_geometry(x_shape, w.shape, stride, padding, dilation, groups)
+    _check_float("grad_output", dy)
+    _check_shape("grad_output", dy, g.y_shape)
+    _check_same_dtype([("grad_output", dy), ("weight", w)])
+    return registry.get("conv2d_backward_input", registry.array_device(dy))(dy, w, g)
+
+
+def conv2d_backward_weight(dy, x, w_shape, stride=1, padding=0, dilation=1, groups=1):
+    """dL/dw from dL/dy (N, K, P, Q) and the input."""
+    g = conv2d_geometry(x.shape, w_shape, stride, padding, dilation, groups)
+    _check_float("grad_output", dy)
+    _check_shape("grad_output", dy, g.y_shape)
+    _check_same_dtype([("grad_output", dy), ("input", x)])
+    return registry.get("conv2d_backward_weight", registry.array_device(dy))(dy, x, g)
+
+
+def conv2d_backward_bias(dy):
+    """dL/db: the sum of dL/dy over batch and positions, shape (K,)."""
+    if dy.ndim != 4:
+        raise ValueError(f"conv2d grad_output must be 4-D (N, K, P, Q), got shape {tuple(dy.shape)}")
+    _check_float("grad_output", dy)
+    return registry.get("conv2d_backward_bias", registry.array_device(dy))(dy)
+
+
+from kernels.conv2d import numpy as _numpy  # noqa: E402,F401  (registers the CPU variants)

@@ -1,0 +1,1 @@
+"""CPU conv2d variants (being written)."""
