@@ -1,0 +1,79 @@
+"""Devices: "cpu" keeps data in NumPy arrays, "cuda" in CuPy arrays. The array module follows the data."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+
+DEVICES = ("cpu", "cuda")
+
+
+def normalize_device(device) -> str:
+    """"cpu", "cuda" or "cuda:0" (and objects whose ``str`` is one of those) -> "cpu" or "cuda"."""
+    if device is None:
+        return "cpu"
+    name = str(device)
+    kind, _, index = name.partition(":")
+    if kind not in DEVICES or (index and (kind == "cpu" or not index.isdigit())):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    return kind
+
+
+def cuda_unavailable_reason() -> str | None:
+    """Why tensors cannot live on "cuda" here, or None when they can."""
+    if importlib.util.find_spec("cupy") is None:
+        return "cupy is not installed (pip install 'tensorlib[cuda]')"
+    try:
+        import cupy
+
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as error:  # cupy raises its own runtime errors when no driver is loaded
+        return f"no usable CUDA driver ({type(error).__name__}: {error})"
+    if count == 0:
+        return "no CUDA device found"
+    return None
+
+
+def cuda_is_available() -> bool:
+    return cuda_unavailable_reason() is None
+
+
+def require_cuda():
+    reason = cuda_unavailable_reason()
+    if reason is not None:
+        raise RuntimeError(f"device 'cuda' is not usable: {reason}")
+
+
+def array_device(array) -> str:
+    return "cuda" if type(array).__module__.startswith("cupy") else "cpu"
+
+
+def array_module(array):
+    """numpy for NumPy arrays and scalars, cupy for CuPy arrays."""
+    if type(array).__module__.startswith("cupy"):
+        import cupy
+
+        return cupy
+    return np
+
+
+def module_for(device: str):
+    if device == "cuda":
+        require_cuda()
+        import cupy
+
+        return cupy
+    return np
+
+
+def move(array, device: str):
+    """The array on ``device`` (the same object when it is already there)."""
+    if array_device(array) == device:
+        return array
+    if device == "cuda":
+        require_cuda()
+        import cupy
+
+        return cupy.asarray(array)
+    return array.get()

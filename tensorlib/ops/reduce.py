@@ -1,0 +1,224 @@
+"""Reductions (sum, mean, var, max, min, argmax) and the numerically stable softmax / log_softmax."""
+
+from __future__ import annotations
+
+import builtins
+from collections import namedtuple
+
+import numpy as np
+
+from tensorlib.autograd import Function
+from tensorlib.device import array_module
+from tensorlib.tensor import Tensor, get_default_dtype
+
+MaxResult = namedtuple("MaxResult", ["values", "indices"])
+MinResult = namedtuple("MinResult", ["values", "indices"])
+
+
+def normalize_dims(dim, ndim: int, name: str = "dim") -> tuple[int, ...]:
+    """``dim`` (None, an int or a sequence) as a sorted tuple of non-negative axes; None means all."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    normalized = []
+    for d in dims:
+        if not -builtins.max(ndim, 1) <= d < builtins.max(ndim, 1):
+            raise IndexError(f"{name} {d} is out of range for a tensor of {ndim} dimensions")
+        normalized.append(int(d) % builtins.max(ndim, 1))
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f"{name} {dim} repeats a dimension")
+    return tuple(sorted(normalized))
+
+
+def _expand_back(g, shape, axes, keepdim):
+    """Broadcast a reduced gradient back over the reduced ``axes`` of ``shape``."""
+    xp = array_module(g)
+    if not keepdim and shape:
+        g = xp.expand_dims(g, axes)
+    return xp.broadcast_to(g, shape)
+
+
+class Sum(Function):
+    def forward(self, x, axes, keepdim):
+        self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
+        return x.sum(axis=axes, keepdims=keepdim)
+
+    def backward(self, g):
+        return _expand_back(g, self.shape, self.axes, self.keepdim)
+
+
+class Mean(Function):
+    def forward(self, x, axes, keepdim):
+        self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
+        self.count = int(np.prod([x.shape[a] for a in axes]))
+        return x.mean(axis=axes, keepdims=keepdim)
+
+    def backward(self, g):
+        return _expand_back(g / self.count, self.shape, self.axes, self.keepdim)
+
+
+class Var(Function):
+    def forward(self, x, axes, keepdim, correction):
+        self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
+        count = int(np.prod([x.shape[a] for a in axes]))
+        self.denominator = builtins.max(count - correction, 0)
+        self.centered = x - x.mean(axis=axes, keepdims=True)
+        total = (self.centered * self.centered).sum(axis=axes, keepdims=keepdim)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return total / x.dtype.type(self.denominator)
+
+    def backward(self, g):
+        g = _expand_back(g, self.shape, self.axes, self.keepdim)
+        return g * self.centered * (2 / self.denominator)
+
+
+class Extreme(Function):
+    """max or min over all elements: the gradient is shared evenly among tied extremes (PyTorch's rule)."""
+
+    def forward(self, x, largest):
+        if x.size == 0:
+            raise ValueError("max()/min() of an empty tensor")
+        self.x = x
+        self.out = x.max() if largest else x.min()
+        return self.out
+
+    def backward(self, g):
+        mask = self.x == self.out
+        return g * mask / mask.sum()
+
+
+class ExtremeAlong(Function):
+    """max or min along one dim: the gradient goes to the index returned (the first extreme)."""
+
+    def forward(self, x, dim, keepdim, largest):
+        if x.shape[dim] == 0:
+            raise ValueError(f"max()/min() along dim {dim} of size 0")
+        xp = array_module(x)
+        index = (x.argmax if largest else x.argmin)(axis=dim, keepdims=True)
+        self.shape, self.dim, self.keepdim, self.index = x.shape, dim, keepdim, index
+        values = xp.take_along_axis(x, index, axis=dim)
+        self.indices = index if keepdim else index.squeeze(dim)
+        return values if keepdim else values.squeeze(dim)
+
+    def backward(self, g):
+        xp = array_module(g)
+        gx = xp.zeros(self.shape, dtype=g.dtype)
+        xp.put_along_axis(gx, self.index, g if self.keepdim else xp.expand_dims(g, self.dim), axis=self.dim)
+        return gx, None, None, None
+
+
+def sum(x, dim=None, keepdim=False):
+    return Sum.apply(x, normalize_dims(dim, x.ndim), keepdim)
+
+
+def mean(x, dim=None, keepdim=False):
+    if x.dtype.kind != "f":
+        raise TypeError(f"mean() needs a floating-point tensor, got dtype {x.dtype}")
+    return Mean.apply(x, normalize_dims(dim, x.ndim), keepdim)
+
+
+def _correction(unbiased, correction) -> int:
+    if unbiased is not None and correction is not None:
+        raise ValueError("pass either unbiased or correction, not both")
+    if correction is not None:
+        return correction
+    return 0 if unbiased is False else 1
+
+
+def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Variance; ``correction=1`` (the default, Bessel's) divides by n - 1, ``unbiased=False`` by n."""
+    if x.dtype.kind != "f":
+        raise TypeError(f"var() needs a floating-point tensor, got dtype {x.dtype}")
+    return Var.apply(x, normalize_dims(dim, x.ndim), keepdim, _correction(unbiased, correction))
+
+
+def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return var(x, dim, unbiased, keepdim, correction=correction).sqrt()
+
+
+def _extreme(x, dim, keepdim, largest, result):
+    if dim is None:
+        return Extreme.apply(x, largest)
+    (axis,) = normalize_dims(dim, x.ndim)
+    fn_out = ExtremeAlong.apply(x, axis, keepdim, largest)
+    indices = _along_indices(x, axis, keepdim, largest)
+    return result(fn_out, indices)
+
+
+def _along_indices(x, axis, keepdim, largest):
+    data = x.data
+    index = (data.argmax if largest else data.argmin)(axis=axis, keepdims=keepdim)
+    return Tensor._make(index.astype(np.int64))
+
+
+def max(x, dim=None, keepdim=False):
+    """The largest element, or with ``dim`` the pair (values, indices) along it."""
+    if isinstance(dim, Tensor):
+        from tensorlib.ops.elementwise import maximum
+
+        return maximum(x, dim)
+    return _extreme(x, dim, keepdim, True, MaxResult)
+
+
+def min(x, dim=None, keepdim=False):
+    if isinstance(dim, Tensor):
+        from tensorlib.ops.elementwise import minimum
+
+        return minimum(x, dim)
+    return _extreme(x, dim, keepdim, False, MinResult)
+
+
+def argmax(x, dim=None, keepdim=False):
+    if dim is None:
+        return Tensor._make(np.int64(x.data.argmax()) if x.device == "cpu" else x.data.argmax())
+    (axis,) = normalize_dims(dim, x.ndim)
+    return _along_indices(x, axis, keepdim, True)
+
+
+def argmin(x, dim=None, keepdim=False):
+    if dim is None:
+        return Tensor._make(np.int64(x.data.argmin()) if x.device == "cpu" else x.data.argmin())
+    (axis,) = normalize_dims(dim, x.ndim)
+    return _along_indices(x, axis, keepdim, False)
+
+
+class Softmax(Function):
+    def forward(self, x, dim):
+        xp = array_module(x)
+        shifted = x - x.max(axis=dim, keepdims=True)  # exp never overflows: the largest exponent is 0
+        e = xp.exp(shifted)
+        self.out, self.dim = e / e.sum(axis=dim, keepdims=True), dim
+        return self.out
+
+    def backward(self, g):
+        y = self.out
+        return y * (g - (g * y).sum(axis=self.dim, keepdims=True))
+
+
+class LogSoftmax(Function):
+    def forward(self, x, dim):
+        xp = array_module(x)
+        shifted = x - x.max(axis=dim, keepdims=True)
+        self.out = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
+        self.dim = dim
+        return self.out
+
+    def backward(self, g):
+        xp = array_module(g)
+        return g - xp.exp(self.out) * g.sum(axis=self.dim, keepdims=True)
+
+
+def _softmax_input(x, dim):
+    if x.dtype.kind != "f":
+        x = x.to(get_default_dtype())
+    (axis,) = normalize_dims(dim, x.ndim)
+    return x, axis
+
+
+def softmax(x, dim):
+    """exp(x) / sum(exp(x)) along ``dim``, computed after subtracting the max (stable for any logits)."""
+    return Softmax.apply(*_softmax_input(x, dim))
+
+
+def log_softmax(x, dim):
+    return LogSoftmax.apply(*_softmax_input(x, dim))

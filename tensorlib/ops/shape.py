@@ -1,0 +1,290 @@
+"""Ops that move elements without arithmetic: reshape, permute, squeeze, expand, indexing, cat, stack,
+pad, and the device/dtype move."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from tensorlib.autograd import Function
+from tensorlib.device import array_device, array_module, move
+from tensorlib.tensor import Tensor
+
+
+def _dims_arg(args) -> tuple:
+    """``f(2, 3)`` and ``f((2, 3))`` both mean (2, 3)."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return tuple(args)
+
+
+def _axis(dim: int, ndim: int, name: str = "dim") -> int:
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{name} must be an int, got {dim!r}")
+    if not -ndim <= dim < ndim:
+        raise IndexError(f"{name} {dim} is out of range for a tensor of {ndim} dimensions")
+    return int(dim) % ndim
+
+
+class Reshape(Function):
+    def forward(self, x, shape):
+        self.shape = x.shape
+        return x.reshape(shape)
+
+    def backward(self, g):
+        return g.reshape(self.shape)
+
+
+def reshape(x, *shape):
+    shape = _dims_arg(shape)
+    known = int(np.prod([s for s in shape if s != -1]))
+    if shape.count(-1) > 1 or (-1 not in shape and known != x.numel()) or (
+        -1 in shape and (known == 0 or x.numel() % known)
+    ):
+        raise ValueError(f"shape {shape} is invalid for a tensor of shape {x.shape} ({x.numel()} elements)")
+    return Reshape.apply(x, shape)
+
+
+class Permute(Function):
+    def forward(self, x, dims):
+        self.inverse = tuple(np.argsort(dims))
+        return x.transpose(dims)
+
+    def backward(self, g):
+        return g.transpose(self.inverse)
+
+
+def permute(x, *dims):
+    dims = _dims_arg(dims)
+    if len(dims) != x.ndim:
+        raise ValueError(f"permute needs {x.ndim} dims for shape {x.shape}, got {dims}")
+    axes = tuple(_axis(d, x.ndim) for d in dims)
+    if sorted(axes) != list(range(x.ndim)):
+        raise ValueError(f"permute dims {dims} are not a permutation of {x.ndim} dimensions")
+    return Permute.apply(x, axes)
+
+
+def transpose(x, dim0, dim1):
+    axes = list(range(x.ndim))
+    a, b = _axis(dim0, x.ndim, "dim0"), _axis(dim1, x.ndim, "dim1")
+    axes[a], axes[b] = axes[b], axes[a]
+    return Permute.apply(x, tuple(axes))
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    if x.ndim == 0:
+        return reshape(x, 1)
+    start, end = _axis(start_dim, x.ndim, "start_dim"), _axis(end_dim, x.ndim, "end_dim")
+    if start > end:
+        raise ValueError(f"flatten start_dim {start_dim} comes after end_dim {end_dim}")
+    shape = x.shape[:start] + (int(np.prod(x.shape[start:end + 1])),) + x.shape[end + 1:]
+    return Reshape.apply(x, shape)
+
+
+def squeeze(x, dim=None):
+    if dim is None:
+        dims = [i for i, s in enumerate(x.shape) if s == 1]
+    else:
+        dims = [_axis(d, max(x.ndim, 1)) for d in ((dim,) if isinstance(dim, int) else dim)]
+        dims = [d for d in dims if x.ndim and x.shape[d] == 1]  # PyTorch leaves other sizes alone
+    return Reshape.apply(x, tuple(s for i, s in enumerate(x.shape) if i not in dims))
+
+
+def unsqueeze(x, dim):
+    axis = _axis(dim, x.ndim + 1)
+    return Reshape.apply(x, x.shape[:axis] + (1,) + x.shape[axis:])
+
+
+class Expand(Function):
+    def forward(self, x, shape):
+        return array_module(x).broadcast_to(x, shape)
+
+    def backward(self, g):
+        return g  # the engine sums the expanded dimensions back down
+
+
+def expand(x, *sizes):
+    sizes = _dims_arg(sizes)
+    if len(sizes) < x.ndim:
+        raise ValueError(f"expand sizes {sizes} have fewer dimensions than the tensor's shape {x.shape}")
+    lead = len(sizes) - x.ndim
+    shape = []
+    for i, size in enumerate(sizes):
+        old = x.shape[i - lead] if i >= lead else None
+        if size == -1:
+            if old is None:
+                raise ValueError(f"expand size -1 is not allowed in a new leading dimension (sizes {sizes})")
+            size = old
+        if old is not None and old != 1 and old != size:
+            raise ValueError(f"expand: size {size} does not match the tensor's size {old} at dim {i} (shape {x.shape})")
+        shape.append(size)
+    return Expand.apply(x, tuple(shape))
+
+
+def normalize_index(index):
+    """Tensors inside an index become arrays; lists become integer or boolean arrays."""
+    items = index if isinstance(index, tuple) else (index,)
+    out = []
+    for item in items:
+        if isinstance(item, Tensor):
+            item = item.data
+        elif isinstance(item, list):
+            item = np.asarray(item)
+            if item.dtype.kind not in "iub":
+                raise IndexError(f"index lists must hold ints or bools, got dtype {item.dtype}")
+        out.append(item)
+    return tuple(out)
+
+
+def _has_integer_array(index) -> bool:
+    return any(hasattr(item, "dtype") and item.dtype.kind in "iu" and item.ndim > 0 for item in index)
+
+
+class GetItem(Function):
+    def forward(self, x, index):
+        self.shape, self.dtype, self.index = x.shape, x.dtype, index
+        return x[index]
+
+    def backward(self, g):
+        xp = array_module(g)
+        gx = xp.zeros(self.shape, dtype=self.dtype)
+        if _has_integer_array(self.index):
+            xp.add.at(gx, self.index, g)  # repeated indices must add up, not overwrite
+        else:
+            gx[self.index] = g
+        return gx
+
+
+def getitem(x, index):
+    index = normalize_index(index)
+    index = tuple(move(i, x.device) if hasattr(i, "dtype") and array_device(i) != x.device else i for i in index)
+    return GetItem.apply(x, index)
+
+
+class Cat(Function):
+    def forward(self, *arrays, dim):
+        self.dim = dim
+        self.bounds = np.cumsum([a.shape[dim] for a in arrays])[:-1]
+        return array_module(arrays[0]).concatenate(arrays, axis=dim)
+
+    def backward(self, g):
+        return tuple(array_module(g).split(g, self.bounds, axis=self.dim))
+
+
+def cat(tensors, dim=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat needs at least one tensor")
+    ndim = tensors[0].ndim
+    axis = _axis(dim, ndim)
+    for i, t in enumerate(tensors[1:], 1):
+        if t.ndim != ndim or t.shape[:axis] + t.shape[axis + 1:] != tensors[0].shape[:axis] + tensors[0].shape[axis + 1:]:
+            raise ValueError(f"cat: tensor {i} has shape {t.shape}, which does not fit {tensors[0].shape} along dim {dim}")
+    return Cat.apply(*tensors, dim=axis)
+
+
+class Stack(Function):
+    def forward(self, *arrays, dim):
+        self.dim = dim
+        return array_module(arrays[0]).stack(arrays, axis=dim)
+
+    def backward(self, g):
+        xp = array_module(g)
+        return tuple(xp.take(g, i, axis=self.dim) for i in range(g.shape[self.dim]))
+
+
+def stack(tensors, dim=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack needs at least one tensor")
+    for i, t in enumerate(tensors[1:], 1):
+        if t.shape != tensors[0].shape:
+            raise ValueError(f"stack: tensor {i} has shape {t.shape}, tensor 0 has shape {tensors[0].shape}")
+    return Stack.apply(*tensors, dim=_axis(dim, tensors[0].ndim + 1))
+
+
+_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+class ConstantPad(Function):
+    """Zero/constant padding; negative amounts crop, as in PyTorch."""
+
+    def forward(self, x, widths, value):
+        xp = array_module(x)
+        shape = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape, widths))
+        if min(shape, default=1) < 0:
+            raise ValueError(f"pad widths {widths} would give a negative size for input shape {x.shape}")
+        out = xp.full(shape, value, dtype=x.dtype)
+        self.src = tuple(slice(max(-lo, 0), n - max(-hi, 0)) for n, (lo, hi) in zip(x.shape, widths))
+        self.dst = tuple(slice(max(lo, 0), m - max(hi, 0)) for m, (lo, hi) in zip(shape, widths))
+        self.shape = x.shape
+        out[self.dst] = x[self.src]
+        return out
+
+    def backward(self, g):
+        gx = array_module(g).zeros(self.shape, dtype=g.dtype)
+        gx[self.src] = g[self.dst]
+        return gx, None, None
+
+
+class IndexPad(Function):
+    """Reflect / replicate / circular padding as a gather along each padded dim; backward scatter-adds."""
+
+    def forward(self, x, widths, mode):
+        xp = array_module(x)
+        self.shape, self.gathers = x.shape, []
+        for axis, (lo, hi) in enumerate(widths):
+            if lo or hi:
+                positions = np.pad(np.arange(x.shape[axis]), (lo, hi), mode=_PAD_MODES[mode])
+                positions = xp.asarray(positions)
+                self.gathers.append((axis, positions, x.shape[axis]))
+                x = xp.take(x, positions, axis=axis)
+        return x
+
+    def backward(self, g):
+        xp = array_module(g)
+        for axis, positions, size in reversed(self.gathers):
+            shape = list(g.shape)
+            shape[axis] = size
+            scattered = xp.zeros(shape, dtype=g.dtype)
+            xp.add.at(scattered, (slice(None),) * axis + (positions,), g)
+            g = scattered
+        return g, None, None
+
+
+def pad(x, pad, mode="constant", value=0.0):
+    """``torch.nn.functional.pad``: ``pad`` lists (before, after) pairs starting from the last dim."""
+    pad = tuple(pad)
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ValueError(f"pad must hold (before, after) pairs for at most {x.ndim} dims, got {pad}")
+    if not all(isinstance(p, (int, np.integer)) for p in pad):
+        raise TypeError(f"pad amounts must be ints, got {pad}")
+    widths = [(0, 0)] * x.ndim
+    for i in range(len(pad) // 2):
+        widths[x.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    widths = tuple(widths)
+    if mode == "constant":
+        if not isinstance(value, numbers.Number):
+            raise TypeError(f"pad value must be a number, got {value!r}")
+        return ConstantPad.apply(x, widths, value)
+    if mode not in _PAD_MODES:
+        raise ValueError(f"pad mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
+    for (lo, hi), n in zip(widths, x.shape):
+        if min(lo, hi) < 0:
+            raise ValueError(f"pad mode {mode!r} needs non-negative amounts, got {pad}")
+        if mode == "reflect" and max(lo, hi) >= max(n, 1) and (lo or hi):
+            raise ValueError(f"reflect padding {pad} must be smaller than the input size {n} (shape {x.shape})")
+        if mode == "circular" and max(lo, hi) > n:
+            raise ValueError(f"circular padding {pad} must not exceed the input size {n} (shape {x.shape})")
+    return IndexPad.apply(x, widths, mode)
+
+
+class ToDevice(Function):
+    def forward(self, x, device, dtype):
+        self.device, self.dtype = array_device(x), x.dtype
+        moved = move(x, device)
+        return moved.astype(dtype, copy=moved is x)
+
+    def backward(self, g):
+        return move(g, self.device).astype(self.dtype, copy=False)

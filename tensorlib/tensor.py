@@ -1,0 +1,553 @@
+"""The Tensor: an array (NumPy on "cpu", CuPy on "cuda") with an optional gradient and the op that made it."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from tensorlib import autograd
+from tensorlib.device import array_device, array_module, move, module_for, normalize_device
+
+float32 = np.dtype(np.float32)
+float64 = np.dtype(np.float64)
+float16 = np.dtype(np.float16)
+int32 = np.dtype(np.int32)
+int64 = np.dtype(np.int64)
+uint8 = np.dtype(np.uint8)
+bool_ = np.dtype(np.bool_)
+
+_default_dtype = float32
+
+
+def get_default_dtype():
+    return _default_dtype
+
+
+def set_default_dtype(dtype):
+    global _default_dtype
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"the default dtype must be a floating-point dtype, got {dtype}")
+    _default_dtype = dtype
+
+
+def _infer_dtype(data) -> np.dtype:
+    """PyTorch's rule: Python floats -> the default float dtype, ints -> int64, bools -> bool."""
+    array = np.asarray(data)
+    if array.dtype.kind == "f" and not isinstance(data, (np.ndarray, np.generic)):
+        return _default_dtype
+    if array.dtype.kind in "iu" and not isinstance(data, (np.ndarray, np.generic)):
+        return int64
+    return array.dtype
+
+
+class Tensor:
+    """An n-dimensional array with reverse-mode autograd. Create one with ``tensorlib.tensor``."""
+
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "__weakref__")
+    # Makes ``numpy_array * tensor`` call Tensor.__rmul__ instead of NumPy broadcasting over the tensor.
+    __array_priority__ = 1000
+
+    def __init__(self, data, dtype=None, device=None, requires_grad=False):
+        made = tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+        self.data, self.grad, self.requires_grad, self._ctx = made.data, None, made.requires_grad, None
+
+    @classmethod
+    def _make(cls, data, requires_grad=False):
+        """Wrap an array without copying or checking (internal fast path)."""
+        t = object.__new__(cls)
+        t.data, t.grad, t.requires_grad, t._ctx = data, None, requires_grad, None
+        return t
+
+    # ---- properties -------------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def device(self) -> str:
+        return array_device(self.data)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    @property
+    def grad_fn(self):
+        return self._ctx
+
+    @property
+    def T(self) -> Tensor:
+        return self.permute(*reversed(range(self.ndim)))
+
+    def size(self, dim=None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    # ---- conversion -------------------------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """The data as a NumPy array (shares memory on the CPU). Refused while the tensor requires grad."""
+        if self.requires_grad:
+            raise RuntimeError("can't call numpy() on a tensor that requires grad; use tensor.detach().numpy()")
+        return move(self.data, "cpu")
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    def tolist(self):
+        return move(self.data, "cpu").tolist()
+
+    def detach(self) -> Tensor:
+        return Tensor._make(self.data)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and self.dtype.kind != "f":
+            raise RuntimeError(f"only floating-point tensors can require gradients, got dtype {self.dtype}")
+        if not requires_grad and self._ctx is not None:
+            raise RuntimeError("requires_grad_(False) applies to leaf tensors only; use detach()")
+        self.requires_grad = requires_grad
+        return self
+
+    def to(self, *args, dtype=None, device=None) -> Tensor:
+        """``to("cuda")``, ``to(tl.float64)``, ``to("cpu", tl.float32)``: a differentiable move/cast."""
+        for arg in args:
+            if isinstance(arg, str) or (arg is not None and not _is_dtype_like(arg)):
+                device = arg
+            else:
+                dtype = arg
+        from tensorlib.ops.shape import ToDevice
+
+        device = normalize_device(device) if device is not None else self.device
+        dtype = np.dtype(dtype) if dtype is not None else self.dtype
+        if device == self.device and dtype == self.dtype:
+            return self
+        source = self if dtype.kind == "f" else self.detach()  # integer results carry no gradient
+        return ToDevice.apply(source, device, dtype)
+
+    def cpu(self) -> Tensor:
+        return self.to("cpu")
+
+    def cuda(self) -> Tensor:
+        return self.to("cuda")
+
+    def float(self) -> Tensor:
+        return self.to(float32)
+
+    def double(self) -> Tensor:
+        return self.to(float64)
+
+    def long(self) -> Tensor:
+        return self.to(int64)
+
+    def bool(self) -> Tensor:
+        return self.to(bool_)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return self.to(other.dtype)
+
+    def __array__(self, dtype=None, copy=None):
+        if self.requires_grad:
+            raise RuntimeError("can't convert a tensor that requires grad to an array; use tensor.detach()")
+        array = move(self.data, "cpu")
+        return array if dtype is None else array.astype(dtype)
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError(f"the truth value of a tensor with {self.data.size} elements is ambiguous")
+        return bool(self.data.reshape(()))
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.dtype.kind not in "iu" or self.data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    __hash__ = object.__hash__
+
+    def __repr__(self):
+        array = move(self.data, "cpu")
+        body = np.array2string(array, separator=", ", prefix="tensor(", precision=4, threshold=1000)
+        extras = []
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.dtype not in (_default_dtype, int64, bool_):
+            extras.append(f"dtype={self.dtype}")
+        if self._ctx is not None:
+            extras.append(f"grad_fn=<{self._ctx.name}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + ", ".join([body] + extras) + ")"
+
+    # ---- autograd ---------------------------------------------------------------------------------
+    def backward(self, gradient=None, retain_graph: bool = False):
+        """Accumulate d(self)/d(leaf) * gradient into ``.grad`` of every leaf that requires grad."""
+        if not self.requires_grad:
+            raise RuntimeError("backward() on a tensor that does not require grad and has no grad_fn")
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward() without a gradient needs a scalar output, got shape {self.shape}; "
+                    "pass gradient= with the output's shape"
+                )
+            grad = array_module(self.data).ones_like(self.data)
+        else:
+            grad = gradient.data if isinstance(gradient, Tensor) else array_module(self.data).asarray(gradient)
+            if tuple(grad.shape) != self.shape:
+                raise RuntimeError(f"gradient shape {tuple(grad.shape)} does not match the output shape {self.shape}")
+            grad = grad.astype(self.dtype, copy=False)
+        autograd.run_backward(self, grad, retain_graph=retain_graph)
+
+    def zero_(self) -> Tensor:
+        self.data[...] = 0
+        return self
+
+    def fill_(self, value) -> Tensor:
+        self.data[...] = value
+        return self
+
+    def copy_(self, source) -> Tensor:
+        """Overwrite the data in place (shape broadcast, dtype cast); not recorded by autograd."""
+        if self.requires_grad and self._ctx is None and autograd.is_grad_enabled():
+            raise RuntimeError("a leaf tensor that requires grad is used in an in-place operation; wrap it in no_grad()")
+        src = source.data if isinstance(source, Tensor) else source
+        self.data[...] = move(src, self.device) if not isinstance(src, numbers.Number) else src
+        return self
+
+    def __setitem__(self, index, value):
+        if self.requires_grad and autograd.is_grad_enabled():
+            raise RuntimeError("in-place assignment into a tensor that requires grad is not differentiable here")
+        from tensorlib.ops.shape import normalize_index
+
+        self.data[normalize_index(index)] = value.data if isinstance(value, Tensor) else value
+
+    # ---- operators --------------------------------------------------------------------------------
+    def __add__(self, other):
+        return _ops.add(self, other)
+
+    def __radd__(self, other):
+        return _ops.add(other, self)
+
+    def __sub__(self, other):
+        return _ops.sub(self, other)
+
+    def __rsub__(self, other):
+        return _ops.sub(other, self)
+
+    def __mul__(self, other):
+        return _ops.mul(self, other)
+
+    def __rmul__(self, other):
+        return _ops.mul(other, self)
+
+    def __truediv__(self, other):
+        return _ops.div(self, other)
+
+    def __rtruediv__(self, other):
+        return _ops.div(other, self)
+
+    def __pow__(self, other):
+        return _ops.pow(self, other)
+
+    def __rpow__(self, other):
+        return _ops.pow(other, self)
+
+    def __matmul__(self, other):
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _ops.matmul(other, self)
+
+    def __neg__(self):
+        return _ops.neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _ops.abs(self)
+
+    def __eq__(self, other):
+        return _ops.compare("eq", self, other)
+
+    def __ne__(self, other):
+        return _ops.compare("ne", self, other)
+
+    def __lt__(self, other):
+        return _ops.compare("lt", self, other)
+
+    def __le__(self, other):
+        return _ops.compare("le", self, other)
+
+    def __gt__(self, other):
+        return _ops.compare("gt", self, other)
+
+    def __ge__(self, other):
+        return _ops.compare("ge", self, other)
+
+    def __and__(self, other):
+        return _ops.logical("and", self, other)
+
+    def __or__(self, other):
+        return _ops.logical("or", self, other)
+
+    def __xor__(self, other):
+        return _ops.logical("xor", self, other)
+
+    def __invert__(self):
+        return _ops.logical_not(self)
+
+    def __getitem__(self, index):
+        return _ops.getitem(self, index)
+
+    # ---- methods (the ops themselves live in tensorlib.ops) ----------------------------------------
+    def exp(self):
+        return _ops.exp(self)
+
+    def log(self):
+        return _ops.log(self)
+
+    def sqrt(self):
+        return _ops.sqrt(self)
+
+    def abs(self):
+        return _ops.abs(self)
+
+    def tanh(self):
+        return _ops.tanh(self)
+
+    def sigmoid(self):
+        return _ops.sigmoid(self)
+
+    def relu(self):
+        return _ops.relu(self)
+
+    def clamp(self, min=None, max=None):
+        return _ops.clamp(self, min, max)
+
+    clip = clamp
+
+    def maximum(self, other):
+        return _ops.maximum(self, other)
+
+    def minimum(self, other):
+        return _ops.minimum(self, other)
+
+    def pow(self, exponent):
+        return _ops.pow(self, exponent)
+
+    def matmul(self, other):
+        return _ops.matmul(self, other)
+
+    def sum(self, dim=None, keepdim=False):
+        return _ops.sum(self, dim, keepdim)
+
+    def mean(self, dim=None, keepdim=False):
+        return _ops.mean(self, dim, keepdim)
+
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return _ops.var(self, dim, unbiased, keepdim, correction=correction)
+
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return _ops.std(self, dim, unbiased, keepdim, correction=correction)
+
+    def max(self, dim=None, keepdim=False):
+        return _ops.max(self, dim, keepdim)
+
+    def min(self, dim=None, keepdim=False):
+        return _ops.min(self, dim, keepdim)
+
+    def argmax(self, dim=None, keepdim=False):
+        return _ops.argmax(self, dim, keepdim)
+
+    def argmin(self, dim=None, keepdim=False):
+        return _ops.argmin(self, dim, keepdim)
+
+    def softmax(self, dim):
+        return _ops.softmax(self, dim)
+
+    def log_softmax(self, dim):
+        return _ops.log_softmax(self, dim)
+
+    def reshape(self, *shape):
+        return _ops.reshape(self, *shape)
+
+    def view(self, *shape):
+        return _ops.reshape(self, *shape)
+
+    def view_as(self, other):
+        return _ops.reshape(self, other.shape)
+
+    def permute(self, *dims):
+        return _ops.permute(self, *dims)
+
+    def transpose(self, dim0, dim1):
+        return _ops.transpose(self, dim0, dim1)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        return _ops.flatten(self, start_dim, end_dim)
+
+    def squeeze(self, dim=None):
+        return _ops.squeeze(self, dim)
+
+    def unsqueeze(self, dim):
+        return _ops.unsqueeze(self, dim)
+
+    def expand(self, *sizes):
+        return _ops.expand(self, *sizes)
+
+    def expand_as(self, other):
+        return _ops.expand(self, *other.shape)
+
+    def contiguous(self):
+        return self
+
+
+def _is_dtype_like(value) -> bool:
+    try:
+        np.dtype(value)
+    except TypeError:
+        return False
+    return not isinstance(value, str)
+
+
+# ---- creation ---------------------------------------------------------------------------------------
+def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A new tensor holding a copy of ``data`` (nested lists, scalars, NumPy/CuPy arrays or a Tensor)."""
+    device = normalize_device(device) if device is not None else None
+    if isinstance(data, Tensor):
+        data = data.data
+    if array_device(data) == "cuda":
+        array = data.astype(dtype if dtype is not None else data.dtype, copy=True)
+        device = device or "cuda"
+    else:
+        if isinstance(data, (list, tuple)) and any(isinstance(item, Tensor) for item in _flatten(data)):
+            data = _nested_to_array(data)
+        target = np.dtype(dtype) if dtype is not None else _infer_dtype(data)
+        array = np.array(data, dtype=target, copy=True)
+        if array.dtype == object:
+            raise TypeError(f"can't make a tensor from data of type {type(data).__name__}")
+        device = device or "cpu"
+    if requires_grad and array.dtype.kind != "f":
+        raise RuntimeError(f"only floating-point tensors can require gradients, got dtype {array.dtype}")
+    return Tensor._make(move(array, device), requires_grad=requires_grad)
+
+
+def _flatten(items):
+    for item in items:
+        if isinstance(item, (list, tuple)):
+            yield from _flatten(item)
+        else:
+            yield item
+
+
+def _nested_to_array(items):
+    if isinstance(items, Tensor):
+        return move(items.data, "cpu")
+    if isinstance(items, (list, tuple)):
+        return np.stack([np.asarray(_nested_to_array(item)) for item in items]) if items else np.zeros(0)
+    return items
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """``data`` as a tensor, without copying when it already is one of the right dtype and device."""
+    if isinstance(data, Tensor) and (dtype is None or data.dtype == np.dtype(dtype)) and (
+        device is None or data.device == normalize_device(device)
+    ):
+        return data
+    return tensor(data, dtype=dtype, device=device)
+
+
+def _size(size) -> tuple:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    for s in size:
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool) or s < 0:
+            raise ValueError(f"size must be non-negative ints, got {size}")
+    return tuple(int(s) for s in size)
+
+
+def _created(array, requires_grad):
+    if requires_grad and array.dtype.kind != "f":
+        raise RuntimeError(f"only floating-point tensors can require gradients, got dtype {array.dtype}")
+    return Tensor._make(array, requires_grad=requires_grad)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    xp = module_for(normalize_device(device))
+    return _created(xp.zeros(_size(size), dtype=dtype or _default_dtype), requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    xp = module_for(normalize_device(device))
+    return _created(xp.ones(_size(size), dtype=dtype or _default_dtype), requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    xp = module_for(normalize_device(device))
+    return _created(xp.empty(_size(size), dtype=dtype or _default_dtype), requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    xp = module_for(normalize_device(device))
+    if dtype is None:
+        dtype = bool_ if isinstance(fill_value, bool) else int64 if isinstance(fill_value, numbers.Integral) else _default_dtype
+    return _created(xp.full(_size((size,)), fill_value, dtype=dtype), requires_grad)
+
+
+def zeros_like(other: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return zeros(other.shape, dtype=dtype or other.dtype, device=device or other.device, requires_grad=requires_grad)
+
+
+def ones_like(other: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return ones(other.shape, dtype=dtype or other.dtype, device=device or other.device, requires_grad=requires_grad)
+
+
+def full_like(other: Tensor, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return full(other.shape, fill_value, dtype=dtype or other.dtype, device=device or other.device,
+                requires_grad=requires_grad)
+
+
+def empty_like(other: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return empty(other.shape, dtype=dtype or other.dtype, device=device or other.device, requires_grad=requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Values from ``start`` up to (not including) ``end``; int64 for integer arguments, else float32."""
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise ValueError("arange step must be non-zero")
+    if dtype is None:
+        integral = all(isinstance(v, numbers.Integral) for v in (start, end, step))
+        dtype = int64 if integral else _default_dtype
+    xp = module_for(normalize_device(device))
+    return _created(xp.arange(start, end, step).astype(dtype), requires_grad)
+
+
+from tensorlib import ops as _ops  # noqa: E402  (the ops import Tensor from this module)
