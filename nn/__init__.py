@@ -1,0 +1,16 @@
+"""Neural-network building blocks with PyTorch's names: modules, layers, losses, functional, init."""
+
+from nn import functional, init
+from nn.layers import (
+    ELU, GELU, AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Dropout2d, Flatten,
+    Identity, LeakyReLU, Linear, LogSoftmax, LPPool2d, Maxout, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh,
+)
+from nn.losses import CrossEntropyLoss, MSELoss, NLLLoss
+from nn.module import Module, ModuleDict, ModuleList, Parameter, Sequential
+
+__all__ = [
+    "AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "CrossEntropyLoss", "Dropout",
+    "Dropout2d", "ELU", "Flatten", "GELU", "Identity", "LPPool2d", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss",
+    "MaxPool2d", "Maxout", "Module", "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ReLU", "Sequential",
+    "Sigmoid", "Softmax", "Tanh", "functional", "init",
+]

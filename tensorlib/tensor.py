@@ -332,6 +332,9 @@ class Tensor:
     def log(self):
         return _ops.log(self)
 
+    def erf(self):
+        return _ops.erf(self)
+
     def sqrt(self):
         return _ops.sqrt(self)
 

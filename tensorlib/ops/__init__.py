@@ -2,7 +2,7 @@
 
 from tensorlib.ops.conv import conv2d
 from tensorlib.ops.elementwise import (
-    abs, add, clamp, compare, div, exp, log, logical, logical_not, maximum, minimum, mul, neg, pow, relu,
+    abs, add, clamp, compare, div, erf, exp, log, logical, logical_not, maximum, minimum, mul, neg, pow, relu,
     sigmoid, sqrt, sub, tanh, where,
 )
 from tensorlib.ops.linalg import matmul
@@ -14,7 +14,7 @@ from tensorlib.ops.shape import (
 
 __all__ = [
     "abs", "adaptive_avg_pool2d", "add", "argmax", "argmin", "avg_pool2d", "cat", "clamp", "compare", "conv2d",
-    "div", "exp", "expand", "flatten", "getitem", "log", "log_softmax", "logical", "logical_not", "lp_pool2d",
+    "div", "erf", "exp", "expand", "flatten", "getitem", "log", "log_softmax", "logical", "logical_not", "lp_pool2d",
     "matmul", "max", "max_pool2d", "maximum", "mean", "min", "minimum", "mul", "neg", "pad", "permute", "pow",
     "relu", "reshape", "sigmoid", "softmax", "sqrt", "squeeze", "stack", "std", "sub", "sum", "tanh", "transpose",
     "unsqueeze", "var", "where",

@@ -155,6 +155,39 @@ class Sigmoid(Function):
         return g * self.out * (1 - self.out)
 
 
+def _erf_kernel():
+    """math.erf vectorised by Numba (NumPy has no erf); CuPy arrays use cupyx's."""
+    global _erf_numpy
+    if _erf_numpy is None:
+        import math
+
+        import numba
+
+        @numba.vectorize(["float32(float32)", "float64(float64)"], cache=True)
+        def erf(value):
+            return math.erf(value)
+
+        _erf_numpy = erf
+    return _erf_numpy
+
+
+_erf_numpy = None
+
+
+class Erf(Function):
+    def forward(self, x):
+        self.x = x
+        if array_module(x) is np:
+            return _erf_kernel()(x)
+        import cupyx.scipy.special
+
+        return cupyx.scipy.special.erf(x)
+
+    def backward(self, g):
+        xp = array_module(g)
+        return g * (2 / np.sqrt(np.pi)) * xp.exp(-self.x * self.x)
+
+
 class Relu(Function):
     def forward(self, x):
         self.mask = x > 0
@@ -256,6 +289,12 @@ def tanh(x):
 
 def sigmoid(x):
     return Sigmoid.apply(x)
+
+
+def erf(x):
+    if x.dtype.kind != "f":
+        raise TypeError(f"erf needs a floating-point tensor, got dtype {x.dtype}")
+    return Erf.apply(x)
 
 
 def relu(x):
