@@ -1,4 +1,4 @@
-from setuptools import setup
+from setuptools import find_packages, setup
 
 setup(
     name="tensorlib",
@@ -6,9 +6,9 @@ setup(
     description="A from-scratch deep-learning framework for convolutional networks with hand-written kernels",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    packages=["kernels", "kernels.matmul", "kernels.conv2d", "kernels.pool2d", "tensorlib", "nn"],
+    packages=find_packages(include=["kernels", "kernels.*", "tensorlib", "tensorlib.*", "nn", "nn.*"]),
     python_requires=">=3.10",
-    install_requires=["numpy>=1.24", "numba>=0.59"],
+    install_requires=["numpy>=1.24", "numba>=0.59", "safetensors>=0.4"],
     extras_require={
         "test": ["pytest>=7", "pytest-benchmark>=4", "hypothesis>=6", "threadpoolctl>=3"],
         "cuda": ["cupy-cuda13x", "numba-cuda[cu13]"],

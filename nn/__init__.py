@@ -14,3 +14,5 @@ __all__ = [
     "MaxPool2d", "Maxout", "Module", "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ReLU", "Sequential",
     "Sigmoid", "Softmax", "Tanh", "functional", "init",
 ]
+
+from nn.serialization import CheckpointError, load, save  # noqa: E402

@@ -1,0 +1,169 @@
+"""Save and load state dicts as safetensors files: PyTorch key names, never pickle, atomic writes.
+
+A model's state dict (a flat mapping of names to arrays) becomes a plain safetensors file that
+``safetensors.torch.load_file`` reads. Nested state (an optimizer's, a training checkpoint's) is flattened
+to dotted keys for its arrays; everything else (numbers, strings, lists) is kept as JSON in the file's
+metadata together with the layout, so ``load`` rebuilds the same structure. A SHA-256 of the array bytes in
+the metadata lets ``load`` reject a file whose contents were altered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections import OrderedDict
+
+import numpy as np
+
+import tensorlib as tl
+from tensorlib.device import move
+
+LAYOUT_KEY = "tensorlib.layout"
+CHECKSUM_KEY = "tensorlib.sha256"
+
+
+class CheckpointError(ValueError):
+    """A file that is not a readable checkpoint, or does not fit the model it is loaded into."""
+
+
+def _as_array(value):
+    if isinstance(value, tl.Tensor):
+        value = value.data
+    return np.asarray(move(value, "cpu"), order="C")  # (ascontiguousarray would make 0-d arrays 1-d)
+
+
+def _flatten(value, prefix, arrays):
+    """The JSON layout of ``value``; arrays are moved into ``arrays`` under dotted keys."""
+    if isinstance(value, (tl.Tensor, np.ndarray)) or type(value).__module__.startswith("cupy"):
+        if prefix in arrays:
+            raise ValueError(f"two arrays would be stored under the same key {prefix!r}")
+        arrays[prefix] = _as_array(value)
+        return {"__array__": prefix}
+    if isinstance(value, dict):
+        for key in value:
+            if isinstance(key, bool) or not isinstance(key, (str, int)):
+                raise TypeError(f"state keys must be str or int, got {key!r}")
+        return {"__dict__": [[key, _flatten(item, f"{prefix}.{key}" if prefix else str(key), arrays)]
+                             for key, item in value.items()]}
+    if isinstance(value, (list, tuple)):
+        return {"__list__": [_flatten(item, f"{prefix}.{i}" if prefix else str(i), arrays) for i, item in enumerate(value)],
+                "tuple": isinstance(value, tuple)}
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"cannot save a value of type {type(value).__name__} at {prefix!r}")
+
+
+def _unflatten(layout, arrays):
+    if isinstance(layout, dict):
+        if "__array__" in layout:
+            return arrays[layout["__array__"]]
+        if "__dict__" in layout:
+            return OrderedDict((key, _unflatten(item, arrays)) for key, item in layout["__dict__"])
+        if "__list__" in layout:
+            items = [_unflatten(item, arrays) for item in layout["__list__"]]
+            return tuple(items) if layout.get("tuple") else items
+    return layout
+
+
+def _checksum(arrays) -> str:
+    digest = hashlib.sha256()
+    for key in sorted(arrays):
+        digest.update(key.encode())
+        digest.update(str(arrays[key].dtype).encode() + str(arrays[key].shape).encode())
+        digest.update(arrays[key].tobytes())
+    return digest.hexdigest()
+
+
+def save(obj, path) -> None:
+    """Write ``obj`` (a state dict, or a nested mapping of them) to ``path`` atomically.
+
+    The file is written next to its destination and renamed over it only once complete, so a crash in
+    the middle leaves any previous file intact.
+    """
+    from safetensors.numpy import save as to_bytes
+
+    if isinstance(obj, tl.Tensor) or not isinstance(obj, dict):
+        raise TypeError(f"save expects a mapping (a state dict), got {type(obj).__name__}")
+    arrays: dict[str, np.ndarray] = {}
+    layout = _flatten(obj, "", arrays)
+    metadata = {LAYOUT_KEY: json.dumps(layout), CHECKSUM_KEY: _checksum(arrays)}
+    payload = to_bytes(arrays, metadata=metadata)
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".safetensors")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def _read(path):
+    from safetensors import SafetensorError
+    from safetensors.numpy import load as from_bytes
+
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as handle:
+            payload = handle.read()
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such checkpoint file") from None
+    try:
+        arrays = from_bytes(payload)
+    except (SafetensorError, ValueError, OverflowError) as error:
+        raise CheckpointError(f"{path}: not a valid safetensors file (truncated or corrupt): {error}") from None
+    header_size = int.from_bytes(payload[:8], "little")
+    try:
+        metadata = json.loads(payload[8:8 + header_size]).get("__metadata__") or {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{path}: unreadable header: {error}") from None
+    return path, arrays, metadata
+
+
+def load(path, model=None, strict: bool = True):
+    """Read a file written by ``save`` (or any safetensors file) back into the saved structure.
+
+    With ``model``, the state dict is also loaded into it; a file that does not fit the model raises
+    ``CheckpointError`` naming the file and the first offending key, and leaves the model unchanged.
+    """
+    path, arrays, metadata = _read(path)
+    expected = metadata.get(CHECKSUM_KEY)
+    if expected is not None and _checksum(arrays) != expected:
+        raise CheckpointError(f"{path}: contents do not match the checksum recorded when it was saved (tampered?)")
+    if LAYOUT_KEY in metadata:
+        try:
+            state = _unflatten(json.loads(metadata[LAYOUT_KEY]), arrays)
+        except (json.JSONDecodeError, KeyError) as error:
+            raise CheckpointError(f"{path}: corrupt layout metadata ({error})") from None
+    else:
+        state = OrderedDict(sorted(arrays.items()))
+    if model is not None:
+        load_into(model, state, path, strict)
+    return state
+
+
+def load_into(model, state, source="state dict", strict: bool = True):
+    """``model.load_state_dict(state)`` with an error that names ``source`` and the first offending key."""
+    own = model.state_dict()
+    for key, array in own.items():
+        if key not in state:
+            if strict:
+                raise CheckpointError(f"{source}: missing key {key!r} expected by {type(model).__name__}")
+            continue
+        shape = tuple(np.shape(state[key]))
+        if shape != array.shape:
+            raise CheckpointError(f"{source}: key {key!r} has shape {shape}, {type(model).__name__} expects {array.shape}")
+    unexpected = [key for key in state if key not in own]
+    if strict and unexpected:
+        raise CheckpointError(f"{source}: unexpected key {unexpected[0]!r} for {type(model).__name__}")
+    return model.load_state_dict(state, strict=strict)

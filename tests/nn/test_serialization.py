@@ -1,0 +1,105 @@
+"""safetensors checkpoints: exact round trips, PyTorch layout, atomic writes, corrupt files rejected."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import nn
+import tensorlib as tl
+
+
+def small_model():
+    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+
+
+def test_model_round_trip_is_exact(tmp_path):
+    model = small_model()
+    model(tl.randn(2, 1, 8, 8))  # moves the BatchNorm running statistics away from their initial values
+    path = tmp_path / "model.safetensors"
+    nn.save(model.state_dict(), path)
+    other = small_model()
+    nn.load(path, model=other)
+    for (key, a), (_, b) in zip(model.state_dict().items(), other.state_dict().items()):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b, err_msg=key)
+
+
+def test_file_is_plain_safetensors_with_pytorch_keys(tmp_path):
+    from safetensors.numpy import load_file
+
+    model = small_model()
+    nn.save(model.state_dict(), tmp_path / "m.safetensors")
+    arrays = load_file(str(tmp_path / "m.safetensors"))
+    assert set(arrays) == set(model.state_dict())
+    assert arrays["0.weight"].shape == (4, 1, 3, 3) and arrays["4.weight"].shape == (3, 144)
+    assert arrays["1.num_batches_tracked"].dtype == np.int64
+
+
+def test_nested_state_round_trip(tmp_path):
+    state = {"model": {"w": np.arange(6.0).reshape(2, 3)},
+             "optimizer": {"state": {0: {"momentum_buffer": np.ones(3, np.float32), "step": 4}},
+                           "param_groups": [{"lr": 0.1, "momentum": 0.9, "nesterov": False, "params": [0, 1]}]},
+             "epoch": 3, "note": "ok", "rng": (1, 2.5, None)}
+    nn.save(state, tmp_path / "c.safetensors")
+    loaded = nn.load(tmp_path / "c.safetensors")
+    np.testing.assert_array_equal(loaded["model"]["w"], state["model"]["w"])
+    assert loaded["optimizer"]["state"][0]["step"] == 4
+    np.testing.assert_array_equal(loaded["optimizer"]["state"][0]["momentum_buffer"], np.ones(3))
+    assert loaded["optimizer"]["param_groups"] == state["optimizer"]["param_groups"]
+    assert loaded["epoch"] == 3 and loaded["note"] == "ok" and loaded["rng"] == (1, 2.5, None)
+
+
+def test_truncated_and_tampered_files_are_rejected(tmp_path):
+    model = small_model()
+    path = tmp_path / "m.safetensors"
+    nn.save(model.state_dict(), path)
+    payload = path.read_bytes()
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    (tmp_path / "short.safetensors").write_bytes(payload[: len(payload) // 2])
+    with pytest.raises(nn.CheckpointError, match="short.safetensors.*truncated or corrupt"):
+        nn.load(tmp_path / "short.safetensors", model=model)
+    tampered = bytearray(payload)
+    tampered[-3] ^= 0xFF
+    (tmp_path / "bad.safetensors").write_bytes(bytes(tampered))
+    with pytest.raises(nn.CheckpointError, match="bad.safetensors.*checksum"):
+        nn.load(tmp_path / "bad.safetensors", model=model)
+    with pytest.raises(nn.CheckpointError, match="no such checkpoint"):
+        nn.load(tmp_path / "missing.safetensors")
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[key])
+
+
+def test_wrong_architecture_names_file_and_key(tmp_path):
+    nn.save(small_model().state_dict(), tmp_path / "m.safetensors")
+    other = nn.Sequential(nn.Conv2d(1, 5, 3))
+    with pytest.raises(nn.CheckpointError, match=r"m.safetensors: key '0.weight' has shape \(4, 1, 3, 3\)"):
+        nn.load(tmp_path / "m.safetensors", model=other)
+    with pytest.raises(nn.CheckpointError, match="m.safetensors: unexpected key '1.weight'"):
+        nn.load(tmp_path / "m.safetensors", model=nn.Sequential(nn.Conv2d(1, 4, 3)))
+
+
+def test_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "m.safetensors"
+    nn.save({"a": np.ones(3)}, path)
+    original = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        nn.save({"a": np.zeros(3)}, path)
+    assert path.read_bytes() == original
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # no temporary left behind
+
+
+def test_refuses_non_mappings(tmp_path):
+    with pytest.raises(TypeError, match="mapping"):
+        nn.save(tl.ones(2), tmp_path / "x.safetensors")
+    with pytest.raises(TypeError, match="cannot save"):
+        nn.save({"f": object()}, tmp_path / "x.safetensors")
+    header = json.dumps({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
+    (tmp_path / "plain.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + b"\0\0\0\0")
+    assert list(nn.load(tmp_path / "plain.safetensors")) == ["a"]  # files from other tools load too
