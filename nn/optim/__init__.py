@@ -1,0 +1,14 @@
+"""Optimizers and learning-rate schedulers with PyTorch's names, arguments and update formulas.
+
+    opt = nn.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = nn.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=1000)
+    loss.backward(); opt.step(); sched.step(); opt.zero_grad()
+"""
+
+from nn.optim import lr_scheduler
+from nn.optim.adam import Adam, AdamW
+from nn.optim.optimizer import Optimizer
+from nn.optim.rmsprop import RMSprop
+from nn.optim.sgd import SGD
+
+__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "RMSprop", "lr_scheduler"]

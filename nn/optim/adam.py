@@ -1,0 +1,66 @@
+"""Adam and AdamW (Adam with weight decay decoupled from the gradient)."""
+
+from __future__ import annotations
+
+from tensorlib.device import array_module
+
+from nn.optim.optimizer import Optimizer, check_non_negative
+
+
+class Adam(Optimizer):
+    """PyTorch's Adam: moving averages ``m`` of the gradient and ``v`` of its square, bias-corrected with the
+    step count ``t`` (from 1): ``p -= lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)``.
+
+    ``amsgrad`` divides by the running maximum of ``v`` instead. ``weight_decay`` adds ``weight_decay * p`` to
+    the gradient (L2), or with ``decoupled_weight_decay`` shrinks ``p *= 1 - lr * weight_decay`` (AdamW).
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False,
+                 maximize=False, decoupled_weight_decay=False):
+        check_non_negative(lr=lr, eps=eps, weight_decay=weight_decay)
+        for index, beta in enumerate(betas):
+            if not 0 <= beta < 1:
+                raise ValueError(f"Invalid betas[{index}] value: {beta!r} (must lie in [0, 1))")
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                        maximize=maximize, decoupled_weight_decay=decoupled_weight_decay)
+        super().__init__(params, defaults)
+
+    def _update(self, param, grad, group):
+        xp = array_module(param.data)
+        lr, weight_decay, (beta1, beta2) = group["lr"], group["weight_decay"], group["betas"]
+        state = self.state[param]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = xp.zeros_like(param.data)
+            state["exp_avg_sq"] = xp.zeros_like(param.data)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = xp.zeros_like(param.data)
+        if group["maximize"]:
+            grad = -grad
+        state["step"] += 1
+        if weight_decay != 0:
+            if group["decoupled_weight_decay"]:
+                param.data *= 1 - lr * weight_decay
+            else:
+                grad = grad + weight_decay * param.data
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        exp_avg += (1 - beta1) * (grad - exp_avg)  # lerp towards grad, as PyTorch computes it
+        exp_avg_sq *= beta2
+        exp_avg_sq += (1 - beta2) * grad * grad
+        if group["amsgrad"]:
+            xp.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
+            exp_avg_sq = state["max_exp_avg_sq"]
+        step = state["step"]
+        bias_correction1 = 1 - beta1**step
+        bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+        denom = xp.sqrt(exp_avg_sq) / bias_correction2_sqrt + group["eps"]
+        param.data -= (lr / bias_correction1) * exp_avg / denom
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): ``p *= 1 - lr * weight_decay`` before the Adam
+    step, so the decay is not rescaled by the adaptive denominator."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False,
+                 maximize=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay=True)

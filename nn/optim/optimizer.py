@@ -1,0 +1,178 @@
+"""The Optimizer base: parameter groups, per-parameter state, zero_grad, step, and state dicts in PyTorch's layout."""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+
+import numpy as np
+
+import tensorlib as tl
+from tensorlib.device import move
+
+
+def check_non_negative(**hyperparameters):
+    """Raise ValueError naming the first hyper-parameter that is negative (or NaN)."""
+    for name, value in hyperparameters.items():
+        if not value >= 0:
+            raise ValueError(f"Invalid {name} value: {value!r}")
+
+
+class Optimizer:
+    """Base class of the optimizers: holds ``param_groups`` and ``state``.
+
+    ``param_groups`` is a list of dicts, each with "params" (a list of tensors) and the hyper-parameters that
+    apply to them; a group leaves out what it takes from ``defaults``. ``state`` maps each parameter tensor
+    to its buffers, kept as raw arrays on the parameter's device, and "step" as a Python int. Subclasses
+    implement ``_update``, which ``step`` calls under no_grad for each parameter whose ``.grad`` is not None.
+    """
+
+    def __init__(self, params, defaults: dict):
+        if isinstance(params, tl.Tensor):
+            raise TypeError("params must be an iterable of Tensors or of dicts, got a Tensor")
+        self.defaults = defaults
+        self.state = defaultdict(dict)
+        self.param_groups = []
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__} ("]
+        for index, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {index}")
+            lines += [f"    {key}: {group[key]}" for key in sorted(group) if key != "params"]
+        return "\n".join(lines + [")"])
+
+    def add_param_group(self, param_group: dict):
+        """Append a group (e.g. layers unfrozen while fine-tuning); missing hyper-parameters take the defaults."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
+        params = param_group["params"]
+        if isinstance(params, set):
+            raise TypeError("optimizer parameters must be an ordered collection such as a list, not a set")
+        params = [params] if isinstance(params, tl.Tensor) else list(params)
+        for param in params:
+            if not isinstance(param, tl.Tensor):
+                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(param).__name__}")
+            if not param.is_leaf:
+                raise ValueError("can't optimize a non-leaf Tensor")
+        if len({id(p) for p in params}) != len(params):
+            raise ValueError("a parameter group holds the same parameter more than once")
+        taken = {id(p) for group in self.param_groups for p in group["params"]}
+        if any(id(p) in taken for p in params):
+            raise ValueError("some parameters appear in more than one parameter group")
+        param_group["params"] = params
+        for name, default in self.defaults.items():
+            param_group.setdefault(name, default)
+        self.param_groups.append(param_group)
+
+    def zero_grad(self, set_to_none: bool = True):
+        """Drop every parameter's gradient (``set_to_none``) or fill it with zeros in place."""
+        for group in self.param_groups:
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                if set_to_none:
+                    param.grad = None
+                else:
+                    param.grad.requires_grad = False
+                    param.grad.zero_()
+
+    def step(self, closure=None):
+        """Update, in place, every parameter that has a gradient. ``closure`` re-evaluates the model and
+        returns the loss, which ``step`` returns."""
+        loss = None
+        if closure is not None:
+            with tl.enable_grad():
+                loss = closure()
+        with tl.no_grad():
+            for group in self.param_groups:
+                for param in group["params"]:
+                    if param.grad is not None:
+                        self._update(param, param.grad.data, group)
+        return loss
+
+    def _update(self, param, grad, group: dict):
+        """Update ``param.data`` in place from ``grad`` (a raw array of the parameter's shape and dtype)."""
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        """{"state": {index: {name: value}}, "param_groups": [{hyper-parameters..., "params": [indices]}]}.
+
+        Parameters are numbered in group order, as PyTorch does. Buffers are NumPy copies (a snapshot on
+        the host, whatever the device); "step" is a Python int.
+        """
+        index_of = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {key: value for key, value in group.items() if key != "params"}
+            packed["params"] = [index_of.setdefault(id(p), len(index_of)) for p in group["params"]]
+            groups.append(packed)
+        state = {
+            index_of[id(param)]: {
+                key: np.array(move(value, "cpu")) if _is_array(value) else value for key, value in buffers.items()
+            }
+            for param, buffers in self.state.items()
+        }
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict):
+        """Restore what ``state_dict`` saved into an optimizer over parameters of the same shapes.
+
+        Buffers are copied to each parameter's device and dtype; "step" may also be a 0-d array (PyTorch
+        saves a 0-d tensor). The saved hyper-parameters replace the current ones.
+        """
+        for key in ("state", "param_groups"):
+            if key not in state_dict:
+                raise KeyError(f"the optimizer state dict has no {key!r} entry")
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(
+                f"loaded state dict has {len(saved_groups)} parameter groups, "
+                f"the optimizer has {len(self.param_groups)}"
+            )
+        param_of = {}
+        for index, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(
+                    f"param_groups[{index}] holds {len(saved['params'])} parameters in the loaded state dict, "
+                    f"{len(group['params'])} in the optimizer"
+                )
+            param_of.update(zip(saved["params"], group["params"]))
+        state = defaultdict(dict)
+        for index, buffers in state_dict["state"].items():
+            if index not in param_of:
+                raise ValueError(f"state[{index!r}] belongs to no parameter of the loaded param_groups")
+            param = param_of[index]
+            state[param] = {key: _restore(value, param, key, index) for key, value in buffers.items()}
+        groups = []
+        for group, saved in zip(self.param_groups, saved_groups):
+            restored = copy.deepcopy({key: value for key, value in saved.items() if key != "params"})
+            restored["params"] = group["params"]
+            groups.append(restored)
+        self.state, self.param_groups = state, groups
+
+
+def _is_array(value) -> bool:
+    return isinstance(value, np.ndarray) or type(value).__module__.startswith("cupy")
+
+
+def _restore(value, param, key, index):
+    """A loaded state value: the "step" counter as a Python number, buffers as arrays like ``param``."""
+    if isinstance(value, tl.Tensor):
+        value = value.data
+    if not _is_array(value):
+        return value
+    if key == "step":
+        return value.item()
+    if tuple(value.shape) != param.shape:
+        raise ValueError(
+            f"state[{index!r}][{key!r}] has shape {tuple(value.shape)}, but its parameter has shape {param.shape}"
+        )
+    dtype = param.dtype if param.dtype.kind == "f" else value.dtype
+    return move(value, param.device).astype(dtype, copy=True)

@@ -1,0 +1,55 @@
+"""RMSprop: the gradient divided by a running root mean square of its recent values."""
+
+from __future__ import annotations
+
+from tensorlib.device import array_module
+
+from nn.optim.optimizer import Optimizer, check_non_negative
+
+
+class RMSprop(Optimizer):
+    """PyTorch's RMSprop: ``v = alpha * v + (1 - alpha) * g**2``; ``avg = sqrt(v) + eps``, or with ``centered``
+    ``sqrt(v - gbar**2) + eps`` where ``gbar`` averages ``g`` the same way; ``p -= lr * g / avg``, or with
+    momentum ``buf = momentum * buf + g / avg`` and ``p -= lr * buf``.
+    """
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False,
+                 maximize=False):
+        check_non_negative(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum)
+        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                        centered=centered, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _update(self, param, grad, group):
+        xp = array_module(param.data)
+        alpha, momentum = group["alpha"], group["momentum"]
+        state = self.state[param]
+        if not state:
+            state["step"] = 0
+            state["square_avg"] = xp.zeros_like(param.data)
+            if momentum > 0:
+                state["momentum_buffer"] = xp.zeros_like(param.data)
+            if group["centered"]:
+                state["grad_avg"] = xp.zeros_like(param.data)
+        if group["maximize"]:
+            grad = -grad
+        state["step"] += 1
+        if group["weight_decay"] != 0:
+            grad = grad + group["weight_decay"] * param.data
+        square_avg = state["square_avg"]
+        square_avg *= alpha
+        square_avg += (1 - alpha) * grad * grad
+        if group["centered"]:
+            grad_avg = state["grad_avg"]
+            grad_avg += (1 - alpha) * (grad - grad_avg)
+            avg = xp.sqrt(square_avg - grad_avg * grad_avg)
+        else:
+            avg = xp.sqrt(square_avg)
+        avg += group["eps"]
+        if momentum > 0:
+            buf = state["momentum_buffer"]
+            buf *= momentum
+            buf += grad / avg
+            param.data -= group["lr"] * buf
+        else:
+            param.data -= group["lr"] * grad / avg

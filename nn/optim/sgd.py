@@ -1,0 +1,40 @@
+"""Stochastic gradient descent with momentum, dampening, Nesterov momentum and L2 weight decay."""
+
+from __future__ import annotations
+
+from nn.optim.optimizer import Optimizer, check_non_negative
+
+
+class SGD(Optimizer):
+    """PyTorch's SGD: ``g = grad + weight_decay * p``; with momentum, ``buf = momentum * buf + (1 - dampening) * g``
+    (``buf = g`` on the first step, undamped) and ``g = g + momentum * buf`` (Nesterov) or ``g = buf``;
+    then ``p -= lr * g``. ``maximize`` ascends instead.
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, maximize=False):
+        check_non_negative(lr=lr, momentum=momentum, weight_decay=weight_decay)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError(
+                f"Nesterov momentum requires a momentum and zero dampening, got momentum={momentum!r}, "
+                f"dampening={dampening!r}"
+            )
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                        nesterov=nesterov, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _update(self, param, grad, group):
+        if group["maximize"]:
+            grad = -grad
+        if group["weight_decay"] != 0:
+            grad = grad + group["weight_decay"] * param.data
+        momentum = group["momentum"]
+        if momentum != 0:
+            state = self.state[param]
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = grad.copy()
+            else:
+                buf *= momentum
+                buf += (1 - group["dampening"]) * grad
+            grad = grad + momentum * buf if group["nesterov"] else buf
+        param.data -= group["lr"] * grad
