@@ -16,6 +16,11 @@ def _fill(tensor, values):
     return tensor
 
 
+def _draw_dtype(tensor):
+    """Draw directly in float32 for float32 tensors: no float64 temporary (a VGG layer is 100M weights)."""
+    return np.float32 if tensor.dtype == np.float32 else np.float64
+
+
 def calculate_gain(nonlinearity: str, param=None) -> float:
     """The recommended gain for an activation (the factor by which it shrinks the signal's std)."""
     linear = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
@@ -43,11 +48,17 @@ def calculate_fan_in_and_fan_out(tensor) -> tuple[int, int]:
 
 
 def uniform_(tensor, a=0.0, b=1.0):
-    return _fill(tensor, default_generator().uniform(a, b, tensor.shape))
+    values = default_generator().random(tensor.shape, dtype=_draw_dtype(tensor))
+    values *= b - a
+    values += a
+    return _fill(tensor, values)
 
 
 def normal_(tensor, mean=0.0, std=1.0):
-    return _fill(tensor, default_generator().normal(mean, std, tensor.shape))
+    values = default_generator().standard_normal(tensor.shape, dtype=_draw_dtype(tensor))
+    values *= std
+    values += mean
+    return _fill(tensor, values)
 
 
 def constant_(tensor, val):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict, namedtuple
 
 import numpy as np
@@ -25,6 +26,7 @@ class Parameter(tl.Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
+_hook_ids = itertools.count()
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
@@ -60,7 +62,7 @@ class Module:
 
     def register_forward_hook(self, hook) -> RemovableHandle:
         """``hook(module, inputs, output)`` runs after every forward; a non-None return replaces the output."""
-        key = id(hook) ^ len(self._forward_hooks)
+        key = next(_hook_ids)
         self._forward_hooks[key] = hook
         return RemovableHandle(self._forward_hooks, key)
 

@@ -37,14 +37,22 @@ def _drawn(array, dtype, device, requires_grad):
     return Tensor._make(data, requires_grad=requires_grad)
 
 
+def _float_dtype(dtype):
+    """float32 and float64 are drawn directly in that precision; anything else is drawn in float64."""
+    dtype = np.dtype(dtype or get_default_dtype())
+    return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
+
+
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform on [0, 1)."""
-    return _drawn((generator or _generator).random(_size(size)), dtype, device, requires_grad)
+    values = (generator or _generator).random(_size(size), dtype=_float_dtype(dtype))
+    return _drawn(values, dtype, device, requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal."""
-    return _drawn((generator or _generator).standard_normal(_size(size)), dtype, device, requires_grad)
+    values = (generator or _generator).standard_normal(_size(size), dtype=_float_dtype(dtype))
+    return _drawn(values, dtype, device, requires_grad)
 
 
 def randint(low, high=None, size=(), generator=None, dtype=None, device=None) -> Tensor:

@@ -1,0 +1,125 @@
+"""nn.summary: rows, totals and table from a zero-size forward pass; modes and hooks left as they were."""
+
+import math
+
+import pytest
+
+import nn
+import tensorlib as tl
+from nn import models
+from nn.summary import summary
+
+# LeNet-5 on 1x28x28: (row, output shape, MACs). MACs of a conv: N*K*P*Q*(C/groups)*R*S.
+LENET5_ROWS = [
+    ("conv1", (1, 6, 28, 28), 6 * 28 * 28 * 1 * 5 * 5),
+    ("act1", (1, 6, 28, 28), 0),
+    ("pool1", (1, 6, 14, 14), 0),
+    ("conv2", (1, 16, 10, 10), 16 * 10 * 10 * 6 * 5 * 5),
+    ("act2", (1, 16, 10, 10), 0),
+    ("pool2", (1, 16, 5, 5), 0),
+    ("flatten", (1, 400), 0),
+    ("fc1", (1, 120), 400 * 120),
+    ("act3", (1, 120), 0),
+    ("fc2", (1, 84), 120 * 84),
+    ("act4", (1, 84), 0),
+    ("fc3", (1, 10), 84 * 10),
+]
+
+
+def test_primer_quiz_layer(capsys):
+    stats = summary(nn.Conv2d(3, 10, 5, stride=1, padding=2), input_size=(3, 32, 32))
+    (row,) = stats.rows
+    assert (row.name, row.type, row.output_shape, row.params) == ("", "Conv2d", (1, 10, 32, 32), 760)
+    assert row.macs == stats.total_macs == 10 * 32 * 32 * 3 * 5 * 5 == 768_000
+    printed = capsys.readouterr().out
+    assert printed.strip() == str(stats).strip()
+    for text in ("[1, 10, 32, 32]", "760", "768,000"):
+        assert text in printed
+
+
+def test_lenet5_rows_and_totals():
+    stats = summary(models.lenet5(), (1, 28, 28), verbose=False)
+    assert [(row.name, row.output_shape, row.macs) for row in stats.rows] == LENET5_ROWS
+    assert stats.total_params == stats.trainable_params == sum(row.params for row in stats.rows) == 61_706
+    assert stats.total_macs == sum(row.macs for row in stats.rows) == 416_520
+    assert stats.param_bytes == 61_706 * 4
+    assert stats.activation_bytes == sum(math.prod(shape) for _, shape, _ in LENET5_ROWS) * 4
+    assert stats.param_mb == pytest.approx(61_706 * 4 / 2**20)
+    table = str(stats)
+    assert "fc1 (Linear)" in table and "61,706" in table and "416,520" in table
+    widths = {len(line) for line in table.splitlines()[:3 + len(stats.rows) + 1]}
+    assert len(widths) == 1  # the header, rules and rows are aligned to one width
+
+
+def test_batch_size_scales_shapes_macs_and_activations():
+    one = summary(models.lenet5(), (1, 28, 28), verbose=False)
+    eight = summary(models.lenet5(), (1, 28, 28), batch_size=8, verbose=False)
+    assert [row.output_shape for row in eight.rows] == [(8, *row.output_shape[1:]) for row in one.rows]
+    assert eight.total_macs == 8 * one.total_macs
+    assert eight.activation_bytes == 8 * one.activation_bytes
+    assert (eight.total_params, eight.param_bytes) == (one.total_params, one.param_bytes)
+
+
+class SharedLayer(nn.Module):
+    """Owns a parameter directly and calls one Linear twice."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(tl.ones(4))
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(self.fc(x)) * self.scale
+
+
+def test_repeated_calls_and_parameters_owned_by_a_container():
+    stats = summary(SharedLayer(), (4,), batch_size=3, verbose=False)
+    rows = {row.name: row for row in stats.rows}
+    assert set(rows) == {"", "fc"}  # the model owns `scale`, so it has a row despite having children
+    assert (rows[""].params, rows["fc"].params) == (4, 20)
+    assert stats.total_params == sum(row.params for row in stats.rows) == 24
+    assert rows["fc"].macs == 2 * 3 * 4 * 4  # both calls
+    assert stats.activation_bytes == (2 + 1) * 3 * 4 * 4  # two fc outputs and the model's output, float32
+
+
+def test_tuple_outputs_and_dtype():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.MaxPool2d(2, return_indices=True)).double()
+    stats = summary(model, (3, 8, 8), verbose=False)
+    assert stats.rows[1].output_shape == ((1, 4, 4, 4), (1, 4, 4, 4))
+    assert stats.param_bytes == (4 * 3 * 9 + 4) * 8  # float64 parameters
+    assert stats.activation_bytes == 4 * 8 * 8 * 8 + 2 * 4 * 4 * 4 * 8  # float64 outputs and int64 indices
+    assert "[1, 4, 4, 4], [1, 4, 4, 4]" in str(stats)
+
+
+def test_layers_not_run_are_listed_without_shape():
+    stats = summary(models.googlenet(aux_logits=True), (3, 224, 224), verbose=False)
+    aux = [row for row in stats.rows if row.name.startswith("aux1.")]
+    assert aux and all(row.output_shape is None and row.macs == 0 for row in aux)
+    assert "aux1.fc1 (Linear)" in str(stats)
+    assert stats.total_params == sum(row.params for row in stats.rows)
+
+
+def test_failing_forward_names_input_size_and_layer():
+    with pytest.raises(RuntimeError, match=r"input size \(1, 8, 8\).* 'conv2' \(Conv2d\)"):
+        summary(models.lenet5(), (1, 8, 8), verbose=False)
+    with pytest.raises(RuntimeError, match=r"input size \(1, 32, 32\).* 'fc1' \(Linear\)"):
+        summary(models.lenet5(), (1, 32, 32), verbose=False)
+    with pytest.raises(ValueError, match="input_size"):
+        summary(models.lenet5(), (1, 0, 28), verbose=False)
+
+
+@pytest.mark.parametrize("input_size", [(1, 28, 28), (1, 8, 8)], ids=["ok", "failing"])
+def test_modes_restored_and_hooks_removed(input_size):
+    model = models.lenet5().train()
+    model.pool1.eval()
+    seen = []
+    model.fc3.register_forward_hook(lambda module, inputs, output: seen.append(output.shape))
+    try:
+        summary(model, input_size, verbose=False)
+    except RuntimeError:
+        pass
+    assert [module.training for module in model.modules()] == [module is not model.pool1 for module in model.modules()]
+    assert all(not module._forward_hooks for module in model.modules() if module is not model.fc3)
+    assert len(model.fc3._forward_hooks) == 1  # the user's hook survives
+    model(tl.randn(2, 1, 28, 28))
+    assert seen[-1] == (2, 10)
