@@ -1,0 +1,378 @@
+"""The ``tensorlib`` command: train, evaluate, predict, summary, viz, info (and bench)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+import tensorlib as tl
+
+CONFIG = "config.json"
+
+
+def _resolve_device(name: str, log=print) -> str:
+    if name == "auto":
+        reason = tl.cuda_unavailable_reason()
+        device = "cuda" if reason is None else "cpu"
+        log(f"device: {device}" + (f" (cuda not usable: {reason})" if reason else ""))
+        return device
+    if name == "cuda":
+        from tensorlib.device import require_cuda
+
+        require_cuda()
+    return name
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a shape like 3x32x32, got {text!r}") from None
+
+
+# ---- train ------------------------------------------------------------------------------------------------
+def _load_data(config):
+    from nn.data import DataLoader, get_dataset, random_split
+    from nn.data import transforms as T
+
+    info = get_dataset(config["dataset"], root=config.get("data_dir"), split="train")
+    normalize = T.Compose([T.ToTensor(), T.Normalize(info.mean, info.std)])
+    train_full = get_dataset(config["dataset"], root=config.get("data_dir"), split="train", transform=normalize)
+    test = get_dataset(config["dataset"], root=config.get("data_dir"), split="test", transform=normalize)
+    held_out = int(round(len(train_full) * config["val_fraction"]))
+    splitter = np.random.default_rng(config["seed"])  # the split depends on the seed only, never on training
+    if held_out:
+        train, val = random_split(train_full, [len(train_full) - held_out, held_out], generator=splitter)
+    else:
+        train, val = train_full, None
+    loaders = {
+        "train": DataLoader(train, batch_size=config["batch_size"], shuffle=True, drop_last=False),
+        "val": DataLoader(val, batch_size=256) if val is not None else None,
+        "test": DataLoader(test, batch_size=256),
+    }
+    return train_full, loaders
+
+
+def _build_model(config, info):
+    from nn.models import get_model
+
+    options = {"num_classes": info.num_classes}
+    options.update(config.get("model_options") or {})
+    return get_model(config["model"], **options)
+
+
+def _build_optimizer(config, model):
+    from nn import optim
+
+    params, name = model.parameters(), config["optimizer"]
+    if name == "sgd":
+        return optim.SGD(params, lr=config["lr"], momentum=config["momentum"], weight_decay=config["weight_decay"],
+                         nesterov=config.get("nesterov", False))
+    if name == "adam":
+        return optim.Adam(params, lr=config["lr"], weight_decay=config["weight_decay"])
+    if name == "adamw":
+        return optim.AdamW(params, lr=config["lr"], weight_decay=config["weight_decay"])
+    if name == "rmsprop":
+        return optim.RMSprop(params, lr=config["lr"], momentum=config["momentum"], weight_decay=config["weight_decay"])
+    raise ValueError(f"--optimizer must be sgd, adam, adamw or rmsprop, got {name!r}")
+
+
+def _build_scheduler(config, optimizer, steps_per_epoch):
+    """(scheduler, interval): cosine and step act per epoch, onecycle per batch."""
+    from nn.optim import lr_scheduler
+
+    name, epochs = config["scheduler"], config["epochs"]
+    if name == "none":
+        return None, "epoch"
+    if name == "cosine":
+        return lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs), "epoch"
+    if name == "step":
+        return lr_scheduler.StepLR(optimizer, step_size=max(epochs // 3, 1), gamma=0.1), "epoch"
+    if name == "onecycle":
+        return lr_scheduler.OneCycleLR(optimizer, max_lr=config["lr"], epochs=epochs,
+                                       steps_per_epoch=steps_per_epoch), "batch"
+    raise ValueError(f"--scheduler must be none, cosine, step or onecycle, got {name!r}")
+
+
+def _setup(config, log=print, progress=True):
+    """Model, data, optimizer and trainer of a run described by ``config``."""
+    from nn.train import Trainer
+
+    tl.manual_seed(config["seed"])
+    device = _resolve_device(config["device"], log)
+    info, loaders = _load_data(config)
+    model = _build_model(config, info).to(device)
+    optimizer = _build_optimizer(config, model)
+    scheduler, interval = _build_scheduler(config, optimizer, len(loaders["train"]))
+    trainer = Trainer(model, optimizer, scheduler=scheduler, scheduler_interval=interval, device=device,
+                      out_dir=config["out"], log=log, progress=progress, config=config)
+    return trainer, info, loaders
+
+
+def command_train(args) -> int:
+    if args.resume:
+        with open(os.path.join(args.resume, CONFIG), encoding="utf-8") as handle:
+            config = json.load(handle)
+        config["out"] = args.resume
+        if args.epochs is not None:
+            config["epochs"] = args.epochs
+    else:
+        config = {key: getattr(args, key) for key in (
+            "model", "dataset", "data_dir", "epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay",
+            "scheduler", "device", "seed", "out", "val_fraction")}
+        config["epochs"] = 10 if args.epochs is None else args.epochs
+        config["out"] = args.out or os.path.join("runs", f"{args.model}-{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.makedirs(config["out"], exist_ok=True)
+        with open(os.path.join(config["out"], CONFIG), "w", encoding="utf-8") as handle:
+            json.dump(config, handle, indent=2)
+    from nn.train import TrainingDiverged
+
+    trainer, info, loaders = _setup(config, progress=not args.no_progress)
+    if args.resume:
+        trainer.restore(args.resume)
+        print(f"resuming {args.resume} at epoch {trainer.epoch + 1}, batch {trainer.batch}")
+    print(f"training {config['model']} on {config['dataset']} ({len(loaders['train'].dataset)} train images) "
+          f"for {config['epochs']} epochs; run directory {config['out']}")
+    started = time.perf_counter()
+    try:
+        trainer.fit(loaders["train"], loaders["val"], config["epochs"], num_classes=info.num_classes)
+    except TrainingDiverged as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if trainer.stopped:
+        return 130
+    elapsed = time.perf_counter() - started
+    result = trainer.evaluate(loaders["test"], info.num_classes)
+    summary = {"test_accuracy": result["accuracy"], "test_loss": result["loss"], "train_seconds": elapsed}
+    with open(os.path.join(config["out"], "test.json"), "w", encoding="utf-8") as handle:
+        json.dump(summary, handle, indent=2)
+    print(f"test accuracy {result['accuracy']:.4f} (loss {result['loss']:.4f}) on {len(loaders['test'].dataset)} "
+          f"held-out images; {elapsed:.1f} s")
+    return 0
+
+
+# ---- evaluate / predict -------------------------------------------------------------------------------------
+def _restore_run(run, log=print):
+    with open(os.path.join(run, CONFIG), encoding="utf-8") as handle:
+        config = json.load(handle)
+    config["out"] = None
+    trainer, info, loaders = _setup(config, log=log, progress=False)
+    from nn.serialization import load, load_into
+    from nn.train import CHECKPOINT
+
+    path = os.path.join(run, CHECKPOINT)
+    load_into(trainer.model, load(path)["model"], path)
+    trainer.model.eval()
+    return config, trainer, info, loaders
+
+
+def command_evaluate(args) -> int:
+    config, trainer, info, loaders = _restore_run(args.run, log=lambda *_: None)
+    result = trainer.evaluate(loaders[args.split] if args.split in loaders else loaders["test"], info.num_classes)
+    classes = list(getattr(info, "classes", None) or range(info.num_classes))
+    print(f"{config['model']} on {config['dataset']} ({args.split}): accuracy {result['accuracy']:.4f}, "
+          f"loss {result['loss']:.4f}")
+    print("per-class accuracy:")
+    for name, accuracy in zip(classes, result["per_class_accuracy"]):
+        print(f"  {str(name):>12}  {accuracy:.4f}")
+    print("confusion matrix (rows: true class, columns: predicted):")
+    matrix = result["confusion_matrix"]
+    width = max(len(str(matrix.max())), 3)
+    print("  " + " ".join(f"{str(c)[:width]:>{width}}" for c in classes))
+    for name, row in zip(classes, matrix):
+        print("  " + " ".join(f"{v:>{width}}" for v in row) + f"   {name}")
+    return 0
+
+
+def load_image(path, input_size, invert=False) -> np.ndarray:
+    """An image file as a float32 (C, H, W) array in [0, 1], converted to the model's channels and size."""
+    from PIL import Image
+
+    channels, height, width = input_size
+    with Image.open(path) as image:
+        image = image.convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
+        array = np.asarray(image, dtype=np.float32) / 255.0
+    array = array[None] if channels == 1 else array.transpose(2, 0, 1)
+    return 1.0 - array if invert else array
+
+
+def command_predict(args) -> int:
+    config, trainer, info, _ = _restore_run(args.run, log=lambda *_: None)
+    image = load_image(args.image, info.input_size, args.invert)
+    mean = np.asarray(info.mean, dtype=np.float32).reshape(-1, 1, 1)
+    std = np.asarray(info.std, dtype=np.float32).reshape(-1, 1, 1)
+    batch = tl.tensor((image - mean) / std).unsqueeze(0).to(trainer.device)
+    with tl.no_grad():
+        probabilities = tl.softmax(trainer.model(batch), dim=1).cpu().numpy()[0]
+    classes = list(getattr(info, "classes", None) or range(info.num_classes))
+    print(f"{args.image}: top {min(args.top_k, len(classes))} of {config['model']} ({config['dataset']})")
+    for index in np.argsort(-probabilities)[: args.top_k]:
+        print(f"  {str(classes[index]):>12}  {probabilities[index]:.4f}")
+    return 0
+
+
+# ---- summary / viz / info -----------------------------------------------------------------------------------
+def command_summary(args) -> int:
+    from nn.models import INPUT_SIZES, get_model
+    from nn.summary import summary
+
+    options = {"num_classes": args.num_classes} if args.num_classes else {}
+    model = get_model(args.model, **options)
+    summary(model, input_size=args.input or INPUT_SIZES[args.model], batch_size=args.batch_size, verbose=True)
+    return 0
+
+
+def command_viz(args) -> int:
+    from nn import viz
+    from nn.train import METRICS
+
+    config, trainer, info, loaders = _restore_run(args.run, log=lambda *_: None)
+    out = args.out or args.run
+    os.makedirs(out, exist_ok=True)
+    written = []
+    metrics_path = os.path.join(args.run, METRICS)
+    if os.path.exists(metrics_path):
+        with open(metrics_path, encoding="utf-8") as handle:
+            history = [json.loads(line) for line in handle if line.strip()]
+        if history:
+            written.append(os.path.join(out, "curves.png"))
+            viz.plot_curves(history, written[-1])
+    from nn.layers import Conv2d
+
+    first = next((m for m in trainer.model.modules() if isinstance(m, Conv2d)), None)
+    if first is not None:
+        written.append(os.path.join(out, "filters.png"))
+        viz.plot_filters(first.weight.detach().cpu().numpy(), written[-1])
+    test_set = loaders["test"].dataset
+    image, label = test_set[args.index]
+    image = image if isinstance(image, tl.Tensor) else tl.tensor(image)
+    written.append(os.path.join(out, "input.png"))
+    viz.plot_image(image.numpy(), written[-1], title=f"test image {args.index} (label {int(label)})")
+    written += viz.plot_activation_maps(trainer.model, image.to(trainer.device), out)
+    result = trainer.evaluate(loaders["test"], info.num_classes)
+    written.append(os.path.join(out, "confusion.png"))
+    viz.plot_confusion(result["confusion_matrix"], written[-1], [str(c) for c in (getattr(info, "classes", None) or [])] or None)
+    for path in written:
+        print(path)
+    return 0
+
+
+def _version(package: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def command_info(args) -> int:
+    import kernels
+    from kernels import registry
+
+    print(f"tensorlib {tl.__version__} on Python {platform.python_version()} ({platform.machine()}, "
+          f"{os.cpu_count()} CPUs)")
+    for package in ("numpy", "numba", "numba-cuda", "cupy-cuda13x", "cupy-cuda12x", "safetensors"):
+        print(f"  {package:<14} {_version(package)}")
+    try:
+        from threadpoolctl import threadpool_info
+
+        for lib in threadpool_info():
+            if lib.get("user_api") == "blas":
+                print(f"  BLAS           {lib['internal_api']} {lib['version']} ({lib.get('architecture')}, "
+                      f"{lib['num_threads']} threads)")
+    except ImportError:
+        pass
+    reason = tl.cuda_unavailable_reason()
+    print("devices:")
+    print("  cpu            usable")
+    print(f"  cuda           {'usable' if reason is None else 'not usable: ' + reason}")
+    if reason is None:
+        import cupy
+
+        print(f"  CUDA driver    {cupy.cuda.runtime.driverGetVersion()}, device "
+              f"{cupy.cuda.runtime.getDeviceProperties(0)['name'].decode()}")
+    print("kernels (variant used per device, and why):")
+    for op in kernels.ops():
+        cells = []
+        for device in registry.DEVICES:
+            try:
+                chosen, why = registry.selected(op, device)
+                note = why if chosen.available else "backend unavailable"
+                cells.append(f"{device}: {chosen.key} ({note})")
+            except NotImplementedError:
+                cells.append(f"{device}: none registered")
+        print(f"  {op:<30} " + "; ".join(cells))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tensorlib", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a model; writes checkpoint, metrics.jsonl, test.json")
+    train.add_argument("--model", default="lenet5")
+    train.add_argument("--dataset", default="mnist-embedded")
+    train.add_argument("--data-dir", default=None, help="directory with the dataset's files (mnist, cifar10, ...)")
+    train.add_argument("--epochs", type=int, default=None, help="number of epochs (default 10)")
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--optimizer", default="sgd", choices=["sgd", "adam", "adamw", "rmsprop"])
+    train.add_argument("--lr", type=float, default=0.05)
+    train.add_argument("--momentum", type=float, default=0.9)
+    train.add_argument("--weight-decay", type=float, default=5e-4)
+    train.add_argument("--scheduler", default="cosine", choices=["none", "cosine", "step", "onecycle"])
+    train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--val-fraction", type=float, default=0.1)
+    train.add_argument("--out", default=None, help="run directory (default runs/MODEL-DATASET-TIME)")
+    train.add_argument("--resume", default=None, metavar="RUN", help="continue the run in this directory")
+    train.add_argument("--no-progress", action="store_true", help="no progress bars (one line per epoch)")
+    train.set_defaults(handler=command_train)
+
+    evaluate = commands.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix of a run")
+    evaluate.add_argument("run")
+    evaluate.add_argument("--split", default="test", choices=["test", "val", "train"])
+    evaluate.set_defaults(handler=command_evaluate)
+
+    predict = commands.add_parser("predict", help="top-k classes of an image file (PNG/JPEG)")
+    predict.add_argument("run")
+    predict.add_argument("image")
+    predict.add_argument("--top-k", type=int, default=3)
+    predict.add_argument("--invert", action="store_true", help="invert the image (dark digits on white paper)")
+    predict.set_defaults(handler=command_predict)
+
+    summary = commands.add_parser("summary", help="layer table: output shapes, parameters, multiply-adds")
+    summary.add_argument("--model", required=True)
+    summary.add_argument("--input", type=_shape, default=None, help="input size CxHxW, e.g. 3x224x224")
+    summary.add_argument("--num-classes", type=int, default=None)
+    summary.add_argument("--batch-size", type=int, default=1)
+    summary.set_defaults(handler=command_summary)
+
+    viz = commands.add_parser("viz", help="PNG pictures of a run: curves, filters, activation maps, confusion")
+    viz.add_argument("run")
+    viz.add_argument("--index", type=int, default=0, help="test image whose activation maps are drawn")
+    viz.add_argument("--out", default=None, help="directory for the PNGs (default: the run directory)")
+    viz.set_defaults(handler=command_viz)
+
+    info = commands.add_parser("info", help="devices, versions, and the kernel variant each op uses")
+    info.set_defaults(handler=command_info)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (FileNotFoundError, ValueError, KeyError, RuntimeError) as error:
+        print(f"tensorlib {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

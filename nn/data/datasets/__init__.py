@@ -1,0 +1,13 @@
+"""Datasets, all read offline: embedded real digits, standard files in a directory, and synthetic shapes."""
+
+from nn.data.datasets.base import DatasetFormatError, ImageDataset
+from nn.data.datasets.cifar import CIFAR10, RestrictedUnpickler
+from nn.data.datasets.embedded import MNISTEmbedded, SklearnDigits
+from nn.data.datasets.mnist import MNIST, FashionMNIST
+from nn.data.datasets.registry import DATASETS, get_dataset
+from nn.data.datasets.synthetic import SyntheticShapes
+
+__all__ = [
+    "CIFAR10", "DATASETS", "DatasetFormatError", "FashionMNIST", "ImageDataset", "MNIST", "MNISTEmbedded",
+    "RestrictedUnpickler", "SklearnDigits", "SyntheticShapes", "get_dataset",
+]

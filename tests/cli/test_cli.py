@@ -1,0 +1,134 @@
+"""The ``tensorlib`` command end to end on the synthetic dataset."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nn import cli
+from nn.serialization import load
+from nn.train import Trainer
+
+TRAIN = ["train", "--model", "lenet5", "--dataset", "synthetic", "--batch-size", "100", "--lr", "0.05",
+         "--no-progress", "--seed", "3"]
+
+
+def run(args, capsys):
+    code = cli.main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "lenet"
+    assert cli.main(TRAIN + ["--epochs", "2", "--out", str(out)]) == 0
+    return out
+
+
+def test_train_writes_checkpoint_metrics_and_test_result(trained):
+    lines = (trained / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+    first = json.loads(lines[0])
+    for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "images_per_second", "lr"):
+        assert np.isfinite(first[key])
+    state = load(trained / "checkpoint.safetensors")
+    assert state["progress"]["epoch"] == 2 and "conv1.weight" in state["model"]
+    assert 0 <= json.loads((trained / "test.json").read_text())["test_accuracy"] <= 1
+    assert json.loads((trained / "config.json").read_text())["model"] == "lenet5"
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, capsys, monkeypatch):
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    assert cli.main(TRAIN + ["--epochs", "2", "--out", str(straight)]) == 0
+
+    original_init = Trainer.__init__
+
+    def stop_mid_epoch(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        self.add_callback(lambda t: t.request_stop() if (t.epoch, t.batch) == (0, 7) else None)
+
+    monkeypatch.setattr(Trainer, "__init__", stop_mid_epoch)
+    code, out, _ = run(TRAIN + ["--epochs", "2", "--out", str(interrupted)], capsys)
+    assert code == 130 and "stopped during epoch 1 after 7 batches" in out
+    assert load(interrupted / "checkpoint.safetensors")["progress"]["batch"] == 7
+    monkeypatch.setattr(Trainer, "__init__", original_init)
+
+    code, out, _ = run(["train", "--resume", str(interrupted), "--no-progress"], capsys)
+    assert code == 0 and "resuming" in out
+    a = load(straight / "checkpoint.safetensors")
+    b = load(interrupted / "checkpoint.safetensors")
+    for key in a["model"]:
+        np.testing.assert_array_equal(a["model"][key], b["model"][key], err_msg=key)
+    for key in a["optimizer"]["state"]:
+        np.testing.assert_array_equal(a["optimizer"]["state"][key]["momentum_buffer"],
+                                      b["optimizer"]["state"][key]["momentum_buffer"])
+    metrics_a = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
+    metrics_b = [json.loads(line) for line in (interrupted / "metrics.jsonl").read_text().splitlines()]
+    for m_a, m_b in zip(metrics_a, metrics_b):
+        assert m_a["train_loss"] == pytest.approx(m_b["train_loss"], rel=1e-12)
+        assert m_a["val_accuracy"] == m_b["val_accuracy"]
+
+
+def test_nan_guard_stops_and_keeps_no_bad_weights(tmp_path, capsys):
+    out = tmp_path / "blowup"
+    code, _, err = run(TRAIN + ["--epochs", "2", "--lr", "1e8", "--out", str(out)], capsys)
+    assert code == 1
+    assert "loss became" in err and "smaller learning rate" in err
+    checkpoint = out / "checkpoint.safetensors"
+    if checkpoint.exists():
+        assert all(np.isfinite(v).all() for v in load(checkpoint)["model"].values())
+
+
+def test_viz_writes_valid_pictures(trained, capsys):
+    code, out, _ = run(["viz", str(trained)], capsys)
+    assert code == 0
+    paths = out.split()
+    names = {p.rsplit("/", 1)[-1] for p in paths}
+    assert {"curves.png", "filters.png", "confusion.png", "input.png"} <= names
+    assert {"activations_01_conv1.png", "activations_02_conv2.png"} <= names  # every convolution of LeNet-5
+    for path in paths:
+        with Image.open(path) as image:
+            image.verify()
+    with Image.open(trained / "curves.png") as image:
+        assert image.format == "PNG" and image.size == (1000, 400)
+
+
+def test_evaluate_prints_accuracy_and_confusion(trained, capsys):
+    code, out, _ = run(["evaluate", str(trained)], capsys)
+    assert code == 0
+    assert "accuracy" in out and "per-class accuracy" in out and "confusion matrix" in out
+    rows = [line for line in out.splitlines() if line.strip().endswith(("stripes", "square", "cross"))]
+    assert sum(int(v) for row in rows[-4:] for v in row.split()[:4]) == 500  # every test image counted once
+
+
+def test_predict_reads_an_image_file(trained, tmp_path, capsys):
+    from nn.data import get_dataset
+
+    image, label = get_dataset("synthetic", split="test")[0]
+    picture = tmp_path / "digit.png"
+    Image.fromarray((np.asarray(image).reshape(28, 28) * 255).astype(np.uint8)).resize((56, 56)).save(picture)
+    code, out, _ = run(["predict", str(trained), str(picture), "--top-k", "3"], capsys)
+    assert code == 0
+    probabilities = [float(line.split()[-1]) for line in out.splitlines()[1:]]
+    assert len(probabilities) == 3 and probabilities == sorted(probabilities, reverse=True)
+    assert 0 < sum(probabilities) <= 1 + 1e-6
+
+
+def test_summary_command(capsys):
+    code, out, _ = run(["summary", "--model", "vgg16", "--input", "3x224x224"], capsys)
+    assert code == 0 and "138,357,544" in out
+
+
+def test_info_command(capsys):
+    code, out, _ = run(["info"], capsys)
+    assert code == 0
+    assert "numpy" in out and "cuda" in out and "conv2d_forward" in out and "(default)" in out
+
+
+def test_errors_are_reported_not_raised(tmp_path, capsys):
+    code, _, err = run(["evaluate", str(tmp_path / "no-such-run")], capsys)
+    assert code == 2 and "no-such-run" in err
+    code, _, err = run(TRAIN + ["--epochs", "1", "--dataset", "mnist", "--out", str(tmp_path / "r")], capsys)
+    assert code == 2 and "root" in err
