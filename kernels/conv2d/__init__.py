@@ -5,10 +5,11 @@ Weight layout (K, C/groups, R, S); output (N, K, P, Q) with the size formula of 
 | variant            | idea                                                         | runs on |
 |--------------------|--------------------------------------------------------------|---------|
 | reference          | float64 loops: the filter slides over the input like a flashlight (tests only) | cpu |
-| numpy.v0_im2col    | im2col into a reused workspace + one BLAS GEMM per group; 1x1 as a plain GEMM | cpu |
+| numpy.v0_im2col    | im2col of stride phases into reused L2-sized blocks (Numba copies) + one BLAS GEMM per group and block, blocks over threads; 1x1 as a plain GEMM | cpu |
 
 Entry points take raw arrays (NumPy or CuPy), validate them, and dispatch to the variant the registry
-selects for the array's device. Each variant receives the validated ``ConvGeometry``.
+selects for the array's device. Each variant receives the validated ``ConvGeometry``. Measurements and
+the worklog of the CPU variant: ``kernels/conv2d/README.md``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,157 @@
+"""tensorlib's CPU conv2d against PyTorch eager, side by side in one process, at the benchmark shapes.
+
+    PYTHONPATH=. python bench/compare_torch_conv2d.py [--repeats 20] [--rounds 3] [--only NAME]
+
+"forward+backward" is forward, backward_input, backward_weight and backward_bias for tensorlib, and
+``conv2d`` plus ``aten.convolution_backward`` (what autograd calls) for PyTorch. Both run on the thread
+count the BLAS reports; each is timed in its own run of calls after a warm-up, and the medians are compared.
+Every cell is measured in several rounds and keeps its lowest median: on a shared machine another process
+inflates whole runs, and the lowest median is the one least disturbed.
+Without PyTorch installed only tensorlib's times are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from kernels.conv2d import conv2d_backward_bias, conv2d_backward_input, conv2d_backward_weight, conv2d_forward
+from kernels.conv2d import conv2d_geometry
+
+
+@dataclass(frozen=True)
+class ConvShape:
+    name: str
+    N: int
+    C: int
+    H: int
+    W: int
+    K: int
+    R: int
+    stride: int = 1
+    padding: int = 0
+
+    @property
+    def geometry(self):
+        return conv2d_geometry((self.N, self.C, self.H, self.W), (self.K, self.C, self.R, self.R), self.stride, self.padding)
+
+    def arrays(self, dtype=np.float32, seed=0):
+        """Fresh random x, w, b and an output gradient dy."""
+        rng = np.random.default_rng(seed)
+        g = self.geometry
+        return tuple(rng.standard_normal(shape).astype(dtype) for shape in (g.x_shape, g.w_shape, (g.K,), g.y_shape))
+
+
+SHAPES = [
+    ConvShape("lenet_c1", 64, 1, 28, 28, 6, 5, padding=2),
+    ConvShape("lenet_c3", 64, 6, 14, 14, 16, 5),
+    ConvShape("c16_32x32_3x3", 128, 16, 32, 32, 16, 3, padding=1),
+    ConvShape("c64_8x8_3x3", 128, 64, 8, 8, 64, 3, padding=1),
+    ConvShape("c16_32x32_3x3_s2", 128, 16, 32, 32, 32, 3, stride=2, padding=1),
+    ConvShape("c64_16x16_1x1", 128, 64, 16, 16, 32, 1),
+]
+
+
+def tensorlib_steps(shape, dtype=np.float32):
+    """(forward, forward+backward) closures over fresh arrays of ``shape``."""
+    x, w, b, dy = shape.arrays(dtype)
+    s, p = shape.stride, shape.padding
+
+    def forward():
+        return conv2d_forward(x, w, b, s, p)
+
+    def forward_backward():
+        conv2d_forward(x, w, b, s, p)
+        conv2d_backward_input(dy, w, x.shape, s, p)
+        conv2d_backward_weight(dy, x, w.shape, s, p)
+        conv2d_backward_bias(dy)
+
+    return forward, forward_backward
+
+
+def torch_steps(torch, shape):
+    x, w, b, dy = (torch.from_numpy(a) for a in shape.arrays())
+    s, p = [shape.stride] * 2, [shape.padding] * 2
+
+    def forward():
+        return torch.nn.functional.conv2d(x, w, b, s, p)
+
+    def forward_backward():
+        torch.nn.functional.conv2d(x, w, b, s, p)
+        torch.ops.aten.convolution_backward(dy, x, w, [shape.K], s, p, [1, 1], False, [0, 0], 1, [True, True, True])
+
+    return forward, forward_backward
+
+
+def median_ms(fn, repeats, warmup=3, settle_s=0.3):
+    """Median milliseconds of ``fn`` over ``repeats`` back-to-back calls after a warm-up.
+
+    Each library's worker threads keep spinning for a while after a call; on a machine with few cores
+    that steals time from the other library, so the two are never interleaved and each starts after a
+    pause that lets the other's threads go to sleep.
+    """
+    time.sleep(settle_s)
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def blas_report():
+    from threadpoolctl import threadpool_info
+
+    pools = [p for p in threadpool_info() if p["user_api"] == "blas"]
+    described = ", ".join(f"{p['internal_api']} {p['version']} ({p.get('architecture', '?')}, {p['num_threads']} threads)" for p in pools)
+    threads = pools[0]["num_threads"] if pools else 1
+    return described or "no BLAS found by threadpoolctl", threads
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=20, help="timed calls per median")
+    parser.add_argument("--rounds", type=int, default=3, help="medians per cell; the lowest is kept")
+    parser.add_argument("--only", help="run only the shape with this name")
+    args = parser.parse_args(argv)
+
+    blas, threads = blas_report()
+    print(f"numpy {np.__version__}, BLAS: {blas}")
+    try:
+        import torch
+    except ImportError:
+        torch = None
+        print("PyTorch not installed: tensorlib only")
+    else:
+        torch.set_num_threads(threads)
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+
+    header = f"{'shape':<18} {'pass':<9} {'ours ms':>9} {'GFLOP/s':>8}"
+    if torch is not None:
+        header += f" {'torch ms':>9} {'GFLOP/s':>8} {'ours/torch':>10}"
+    print(header)
+    for shape in SHAPES:
+        if args.only and shape.name != args.only:
+            continue
+        flops = shape.geometry.flops
+        ours = tensorlib_steps(shape)
+        theirs = torch_steps(torch, shape) if torch is not None else None
+        for index, (label, passes) in enumerate((("fwd", 1), ("fwd+bwd", 3))):
+            sides = [steps[index] for steps in (ours, theirs) if steps]
+            times = [float("inf")] * len(sides)
+            for _ in range(args.rounds):
+                times = [min(best, median_ms(fn, args.repeats)) for best, fn in zip(times, sides)]
+            line = f"{shape.name:<18} {label:<9} {times[0]:9.3f} {passes * flops / times[0] / 1e6:8.1f}"
+            if theirs:
+                line += f" {times[1]:9.3f} {passes * flops / times[1] / 1e6:8.1f} {times[0] / times[1]:10.2f}"
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
