@@ -6,7 +6,8 @@ setup(
     description="A from-scratch deep-learning framework for convolutional networks with hand-written kernels",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["kernels", "kernels.*", "tensorlib", "tensorlib.*", "nn", "nn.*"]),
+    packages=find_packages(include=["kernels", "kernels.*", "tensorlib", "tensorlib.*", "nn", "nn.*", "bench"]),
+    package_data={"kernels": ["*/*.cu"]},
     python_requires=">=3.10",
     install_requires=[
         "numpy>=1.24", "numba>=0.59", "threadpoolctl>=3", "safetensors>=0.4", "tqdm>=4.60", "matplotlib>=3.6",
@@ -15,7 +16,7 @@ setup(
     ],
     entry_points={"console_scripts": ["tensorlib = nn.cli:main"]},
     extras_require={
-        "test": ["pytest>=7", "pytest-benchmark>=4", "hypothesis>=6"],
+        "test": ["pytest>=7", "pytest-benchmark>=4", "hypothesis>=6", "numba-cuda[cu13]>=0.20"],
         "cuda": ["cupy-cuda13x", "numba-cuda[cu13]"],
     },
 )

@@ -6,7 +6,8 @@ marks one per device as the default. Which variant an op uses is decided, in thi
 
 1. ``kernels.use(op="backend.vN_name")`` (a context manager, innermost wins),
 2. the environment variable ``TENSORLIB_KERNELS="op=backend.vN_name,op2=..."``,
-3. the family's default for the device.
+3. the family's default for the device: the first variant registered with ``default=True`` whose backend
+   is available here (so a CuPy default can fall back to a Numba CUDA one under the simulator).
 
 An override that names a variant of another device, or one whose backend is unavailable, is ignored for
 that call and the default is used; ``selected`` reports which variant is used and why.
@@ -43,7 +44,7 @@ class Variant:
 
 
 _variants: dict[str, dict[str, Variant]] = {}
-_defaults: dict[tuple[str, str], str] = {}
+_defaults: dict[tuple[str, str], list[str]] = {}
 _local = threading.local()
 
 
@@ -57,7 +58,7 @@ def register(op: str, backend: str, name: str, *, device: str = "cpu", default: 
         variant = Variant(op, backend, name, device, fn, doc[0] if doc else "")
         _variants.setdefault(op, {})[variant.key] = variant
         if default:
-            _defaults[(op, device)] = variant.key
+            _defaults.setdefault((op, device), []).append(variant.key)
         return fn
 
     return decorate
@@ -123,10 +124,13 @@ def selected(op: str, device: str = "cpu") -> tuple[Variant, str]:
             raise KeyError(f"{reason} names variant {key!r} of op {op!r}, which has {sorted(table)}")
         if chosen.device == device and chosen.available:
             return chosen, reason
-    default = _defaults.get((op, device))
-    if default is None:
+    defaults = _defaults.get((op, device))
+    if not defaults:
         raise NotImplementedError(f"op {op!r} has no variant for device {device!r}")
-    return table[default], "default"
+    for key in defaults:
+        if table[key].available:
+            return table[key], "default"
+    return table[defaults[0]], "default"
 
 
 def get(op: str, device: str = "cpu") -> Callable:
@@ -148,8 +152,10 @@ def use(**choices: str):
 
 
 def array_device(array) -> str:
-    """"cuda" for a CuPy array, "cpu" for anything else (NumPy arrays, scalars)."""
-    return "cuda" if type(array).__module__.startswith("cupy") else "cpu"
+    """"cuda" for a CuPy array (or a simulated device array), "cpu" for anything else."""
+    from kernels.device_arrays import is_device_array
+
+    return "cuda" if is_device_array(array) else "cpu"
 
 
 _backend_checks: dict[str, bool] = {}

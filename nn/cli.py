@@ -312,6 +312,12 @@ def command_info(args) -> int:
     return 0
 
 
+def command_bench(args) -> int:
+    from bench.runner import run  # imported only here: nothing else in the library depends on bench
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tensorlib", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -359,6 +365,17 @@ def build_parser() -> argparse.ArgumentParser:
     viz.add_argument("--index", type=int, default=0, help="test image whose activation maps are drawn")
     viz.add_argument("--out", default=None, help="directory for the PNGs (default: the run directory)")
     viz.set_defaults(handler=command_viz)
+
+    bench = commands.add_parser("bench", help="benchmark every kernel variant (and training steps) on a device")
+    bench.add_argument("--op", default="all", choices=["matmul", "conv2d", "pool2d", "train", "all"])
+    bench.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    bench.add_argument("--shapes", default="cnn", choices=["tiny", "small", "cnn", "large"])
+    bench.add_argument("--json", default=None, metavar="FILE", help="write the results as JSON")
+    bench.add_argument("--plot", default=None, metavar="DIR", help="write roofline and crossover PNGs here")
+    bench.add_argument("--markdown", default=None, metavar="FILE", help="write the table as Markdown")
+    bench.add_argument("--compare", default=None, metavar="FILE", help="show the change against an earlier JSON")
+    bench.add_argument("--repeats", type=int, default=None, help="timed repeats per row")
+    bench.set_defaults(handler=command_bench)
 
     info = commands.add_parser("info", help="devices, versions, and the kernel variant each op uses")
     info.set_defaults(handler=command_info)

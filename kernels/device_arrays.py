@@ -1,0 +1,69 @@
+"""Arrays on the "cuda" device: CuPy arrays on a real GPU, or ``SimulatedDeviceArray`` under Numba's CUDA
+simulator (``NUMBA_ENABLE_CUDASIM=1``), where device memory is host memory.
+
+The simulated array is a NumPy subclass that only marks where the data "lives": NumPy operations keep the
+subclass, so every op dispatches to the "cuda" variants (the Numba CUDA kernels, run by the simulator) and
+device plumbing (transfers, device checks, ``model.to("cuda")``) is exercised without a GPU.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+
+class SimulatedDeviceArray(np.ndarray):
+    """A NumPy array standing in for device memory under the CUDA simulator."""
+
+
+def simulating() -> bool:
+    """Whether Numba's CUDA simulator is on (it must be set before numba is imported)."""
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+
+
+def is_device_array(array) -> bool:
+    return isinstance(array, SimulatedDeviceArray) or type(array).__module__.startswith("cupy")
+
+
+def array_module(array):
+    """cupy for CuPy arrays; numpy for NumPy arrays, simulated device arrays and scalars."""
+    if type(array).__module__.startswith("cupy"):
+        import cupy
+
+        return cupy
+    return np
+
+
+def to_device(array):
+    """A device copy of a host array: CuPy on a GPU, a simulated device array under the simulator."""
+    if simulating():
+        return np.array(array, copy=True).view(SimulatedDeviceArray)
+    import cupy
+
+    return cupy.asarray(array)
+
+
+def to_host(array) -> np.ndarray:
+    if isinstance(array, SimulatedDeviceArray):
+        return np.array(array.view(np.ndarray), copy=True)
+    if type(array).__module__.startswith("cupy"):
+        return array.get()
+    return np.asarray(array)
+
+
+def empty(shape, dtype, like):
+    """An uninitialised array on the same device as ``like``."""
+    if isinstance(like, SimulatedDeviceArray):
+        return np.empty(shape, dtype).view(SimulatedDeviceArray)
+    if type(like).__module__.startswith("cupy"):
+        import cupy
+
+        return cupy.empty(shape, dtype)
+    return np.empty(shape, dtype)
+
+
+def zeros(shape, dtype, like):
+    out = empty(shape, dtype, like)
+    out[...] = 0
+    return out
