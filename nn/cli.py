@@ -29,6 +29,17 @@ def _resolve_device(name: str, log=print) -> str:
     return name
 
 
+def _model_arg(text: str):
+    """"pooling=max" -> ("pooling", "max"); values are read as JSON when they parse (numbers, true)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--model-arg must be KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
 def _shape(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in text.lower().split("x"))
@@ -43,7 +54,14 @@ def _load_data(config):
 
     info = get_dataset(config["dataset"], root=config.get("data_dir"), split="train")
     normalize = T.Compose([T.ToTensor(), T.Normalize(info.mean, info.std)])
-    train_full = get_dataset(config["dataset"], root=config.get("data_dir"), split="train", transform=normalize)
+    augment = config.get("augment", "none")
+    steps = []
+    if augment in ("crop", "crop-flip"):
+        steps.append(T.RandomCrop(info.input_size[1:], padding=max(info.input_size[1] // 14, 1)))
+    if augment == "crop-flip":
+        steps.append(T.RandomHorizontalFlip())
+    train_transform = T.Compose(steps + [T.ToTensor(), T.Normalize(info.mean, info.std)])
+    train_full = get_dataset(config["dataset"], root=config.get("data_dir"), split="train", transform=train_transform)
     test = get_dataset(config["dataset"], root=config.get("data_dir"), split="test", transform=normalize)
     held_out = int(round(len(train_full) * config["val_fraction"]))
     splitter = np.random.default_rng(config["seed"])  # the split depends on the seed only, never on training
@@ -125,8 +143,9 @@ def command_train(args) -> int:
     else:
         config = {key: getattr(args, key) for key in (
             "model", "dataset", "data_dir", "epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay",
-            "scheduler", "device", "seed", "out", "val_fraction")}
+            "scheduler", "device", "seed", "out", "val_fraction", "augment")}
         config["epochs"] = 10 if args.epochs is None else args.epochs
+        config["model_options"] = dict(_model_arg(item) for item in args.model_arg)
         config["out"] = args.out or os.path.join("runs", f"{args.model}-{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
         os.makedirs(config["out"], exist_ok=True)
         with open(os.path.join(config["out"], CONFIG), "w", encoding="utf-8") as handle:
@@ -324,6 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a model; writes checkpoint, metrics.jsonl, test.json")
     train.add_argument("--model", default="lenet5")
+    train.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
+                       help="keyword argument of the model builder, e.g. activation=relu (repeatable)")
     train.add_argument("--dataset", default="mnist-embedded")
     train.add_argument("--data-dir", default=None, help="directory with the dataset's files (mnist, cifar10, ...)")
     train.add_argument("--epochs", type=int, default=None, help="number of epochs (default 10)")
@@ -336,6 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--val-fraction", type=float, default=0.1)
+    train.add_argument("--augment", default="none", choices=["none", "crop", "crop-flip"],
+                       help="random crops after zero padding (and horizontal flips) of training images")
     train.add_argument("--out", default=None, help="run directory (default runs/MODEL-DATASET-TIME)")
     train.add_argument("--resume", default=None, metavar="RUN", help="continue the run in this directory")
     train.add_argument("--no-progress", action="store_true", help="no progress bars (one line per epoch)")

@@ -1,10 +1,11 @@
-"""CPU pooling: Numba-compiled window loops, one pass over the input, planes spread over the cores.
+"""CPU pooling: Numba-compiled window loops, one pass over the input, one thread.
 
 Measured against NumPy formulations (kernels/pool2d/README.md): reductions over strided views and
 sub-grid maxima pay one memory pass per window tap plus the arg-max bookkeeping (3.4x as slow as this at
 best), while a compiled loop reads each input element once and keeps the running maximum and its index
-in registers. Each (n, c) plane is independent, so ``prange`` over planes needs no synchronisation; the
-backward scatter stays race-free because one thread owns a whole plane of ``dx``.
+in registers. The loops run on one thread: spreading planes over the cores (``parallel=True``) halves
+the time in isolation, but inside a training step the OpenBLAS threads of the preceding GEMM are still
+spinning on both cores, and the two thread pools fight: a LeNet-5 step went from 8.9 ms to 35 ms.
 
 The loops read windows through the tables of ``geometry`` (first in-bounds index and tap count per
 output row and column), so padding, dilation, ceil_mode and adaptive windows share one kernel each.
@@ -21,16 +22,16 @@ kernels accumulate half in float.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange, uintp
+from numba import njit, uintp
 
 from kernels.registry import register
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _max_forward(x, first_h, count_h, first_w, count_w, dh, dw, y, indices):
     """y[n, p, q] = max over the window, indices = h*W + w of the first maximum (the last NaN, if any)."""
     W = uintp(x.shape[2])
-    for n in prange(x.shape[0]):
+    for n in range(x.shape[0]):
         for p in range(y.shape[1]):
             for q in range(y.shape[2]):
                 h, w = uintp(first_h[p]), uintp(first_w[q])
@@ -46,12 +47,12 @@ def _max_forward(x, first_h, count_h, first_w, count_w, dh, dw, y, indices):
                 indices[n, p, q] = best_index
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _max_backward(dy, indices, dx):
     """dx[n] = 0, then dx[n, indices[n, k]] += dy[n, k]; returns how many indices lay outside the plane."""
     size = uintp(dx.shape[1])
     outside = 0
-    for n in prange(dy.shape[0]):
+    for n in range(dy.shape[0]):
         dx[n] = 0
         for k in range(dy.shape[1]):
             target = uintp(indices[n, k])  # a negative index wraps to a huge one: one test catches both
@@ -62,10 +63,10 @@ def _max_backward(dy, indices, dx):
     return outside
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _window_sum(x, first_h, count_h, first_w, count_w, divisor, y):
     """y[n, p, q] = (sum of x over the window) / divisor[p, q], accumulated in float64."""
-    for n in prange(x.shape[0]):
+    for n in range(x.shape[0]):
         for p in range(y.shape[1]):
             for q in range(y.shape[2]):
                 total = 0.0
@@ -75,10 +76,10 @@ def _window_sum(x, first_h, count_h, first_w, count_w, divisor, y):
                 y[n, p, q] = total / divisor[p, q]
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _window_sum_backward(dy, first_h, count_h, first_w, count_w, divisor, dx):
     """dx[n] = 0, then dx[n, window(p, q)] += dy[n, p, q] / divisor[p, q]: the adjoint of ``_window_sum``."""
-    for n in prange(dy.shape[0]):
+    for n in range(dy.shape[0]):
         dx[n] = 0
         for p in range(dy.shape[1]):
             for q in range(dy.shape[2]):
@@ -142,7 +143,7 @@ def _avg_backward(dy, g, divisor):
 
 @register("max_pool2d_forward", "numpy", "v0_window_loop", default=True)
 def max_pool2d_forward(x, g):
-    """Compiled window scan per output, running maximum and its index in registers; planes in parallel."""
+    """Compiled window scan per output, running maximum and its index in registers; one pass over the input."""
     planes = _planes(x)
     y = np.empty((planes.shape[0], g.P, g.Q), dtype=planes.dtype)
     indices = np.empty((planes.shape[0], g.P, g.Q), dtype=np.int64)
