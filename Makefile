@@ -2,11 +2,23 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: test bench install clean
+RUN ?= runs/lenet5-mnist
+EPOCHS ?= 15
+# The main job: LeNet-5 on the embedded real MNIST digits (see README).
+TRAIN_ARGS = --model lenet5 --model-arg activation=relu --model-arg pooling=max --dataset mnist-embedded \
+	--batch-size 64 --optimizer sgd --lr 0.05 --momentum 0.9 --weight-decay 5e-4 --scheduler cosine \
+	--augment crop --device auto --seed 0
+
+.PHONY: test train bench install clean
 
 # Create the virtual environment when missing, install the project with its test extra, run the suite.
 test: install
 	$(BIN)/python -m pytest
+
+# Train LeNet-5 on real handwritten digits, then draw what it learned into $(RUN)/*.png.
+train: install
+	$(BIN)/tensorlib train $(TRAIN_ARGS) --epochs $(EPOCHS) --out $(RUN)
+	$(BIN)/tensorlib viz $(RUN)
 
 install: $(VENV)/.installed
 
