@@ -14,7 +14,36 @@ import numpy as np
 
 
 class SimulatedDeviceArray(np.ndarray):
-    """A NumPy array standing in for device memory under the CUDA simulator."""
+    """A NumPy array standing in for device memory under the CUDA simulator.
+
+    Results of NumPy functions and ufuncs on it stay simulated device arrays (0-d results included), the
+    way CuPy keeps results on the GPU.
+    """
+
+    def __array_wrap__(self, array, context=None, return_scalar=False):
+        return np.asarray(array).view(SimulatedDeviceArray)
+
+    def __array_function__(self, func, types, args, kwargs):
+        result = func(*_host_views(args), **_host_views(kwargs))
+        return _device_views(result)
+
+
+def _host_views(value):
+    if isinstance(value, SimulatedDeviceArray):
+        return value.view(np.ndarray)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_host_views(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _host_views(item) for key, item in value.items()}
+    return value
+
+
+def _device_views(value):
+    if isinstance(value, np.ndarray):
+        return value.view(SimulatedDeviceArray)
+    if isinstance(value, (list, tuple)) and any(isinstance(item, np.ndarray) for item in value):
+        return type(value)(_device_views(item) for item in value)
+    return value
 
 
 def simulating() -> bool:

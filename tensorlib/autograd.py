@@ -8,6 +8,8 @@ import threading
 
 import numpy as np
 
+from tensorlib.device import move
+
 _state = threading.local()
 
 
@@ -78,6 +80,8 @@ class Function:
         out = fn.forward(*raw, **kwargs)
         if isinstance(out, np.generic):  # NumPy returns scalars for 0-d results; keep arrays throughout
             out = np.asarray(out)
+            if device == "cuda":
+                out = move(out, "cuda")
         result = Tensor._make(out, requires_grad=record)
         if record:
             fn.inputs = args
@@ -167,7 +171,7 @@ def run_backward(root, grad, retain_graph: bool = False):
                 if not needed or parent_grad is None:
                     continue
                 if isinstance(parent_grad, np.generic):
-                    parent_grad = np.asarray(parent_grad)
+                    parent_grad = move(np.asarray(parent_grad), parent.device)
                 parent_grad = unbroadcast(parent_grad, parent.shape)
                 if parent_grad.dtype != parent.dtype:
                     parent_grad = parent_grad.astype(parent.dtype)

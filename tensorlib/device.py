@@ -1,10 +1,17 @@
-"""Devices: "cpu" keeps data in NumPy arrays, "cuda" in CuPy arrays. The array module follows the data."""
+"""Devices: "cpu" keeps data in NumPy arrays, "cuda" in CuPy arrays. The array module follows the data.
+
+Under Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, no GPU needed) "cuda" is simulated: its arrays
+are ``kernels.device_arrays.SimulatedDeviceArray`` (host memory marked as device memory), so every op
+dispatches to the Numba CUDA kernels, run by the simulator, and transfers and device checks are real.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 
 import numpy as np
+
+from kernels import device_arrays
 
 DEVICES = ("cpu", "cuda")
 
@@ -22,6 +29,8 @@ def normalize_device(device) -> str:
 
 def cuda_unavailable_reason() -> str | None:
     """Why tensors cannot live on "cuda" here, or None when they can."""
+    if device_arrays.simulating():
+        return None
     if importlib.util.find_spec("cupy") is None:
         return "cupy is not installed (pip install 'tensorlib[cuda]')"
     try:
@@ -46,21 +55,31 @@ def require_cuda():
 
 
 def array_device(array) -> str:
-    return "cuda" if type(array).__module__.startswith("cupy") else "cpu"
+    return "cuda" if device_arrays.is_device_array(array) else "cpu"
 
 
 def array_module(array):
-    """numpy for NumPy arrays and scalars, cupy for CuPy arrays."""
-    if type(array).__module__.startswith("cupy"):
-        import cupy
+    """numpy for NumPy arrays, simulated device arrays and scalars; cupy for CuPy arrays."""
+    return device_arrays.array_module(array)
 
-        return cupy
-    return np
+
+class _SimulatedModule:
+    """numpy, with creation functions returning simulated device arrays (the simulator's "cupy")."""
+
+    def __getattr__(self, name):
+        attribute = getattr(np, name)
+        if name in ("zeros", "ones", "empty", "full", "arange", "asarray", "array", "eye", "linspace"):
+            return lambda *args, **kwargs: np.asarray(attribute(*args, **kwargs)).view(
+                device_arrays.SimulatedDeviceArray)
+        return attribute
 
 
 def module_for(device: str):
+    """The array module that creates arrays on ``device``."""
     if device == "cuda":
         require_cuda()
+        if device_arrays.simulating():
+            return _SimulatedModule()
         import cupy
 
         return cupy
@@ -73,7 +92,5 @@ def move(array, device: str):
         return array
     if device == "cuda":
         require_cuda()
-        import cupy
-
-        return cupy.asarray(array)
-    return array.get()
+        return device_arrays.to_device(array)
+    return device_arrays.to_host(array)
