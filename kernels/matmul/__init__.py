@@ -1,9 +1,21 @@
 """matmul: batched matrix product with NumPy broadcasting of the leading (batch) dimensions.
 
-| variant        | idea                                             | runs on |
-|----------------|--------------------------------------------------|---------|
-| reference      | float64 triple loop (tests only)                 | cpu     |
-| numpy.v0_blas  | ``numpy.matmul``: one BLAS GEMM per batch matrix | cpu     |
+| variant                     | idea                                                          | runs on |
+|-----------------------------|---------------------------------------------------------------|---------|
+| reference                   | float64 triple loop (tests only)                              | cpu     |
+| numpy.v0_blas               | ``numpy.matmul``: one BLAS GEMM per batch matrix              | cpu     |
+| cupy.v0_cublas              | ``cupy.matmul`` (cuBLAS): the GPU baseline, never the default | cuda    |
+| numba_cuda.v1_naive         | one thread per output, threadIdx.x over rows (uncoalesced)    | cuda    |
+| numba_cuda.v2_coalesced     | one thread per output, threadIdx.x over columns               | cuda    |
+| numba_cuda.v3_smem_tiles    | 32x32 shared-memory tiles                                     | cuda    |
+| numba_cuda.v4_1d_blocktile  | 64x64x8 tiles, a column of 8 outputs per thread               | cuda    |
+| numba_cuda.v5_2d_blocktile  | 128x128x8 tiles, 8x8 register block per thread                | cuda    |
+| numba_cuda.v6_vectorized    | v5 + k-major A tile, 4-wide load groups (simulator default)   | cuda    |
+| cupy.v7_cuda_blocktile      | CUDA C v6 with float4 loads (GPU default)                     | cuda    |
+| cupy.v8_tf32_mma            | TF32 tensor cores, mma.sync; opt-in (~1e-3 relative error)    | cuda    |
+
+On "cuda" the default is v7 where CuPy has a GPU and v6 under Numba's simulator. The CUDA variants'
+progression, compile reports and speeds are in ``kernels/matmul/README.md``.
 
 Shapes follow ``numpy.matmul``: 1-D operands are promoted to matrices and the added axis removed again.
 """
@@ -49,3 +61,7 @@ def matmul(a, b):
 
 
 from kernels.matmul import numpy as _numpy  # noqa: E402,F401  (registers the CPU variant)
+try:  # the CUDA variants; cupy_cuda first, since registration order is default preference (v7 before v6)
+    from kernels.matmul import cupy_cuda, numba_cuda  # noqa: E402,F401
+except ImportError:  # numba (or numba-cuda) missing: the family stays CPU-only
+    pass
