@@ -11,9 +11,12 @@ TRAIN_ARGS = --model lenet5 --model-arg activation=relu --model-arg pooling=max 
 
 .PHONY: test train bench install clean
 
-# Create the virtual environment when missing, install the project with its test extra, run the suite.
+# Create the virtual environment when missing, install the project with its test extra, run the suite:
+# the reference and compile tiers, then the Numba CUDA kernels in the simulator (its own process: the
+# variable must be set before numba is imported). GPU tests (-m gpu) skip without a GPU.
 test: install
 	$(BIN)/python -m pytest
+	NUMBA_ENABLE_CUDASIM=1 $(BIN)/python -m pytest -m cudasim
 
 # Train LeNet-5 on real handwritten digits, then draw what it learned into $(RUN)/*.png.
 train: install
