@@ -9,6 +9,8 @@ gradient to exactly the recorded index.
 |----------------------|-----------------------------------------------------------------------------|---------|
 | reference            | float64 loops: each output's window slides over the input like a flashlight (tests only) | cpu |
 | numpy.v0_window_loop | Numba-compiled window loops over per-axis window tables, (n, c) planes in parallel; global average as a BLAS matrix-vector product | cpu |
+| numba_cuda.v1_direct | forward: one thread per output scans its window (computed in the kernel); global average as one block-wide tree sum per plane | cuda |
+| numba_cuda.v1_gather | backward: one thread per input element gathers from the windows containing it (no atomics, deterministic) | cuda |
 
 Entry points take raw arrays (NumPy or CuPy), validate them, and dispatch to the variant the registry
 selects for the array's device. Each variant receives the validated ``PoolGeometry`` (``AdaptiveGeometry``
@@ -165,3 +167,4 @@ def adaptive_avg_pool2d_backward(dy, x_shape, output_size):
 
 
 from kernels.pool2d import numpy as _numpy  # noqa: E402,F401  (registers the CPU variants)
+from kernels.pool2d import numba_cuda  # noqa: E402,F401  (GPU variants; import without CUDA)
