@@ -232,7 +232,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     if reduction == "mean":
         labels = target.data[target.data != ignore_index]
         denominator = weight.data[labels].sum() if weight is not None else labels.size
-        smooth = smooth.sum() / tl.Tensor._make(np.asarray(denominator, dtype=input.dtype))
+        smooth = smooth.sum() / float(denominator)
     elif reduction == "sum":
         smooth = smooth.sum()
     return loss * (1 - label_smoothing) + smooth * (label_smoothing / classes)

@@ -94,3 +94,13 @@ def move(array, device: str):
         require_cuda()
         return device_arrays.to_device(array)
     return device_arrays.to_host(array)
+
+
+def scatter_add(target, index, values):
+    """``target[index] += values`` with repeated indices adding up (``numpy.add.at``; cupyx on CuPy)."""
+    if type(target).__module__.startswith("cupy"):
+        import cupyx
+
+        cupyx.scatter_add(target, index, values)
+    else:
+        np.add.at(target, index, values)

@@ -102,9 +102,10 @@ class ExtremeAlong(Function):
 
     def backward(self, g):
         xp = array_module(g)
-        gx = xp.zeros(self.shape, dtype=g.dtype)
-        xp.put_along_axis(gx, self.index, g if self.keepdim else xp.expand_dims(g, self.dim), axis=self.dim)
-        return gx, None, None, None
+        g = g if self.keepdim else xp.expand_dims(g, self.dim)
+        # one-hot of the chosen index along dim, times the gradient (put_along_axis without needing it on CuPy)
+        positions = xp.arange(self.shape[self.dim]).reshape((-1,) + (1,) * (len(self.shape) - self.dim - 1))
+        return (positions == self.index) * g, None, None, None
 
 
 def sum(x, dim=None, keepdim=False):

@@ -8,7 +8,7 @@ import numbers
 import numpy as np
 
 from tensorlib.autograd import Function
-from tensorlib.device import array_device, array_module, move
+from tensorlib.device import array_device, array_module, move, scatter_add
 from tensorlib.tensor import Tensor
 
 
@@ -150,7 +150,7 @@ class GetItem(Function):
         xp = array_module(g)
         gx = xp.zeros(self.shape, dtype=self.dtype)
         if _has_integer_array(self.index):
-            xp.add.at(gx, self.index, g)  # repeated indices must add up, not overwrite
+            scatter_add(gx, self.index, g)  # repeated indices must add up, not overwrite
         else:
             gx[self.index] = g
         return gx
@@ -248,7 +248,7 @@ class IndexPad(Function):
             shape = list(g.shape)
             shape[axis] = size
             scattered = xp.zeros(shape, dtype=g.dtype)
-            xp.add.at(scattered, (slice(None),) * axis + (positions,), g)
+            scatter_add(scattered, (slice(None),) * axis + (positions,), g)
             g = scattered
         return g, None, None
 
