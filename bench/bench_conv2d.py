@@ -8,7 +8,7 @@ costs what the forward does). Each case is checked against the float64 reference
 
 import numpy as np
 import pytest
-from compare_torch_conv2d import SHAPES, tensorlib_steps  # a sibling: pytest puts bench/ on sys.path
+from bench.compare_torch_conv2d import SHAPES, tensorlib_steps
 
 import kernels
 from kernels.conv2d import reference

@@ -1,0 +1,251 @@
+"""The benchmark cases of each op family, per shape set, and how to run, check and count each of them.
+
+A case is one problem size of one family. Its passes ("fwd", and "fwd+bwd" for conv and pooling) are
+closures over arrays on the benchmarked device that return every array they computed, so the same call
+is checked and then timed. The work a pass does is counted as FLOPs (2 per multiply-accumulate; a
+pooling window tap counts one) and as the bytes it must move at least (each input read once, each
+output written once); their ratio is the arithmetic intensity on the roofline.
+
+Shape sets: ``tiny`` (a few small problems, well under a second in all: the tests), ``small``,
+``cnn`` (LeNet-5's layers at batch 64, CIFAR ResNet-20's at batch 128, and the GEMMs of their linear
+layers) and ``large`` (square GEMMs 128..4096, ResNet-18's ImageNet layers at batch 32).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from bench.compare_torch_conv2d import SHAPES as CNN_CONV, ConvShape
+from bench.compare_torch_conv2d import torch_steps as torch_conv_steps
+from bench.compare_torch_pool2d import CASES as CNN_POOL, PoolCase, output_shape
+from bench.compare_torch_pool2d import torch_steps as torch_pool_steps
+from kernels import conv2d, matmul, pool2d
+from kernels.conv2d import reference as conv_reference
+from kernels.matmul import reference as matmul_reference
+from kernels.pool2d import reference as pool_reference
+
+FAMILIES = ("matmul", "conv2d", "pool2d")
+BYTES = 4  # float32
+
+
+def _random(shape, seed):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+class MatmulCase:
+    family = "matmul"
+    passes = {"fwd": ("matmul",)}
+
+    def __init__(self, m: int, k: int, n: int):
+        self.m, self.k, self.n = m, k, n
+        self.name = f"{m}x{k}x{n}" if len({m, k, n}) > 1 else f"{n}^2"
+        self.dims = f"({m}, {k}) @ ({k}, {n})"
+
+    def host_inputs(self):
+        return {"a": _random((self.m, self.k), 0), "b": _random((self.k, self.n), 1)}
+
+    def steps(self, a, b):
+        return {"fwd": lambda: {"c": matmul.matmul(a, b)}}
+
+    def reference(self, a, b):
+        return {"c": matmul_reference.matmul(a, b)}
+
+    def flops(self, pass_):
+        return 2 * self.m * self.k * self.n
+
+    def bytes(self, pass_):
+        return BYTES * (self.m * self.k + self.k * self.n + self.m * self.n)
+
+    def torch_steps(self, torch):
+        a, b = (torch.from_numpy(v) for v in self.host_inputs().values())
+        return {"fwd": lambda: a @ b}
+
+
+CONV_OPS = ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_backward_bias")
+
+
+class ConvCase:
+    """forward, and forward + backward_input + backward_weight + backward_bias (what a training step runs)."""
+
+    family = "conv2d"
+    passes = {"fwd": CONV_OPS[:1], "fwd+bwd": CONV_OPS}
+
+    def __init__(self, shape: ConvShape):
+        self.shape, self.name, self.geometry = shape, shape.name, shape.geometry
+        extra = "".join(f" {label} {value}" for label, value in (("stride", shape.stride), ("pad", shape.padding)) if value != (1 if label == "stride" else 0))
+        self.dims = f"{shape.N} x {shape.C}x{shape.H}x{shape.W} -> {shape.K}@{shape.R}x{shape.R}{extra}"
+
+    def host_inputs(self):
+        return dict(zip(("x", "w", "b", "dy"), self.shape.arrays()))
+
+    def steps(self, x, w, b, dy):
+        s, p = self.shape.stride, self.shape.padding
+
+        def forward():
+            return {"y": conv2d.conv2d_forward(x, w, b, s, p)}
+
+        def forward_backward():
+            return {"y": conv2d.conv2d_forward(x, w, b, s, p), "dx": conv2d.conv2d_backward_input(dy, w, x.shape, s, p),
+                    "dw": conv2d.conv2d_backward_weight(dy, x, w.shape, s, p), "db": conv2d.conv2d_backward_bias(dy)}
+
+        return {"fwd": forward, "fwd+bwd": forward_backward}
+
+    def reference(self, x, w, b, dy):
+        s, p = self.shape.stride, self.shape.padding
+        return {"y": conv_reference.conv2d_forward(x, w, b, s, p),
+                "dx": conv_reference.conv2d_backward_input(dy, w, x.shape, s, p),
+                "dw": conv_reference.conv2d_backward_weight(dy, x, w.shape, s, p),
+                "db": conv_reference.conv2d_backward_bias(dy)}
+
+    def flops(self, pass_):
+        return self.geometry.flops * (3 if pass_ == "fwd+bwd" else 1)
+
+    def bytes(self, pass_):
+        g = self.geometry
+        x, w, y = (int(np.prod(s)) for s in (g.x_shape, g.w_shape, g.y_shape))
+        forward = x + w + g.K + y
+        # backward_input: dy, w in, dx out; backward_weight: dy, x in, dw out; backward_bias: dy in, db out
+        return BYTES * (forward + (y + w + x) + (y + x + w) + (y + g.K) if pass_ == "fwd+bwd" else forward)
+
+    def torch_steps(self, torch):
+        forward, forward_backward = torch_conv_steps(torch, self.shape)
+        return {"fwd": forward, "fwd+bwd": forward_backward}
+
+
+POOL_OPS = {"max": "max_pool2d", "avg": "avg_pool2d", "lp2": "lp_pool2d", "global": "adaptive_avg_pool2d"}
+
+
+class PoolCase2d:
+    """forward, and forward + backward; max pooling's forward also returns (and backward reads) int64 indices."""
+
+    family = "pool2d"
+
+    def __init__(self, case: PoolCase):
+        self.case, self.name = case, case.name
+        op = POOL_OPS[case.kind]
+        self.passes = {"fwd": (f"{op}_forward",), "fwd+bwd": (f"{op}_forward", f"{op}_backward")}
+        self.dims = str(case.shape)
+        if case.kind == "global":
+            self.geometry = pool2d.adaptive_pool2d_geometry("adaptive_avg_pool2d", case.shape, 1)
+        else:
+            self.geometry = pool2d.pool2d_geometry(POOL_OPS[case.kind], case.shape, case.kernel, case.stride, case.padding)
+
+    def host_inputs(self):
+        return {"x": _random(self.case.shape, 0), "dy": _random(output_shape(self.case), 1)}
+
+    def steps(self, x, dy):
+        c = self.case
+        k, s, p = c.kernel, c.stride, c.padding
+        if c.kind == "max":
+            def forward():
+                y, indices = pool2d.max_pool2d_forward(x, k, s, p)
+                return {"y": y, "indices": indices}
+
+            def backward(out):
+                return pool2d.max_pool2d_backward(dy, out["indices"], x.shape, k, s, p)
+        elif c.kind == "avg":
+            def forward():
+                return {"y": pool2d.avg_pool2d_forward(x, k, s, p)}
+
+            def backward(out):
+                return pool2d.avg_pool2d_backward(dy, x.shape, k, s, p)
+        elif c.kind == "lp2":
+            def forward():
+                return {"y": pool2d.lp_pool2d_forward(x, 2, k, s)}
+
+            def backward(out):
+                return pool2d.lp_pool2d_backward(dy, x, out["y"], 2, k, s)
+        else:
+            def forward():
+                return {"y": pool2d.adaptive_avg_pool2d_forward(x, 1)}
+
+            def backward(out):
+                return pool2d.adaptive_avg_pool2d_backward(dy, x.shape, 1)
+
+        def forward_backward():
+            out = forward()
+            return {**out, "dx": backward(out)}
+
+        return {"fwd": forward, "fwd+bwd": forward_backward}
+
+    def reference(self, x, dy):
+        g, kind = self.geometry, self.case.kind
+        if kind == "max":
+            y, indices = pool_reference.max_pool2d_forward(x, g)
+            return {"y": y, "indices": indices, "dx": pool_reference.max_pool2d_backward(dy, indices, g)}
+        if kind == "avg":
+            return {"y": pool_reference.avg_pool2d_forward(x, g, True, None),
+                    "dx": pool_reference.avg_pool2d_backward(dy, g, True, None)}
+        if kind == "lp2":
+            y = pool_reference.lp_pool2d_forward(x, g, 2.0)
+            return {"y": y, "dx": pool_reference.lp_pool2d_backward(dy, x, y, g, 2.0)}
+        return {"y": pool_reference.adaptive_avg_pool2d_forward(x, g),
+                "dx": pool_reference.adaptive_avg_pool2d_backward(dy, g)}
+
+    def _sizes(self):
+        x, y = int(np.prod(self.case.shape)), int(np.prod(output_shape(self.case)))
+        return x, y, (y if self.case.kind == "max" else 0)
+
+    def flops(self, pass_):
+        x, y, _ = self._sizes()
+        taps = x if self.case.kind == "global" else y * self.case.kernel**2
+        return taps * (2 if pass_ == "fwd+bwd" else 1)
+
+    def bytes(self, pass_):
+        """fwd: x in, y (and int64 indices) out; bwd: dy (and indices, or x and y for Lp) in, dx out."""
+        x, y, indices = self._sizes()
+        forward = BYTES * (x + y) + 8 * indices
+        if pass_ == "fwd":
+            return forward
+        lp_inputs = BYTES * (x + y) if self.case.kind == "lp2" else 0
+        return forward + BYTES * (y + x) + 8 * indices + lp_inputs
+
+    def torch_steps(self, torch):
+        host = self.host_inputs()
+        forward, _, both = torch_pool_steps(torch, self.case, host["x"], host["dy"])
+        return {"fwd": forward, "fwd+bwd": both}
+
+
+def _scaled(shape: ConvShape, batch: int) -> ConvShape:
+    return dataclasses.replace(shape, N=batch)
+
+
+def _pool_scaled(case: PoolCase, batch: int) -> PoolCase:
+    return dataclasses.replace(case, shape=(batch,) + case.shape[1:])
+
+
+SHAPE_SETS = {
+    "tiny": {
+        "matmul": [(8, 8, 8), (5, 17, 3), (32, 32, 32)],
+        "conv2d": [ConvShape("tiny_3x3", 2, 3, 8, 8, 4, 3, padding=1), ConvShape("tiny_5x5_s2", 2, 2, 9, 9, 3, 5, stride=2, padding=2)],
+        "pool2d": [PoolCase("max_2x2s2", "max", (2, 3, 8, 8)), PoolCase("avg_3x3s2p1", "avg", (2, 3, 9, 9), 3, 2, 1),
+                   PoolCase("lp2_2x2s2", "lp2", (2, 2, 6, 6)), PoolCase("global_avg", "global", (2, 4, 5, 5))],
+    },
+    "small": {
+        "matmul": [(n, n, n) for n in (64, 128, 256, 512)],
+        "conv2d": [_scaled(s, 8) for s in CNN_CONV],
+        "pool2d": [_pool_scaled(c, 8) for c in CNN_POOL],
+    },
+    "cnn": {
+        "matmul": [(64, 400, 120), (64, 120, 84), (128, 64, 10), (512, 512, 512)],
+        "conv2d": CNN_CONV,
+        "pool2d": CNN_POOL,
+    },
+    "large": {
+        "matmul": [(n, n, n) for n in (128, 256, 512, 1024, 2048, 4096)],
+        "conv2d": [ConvShape("r18_64x56x56_3x3", 32, 64, 56, 56, 64, 3, padding=1),
+                   ConvShape("r18_128x28x28_3x3", 32, 128, 28, 28, 128, 3, padding=1),
+                   ConvShape("r18_256x14x14_3x3", 32, 256, 14, 14, 256, 3, padding=1),
+                   ConvShape("r18_512x7x7_3x3", 32, 512, 7, 7, 512, 3, padding=1)],
+        "pool2d": [PoolCase("max_3x3s2p1", "max", (32, 64, 112, 112), 3, 2, 1), PoolCase("global_avg", "global", (32, 512, 7, 7))],
+    },
+}
+
+
+def cases(family: str, shape_set: str) -> list:
+    specs = SHAPE_SETS[shape_set][family]
+    if family == "matmul":
+        return [MatmulCase(*spec) for spec in specs]
+    return [ConvCase(spec) if family == "conv2d" else PoolCase2d(spec) for spec in specs]

@@ -1,0 +1,215 @@
+"""Training throughput: SGD steps of LeNet-5 (batch 64, 1x28x28) and ResNet-20 (batch 128, 3x32x32) on
+random data, and where a step's time goes.
+
+A step is zero_grad, forward, cross-entropy, backward and an SGD update (momentum 0.9). ms/step is the
+median of plain steps. The breakdown comes from separate profiled steps, with timers wrapped around
+(bench-only monkeypatching, undone afterwards):
+- each leaf module's call, by layer type (forward time per type, Python included);
+- the backward of each autograd Function, attributed to the layer type whose forward made it
+  ("other": ops made outside a leaf module, such as the residual additions); the rest of backward is
+  the autograd engine itself (graph walk, gradient accumulation);
+- the kernel entry points (conv2d, pool2d, matmul): "inside kernels";
+- Function.apply, Function.backward and the kernels, outermost only: "inside ops" (array work,
+  kernels and NumPy elementwise math);
+- the optimizer step and zero_grad.
+Python overhead is the profiled step minus the time inside ops and the optimizer step. The timers add
+a little time of their own, so the profiled step is reported beside the plain median.
+PyTorch eager steps of the same architectures, when torch imports, are timed the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import defaultdict
+
+import numpy as np
+
+import kernels
+import nn
+import tensorlib as tl
+from bench.timing import measure
+from tensorlib.autograd import Function
+
+MODELS = {"lenet5": ((1, 28, 28), 64), "resnet20": ((3, 32, 32), 128)}
+TINY_BATCH = {"lenet5": 8, "resnet20": 2}
+KERNEL_MODULES = (kernels.conv2d, kernels.pool2d, kernels.matmul)
+
+
+def layer_type(module) -> str:
+    name = type(module).__name__
+    if name.startswith("Conv"):
+        return "Conv2d"
+    if "Pool" in name:
+        return "pooling"
+    if name.startswith("BatchNorm"):
+        return "BatchNorm"
+    if name == "Linear":
+        return "Linear"
+    if name.endswith("Loss"):
+        return "loss"
+    if name in ("ReLU", "Tanh", "Sigmoid", "LeakyReLU", "ELU", "GELU"):
+        return "activations"
+    return "other"
+
+
+class StepProfiler:
+    """Accumulates the timers of the module docstring while active (``with profiler.active(): ...``)."""
+
+    def __init__(self):
+        self.forward, self.backward = defaultdict(float), defaultdict(float)
+        self.kernels = self.ops = 0.0
+        self.layers, self.kernel_depth, self.op_depth = [], 0, 0
+
+    def _timed(self, fn, kernel: bool):
+        def wrapper(*args, **kwargs):
+            outer_kernel, outer_op = kernel and self.kernel_depth == 0, self.op_depth == 0
+            self.kernel_depth += kernel
+            self.op_depth += 1
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                elapsed = time.perf_counter() - start
+                self.kernel_depth -= kernel
+                self.op_depth -= 1
+                self.kernels += elapsed if outer_kernel else 0.0
+                self.ops += elapsed if outer_op else 0.0
+        return wrapper
+
+    @contextlib.contextmanager
+    def active(self):
+        module_call, apply = nn.Module.__call__, Function.__dict__["apply"]
+        entry_points = [(m, name, getattr(m, name)) for m in KERNEL_MODULES for name in dir(m)
+                        if name.endswith(("_forward", "_backward", "_bias")) or name == "matmul"]
+        profiler = self
+
+        def call(module, *args, **kwargs):
+            if module._modules:
+                return module_call(module, *args, **kwargs)
+            profiler.layers.append(layer_type(module))
+            start = time.perf_counter()
+            try:
+                return module_call(module, *args, **kwargs)
+            finally:
+                profiler.forward[profiler.layers.pop()] += time.perf_counter() - start
+
+        def timed_apply(cls, *args, **kwargs):
+            start = time.perf_counter()
+            out = profiler._timed(apply.__func__, kernel=False)(cls, *args, **kwargs)
+            kind = profiler.layers[-1] if profiler.layers else "other"
+            if not profiler.layers:
+                profiler.forward["other"] += time.perf_counter() - start
+            if out._ctx is not None:
+                out._ctx.backward = profiler._timed_backward(out._ctx.backward, kind)
+            return out
+
+        nn.Module.__call__ = call
+        Function.apply = classmethod(timed_apply)
+        for module, name, fn in entry_points:
+            setattr(module, name, self._timed(fn, kernel=True))
+        try:
+            yield self
+        finally:
+            nn.Module.__call__ = module_call
+            Function.apply = apply
+            for module, name, fn in entry_points:
+                setattr(module, name, fn)
+
+    def _timed_backward(self, backward, kind):
+        timed = self._timed(backward, kernel=False)
+
+        def wrapper(grad):
+            start = time.perf_counter()
+            try:
+                return timed(grad)
+            finally:
+                self.backward[kind] += time.perf_counter() - start
+        return wrapper
+
+
+def tensorlib_step(name: str, batch: int):
+    shape, _ = MODELS[name]
+    tl.manual_seed(0)
+    model = nn.models.get_model(name)
+    optimizer = nn.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    criterion = nn.CrossEntropyLoss()
+    x = tl.randn(batch, *shape)
+    y = tl.tensor(np.random.default_rng(0).integers(0, 10, batch))
+    phases = defaultdict(float)
+
+    def timed(phase, fn):
+        start = time.perf_counter()
+        out = fn()
+        phases[phase] += time.perf_counter() - start
+        return out
+
+    def step():
+        timed("zero_grad", optimizer.zero_grad)
+        loss = criterion(model(x), y)
+        timed("backward", loss.backward)
+        timed("optimizer", optimizer.step)
+
+    return step, phases
+
+
+def profile(name: str, batch: int, steps: int) -> dict:
+    step, phases = tensorlib_step(name, batch)
+    step()
+    phases.clear()
+    profiler = StepProfiler()
+    start = time.perf_counter()
+    with profiler.active():
+        for _ in range(steps):
+            step()
+    wall = (time.perf_counter() - start) / steps
+    per_step = lambda seconds: seconds / steps * 1e3  # noqa: E731
+    backward_ms = {k: per_step(v) for k, v in profiler.backward.items()}
+    return {
+        "step_ms": wall * 1e3,
+        "forward_ms": {k: per_step(v) for k, v in profiler.forward.items()},
+        "backward_ms": backward_ms,
+        "engine_ms": per_step(phases["backward"]) - sum(backward_ms.values()),
+        "optimizer_ms": per_step(phases["optimizer"]),
+        "zero_grad_ms": per_step(phases["zero_grad"]),
+        "kernels_ms": per_step(profiler.kernels),
+        "ops_ms": per_step(profiler.ops),
+        "python_overhead_ms": wall * 1e3 - per_step(profiler.ops) - per_step(phases["optimizer"]),
+    }
+
+
+def torch_step(torch, name: str, batch: int):
+    from bench.torch_models import build
+
+    shape, _ = MODELS[name]
+    torch.manual_seed(0)
+    model = build(torch, name)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(batch, *shape)
+    y = torch.from_numpy(np.random.default_rng(0).integers(0, 10, batch))
+
+    def step():
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+
+    return step
+
+
+def bench_training(shape_set, device, timer, settle_s, repeats, rounds, torch, emit):
+    results = []
+    for name, (shape, batch) in MODELS.items():
+        batch = TINY_BATCH[name] if shape_set == "tiny" else batch
+        base = {"device": device, "model": name, "batch": batch, "input": list(shape)}
+        fns = {"tensorlib": tensorlib_step(name, batch)[0]}
+        if torch is not None:
+            fns["torch"] = torch_step(torch, name, batch)
+        timed = measure(fns, timer, repeats, rounds, settle_s, budget_s=2.0)
+        ours, theirs = (dict(base, variant=k, **timed[k], images_per_s=batch / timed[k]["median_ms"] * 1e3,
+                             vs_torch=timed[k]["median_ms"] / timed["torch"]["median_ms"] if "torch" in timed else None)
+                        if k in timed else None for k in ("tensorlib", "torch"))
+        ours["breakdown"] = profile(name, batch, 1 if shape_set == "tiny" else 3)
+        for result in filter(None, (theirs, ours)):
+            results.append(result)
+            emit(result)
+    return results
