@@ -8,6 +8,7 @@ import numpy as np
 
 import tensorlib as tl
 from tensorlib.device import module_for
+from tensorlib.ops.fused import batch_norm_train, softmax_cross_entropy
 from tensorlib.random import default_generator
 
 conv2d = tl.conv2d
@@ -111,19 +112,14 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if input.ndim < 2:
         raise ValueError(f"batch_norm expects an input of at least 2 dims (N, C, ...), got shape {input.shape}")
     channels = input.shape[1]
-    dims = (0,) + tuple(range(2, input.ndim))
     shape = (1, channels) + (1,) * (input.ndim - 2)
     if training:
-        count = input.numel() // max(channels, 1)
-        if count <= 1:
-            raise ValueError(f"batch_norm needs more than 1 value per channel when training, got input shape {input.shape}")
-        mean = input.mean(dims, keepdim=True)
-        var = input.var(dims, unbiased=False, keepdim=True)
+        # one fused op (kernels/batchnorm): statistics, normalisation, affine, and the closed-form backward
+        out, mean, unbiased = batch_norm_train(input, weight, bias, eps)
         if running_mean is not None and running_var is not None:
-            with tl.no_grad():
-                running_mean.data[...] = (1 - momentum) * running_mean.data + momentum * mean.data.reshape(-1)
-                unbiased = var.data.reshape(-1) * (count / (count - 1))
-                running_var.data[...] = (1 - momentum) * running_var.data + momentum * unbiased
+            running_mean.data[...] = (1 - momentum) * running_mean.data + momentum * mean
+            running_var.data[...] = (1 - momentum) * running_var.data + momentum * unbiased
+        return out
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm in eval mode needs running_mean and running_var")
@@ -206,6 +202,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     _check_reduction(reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+    if weight is None and not label_smoothing and input.ndim == 2 and target.dtype.kind in "iu":
+        _check_targets(input, target)
+        return softmax_cross_entropy(input, target, ignore_index, reduction)  # one fused op (kernels/softmax_xent)
     class_dim = 1 if input.ndim > 1 else 0
     classes = input.shape[class_dim]
     logp = tl.log_softmax(input, class_dim)

@@ -21,7 +21,7 @@ import pytest
 
 from kernels.cuda_tools import cuda_source_report, format_report, numba_kernel_report
 
-FAMILIES = ["kernels.matmul", "kernels.conv2d", "kernels.pool2d"]
+FAMILIES = ["kernels.matmul", "kernels.conv2d", "kernels.pool2d", "kernels.softmax_xent", "kernels.batchnorm"]
 
 
 def _module(name):
