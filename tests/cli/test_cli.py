@@ -132,3 +132,25 @@ def test_errors_are_reported_not_raised(tmp_path, capsys):
     assert code == 2 and "no-such-run" in err
     code, _, err = run(TRAIN + ["--epochs", "1", "--dataset", "mnist", "--out", str(tmp_path / "r")], capsys)
     assert code == 2 and "root" in err
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "interrupted"
+    process = subprocess.Popen([sys.executable, "-m", "nn.cli", *TRAIN, "--epochs", "50", "--out", str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while not (out / "metrics.jsonl").exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output
+    assert "saving a checkpoint" in output and "resume with --resume" in output
+    state = load(out / "checkpoint.safetensors")
+    assert state["progress"]["epoch"] >= 1 and state["progress"]["epoch"] < 50
+    assert os.path.exists(out / "config.json")
