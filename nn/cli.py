@@ -48,8 +48,8 @@ def _shape(text: str) -> tuple[int, ...]:
 
 
 # ---- train ------------------------------------------------------------------------------------------------
-def _load_data(config):
-    from nn.data import DataLoader, get_dataset, random_split
+def _load_data(config, distributed=False):
+    from nn.data import DataLoader, DistributedSampler, DistributedShard, get_dataset, random_split
     from nn.data import transforms as T
 
     info = get_dataset(config["dataset"], root=config.get("data_dir"), split="train")
@@ -69,8 +69,10 @@ def _load_data(config):
         train, val = random_split(train_full, [len(train_full) - held_out, held_out], generator=splitter)
     else:
         train, val = train_full, None
+    if distributed:  # this rank's shard of each epoch; the sampler shuffles, the same way on every rank
+        train = DistributedShard(train, DistributedSampler(train, seed=config["seed"]))
     loaders = {
-        "train": DataLoader(train, batch_size=config["batch_size"], shuffle=True, drop_last=False),
+        "train": DataLoader(train, batch_size=config["batch_size"], shuffle=not distributed, drop_last=False),
         "val": DataLoader(val, batch_size=256) if val is not None else None,
         "test": DataLoader(test, batch_size=256),
     }
@@ -118,22 +120,47 @@ def _build_scheduler(config, optimizer, steps_per_epoch):
     raise ValueError(f"--scheduler must be none, cosine, step or onecycle, got {name!r}")
 
 
-def _setup(config, log=print, progress=True):
-    """Model, data, optimizer and trainer of a run described by ``config``."""
+def _setup(config, log=print, progress=True, distributed=False):
+    """Model, data, optimizer and trainer of a run described by ``config``; with ``distributed``, this rank's
+    (the model wrapped in DistributedDataParallel, its shard of the data, and files written by rank 0 only)."""
+    from nn import parallel
     from nn.train import Trainer
 
     tl.manual_seed(config["seed"])
     device = _resolve_device(config["device"], log)
-    info, loaders = _load_data(config)
+    info, loaders = _load_data(config, distributed)
     model = _build_model(config, info).to(device)
+    if distributed:
+        model = parallel.DistributedDataParallel(model)
     optimizer = _build_optimizer(config, model)
     scheduler, interval = _build_scheduler(config, optimizer, len(loaders["train"]))
     trainer = Trainer(model, optimizer, scheduler=scheduler, scheduler_interval=interval, device=device,
-                      out_dir=config["out"], log=log, progress=progress, config=config)
+                      out_dir=config["out"] if parallel.get_rank() == 0 else None, log=log, progress=progress,
+                      config=config)
     return trainer, info, loaders
 
 
 def command_train(args) -> int:
+    """Train; with ``--distributed``, as one rank of an ``mpiexec`` (or torchrun-style) job: every rank trains on
+    its shard with ``--batch-size`` images per step (global batch: world size x batch size), rank 0 alone prints
+    and writes files, and a rank that fails ends the whole job."""
+    from nn import parallel
+
+    if args.distributed:
+        parallel.init_process_group(device=args.device)
+    try:
+        with parallel.abort_on_error():  # no-op in one process; else the other ranks would wait forever
+            return _train(args)
+    finally:
+        if args.distributed:
+            parallel.destroy_process_group()
+
+
+def _train(args) -> int:
+    from nn import parallel
+
+    rank = parallel.get_rank()
+    say = print if rank == 0 else (lambda *_, **__: None)
     if args.resume:
         with open(os.path.join(args.resume, CONFIG), encoding="utf-8") as handle:
             config = json.load(handle)
@@ -147,25 +174,35 @@ def command_train(args) -> int:
         config["epochs"] = 10 if args.epochs is None else args.epochs
         config["model_options"] = dict(_model_arg(item) for item in args.model_arg)
         config["out"] = args.out or os.path.join("runs", f"{args.model}-{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
-        os.makedirs(config["out"], exist_ok=True)
-        with open(os.path.join(config["out"], CONFIG), "w", encoding="utf-8") as handle:
-            json.dump(config, handle, indent=2)
+        config = parallel.broadcast_object(config)  # rank 0's run directory (its clock names it) everywhere
+        if rank == 0:
+            os.makedirs(config["out"], exist_ok=True)
+            with open(os.path.join(config["out"], CONFIG), "w", encoding="utf-8") as handle:
+                json.dump(config, handle, indent=2)
     from nn.train import TrainingDiverged
 
-    trainer, info, loaders = _setup(config, progress=not args.no_progress)
+    trainer, info, loaders = _setup(config, log=say, progress=not args.no_progress and rank == 0,
+                                    distributed=args.distributed)
     if args.resume:
         trainer.restore(args.resume)
-        print(f"resuming {args.resume} at epoch {trainer.epoch + 1}, batch {trainer.batch}")
-    print(f"training {config['model']} on {config['dataset']} ({len(loaders['train'].dataset)} train images) "
-          f"for {config['epochs']} epochs; run directory {config['out']}")
+        say(f"resuming {args.resume} at epoch {trainer.epoch + 1}, batch {trainer.batch}")
+    world = parallel.get_world_size()
+    say(f"training {config['model']} on {config['dataset']} ({len(loaders['train'].dataset)} train images"
+        + (f" per rank, {world} ranks, global batch {world * config['batch_size']}" if args.distributed else "")
+        + f") for {config['epochs']} epochs; run directory {config['out']}")
     started = time.perf_counter()
     try:
-        trainer.fit(loaders["train"], loaders["val"], config["epochs"], num_classes=info.num_classes)
+        trainer.fit(loaders["train"], loaders["val"] if rank == 0 else None, config["epochs"],
+                    num_classes=info.num_classes)
     except TrainingDiverged as error:
+        if world > 1:
+            raise  # ends the job on every rank
         print(f"error: {error}", file=sys.stderr)
         return 1
     if trainer.stopped:
         return 130
+    if rank != 0:
+        return 0
     elapsed = time.perf_counter() - started
     result = trainer.evaluate(loaders["test"], info.num_classes)
     summary = {"test_accuracy": result["accuracy"], "test_loss": result["loss"], "train_seconds": elapsed}
@@ -362,6 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default=None, help="run directory (default runs/MODEL-DATASET-TIME)")
     train.add_argument("--resume", default=None, metavar="RUN", help="continue the run in this directory")
     train.add_argument("--no-progress", action="store_true", help="no progress bars (one line per epoch)")
+    train.add_argument("--distributed", action="store_true",
+                       help="one rank of a data-parallel job: mpiexec -n P tensorlib train --distributed ...")
     train.set_defaults(handler=command_train)
 
     evaluate = commands.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix of a run")

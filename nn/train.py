@@ -109,6 +109,8 @@ class Trainer:
                 + " - try a smaller learning rate")
         self.optimizer.zero_grad()
         loss.backward()
+        if hasattr(self.model, "sync_gradients"):  # DistributedDataParallel: average over the ranks
+            self.model.sync_gradients()
         self.optimizer.step()
         if self.scheduler is not None and self.scheduler_interval == "batch":
             self.scheduler.step()
@@ -117,6 +119,8 @@ class Trainer:
 
     def _batches(self, loader):
         """The loader's batches for this epoch, resuming after ``self.batch`` of them if restored mid-epoch."""
+        if hasattr(loader.dataset, "set_epoch"):  # a DistributedShard: this epoch's shard, shuffled alike on all ranks
+            loader.dataset.set_epoch(self.epoch)
         if self.batch == 0 or self.epoch_rng_state is None:
             self.epoch_rng_state = tl.get_rng_state()
             return iter(loader)
@@ -145,13 +149,23 @@ class Trainer:
                 bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
                 for callback in self._callbacks:
                     callback(self)
-                if self._stop:
+                if self._stop_agreed():
                     return None
         finally:
             bar.close()
-        seen = max(self.sums["seen"], 1)
-        return {"train_loss": self.sums["loss"] / seen, "train_accuracy": self.sums["correct"] / seen,
-                "images_per_second": self.sums["seen"] / max(self.sums["seconds"], 1e-9)}
+        sums = _summed_over_ranks(self.sums)
+        seen = max(sums["seen"], 1)
+        return {"train_loss": sums["loss"] / seen, "train_accuracy": sums["correct"] / seen,
+                "images_per_second": sums["seen"] / max(sums["seconds"], 1e-9)}
+
+    def _stop_agreed(self) -> bool:
+        """Whether to stop now; in a distributed job, when any rank asked, so that all stop at the same batch."""
+        from nn import parallel
+
+        if parallel.get_world_size() == 1:
+            return self._stop
+        self._stop = bool(parallel.all_reduce(tl.tensor([int(self._stop)], dtype=tl.int64)).item())
+        return self._stop
 
     def evaluate(self, loader, num_classes=None):
         """Loss, accuracy, per-class accuracy and confusion matrix over ``loader`` (eval mode, no graph)."""
@@ -244,6 +258,17 @@ class Trainer:
         os.makedirs(self.out_dir, exist_ok=True)
         with open(os.path.join(self.out_dir, METRICS), "a", encoding="utf-8") as handle:
             handle.write(json.dumps(metrics) + "\n")
+
+
+def _summed_over_ranks(sums):
+    """The epoch's sums over all ranks of a distributed job (seconds: the mean over ranks)."""
+    from nn import parallel
+
+    if parallel.get_world_size() == 1:
+        return sums
+    totals = parallel.all_reduce(tl.tensor([sums["loss"], sums["correct"], sums["seen"]], dtype=tl.float64))
+    seconds = parallel.all_reduce(tl.tensor([sums["seconds"]], dtype=tl.float64), "mean")
+    return {**dict(zip(("loss", "correct", "seen"), totals.numpy().tolist())), "seconds": float(seconds.item())}
 
 
 def _epoch_line(m, epochs):

@@ -10,6 +10,7 @@
 from nn.data import transforms
 from nn.data.collate import default_collate
 from nn.data.dataset import Dataset, Subset, TensorDataset, random_split
+from nn.data.distributed import DistributedSampler, DistributedShard
 from nn.data.datasets import (
     CIFAR10, DATASETS, MNIST, DatasetFormatError, FashionMNIST, ImageDataset, MNISTEmbedded, RestrictedUnpickler,
     SklearnDigits, SyntheticShapes, get_dataset,
@@ -17,7 +18,8 @@ from nn.data.datasets import (
 from nn.data.loader import DataLoader
 
 __all__ = [
-    "CIFAR10", "DATASETS", "DataLoader", "Dataset", "DatasetFormatError", "FashionMNIST", "ImageDataset", "MNIST",
+    "CIFAR10", "DATASETS", "DataLoader", "Dataset", "DatasetFormatError", "DistributedSampler", "DistributedShard",
+    "FashionMNIST", "ImageDataset", "MNIST",
     "MNISTEmbedded", "RestrictedUnpickler", "SklearnDigits", "Subset", "SyntheticShapes", "TensorDataset",
     "default_collate", "get_dataset", "random_split", "transforms",
 ]

@@ -1,0 +1,37 @@
+"""The NCCL path on one GPU: a 1-rank communicator's all_reduce and broadcast, and one DDP training step."""
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+from nn import optim, parallel
+from nn.losses import CrossEntropyLoss
+from nn.models import lenet5
+
+
+@pytest.mark.gpu
+def test_nccl_one_rank_collectives_and_training_step():
+    pytest.importorskip("cupy.cuda.nccl", reason="cupy without NCCL")
+    parallel.init_process_group(backend="nccl", device="cuda")
+    try:
+        values = np.random.default_rng(0).standard_normal(1000).astype(np.float32)
+        t = tl.tensor(values, device="cuda")
+        parallel.all_reduce(t, op="sum")
+        parallel.broadcast(t, src=0)
+        parallel.barrier()
+        np.testing.assert_allclose(t.cpu().numpy(), values, rtol=1e-6)
+
+        tl.manual_seed(0)
+        model = lenet5().to("cuda")
+        ddp = parallel.DistributedDataParallel(model)
+        optimizer = optim.SGD(ddp.parameters(), lr=0.1)
+        images, labels = tl.randn(8, 1, 28, 28, device="cuda"), tl.tensor(np.arange(8) % 10, device="cuda")
+        CrossEntropyLoss()(ddp(images), labels).backward()
+        grad = model.conv1.weight.grad.cpu().numpy().copy()
+        ddp.sync_gradients()  # one rank: the average is the gradient itself
+        np.testing.assert_allclose(model.conv1.weight.grad.cpu().numpy(), grad, rtol=1e-6)
+        before = model.conv1.weight.cpu().numpy().copy()
+        optimizer.step()
+        assert not np.array_equal(model.conv1.weight.cpu().numpy(), before)
+    finally:
+        parallel.destroy_process_group()
