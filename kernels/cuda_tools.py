@@ -12,7 +12,9 @@ Compile reports (the "compile" test tier) need no GPU and no driver:
 Both return rows ``dict(name, registers, spill_stores, spill_loads, shared_bytes, local_bytes)``;
 ``format_report(rows)`` renders them as a table.
 
-Launching Numba kernels on CuPy arrays: ``as_numba_array(x)`` wraps a CuPy array without the implicit
+Numba kernels are written as factories ``f(element_type, *config)`` decorated with ``kernel_factory(signature)``
+and compiled once per (dtype, config) by ``compile_kernel``; ``launch`` and ``contiguous`` are shared by every
+family's launchers. Launching Numba kernels on CuPy arrays: ``as_numba_array(x)`` wraps a CuPy array without the implicit
 stream synchronisation Numba performs by default for foreign arrays (what ``NUMBA_CUDA_ARRAY_INTERFACE_SYNC=0``
 does globally), and ``numba_stream()`` is CuPy's current stream seen by Numba. Launching on that stream keeps
 stream order with the CuPy work before and after the kernel, so no sync is needed; launching elsewhere
@@ -29,6 +31,8 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 from kernels.device_arrays import array_module, simulating
 
@@ -91,6 +95,43 @@ def numba_stream():
 
 
 # --- CUDA C through CuPy -----------------------------------------------------------------------------------
+
+def kernel_factory(signature: str):
+    """Decorator for a kernel factory ``f(element_type, *config) -> kernel body``: attaches its signature
+    template (``{t}`` stands for the element type), so the kernel compiles eagerly with explicit types."""
+
+    def attach(factory):
+        factory.signature = signature
+        return factory
+
+    return attach
+
+
+@functools.lru_cache(maxsize=None)
+def compile_kernel(factory, dtype, *config):
+    """The factory's kernel for ``dtype`` (float32 or float64) and ``config``, compiled once."""
+    import numba
+    from numba import cuda
+
+    element = {np.dtype(np.float32): numba.float32, np.dtype(np.float64): numba.float64}.get(np.dtype(dtype))
+    if element is None:
+        raise TypeError(f"{factory.__name__}: the Numba CUDA kernels take float32 or float64, got {np.dtype(dtype)}")
+    return cuda.jit(factory.signature.format(t=element.name))(factory(element, *config))
+
+
+def launch(kernel, grid, block, *args):
+    """Launch on CuPy's current stream (stream order replaces a sync), CuPy arrays wrapped for Numba."""
+    kernel[grid, block, numba_stream()](*(as_numba_array(a) for a in args))
+
+
+def contiguous(array):
+    """A C-contiguous array on the same device (a simulated device array stays one)."""
+    if array.flags.c_contiguous:
+        return array
+    if isinstance(array, np.ndarray):
+        return np.ascontiguousarray(array).view(type(array))
+    return array.copy()
+
 
 def read_source(path) -> str:
     return Path(path).read_text()

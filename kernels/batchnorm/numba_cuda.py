@@ -12,13 +12,11 @@ GPU idle for the 16..64 channels of small CNNs, while the element grid fills it.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numba
-import numpy as np
 
-from kernels.cuda_tools import as_numba_array, grid_1d, numba_stream
+from kernels.cuda_tools import compile_kernel, contiguous, grid_1d, kernel_factory, launch
 from kernels.device_arrays import empty
 from kernels.registry import register
 
@@ -27,13 +25,13 @@ try:
 except ImportError:  # numba-cuda is optional: the registry then reports the backend unavailable
     cuda = None
 
-_TYPES = {np.dtype(np.float32): numba.float32, np.dtype(np.float64): numba.float64}
 REDUCE_THREADS = 256  # a power of two (the trees halve it)
 ELEMENT_THREADS = 256
 _A3 = "{t}[:, :, ::1]"
 _V = "{t}[::1]"
 
 
+@kernel_factory(f"void({_A3}, {{t}}, {_V}, {_V}, {_V})")
 def _stats_factory(T, threads):
     def batchnorm_stats(x, eps, mean, var, inv_std):
         buf = cuda.shared.array(threads, T)
@@ -74,6 +72,7 @@ def _stats_factory(T, threads):
     return batchnorm_stats
 
 
+@kernel_factory(f"void({_A3}, {_V}, {_V}, {_V}, {_V}, {_A3})")
 def _normalize_factory(T):
     def batchnorm_normalize(x, mean, inv_std, weight, bias, y):
         i = cuda.grid(1)
@@ -86,6 +85,7 @@ def _normalize_factory(T):
     return batchnorm_normalize
 
 
+@kernel_factory(f"void({_A3}, {_A3}, {_V}, {_V}, {_V}, {_V})")
 def _backward_reduce_factory(T, threads):
     def batchnorm_backward_reduce(dy, x, mean, inv_std, dweight, dbias):
         sum_dy = cuda.shared.array(threads, T)
@@ -116,6 +116,7 @@ def _backward_reduce_factory(T, threads):
     return batchnorm_backward_reduce
 
 
+@kernel_factory(f"void({_A3}, {_A3}, {_V}, {_V}, {_V}, {_V}, {_V}, {_A3})")
 def _backward_input_factory(T):
     def batchnorm_backward_input(dy, x, mean, inv_std, weight, dweight, dbias, dx):
         i = cuda.grid(1)
@@ -131,29 +132,7 @@ def _backward_input_factory(T):
     return batchnorm_backward_input
 
 
-_SIGNATURES = {
-    _stats_factory: f"void({_A3}, {{t}}, {_V}, {_V}, {_V})",
-    _normalize_factory: f"void({_A3}, {_V}, {_V}, {_V}, {_V}, {_A3})",
-    _backward_reduce_factory: f"void({_A3}, {_A3}, {_V}, {_V}, {_V}, {_V})",
-    _backward_input_factory: f"void({_A3}, {_A3}, {_V}, {_V}, {_V}, {_V}, {_V}, {_A3})",
-}
 
-
-@functools.lru_cache(maxsize=None)
-def _compiled(factory, dtype, *config):
-    if np.dtype(dtype) not in _TYPES:
-        raise TypeError(f"the Numba CUDA batchnorm kernels take float32 or float64, got {np.dtype(dtype)}")
-    nbtype = _TYPES[np.dtype(dtype)]
-    return cuda.jit(_SIGNATURES[factory].format(t=nbtype.name))(factory(nbtype, *config))
-
-
-def _launch(kernel, grid, block, *args):
-    """Launch on CuPy's current stream (stream order replaces a sync) with CuPy arrays wrapped for Numba."""
-    kernel[grid, block, numba_stream()](*(as_numba_array(a) for a in args))
-
-
-def _contiguous(array):
-    return array if array.flags.c_contiguous else array.copy()
 
 
 def _channel_vector(value, fill, like):
@@ -162,7 +141,7 @@ def _channel_vector(value, fill, like):
         out = empty(like.shape[1:2], like.dtype, like=like)
         out[...] = fill
         return out
-    return _contiguous(value)
+    return contiguous(value)
 
 
 @register("batchnorm_forward_train", "numba_cuda", "v1_channel_blocks", device="cuda", default=True)
@@ -171,8 +150,8 @@ def batchnorm_forward_train(x, weight, bias, eps, reduce_threads=REDUCE_THREADS,
     C = x.shape[1]
     mean, var, inv_std = (empty((C,), x.dtype, like=x) for _ in range(3))
     y = empty(x.shape, x.dtype, like=x)
-    _launch(_compiled(_stats_factory, x.dtype, reduce_threads), C, reduce_threads, x, eps, mean, var, inv_std)
-    _launch(_compiled(_normalize_factory, x.dtype), grid_1d(x.size, threads), threads,
+    launch(compile_kernel(_stats_factory, x.dtype, reduce_threads), C, reduce_threads, x, eps, mean, var, inv_std)
+    launch(compile_kernel(_normalize_factory, x.dtype), grid_1d(x.size, threads), threads,
             x, mean, inv_std, _channel_vector(weight, 1, x), _channel_vector(bias, 0, x), y)
     return y, mean, var, inv_std
 
@@ -181,18 +160,18 @@ def batchnorm_forward_train(x, weight, bias, eps, reduce_threads=REDUCE_THREADS,
 def batchnorm_backward(dy, x, weight, mean, inv_std, reduce_threads=REDUCE_THREADS, threads=ELEMENT_THREADS):
     """A block per channel reduces sum(dy) and sum(dy * x_hat) in one pass; a thread per element forms dx."""
     C = x.shape[1]
-    mean, inv_std = _contiguous(mean), _contiguous(inv_std)
+    mean, inv_std = contiguous(mean), contiguous(inv_std)
     dweight, dbias = empty((C,), x.dtype, like=x), empty((C,), x.dtype, like=x)
     dx = empty(x.shape, x.dtype, like=x)
-    _launch(_compiled(_backward_reduce_factory, x.dtype, reduce_threads), C, reduce_threads,
+    launch(compile_kernel(_backward_reduce_factory, x.dtype, reduce_threads), C, reduce_threads,
             dy, x, mean, inv_std, dweight, dbias)
-    _launch(_compiled(_backward_input_factory, x.dtype), grid_1d(x.size, threads), threads,
+    launch(compile_kernel(_backward_input_factory, x.dtype), grid_1d(x.size, threads), threads,
             dy, x, mean, inv_std, _channel_vector(weight, 1, x), dweight, dbias, dx)
     return dx, dweight, dbias
 
 
 KERNELS = [
-    (factory(numba.float32, *config), _SIGNATURES[factory].format(t="float32"), True)
+    (factory(numba.float32, *config), factory.signature.format(t="float32"), True)
     for factory, config in [
         (_stats_factory, (REDUCE_THREADS,)),
         (_normalize_factory, ()),

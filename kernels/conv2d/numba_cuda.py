@@ -21,14 +21,12 @@ explicit signatures on first use and cached per (dtype, config). Importing this 
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numba
-import numpy as np
 
-from kernels.cuda_tools import as_numba_array, grid_1d, numba_stream
-from kernels.device_arrays import array_module, empty
+from kernels.cuda_tools import compile_kernel, contiguous, grid_1d, kernel_factory, launch
+from kernels.device_arrays import empty
 from kernels.registry import register
 
 try:
@@ -36,45 +34,15 @@ try:
 except ImportError:  # numba-cuda is optional: the registry then reports the backend unavailable
     cuda = None
 
-_TYPES = {np.dtype(np.float32): numba.float32, np.dtype(np.float64): numba.float64}
 _A4 = "{t}[:, :, :, ::1]"
 _A2 = "{t}[:, ::1]"
 _A1 = "{t}[::1]"
 
 
-def _kernel(signature):
-    """Attach the signature template (``{t}`` = element type) to a kernel factory."""
-
-    def attach(factory):
-        factory.signature = signature
-        return factory
-
-    return attach
 
 
-@functools.lru_cache(maxsize=None)
-def _compiled(factory, dtype, *config):
-    nbtype = _TYPES[np.dtype(dtype)]
-    return cuda.jit(factory.signature.format(t=nbtype.name))(factory(nbtype, *config))
 
-
-def _contiguous(array):
-    """A C-contiguous array on the same device (a simulated device array stays one)."""
-    if array.flags.c_contiguous:
-        return array
-    out = array_module(array).ascontiguousarray(array)
-    return out.view(type(array)) if isinstance(array, np.ndarray) else out
-
-
-def _launch(kernel, grid, block, *args):
-    """Launch on CuPy's current stream (stream order replaces a sync) with CuPy arrays wrapped for Numba."""
-    kernel[grid, block, numba_stream()](*(as_numba_array(a) for a in args))
-
-
-# ---------------------------------------------------------------- v1: direct, one thread per output
-
-
-@_kernel(f"void({_A4}, {_A4}, {_A1}, {_A4}, int32, int32, int32, int32, int32, int32, int32)")
+@kernel_factory(f"void({_A4}, {_A4}, {_A1}, {_A4}, int32, int32, int32, int32, int32, int32, int32)")
 def _direct_forward(T):
     def direct_forward(x, w, b, y, sh, sw, ph, pw, dh, dw, has_bias):
         i = cuda.grid(1)
@@ -106,7 +74,7 @@ def _direct_forward(T):
     return direct_forward
 
 
-@_kernel(f"void({{t}}[:, :, ::1], {_A2}, {_A1}, {{t}}[:, :, ::1], int32)")
+@kernel_factory(f"void({{t}}[:, :, ::1], {_A2}, {_A1}, {{t}}[:, :, ::1], int32)")
 def _pointwise_forward(T):
     def pointwise_forward(x, w, b, y, has_bias):
         # 1x1, stride 1, no padding: y[n, k] = w[k] @ x[n, group], positions contiguous, no bounds tests
@@ -129,32 +97,32 @@ def _pointwise_forward(T):
 
 def _bias_args(b, w):
     """(bias array, flag); without a bias the weight stands in as a never-read placeholder."""
-    return (w.reshape(-1), 0) if b is None else (_contiguous(b), 1)
+    return (w.reshape(-1), 0) if b is None else (contiguous(b), 1)
 
 
 @register("conv2d_forward", "numba_cuda", "v1_direct", device="cuda")
 def forward_direct(x, w, b, g, threads=128):
     """One thread per output element over its receptive field; a bounds-free pointwise kernel for 1x1."""
-    x, w = _contiguous(x), _contiguous(w)
+    x, w = contiguous(x), contiguous(w)
     bias, has_bias = _bias_args(b, w)
     y = empty(g.y_shape, x.dtype, like=x)
     blocks = grid_1d(y.size, threads)
     if (g.R, g.S, g.stride, g.padding) == (1, 1, (1, 1), (0, 0)):
-        kernel = _compiled(_pointwise_forward, x.dtype)
-        _launch(
+        kernel = compile_kernel(_pointwise_forward, x.dtype)
+        launch(
             kernel, blocks, threads,
             x.reshape(g.N, g.C, g.H * g.W), w.reshape(g.K, -1), bias, y.reshape(g.N, g.K, -1), has_bias
         )
         return y
-    kernel = _compiled(_direct_forward, x.dtype)
-    _launch(kernel, blocks, threads, x, w, bias, y, *g.stride, *g.padding, *g.dilation, has_bias)
+    kernel = compile_kernel(_direct_forward, x.dtype)
+    launch(kernel, blocks, threads, x, w, bias, y, *g.stride, *g.padding, *g.dilation, has_bias)
     return y
 
 
 # ---------------------------------------------------------------- v2: direct with shared-memory tiles
 
 
-@_kernel(f"void({_A4}, {_A4}, {_A1}, {_A4}, int32, int32, int32)")
+@kernel_factory(f"void({_A4}, {_A4}, {_A1}, {_A4}, int32, int32, int32)")
 def _direct_smem_forward(T, TP, TQ, KB, R, S, sh, sw, dh, dw):
     # the receptive field of a TP x TQ output tile; fixed per config, so shared arrays are static
     IH, IW = (TP - 1) * sh + (R - 1) * dh + 1, (TQ - 1) * sw + (S - 1) * dw + 1
@@ -213,23 +181,23 @@ def _direct_smem_forward(T, TP, TQ, KB, R, S, sh, sw, dh, dw):
 def forward_direct_smem(x, w, b, g, tile=(8, 16), k_block=8):
     """Output tile per block with its receptive field and KB filters in shared memory, KB accumulators per
     thread; KB = 1 for depthwise."""
-    x, w = _contiguous(x), _contiguous(w)
+    x, w = contiguous(x), contiguous(w)
     bias, has_bias = _bias_args(b, w)
     y = empty(g.y_shape, x.dtype, like=x)
     TP, TQ = tile
     Kg = g.K // g.groups
     KB = min(k_block, Kg)
-    kernel = _compiled(_direct_smem_forward, x.dtype, TP, TQ, KB, g.R, g.S, *g.stride, *g.dilation)
+    kernel = compile_kernel(_direct_smem_forward, x.dtype, TP, TQ, KB, g.R, g.S, *g.stride, *g.dilation)
     blocks = g.N * g.groups * math.ceil(Kg / KB) * math.ceil(g.P / TP) * math.ceil(g.Q / TQ)
     if blocks:
-        _launch(kernel, blocks, (TQ, TP), x, w, bias, y, *g.padding, has_bias)
+        launch(kernel, blocks, (TQ, TP), x, w, bias, y, *g.padding, has_bias)
     return y
 
 
 # ---------------------------------------------------------------- v3: im2col + tiled GEMM
 
 
-@_kernel(f"void({_A4}, {_A2}, int32, int32, int32, int32, int32, int32, int32, int32, int32, int32)")
+@kernel_factory(f"void({_A4}, {_A2}, int32, int32, int32, int32, int32, int32, int32, int32, int32, int32)")
 def _im2col(T):
     def im2col(x, cols, R, S, P, Q, sh, sw, ph, pw, dh, dw):
         # row (c, r, s), column (n, p, q); columns fastest so writes coalesce and, at stride 1, reads too
@@ -251,7 +219,7 @@ def _im2col(T):
     return im2col
 
 
-@_kernel(f"void({_A2}, {_A2}, {_A1}, {{t}}[:, :, ::1], int32, int32)")
+@kernel_factory(f"void({_A2}, {_A2}, {_A1}, {{t}}[:, :, ::1], int32, int32)")
 def _gemm_nchw(T, TILE):
     def gemm_nchw(a, cols, b, y, groups, has_bias):
         # y[n, grp*Kg + m, pq] = sum_kk a[grp*Kg + m, kk] * cols[grp*CgRS + kk, n*PQ + pq]: one TILE x TILE
@@ -285,20 +253,20 @@ def _gemm_nchw(T, TILE):
 @register("conv2d_forward", "numba_cuda", "v3_im2col_gemm", device="cuda")
 def forward_im2col_gemm(x, w, b, g, tile=16, threads=256):
     """im2col into a (C*R*S, N*P*Q) column matrix, then a shared-memory tiled GEMM per group writing NCHW."""
-    x, w = _contiguous(x), _contiguous(w)
+    x, w = contiguous(x), contiguous(w)
     bias, has_bias = _bias_args(b, w)
     y = empty(g.y_shape, x.dtype, like=x)
     if g.N == 0:
         return y
     cols = empty((g.C * g.R * g.S, g.N * g.P * g.Q), x.dtype, like=x)
-    _launch(
-        _compiled(_im2col, x.dtype), grid_1d(cols.size, threads), threads,
+    launch(
+        compile_kernel(_im2col, x.dtype), grid_1d(cols.size, threads), threads,
         x, cols, g.R, g.S, g.P, g.Q, *g.stride, *g.padding, *g.dilation
     )
     Kg = g.K // g.groups
     grid = (math.ceil(cols.shape[1] / tile), math.ceil(Kg / tile), g.groups)
-    _launch(
-        _compiled(_gemm_nchw, x.dtype, tile), grid, (tile, tile),
+    launch(
+        compile_kernel(_gemm_nchw, x.dtype, tile), grid, (tile, tile),
         w.reshape(g.K, -1), cols, bias, y.reshape(g.N, g.K, -1), g.groups, has_bias
     )
     return y
@@ -307,7 +275,7 @@ def forward_im2col_gemm(x, w, b, g, tile=16, threads=256):
 # ---------------------------------------------------------------- backward passes
 
 
-@_kernel(f"void({_A4}, {_A4}, {_A4}, int32, int32, int32, int32, int32, int32)")
+@kernel_factory(f"void({_A4}, {_A4}, {_A4}, int32, int32, int32, int32, int32, int32)")
 def _gather_backward_input(T):
     def gather_backward_input(dy, w, dx, sh, sw, ph, pw, dh, dw):
         # dx[n, c, h, x] = sum over taps (r, s) and the group's k of dy[n, k, p, q] * w[k, c, r, s], where
@@ -343,16 +311,16 @@ def _gather_backward_input(T):
 @register("conv2d_backward_input", "numba_cuda", "v1_direct", device="cuda", default=True)
 def backward_input_direct(dy, w, g, threads=128):
     """Transposed convolution as a gather: one thread per input element over the taps that reach it."""
-    dy, w = _contiguous(dy), _contiguous(w)
+    dy, w = contiguous(dy), contiguous(w)
     dx = empty(g.x_shape, dy.dtype, like=dy)
-    _launch(
-        _compiled(_gather_backward_input, dy.dtype), grid_1d(dx.size, threads), threads,
+    launch(
+        compile_kernel(_gather_backward_input, dy.dtype), grid_1d(dx.size, threads), threads,
         dy, w, dx, *g.stride, *g.padding, *g.dilation
     )
     return dx
 
 
-@_kernel(f"void({_A4}, {_A4}, {_A4}, int32, int32, int32, int32, int32, int32)")
+@kernel_factory(f"void({_A4}, {_A4}, {_A4}, int32, int32, int32, int32, int32, int32)")
 def _block_reduce_backward_weight(T, THREADS):
     def block_reduce_backward_weight(dy, x, grad_w, sh, sw, ph, pw, dh, dw):
         # block = weight element (k, c, r, s); threads stride over (n, p, q) with q fastest (coalesced)
@@ -392,16 +360,16 @@ def _block_reduce_backward_weight(T, THREADS):
 @register("conv2d_backward_weight", "numba_cuda", "v1_block_reduce", device="cuda", default=True)
 def backward_weight_block_reduce(dy, x, g, threads=128):
     """One block per weight element: a strided sum over N*P*Q and a shared-memory tree; no atomics."""
-    dy, x = _contiguous(dy), _contiguous(x)
+    dy, x = contiguous(dy), contiguous(x)
     dw = empty(g.w_shape, dy.dtype, like=dy)
-    _launch(
-        _compiled(_block_reduce_backward_weight, dy.dtype, threads), dw.size, threads,
+    launch(
+        compile_kernel(_block_reduce_backward_weight, dy.dtype, threads), dw.size, threads,
         dy, x, dw, *g.stride, *g.padding, *g.dilation
     )
     return dw
 
 
-@_kernel(f"void({{t}}[:, :, ::1], {_A1})")
+@kernel_factory(f"void({{t}}[:, :, ::1], {_A1})")
 def _block_reduce_backward_bias(T, THREADS):
     def block_reduce_backward_bias(dy, db):
         # block = output channel k; threads stride over (n, position), positions fastest (coalesced)
@@ -428,11 +396,11 @@ def _block_reduce_backward_bias(T, THREADS):
 @register("conv2d_backward_bias", "numba_cuda", "v1_block_reduce", device="cuda", default=True)
 def backward_bias_block_reduce(dy, threads=128):
     """One block per output channel: a strided sum over batch and positions and a shared-memory tree."""
-    dy = _contiguous(dy)
+    dy = contiguous(dy)
     N, K, P, Q = dy.shape
     db = empty((K,), dy.dtype, like=dy)
     if K:
-        _launch(_compiled(_block_reduce_backward_bias, dy.dtype, threads), K, threads, dy.reshape(N, K, P * Q), db)
+        launch(compile_kernel(_block_reduce_backward_bias, dy.dtype, threads), K, threads, dy.reshape(N, K, P * Q), db)
     return db
 
 

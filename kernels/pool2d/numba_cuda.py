@@ -16,12 +16,10 @@ element. Global average pooling (output 1x1) is one block per plane with a share
 
 from __future__ import annotations
 
-import functools
-
 import numba
 import numpy as np
 
-from kernels.cuda_tools import as_numba_array, grid_1d, numba_stream
+from kernels.cuda_tools import compile_kernel, grid_1d, kernel_factory, launch
 from kernels.device_arrays import array_module, empty
 from kernels.registry import register
 
@@ -30,34 +28,13 @@ try:
 except ImportError:  # numba-cuda is optional: the registry then reports the backend unavailable
     cuda = None
 
-_TYPES = {np.dtype(np.float32): numba.float32, np.dtype(np.float64): numba.float64}
 _A3 = "{t}[:, :, ::1]"
 _I3 = "int64[:, :, ::1]"
 _WINDOW = "int32, int32, int32, int32, int32, int32"  # kh, kw, sh, sw, ph, pw
 _DILATED = _WINDOW + ", int32, int32"  # ..., dh, dw
 
 
-def _kernel(signature):
-    """Attach the signature template (``{t}`` = element type) to a kernel factory."""
 
-    def attach(factory):
-        factory.signature = signature
-        return factory
-
-    return attach
-
-
-@functools.lru_cache(maxsize=None)
-def _compiled(factory, dtype, *config):
-    if np.dtype(dtype) not in _TYPES:
-        raise TypeError(f"the Numba CUDA pooling kernels take float32 or float64, got {np.dtype(dtype)}")
-    nbtype = _TYPES[np.dtype(dtype)]
-    return cuda.jit(factory.signature.format(t=nbtype.name))(factory(nbtype, *config))
-
-
-def _launch(kernel, grid, block, *args):
-    """Launch on CuPy's current stream (stream order replaces a sync) with CuPy arrays wrapped for Numba."""
-    kernel[grid, block, numba_stream()](*(as_numba_array(a) for a in args))
 
 
 def _planes(array, g, rows, cols):
@@ -75,7 +52,7 @@ def _window_args(g):
 # ---------------------------------------------------------------- max
 
 
-@_kernel(f"void({_A3}, {_A3}, {_I3}, {_DILATED})")
+@kernel_factory(f"void({_A3}, {_A3}, {_I3}, {_DILATED})")
 def _max_forward(T):
     def max_forward(x, y, indices, kh, kw, sh, sw, ph, pw, dh, dw):
         # one thread per output; the geometry guarantees every window has at least one tap inside
@@ -103,7 +80,7 @@ def _max_forward(T):
     return max_forward
 
 
-@_kernel(f"void({_A3}, {_I3}, {_A3}, {_DILATED})")
+@kernel_factory(f"void({_A3}, {_I3}, {_A3}, {_DILATED})")
 def _max_backward(T):
     def max_backward(dy, indices, dx, kh, kw, sh, sw, ph, pw, dh, dw):
         # gather: the outputs whose windows contain (h, col) and whose recorded index is (h, col)
@@ -134,7 +111,7 @@ def max_pool2d_forward(x, g, threads=128):
     xs = _planes(x, g, g.H, g.W)
     y = empty((g.N * g.C, g.P, g.Q), x.dtype, like=x)
     indices = empty((g.N * g.C, g.P, g.Q), np.int64, like=x)
-    _launch(_compiled(_max_forward, x.dtype), grid_1d(y.size, threads), threads, xs, y, indices, *_window_args(g))
+    launch(compile_kernel(_max_forward, x.dtype), grid_1d(y.size, threads), threads, xs, y, indices, *_window_args(g))
     return y.reshape(g.y_shape), indices.reshape(g.y_shape)
 
 
@@ -144,14 +121,14 @@ def max_pool2d_backward(dy, indices, g, threads=128):
     dys = _planes(dy, g, g.P, g.Q)
     idx = _planes(indices.astype(np.int64, copy=False), g, g.P, g.Q)
     dx = empty((g.N * g.C, g.H, g.W), dy.dtype, like=dy)
-    _launch(_compiled(_max_backward, dy.dtype), grid_1d(dx.size, threads), threads, dys, idx, dx, *_window_args(g))
+    launch(compile_kernel(_max_backward, dy.dtype), grid_1d(dx.size, threads), threads, dys, idx, dx, *_window_args(g))
     return dx.reshape(g.x_shape)
 
 
 # ---------------------------------------------------------------- average and Lp
 
 
-@_kernel(f"void({_A3}, {_A3}, {_WINDOW}, int32, int32, {{t}})")
+@kernel_factory(f"void({_A3}, {_A3}, {_WINDOW}, int32, int32, {{t}})")
 def _window_power_sum(T):
     def window_power_sum(x, y, kh, kw, sh, sw, ph, pw, include_pad, override, norm):
         # y = (sum of x**norm over the window / divisor) ** (1/norm); norm 1 is the average (no pow).
@@ -183,7 +160,7 @@ def _window_power_sum(T):
     return window_power_sum
 
 
-@_kernel(f"void({_A3}, {_A3}, {_A3}, {_A3}, {_WINDOW}, int32, int32, {{t}})")
+@kernel_factory(f"void({_A3}, {_A3}, {_A3}, {_A3}, {_WINDOW}, int32, int32, {{t}})")
 def _window_power_sum_backward(T):
     def window_power_sum_backward(dy, x, y, dx, kh, kw, sh, sw, ph, pw, include_pad, override, norm):
         # gather of the forward's adjoint: dx = sum over windows containing (h, col) of dy / divisor, times,
@@ -221,8 +198,8 @@ def _window_power_sum_backward(T):
 def _power_sum(x, g, include_pad, override, norm, threads):
     xs = _planes(x, g, g.H, g.W)
     y = empty((g.N * g.C, g.P, g.Q), x.dtype, like=x)
-    _launch(
-        _compiled(_window_power_sum, x.dtype), grid_1d(y.size, threads), threads,
+    launch(
+        compile_kernel(_window_power_sum, x.dtype), grid_1d(y.size, threads), threads,
         xs, y, *g.kernel, *g.stride, *g.padding, int(include_pad), override or 0, norm,
     )
     return y.reshape(g.y_shape)
@@ -234,8 +211,8 @@ def _power_sum_backward(dy, x, y, g, include_pad, override, norm, threads):
     xs = dys if x is None else _planes(x, g, g.H, g.W)
     ys = dys if y is None else _planes(y, g, g.P, g.Q)
     dx = empty((g.N * g.C, g.H, g.W), dy.dtype, like=dy)
-    _launch(
-        _compiled(_window_power_sum_backward, dy.dtype), grid_1d(dx.size, threads), threads,
+    launch(
+        compile_kernel(_window_power_sum_backward, dy.dtype), grid_1d(dx.size, threads), threads,
         dys, xs, ys, dx, *g.kernel, *g.stride, *g.padding, int(include_pad), override or 0, norm,
     )
     return dx.reshape(g.x_shape)
@@ -268,7 +245,7 @@ def lp_pool2d_backward(dy, x, y, g, norm_type, threads=128):
 # ---------------------------------------------------------------- adaptive average
 
 
-@_kernel(f"void({_A3}, {_A3})")
+@kernel_factory(f"void({_A3}, {_A3})")
 def _adaptive_forward(T):
     def adaptive_forward(x, y):
         # window p covers rows [floor(p*H/P), ceil((p+1)*H/P)), likewise columns
@@ -289,7 +266,7 @@ def _adaptive_forward(T):
     return adaptive_forward
 
 
-@_kernel(f"void({{t}}[:, ::1], {{t}}[::1])")
+@kernel_factory("void({t}[:, ::1], {t}[::1])")
 def _global_average(T, THREADS):
     def global_average(x, y):
         # one block per plane: threads stride over it (coalesced), then a shared-memory tree sum
@@ -313,7 +290,7 @@ def _global_average(T, THREADS):
     return global_average
 
 
-@_kernel(f"void({_A3}, {_A3})")
+@kernel_factory(f"void({_A3}, {_A3})")
 def _adaptive_backward(T):
     def adaptive_backward(dy, dx):
         # gather: windows containing row h are p in [floor(h*P/H), floor(((h+1)*P - 1)/H)], likewise columns
@@ -340,13 +317,13 @@ def adaptive_avg_pool2d_forward(x, g, threads=128, global_threads=64):
     y = empty(g.y_shape, x.dtype, like=x)
     if (g.P, g.Q) == (1, 1):
         if y.size:
-            _launch(
-                _compiled(_global_average, x.dtype, global_threads), g.N * g.C, global_threads,
+            launch(
+                compile_kernel(_global_average, x.dtype, global_threads), g.N * g.C, global_threads,
                 _planes(x, g, g.H, g.W).reshape(g.N * g.C, g.H * g.W), y.reshape(-1),
             )
         return y
-    _launch(
-        _compiled(_adaptive_forward, x.dtype), grid_1d(y.size, threads), threads,
+    launch(
+        compile_kernel(_adaptive_forward, x.dtype), grid_1d(y.size, threads), threads,
         _planes(x, g, g.H, g.W), y.reshape(g.N * g.C, g.P, g.Q),
     )
     return y
@@ -356,7 +333,7 @@ def adaptive_avg_pool2d_forward(x, g, threads=128, global_threads=64):
 def adaptive_avg_pool2d_backward(dy, g, threads=128):
     """One thread per input element sums dy / window size over the adaptive windows containing it."""
     dx = empty((g.N * g.C, g.H, g.W), dy.dtype, like=dy)
-    _launch(_compiled(_adaptive_backward, dy.dtype), grid_1d(dx.size, threads), threads, _planes(dy, g, g.P, g.Q), dx)
+    launch(compile_kernel(_adaptive_backward, dy.dtype), grid_1d(dx.size, threads), threads, _planes(dy, g, g.P, g.Q), dx)
     return dx.reshape(g.x_shape)
 
 

@@ -10,13 +10,11 @@ target and gradient are read once per block rather than once per element.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numba
-import numpy as np
 
-from kernels.cuda_tools import as_numba_array, numba_stream
+from kernels.cuda_tools import compile_kernel, contiguous, kernel_factory, launch
 from kernels.device_arrays import empty
 from kernels.registry import register
 
@@ -25,10 +23,10 @@ try:
 except ImportError:  # numba-cuda is optional: the registry then reports the backend unavailable
     cuda = None
 
-_TYPES = {np.dtype(np.float32): numba.float32, np.dtype(np.float64): numba.float64}
 THREADS = 128  # a power of two (the tree reductions halve it); C is usually 10..1000
 
 
+@kernel_factory("void({t}[:, ::1], int64[::1], int64, {t}[::1], {t}[:, ::1])")
 def _forward_factory(T, threads):
     def softmax_xent_forward(logits, targets, ignore_index, losses, probs):
         buf = cuda.shared.array(threads, T)
@@ -76,6 +74,7 @@ def _forward_factory(T, threads):
     return softmax_xent_forward
 
 
+@kernel_factory("void({t}[:, ::1], int64[::1], {t}[::1], int64, {t}[:, ::1])")
 def _backward_factory(T, threads):
     def softmax_xent_backward(probs, targets, grad_losses, ignore_index, dlogits):
         row, tid = cuda.blockIdx.x, cuda.threadIdx.x
@@ -88,28 +87,7 @@ def _backward_factory(T, threads):
     return softmax_xent_backward
 
 
-_SIGNATURES = {
-    _forward_factory: "void({t}[:, ::1], int64[::1], int64, {t}[::1], {t}[:, ::1])",
-    _backward_factory: "void({t}[:, ::1], int64[::1], {t}[::1], int64, {t}[:, ::1])",
-}
 
-
-@functools.lru_cache(maxsize=None)
-def _compiled(factory, dtype, threads):
-    if np.dtype(dtype) not in _TYPES:
-        raise TypeError(f"the Numba CUDA softmax_xent kernels take float32 or float64, got {np.dtype(dtype)}")
-    nbtype = _TYPES[np.dtype(dtype)]
-    return cuda.jit(_SIGNATURES[factory].format(t=nbtype.name))(factory(nbtype, threads))
-
-
-def _launch(kernel, rows, threads, *args):
-    """One block per row on CuPy's current stream; nothing to launch for an empty batch."""
-    if rows:
-        kernel[rows, threads, numba_stream()](*(as_numba_array(a) for a in args))
-
-
-def _contiguous(array):
-    return array if array.flags.c_contiguous else array.copy()
 
 
 @register("softmax_xent_forward", "numba_cuda", "v1_block_per_row", device="cuda", default=True)
@@ -117,8 +95,9 @@ def softmax_xent_forward(logits, targets, ignore_index, threads=THREADS):
     """One block per row: shared-memory tree max and sum, thread 0 writes the loss, all write the softmax."""
     losses = empty(logits.shape[:1], logits.dtype, like=logits)
     probs = empty(logits.shape, logits.dtype, like=logits)
-    kernel = _compiled(_forward_factory, logits.dtype, threads)
-    _launch(kernel, logits.shape[0], threads, _contiguous(logits), targets, ignore_index, losses, probs)
+    if logits.shape[0]:  # one block per row: nothing to launch for an empty batch
+        kernel = compile_kernel(_forward_factory, logits.dtype, threads)
+        launch(kernel, logits.shape[0], threads, contiguous(logits), targets, ignore_index, losses, probs)
     return losses, probs
 
 
@@ -126,13 +105,14 @@ def softmax_xent_forward(logits, targets, ignore_index, threads=THREADS):
 def softmax_xent_backward(probs, targets, grad_losses, ignore_index, threads=THREADS):
     """One block per row: (softmax - onehot) * g with the row's target and g read once."""
     dlogits = empty(probs.shape, probs.dtype, like=probs)
-    kernel = _compiled(_backward_factory, probs.dtype, threads)
-    _launch(kernel, probs.shape[0], threads, _contiguous(probs), targets, _contiguous(grad_losses), ignore_index,
-            dlogits)
+    if probs.shape[0]:
+        kernel = compile_kernel(_backward_factory, probs.dtype, threads)
+        launch(kernel, probs.shape[0], threads, contiguous(probs), targets, contiguous(grad_losses), ignore_index,
+               dlogits)
     return dlogits
 
 
 KERNELS = [
-    (factory(numba.float32, THREADS), signature.format(t="float32"), True)
-    for factory, signature in _SIGNATURES.items()
+    (factory(numba.float32, THREADS), factory.signature.format(t="float32"), True)
+    for factory in (_forward_factory, _backward_factory)
 ]

@@ -15,7 +15,6 @@ import sys
 import numpy as np
 import pytest
 
-import kernels.pool2d as pool2d
 from kernels import device_arrays, registry
 from kernels.device_arrays import simulating, to_device, to_host
 from kernels.pool2d import reference
