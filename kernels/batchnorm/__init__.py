@@ -14,6 +14,7 @@ Eval mode normalises with running statistics, which is elementwise and needs no 
 |-------------------------------|-----------------------------------------------------------------------|---------|
 | reference                     | float64 loops per channel: two-pass mean and variance, then each element (tests only) | cpu |
 | numpy.v0_channel_reduce       | vectorised NumPy on the (N, C, L) view: one einsum per statistic, the normalisation and the input gradient in place | cpu |
+| numba.v1_channel_loops       | compiled loops, one channel at a time so its three passes read L2, not memory (CPU default) | cpu |
 | numba_cuda.v1_channel_blocks  | one block per channel reduces its statistics in shared memory (two-pass variance; backward: both sums in one pass), then one thread per element normalises or forms dx | cuda |
 
 Entry points take raw arrays (NumPy or CuPy), validate them, and dispatch to the variant the registry
@@ -94,5 +95,6 @@ def batchnorm_backward(dy, x, weight, mean, inv_std):
     return dx.reshape(x.shape), dweight, dbias
 
 
-from kernels.batchnorm import numpy as _numpy  # noqa: E402,F401  (registers the CPU variant)
+from kernels.batchnorm import numba_cpu  # noqa: E402,F401  (the CPU default, registered first)
+from kernels.batchnorm import numpy as _numpy  # noqa: E402,F401  (the NumPy CPU variant)
 from kernels.batchnorm import numba_cuda  # noqa: E402,F401  (GPU variant; imports without CUDA)
