@@ -348,8 +348,13 @@ def command_info(args) -> int:
     reason = tl.cuda_unavailable_reason()
     print("devices:")
     print("  cpu            usable")
-    print(f"  cuda           {'usable' if reason is None else 'not usable: ' + reason}")
-    if reason is None:
+    from kernels.device_arrays import simulating
+
+    if simulating():
+        print("  cuda           simulated (NUMBA_ENABLE_CUDASIM=1: Numba CUDA kernels run in the simulator)")
+    else:
+        print(f"  cuda           {'usable' if reason is None else 'not usable: ' + reason}")
+    if reason is None and not simulating():
         import cupy
 
         print(f"  CUDA driver    {cupy.cuda.runtime.driverGetVersion()}, device "
