@@ -4,20 +4,21 @@
 
 "forward+backward" is forward, backward_input, backward_weight and backward_bias for tensorlib, and
 ``conv2d`` plus ``aten.convolution_backward`` (what autograd calls) for PyTorch. Both run on the thread
-count the BLAS reports; each is timed in its own run of calls after a warm-up, and the medians are compared.
-Every cell is measured in several rounds and keeps its lowest median: on a shared machine another process
-inflates whole runs, and the lowest median is the one least disturbed.
+count the BLAS reports; they are timed by ``bench.timing.measure`` (rounds taken in turn after a pause that
+lets the other library's worker threads go to sleep; each cell keeps its lowest round median: on a shared
+machine another process inflates whole runs, and the lowest median is the one least disturbed).
 Without PyTorch installed only tensorlib's times are printed.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from dataclasses import dataclass
 
 import numpy as np
+
+from bench.machine import blas_pools, blas_threads
+from bench.timing import CpuTimer, measure
 
 from kernels.conv2d import conv2d_backward_bias, conv2d_backward_input, conv2d_backward_weight, conv2d_forward
 from kernels.conv2d import conv2d_geometry
@@ -87,31 +88,7 @@ def torch_steps(torch, shape):
     return forward, forward_backward
 
 
-def median_ms(fn, repeats, warmup=3, settle_s=0.3):
-    """Median milliseconds of ``fn`` over ``repeats`` back-to-back calls after a warm-up.
-
-    Each library's worker threads keep spinning for a while after a call; on a machine with few cores
-    that steals time from the other library, so the two are never interleaved and each starts after a
-    pause that lets the other's threads go to sleep.
-    """
-    time.sleep(settle_s)
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
-
-
-def blas_report():
-    from threadpoolctl import threadpool_info
-
-    pools = [p for p in threadpool_info() if p["user_api"] == "blas"]
-    described = ", ".join(f"{p['internal_api']} {p['version']} ({p.get('architecture', '?')}, {p['num_threads']} threads)" for p in pools)
-    threads = pools[0]["num_threads"] if pools else 1
-    return described or "no BLAS found by threadpoolctl", threads
+SETTLE_S = 0.3  # pause before each round: the other library's worker threads go to sleep
 
 
 def main(argv=None):
@@ -121,7 +98,7 @@ def main(argv=None):
     parser.add_argument("--only", help="run only the shape with this name")
     args = parser.parse_args(argv)
 
-    blas, threads = blas_report()
+    blas, threads = ", ".join(blas_pools()) or "no BLAS found by threadpoolctl", blas_threads()
     print(f"numpy {np.__version__}, BLAS: {blas}")
     try:
         import torch
@@ -143,10 +120,9 @@ def main(argv=None):
         ours = tensorlib_steps(shape)
         theirs = torch_steps(torch, shape) if torch is not None else None
         for index, (label, passes) in enumerate((("fwd", 1), ("fwd+bwd", 3))):
-            sides = [steps[index] for steps in (ours, theirs) if steps]
-            times = [float("inf")] * len(sides)
-            for _ in range(args.rounds):
-                times = [min(best, median_ms(fn, args.repeats)) for best, fn in zip(times, sides)]
+            sides = {name: steps[index] for name, steps in (("ours", ours), ("torch", theirs)) if steps}
+            timed = measure(sides, CpuTimer(), args.repeats, args.rounds, SETTLE_S)
+            times = [timed[name]["median_ms"] for name in sides]
             line = f"{shape.name:<18} {label:<9} {times[0]:9.3f} {passes * flops / times[0] / 1e6:8.1f}"
             if theirs:
                 line += f" {times[1]:9.3f} {passes * flops / times[1] / 1e6:8.1f} {times[0] / times[1]:10.2f}"

@@ -4,18 +4,18 @@
 
 "bwd" is the backward kernel alone (for PyTorch the aten op autograd calls: max_pool2d_with_indices_backward,
 avg_pool2d_backward, ...); "fwd+bwd" runs both back to back. Outputs are compared with PyTorch's before
-timing. Without PyTorch installed only tensorlib's times are printed.
+timing, which is ``bench.timing.measure``'s (rounds in turn, lowest round median kept). Without PyTorch
+installed only tensorlib's times are printed.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
-import statistics
-import time
 from dataclasses import dataclass
 
 import numpy as np
+
+from bench.timing import CpuTimer, measure
 
 from kernels import pool2d
 
@@ -108,28 +108,7 @@ def check_against_torch(case, ours, theirs):
             np.testing.assert_allclose(a, b.numpy(), rtol=1e-4, atol=1e-5, err_msg=f"{case.name} {label}")
 
 
-def median_ms(fn, repeats, rounds=5, warmup=3, settle_s=0.3):
-    """The lowest of ``rounds`` medians of ``repeats`` back-to-back calls, in milliseconds.
-
-    Both libraries split each call over all cores in equal shares, so a call waits for its slowest
-    share: when another process holds a core for a moment, a call takes a whole scheduler time slice
-    (about 8 ms here). A round hit by such a burst has a high median; the lowest round is the kernel's.
-    Worker threads (Numba's, PyTorch's) keep spinning for a while after a call, stealing time from the
-    other library on a machine with few cores, so the two are never interleaved and each round starts
-    after a pause that lets the other's threads go to sleep.
-    """
-    best = math.inf
-    for _ in range(rounds):
-        time.sleep(settle_s)
-        for _ in range(warmup):
-            fn()
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        best = min(best, statistics.median(times))
-    return best * 1e3
+SETTLE_S = 0.3  # pause before each round: the other library's worker threads go to sleep
 
 
 def main(argv=None):
@@ -166,10 +145,14 @@ def main(argv=None):
         if theirs:
             check_against_torch(case, ours, theirs)
         for index, label in enumerate(("fwd", "bwd", "fwd+bwd")):
-            mine = median_ms(ours[index], args.repeats, args.rounds)
-            line = f"{case.name:<14} {str(case.shape):<17} {label:<8} {mine:8.3f}"
+            sides = {"ours": ours[index]}
             if theirs and theirs[index] is not None:
-                their = median_ms(theirs[index], args.repeats, args.rounds)
+                sides["torch"] = theirs[index]
+            timed = measure(sides, CpuTimer(), args.repeats, args.rounds, SETTLE_S)
+            mine = timed["ours"]["median_ms"]
+            line = f"{case.name:<14} {str(case.shape):<17} {label:<8} {mine:8.3f}"
+            if "torch" in timed:
+                their = timed["torch"]["median_ms"]
                 line += f" {their:9.3f} {mine / their:10.2f}"
             print(line, flush=True)
 
