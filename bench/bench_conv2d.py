@@ -11,19 +11,11 @@ import pytest
 from bench.compare_torch_conv2d import SHAPES, tensorlib_steps
 
 import kernels
+from bench.machine import blas_pools
 from kernels.conv2d import reference
 
 OPS = ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_backward_bias")
 CPU_KEYS = sorted(set.intersection(*({v.key for v in kernels.variants(op) if v.device == "cpu"} for op in OPS)))
-
-
-def blas_description() -> str:
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "unknown (threadpoolctl not installed)"
-    infos = [i for i in threadpool_info() if i.get("user_api") == "blas"]
-    return ", ".join(f"{i['internal_api']} {i['version']} {i.get('architecture')} x{i['num_threads']}" for i in infos)
 
 
 def check_first_image(shape, forward):
@@ -39,7 +31,7 @@ def run(benchmark, shape, key, backward):
         check_first_image(shape, forward)
         benchmark.pedantic(forward_backward if backward else forward, rounds=20, warmup_rounds=3)
     flops = shape.geometry.flops * (3 if backward else 1)
-    benchmark.extra_info.update(gflops=flops / benchmark.stats["median"] / 1e9, flops=flops, blas=blas_description())
+    benchmark.extra_info.update(gflops=flops / benchmark.stats["median"] / 1e9, flops=flops, blas=", ".join(blas_pools()))
 
 
 @pytest.mark.parametrize("key", CPU_KEYS)

@@ -4,19 +4,11 @@ import numpy as np
 import pytest
 
 import kernels
+from bench.machine import blas_pools
 from kernels import matmul as mm
 
 SIZES = [128, 256, 512, 1024, 2048, 4096]
 CPU_VARIANTS = [v for v in kernels.variants("matmul") if v.device == "cpu"]
-
-
-def blas_description() -> str:
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "unknown (threadpoolctl not installed)"
-    infos = [i for i in threadpool_info() if i.get("user_api") == "blas"]
-    return ", ".join(f"{i['internal_api']} {i['version']} {i.get('architecture')} x{i['num_threads']}" for i in infos)
 
 
 @pytest.mark.parametrize("variant", CPU_VARIANTS, ids=lambda v: v.key)
@@ -28,4 +20,4 @@ def bench_matmul(benchmark, variant, n):
     with kernels.use(matmul=variant.key):
         benchmark.pedantic(mm.matmul, (a, b), rounds=max(3, min(50, 2 * 10**9 // (2 * n**3))), warmup_rounds=1)
     flops = 2 * n**3
-    benchmark.extra_info.update(gflops=flops / benchmark.stats["median"] / 1e9, flops=flops, blas=blas_description())
+    benchmark.extra_info.update(gflops=flops / benchmark.stats["median"] / 1e9, flops=flops, blas=", ".join(blas_pools()))
