@@ -2,16 +2,22 @@
 
 Weight layout (K, C/groups, R, S); output (N, K, P, Q) with the size formula of ``geometry``.
 
-| variant            | idea                                                         | runs on |
-|--------------------|--------------------------------------------------------------|---------|
-| reference          | float64 loops: the filter slides over the input like a flashlight (tests only) | cpu |
-| numpy.v0_im2col    | im2col of stride phases into reused L2-sized blocks (Numba copies) + one BLAS GEMM per group and block, blocks over threads; 1x1 as a plain GEMM | cpu |
-| numba.v1_direct    | direct loops, no column matrix: forward and backward_weight with output channels innermost on a (C/g, R, S, K) weight, backward_input as a scatter with positions innermost; serial | cpu |
-| numba_cuda.v1_direct | forward: one thread per output over its receptive field (bounds-free pointwise kernel for 1x1); backward_input: one thread per input element gathering the taps that reach it | cuda |
-| numba_cuda.v2_direct_smem | forward: output tile per block, its receptive field and KB filters in shared memory, KB accumulators per thread (KB = 1 depthwise); Numba default on cuda | cuda |
-| numba_cuda.v3_im2col_gemm | forward: im2col kernel + shared-memory tiled GEMM per group writing NCHW | cuda |
-| numba_cuda.v1_block_reduce | backward_weight (block per weight element) and backward_bias (block per channel): strided sum + shared-memory tree | cuda |
-| cupy.v4_implicit_gemm | CUDA C, all three passes: implicit GEMM (64x64 tiles, 4x4 per thread, operands gathered on the fly), backward_weight split over N*P*Q; direct kernels for depthwise; default on a GPU | cuda |
+| variant            | idea                                                         | ReLU epilogue | runs on |
+|--------------------|--------------------------------------------------------------|---------------|---------|
+| reference          | float64 loops: the filter slides over the input like a flashlight (tests only) | | cpu |
+| numpy.v0_im2col    | im2col of stride phases into reused L2-sized blocks (Numba copies) + one BLAS GEMM per group and block, blocks over threads; 1x1 as a plain GEMM | in place, per batch block | cpu |
+| numba.v1_direct    | direct loops, no column matrix: forward and backward_weight with output channels innermost on a (C/g, R, S, K) weight, backward_input as a scatter with positions innermost; serial | entry point | cpu |
+| numba_cuda.v1_direct | forward: one thread per output over its receptive field (bounds-free pointwise kernel for 1x1); backward_input: one thread per input element gathering the taps that reach it | in kernel | cuda |
+| numba_cuda.v2_direct_smem | forward: output tile per block, its receptive field and KB filters in shared memory, KB accumulators per thread (KB = 1 depthwise); Numba default on cuda | in kernel | cuda |
+| numba_cuda.v3_im2col_gemm | forward: im2col kernel + shared-memory tiled GEMM per group writing NCHW | in kernel | cuda |
+| numba_cuda.v1_block_reduce | backward_weight (block per weight element) and backward_bias (block per channel): strided sum + shared-memory tree | | cuda |
+| cupy.v4_implicit_gemm | CUDA C, all three passes: implicit GEMM (64x64 tiles, 4x4 per thread, operands gathered on the fly), backward_weight split over N*P*Q; direct kernels for depthwise; default on a GPU | in kernel | cuda |
+
+``conv2d_forward(..., activation="relu")`` returns ``max(conv2d + b, 0)``. "in kernel": the kernel is
+compiled with a ReLU flag (a Numba factory config, a C++ template parameter) and clamps each output as it
+stores it; "in place, per batch block": the CPU variant clamps each block of the output right after writing
+it, while it is still in cache; "entry point": the variant does not fuse it, so ``conv2d_forward`` clamps
+the fresh output in place afterwards (a second pass, no temporary). See ``epilogue.py``.
 
 Entry points take raw arrays (NumPy or CuPy), validate them, and dispatch to the variant the registry
 selects for the array's device. Each variant receives the validated ``ConvGeometry``. Measurements and
@@ -21,9 +27,12 @@ the worklog of the CPU variant: ``kernels/conv2d/README.md``.
 from __future__ import annotations
 
 from kernels import registry
+from kernels.conv2d.epilogue import ACTIVATIONS
 from kernels.conv2d.geometry import ConvGeometry, conv2d_geometry, conv_output_size, same_padding
+from kernels.device_arrays import array_module
 
 __all__ = [
+    "ACTIVATIONS",
     "ConvGeometry",
     "conv2d_geometry",
     "conv_output_size",
@@ -55,8 +64,11 @@ def _check_shape(name, array, expected):
         raise ValueError(f"conv2d {name} must have shape {tuple(expected)}, got {tuple(array.shape)}")
 
 
-def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
-    """y = conv2d(x, w) + b; x (N, C, H, W), w (K, C/groups, R, S), b (K,) or None."""
+def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, activation=None):
+    """y = conv2d(x, w) + b, then ``activation`` (None or "relu"); x (N, C, H, W), w (K, C/groups, R, S),
+    b (K,) or None."""
+    if activation is not None and activation not in ACTIVATIONS:
+        raise ValueError(f"conv2d activation must be None or one of {ACTIVATIONS}, got {activation!r}")
     g = conv2d_geometry(x.shape, w.shape, stride, padding, dilation, groups)
     _check_float("input", x)
     _check_float("weight", w)
@@ -66,7 +78,15 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
         _check_shape("bias", b, (g.K,))
         arrays.append(("bias", b))
     _check_same_dtype(arrays)
-    return registry.get("conv2d_forward", registry.array_device(x))(x, w, b, g)
+    forward = registry.get("conv2d_forward", registry.array_device(x))
+    if activation is None:
+        return forward(x, w, b, g)
+    if activation in getattr(forward, "activations", ()):
+        return forward(x, w, b, g, activation=activation)
+    # this variant has no epilogue: clamp its fresh output in place (NaN stays NaN, as in torch.relu)
+    y = forward(x, w, b, g)
+    array_module(y).maximum(y, 0, out=y)
+    return y
 
 
 def conv2d_backward_input(dy, w, x_shape, stride=1, padding=0, dilation=1, groups=1):

@@ -13,6 +13,8 @@
 // current one is multiplied, so global latency hides behind 128 FMAs per thread.
 // Depthwise layers (one input and one output channel per group) would fill 1 of 64 tile rows, so they
 // take the direct kernels at the end of the file.
+// The forward kernels come in two instances of one template: plain, and *_relu, which clamps each output at
+// 0 in the epilogue, in the register about to be stored (conv -> ReLU in one pass over the output).
 
 #define BM 64
 #define BN 64
@@ -144,35 +146,43 @@ struct ImageColumns {  // B[(c,r,s), (n,p,q)] = x[n, c0 + c, p*sh - ph + r*dh, q
     }
 };
 
-template <typename T>
-struct StoreNCHW {  // y[n, k0 + m, pq] = acc + bias; column (n, pq)
+// The activation of the forward epilogue; a comparison rather than fmax, so NaN stays NaN as in torch.relu.
+template <bool RELU, typename T>
+__device__ __forceinline__ T activate(T v) {
+    return RELU && v < T(0) ? T(0) : v;
+}
+
+template <typename T, bool RELU = false>
+struct StoreNCHW {  // y[n, k0 + m, pq] = acc + bias, clamped at 0 if RELU; column (n, pq)
     T* y;
     const T* bias;
     int K, PQ, k0;
     __device__ void operator()(int m, int col, T acc) const {
         const int n = col / PQ, pq = col - n * PQ, k = k0 + m;
-        y[((size_t)n * K + k) * PQ + pq] = bias ? acc + bias[k] : acc;
+        y[((size_t)n * K + k) * PQ + pq] = activate<RELU>(bias ? acc + bias[k] : acc);
     }
 };
 
-template <typename T>
+template <typename T, bool RELU>
 __device__ void forward(const T* x, const T* w, const T* bias, T* y, Conv g) {
     const int grp = blockIdx.z, Cg = g.C / g.groups, Kg = g.K / g.groups, depth = Cg * g.R * g.S;
     const int PQ = g.P * g.Q;
     tile_gemm<T, true, false>(Kg, g.N * PQ, 0, depth, WeightRows<T>{w, depth, grp * Kg},
-                              ImageColumns<T>{x, g, grp * Cg}, StoreNCHW<T>{y, bias, g.K, PQ, grp * Kg});
+                              ImageColumns<T>{x, g, grp * Cg}, StoreNCHW<T, RELU>{y, bias, g.K, PQ, grp * Kg});
 }
 
-extern "C" __global__ void __launch_bounds__(THREADS)
-    conv2d_forward_implicit_gemm_f32(const float* x, const float* w, const float* bias, float* y, CONV_PARAMS) {
-    forward<float>(x, w, bias, y, CONV_ARGS);
-}
+#define FORWARD(T, suffix)                                                                            \
+    extern "C" __global__ void __launch_bounds__(THREADS) conv2d_forward_implicit_gemm_##suffix(      \
+        const T* x, const T* w, const T* bias, T* y, CONV_PARAMS) {                                   \
+        forward<T, false>(x, w, bias, y, CONV_ARGS);                                                  \
+    }                                                                                                 \
+    extern "C" __global__ void __launch_bounds__(THREADS) conv2d_forward_implicit_gemm_relu_##suffix( \
+        const T* x, const T* w, const T* bias, T* y, CONV_PARAMS) {                                   \
+        forward<T, true>(x, w, bias, y, CONV_ARGS);                                                   \
+    }
 
-extern "C" __global__ void __launch_bounds__(THREADS)
-    conv2d_forward_implicit_gemm_f64(const double* x, const double* w, const double* bias, double* y,
-                                     CONV_PARAMS) {
-    forward<double>(x, w, bias, y, CONV_ARGS);
-}
+FORWARD(float, f32)
+FORWARD(double, f64)
 
 // ---------------------------------------------------------------- backward_input
 
@@ -315,7 +325,7 @@ extern "C" __global__ void sum_splits_f64(const double* partial, double* out, in
 
 // ---------------------------------------------------------------- depthwise (C = K = groups)
 
-template <typename T>
+template <typename T, bool RELU>
 __device__ void depthwise_forward(const T* x, const T* w, const T* bias, T* y, Conv g) {
     // one thread per output, q fastest; the filter taps are few (R*S) and shared by a whole plane (L1)
     const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -333,7 +343,7 @@ __device__ void depthwise_forward(const T* x, const T* w, const T* bias, T* y, C
             if ((unsigned)w_ < (unsigned)g.W) acc += plane[h * g.W + w_] * filter[r * g.S + s];
         }
     }
-    y[i] = acc;
+    y[i] = activate<RELU>(acc);
 }
 
 template <typename T>
@@ -382,7 +392,11 @@ __device__ void depthwise_backward_weight(const T* dy, const T* x, T* grad_w, Co
 #define DEPTHWISE(T, suffix)                                                                           \
     extern "C" __global__ void depthwise_forward_##suffix(const T* x, const T* w, const T* bias, T* y, \
                                                           CONV_PARAMS) {                               \
-        depthwise_forward<T>(x, w, bias, y, CONV_ARGS);                                                \
+        depthwise_forward<T, false>(x, w, bias, y, CONV_ARGS);                                         \
+    }                                                                                                  \
+    extern "C" __global__ void depthwise_forward_relu_##suffix(const T* x, const T* w, const T* bias,  \
+                                                               T* y, CONV_PARAMS) {                    \
+        depthwise_forward<T, true>(x, w, bias, y, CONV_ARGS);                                          \
     }                                                                                                  \
     extern "C" __global__ void depthwise_backward_input_##suffix(const T* dy, const T* w, T* dx,       \
                                                                  CONV_PARAMS) {                        \

@@ -5,7 +5,8 @@ N*P*Q) with the right operand's tiles gathered from the input as they are loaded
 same with the filters transposed and the gathered dy on the stride grid, and backward_weight (K/groups x
 N*P*Q) @ (N*P*Q x C/groups*R*S) split over N*P*Q into partial products summed by a second kernel (the
 output is small and the reduction long, so without the split a ResNet layer fills a handful of blocks).
-Depthwise layers go to direct kernels in the same file. The kernel source and launch constants live in
+Depthwise layers go to direct kernels in the same file. Both forward kernels have a ``_relu`` instance that
+clamps the output in its epilogue (``activation="relu"``). The kernel source and launch constants live in
 the ``.cu`` file; this module only computes grids and allocates. Importing it never needs CUDA.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kernels.conv2d.epilogue import fuses
 from kernels.cuda_tools import ceil_div, grid_1d, raw_module
 from kernels.device_arrays import empty
 from kernels.registry import register
@@ -34,10 +36,12 @@ CUDA_SOURCES = [
             for suffix in ("f32", "f64")
             for kernel in (
                 "conv2d_forward_implicit_gemm",
+                "conv2d_forward_implicit_gemm_relu",
                 "conv2d_backward_input_implicit_gemm",
                 "conv2d_backward_weight_implicit_gemm",
                 "sum_splits",
                 "depthwise_forward",
+                "depthwise_forward_relu",
                 "depthwise_backward_input",
                 "depthwise_backward_weight",
             )
@@ -68,19 +72,22 @@ def _depthwise(g):
 
 
 @register("conv2d_forward", "cupy", "v4_implicit_gemm", device="cuda", default=True)
-def forward_implicit_gemm(x, w, b, g):
+@fuses("relu")
+def forward_implicit_gemm(x, w, b, g, activation=None):
     """Implicit GEMM: 64x64 tiles, 4x4 register blocks, the input gathered into shared memory on the fly."""
     x, w = _contiguous(x), _contiguous(w)
     bias = _NULL if b is None else _contiguous(b)
+    epilogue = "_relu" if activation == "relu" else ""
     y = empty(g.y_shape, x.dtype, like=x)
     if y.size == 0:
         return y
     if _depthwise(g):
         grid = (grid_1d(y.size, _THREADS),)
-        _kernel("depthwise_forward", x.dtype)(grid, (_THREADS,), (x, w, bias, y, *_geometry_args(g)))
+        _kernel("depthwise_forward" + epilogue, x.dtype)(grid, (_THREADS,), (x, w, bias, y, *_geometry_args(g)))
         return y
     grid = (ceil_div(g.N * g.P * g.Q, _TILE), ceil_div(g.K // g.groups, _TILE), g.groups)
-    _kernel("conv2d_forward_implicit_gemm", x.dtype)(grid, (_THREADS,), (x, w, bias, y, *_geometry_args(g)))
+    kernel = _kernel("conv2d_forward_implicit_gemm" + epilogue, x.dtype)
+    kernel(grid, (_THREADS,), (x, w, bias, y, *_geometry_args(g)))
     return y
 
 

@@ -10,6 +10,8 @@ CUDA C in ``cupy_cuda.py``).
   KB = 1 (a group has one output channel).
 - v3_im2col_gemm: im2col into a (C*R*S, N*P*Q) column matrix, then a shared-memory tiled GEMM per group
   whose epilogue writes NCHW and adds the bias. Costs the column matrix's round trip through memory.
+- Every forward kernel takes a compile-time ``RELU`` flag: with it, each output is clamped at 0 in the
+  register that holds it, just before the store (``activation="relu"`` of the launchers).
 - backward_input v1_direct: transposed convolution as a gather: one thread per input element sums the
   (output, filter tap) pairs that touch it, so no two threads write the same element and no atomics.
 - backward_weight / backward_bias v1_block_reduce: one block per weight element (per output channel for
@@ -25,6 +27,7 @@ import math
 
 import numba
 
+from kernels.conv2d.epilogue import fuses
 from kernels.cuda_tools import compile_kernel, contiguous, grid_1d, kernel_factory, launch
 from kernels.device_arrays import empty
 from kernels.registry import register
@@ -39,11 +42,8 @@ _A2 = "{t}[:, ::1]"
 _A1 = "{t}[::1]"
 
 
-
-
-
 @kernel_factory(f"void({_A4}, {_A4}, {_A1}, {_A4}, int32, int32, int32, int32, int32, int32, int32)")
-def _direct_forward(T):
+def _direct_forward(T, RELU):
     def direct_forward(x, w, b, y, sh, sw, ph, pw, dh, dw, has_bias):
         i = cuda.grid(1)
         N, K, P, Q = y.shape
@@ -69,13 +69,15 @@ def _direct_forward(T):
                         col = w0 + s * dw
                         if 0 <= col < W:
                             acc += x[n, c0 + c, h, col] * w[k, c, r, s]
+        if RELU and acc < T(0):  # a compile-time flag: the plain kernel has no test; NaN stays NaN
+            acc = T(0)
         y[n, k, p, q] = acc
 
     return direct_forward
 
 
 @kernel_factory(f"void({{t}}[:, :, ::1], {_A2}, {_A1}, {{t}}[:, :, ::1], int32)")
-def _pointwise_forward(T):
+def _pointwise_forward(T, RELU):
     def pointwise_forward(x, w, b, y, has_bias):
         # 1x1, stride 1, no padding: y[n, k] = w[k] @ x[n, group], positions contiguous, no bounds tests
         i = cuda.grid(1)
@@ -90,6 +92,8 @@ def _pointwise_forward(T):
         acc = b[k] if has_bias else T(0)
         for c in range(Cg):
             acc += x[n, c0 + c, j] * w[k, c]
+        if RELU and acc < T(0):
+            acc = T(0)
         y[n, k, j] = acc
 
     return pointwise_forward
@@ -101,20 +105,22 @@ def _bias_args(b, w):
 
 
 @register("conv2d_forward", "numba_cuda", "v1_direct", device="cuda")
-def forward_direct(x, w, b, g, threads=128):
+@fuses("relu")
+def forward_direct(x, w, b, g, threads=128, activation=None):
     """One thread per output element over its receptive field; a bounds-free pointwise kernel for 1x1."""
     x, w = contiguous(x), contiguous(w)
     bias, has_bias = _bias_args(b, w)
+    relu = activation == "relu"
     y = empty(g.y_shape, x.dtype, like=x)
     blocks = grid_1d(y.size, threads)
     if (g.R, g.S, g.stride, g.padding) == (1, 1, (1, 1), (0, 0)):
-        kernel = compile_kernel(_pointwise_forward, x.dtype)
+        kernel = compile_kernel(_pointwise_forward, x.dtype, relu)
         launch(
             kernel, blocks, threads,
             x.reshape(g.N, g.C, g.H * g.W), w.reshape(g.K, -1), bias, y.reshape(g.N, g.K, -1), has_bias
         )
         return y
-    kernel = compile_kernel(_direct_forward, x.dtype)
+    kernel = compile_kernel(_direct_forward, x.dtype, relu)
     launch(kernel, blocks, threads, x, w, bias, y, *g.stride, *g.padding, *g.dilation, has_bias)
     return y
 
@@ -123,7 +129,7 @@ def forward_direct(x, w, b, g, threads=128):
 
 
 @kernel_factory(f"void({_A4}, {_A4}, {_A1}, {_A4}, int32, int32, int32)")
-def _direct_smem_forward(T, TP, TQ, KB, R, S, sh, sw, dh, dw):
+def _direct_smem_forward(T, TP, TQ, KB, R, S, sh, sw, dh, dw, RELU):
     # the receptive field of a TP x TQ output tile; fixed per config, so shared arrays are static
     IH, IW = (TP - 1) * sh + (R - 1) * dh + 1, (TQ - 1) * sw + (S - 1) * dw + 1
     THREADS = TP * TQ
@@ -172,13 +178,17 @@ def _direct_smem_forward(T, TP, TQ, KB, R, S, sh, sw, dh, dw):
         if p < P and q < Q:
             for j in range(KB):
                 if j < k_count:
-                    y[n, k0 + j, p, q] = acc[j]
+                    v = acc[j]
+                    if RELU and v < T(0):
+                        v = T(0)
+                    y[n, k0 + j, p, q] = v
 
     return direct_smem_forward
 
 
 @register("conv2d_forward", "numba_cuda", "v2_direct_smem", device="cuda", default=True)
-def forward_direct_smem(x, w, b, g, tile=(8, 16), k_block=8):
+@fuses("relu")
+def forward_direct_smem(x, w, b, g, tile=(8, 16), k_block=8, activation=None):
     """Output tile per block with its receptive field and KB filters in shared memory, KB accumulators per
     thread; KB = 1 for depthwise."""
     x, w = contiguous(x), contiguous(w)
@@ -187,7 +197,9 @@ def forward_direct_smem(x, w, b, g, tile=(8, 16), k_block=8):
     TP, TQ = tile
     Kg = g.K // g.groups
     KB = min(k_block, Kg)
-    kernel = compile_kernel(_direct_smem_forward, x.dtype, TP, TQ, KB, g.R, g.S, *g.stride, *g.dilation)
+    kernel = compile_kernel(
+        _direct_smem_forward, x.dtype, TP, TQ, KB, g.R, g.S, *g.stride, *g.dilation, activation == "relu"
+    )
     blocks = g.N * g.groups * math.ceil(Kg / KB) * math.ceil(g.P / TP) * math.ceil(g.Q / TQ)
     if blocks:
         launch(kernel, blocks, (TQ, TP), x, w, bias, y, *g.padding, has_bias)
@@ -220,7 +232,7 @@ def _im2col(T):
 
 
 @kernel_factory(f"void({_A2}, {_A2}, {_A1}, {{t}}[:, :, ::1], int32, int32)")
-def _gemm_nchw(T, TILE):
+def _gemm_nchw(T, TILE, RELU):
     def gemm_nchw(a, cols, b, y, groups, has_bias):
         # y[n, grp*Kg + m, pq] = sum_kk a[grp*Kg + m, kk] * cols[grp*CgRS + kk, n*PQ + pq]: one TILE x TILE
         # output tile per block, A and B staged through shared memory TILE columns of the reduction at a time
@@ -245,13 +257,18 @@ def _gemm_nchw(T, TILE):
             cuda.syncthreads()  # both tiles consumed before the next step overwrites them
         if m < Kg and j < N * PQ:
             k = grp * Kg + m
-            y[j // PQ, k, j % PQ] = acc + b[k] if has_bias else acc
+            if has_bias:
+                acc += b[k]
+            if RELU and acc < T(0):
+                acc = T(0)
+            y[j // PQ, k, j % PQ] = acc
 
     return gemm_nchw
 
 
 @register("conv2d_forward", "numba_cuda", "v3_im2col_gemm", device="cuda")
-def forward_im2col_gemm(x, w, b, g, tile=16, threads=256):
+@fuses("relu")
+def forward_im2col_gemm(x, w, b, g, tile=16, threads=256, activation=None):
     """im2col into a (C*R*S, N*P*Q) column matrix, then a shared-memory tiled GEMM per group writing NCHW."""
     x, w = contiguous(x), contiguous(w)
     bias, has_bias = _bias_args(b, w)
@@ -266,7 +283,7 @@ def forward_im2col_gemm(x, w, b, g, tile=16, threads=256):
     Kg = g.K // g.groups
     grid = (math.ceil(cols.shape[1] / tile), math.ceil(Kg / tile), g.groups)
     launch(
-        compile_kernel(_gemm_nchw, x.dtype, tile), grid, (tile, tile),
+        compile_kernel(_gemm_nchw, x.dtype, tile, activation == "relu"), grid, (tile, tile),
         w.reshape(g.K, -1), cols, bias, y.reshape(g.N, g.K, -1), g.groups, has_bias
     )
     return y
@@ -404,17 +421,19 @@ def backward_bias_block_reduce(dy, threads=128):
     return db
 
 
+def _with_and_without_relu(factory, *config, tuned=False):
+    """Compile-tier entries of a forward kernel factory (RELU is its last config), plain first."""
+    signature = factory.signature.format(t="float32")
+    return [(factory(numba.float32, *config, relu), signature, tuned) for relu in (False, True)]
+
+
 # For the compile tier: each kernel at the configuration its launcher uses on a ResNet 3x3 layer.
 KERNELS = [
-    (_direct_forward(numba.float32), _direct_forward.signature.format(t="float32"), False),
-    (_pointwise_forward(numba.float32), _pointwise_forward.signature.format(t="float32"), False),
-    (
-        _direct_smem_forward(numba.float32, 8, 16, 8, 3, 3, 1, 1, 1, 1),
-        _direct_smem_forward.signature.format(t="float32"),
-        True,
-    ),
+    *_with_and_without_relu(_direct_forward),
+    *_with_and_without_relu(_pointwise_forward),
+    *_with_and_without_relu(_direct_smem_forward, 8, 16, 8, 3, 3, 1, 1, 1, 1, tuned=True),
     (_im2col(numba.float32), _im2col.signature.format(t="float32"), False),
-    (_gemm_nchw(numba.float32, 16), _gemm_nchw.signature.format(t="float32"), False),
+    *_with_and_without_relu(_gemm_nchw, 16),
     (_gather_backward_input(numba.float32), _gather_backward_input.signature.format(t="float32"), False),
     (
         _block_reduce_backward_weight(numba.float32, 128),

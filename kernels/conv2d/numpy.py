@@ -41,6 +41,7 @@ from math import ceil
 import numpy as np
 from numba import njit, uint64
 
+from kernels.conv2d.epilogue import fuses
 from kernels.registry import register
 
 # Column-matrix bytes per batch block: the copy fills it and the GEMM reads it while it is still in L2.
@@ -309,10 +310,12 @@ _threads = _Threads()
 
 
 @register("conv2d_forward", "numpy", "v0_im2col", default=True)
-def conv2d_forward(x, w, b, g):
+@fuses("relu")
+def conv2d_forward(x, w, b, g, activation=None):
     """im2col into a reused, L2-sized workspace + one BLAS GEMM per group and batch block; 1x1 as a plain GEMM."""
     dtype, x, w = x.dtype, _operand(x), _operand(w)
     b = None if b is None else _operand(b)
+    relu = activation == "relu"
     weights = w.reshape(g.groups, g.K // g.groups, -1)
     y = np.empty(g.y_shape, x.dtype)
     workers = _threads.workers(g)
@@ -324,6 +327,8 @@ def conv2d_forward(x, w, b, g):
             np.matmul(weights, x_groups[start:stop], out=y_groups[start:stop])
             if b is not None:
                 y[start:stop] += b[:, None, None]
+            if relu:  # while the block is still in cache
+                np.maximum(y[start:stop], 0, out=y[start:stop])
 
         _threads.map(pointwise, g.N, max(1, ceil(g.N / workers)), workers)
         return y.astype(dtype, copy=False)
@@ -335,6 +340,8 @@ def conv2d_forward(x, w, b, g):
         cols, wide = plan.im2col(x, start, nb), plan.wide()
         np.matmul(weights, _grouped(cols, g.groups, nb), out=_grouped(wide, g.groups, nb))
         _narrow(wide, bias, y, start, nb, plan.pitch)
+        if relu:  # while the block is still in cache
+            np.maximum(y[start:stop], 0, out=y[start:stop])
 
     _threads.map(block, g.N, plan.nb, workers)
     return y.astype(dtype, copy=False)
