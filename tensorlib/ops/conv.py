@@ -1,4 +1,4 @@
-"""2-D convolution as a differentiable op over the conv2d kernel family."""
+"""2-D convolution as a differentiable op over the conv2d kernel family, alone or with a fused ReLU."""
 
 from __future__ import annotations
 
@@ -24,15 +24,23 @@ class Conv2d(Function):
         return dx, dw, db, None, None, None, None
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """``torch.nn.functional.conv2d``: input (N, C, H, W) or (C, H, W), weight (K, C/groups, R, S).
+class Conv2dReLU(Conv2d):
+    def forward(self, x, w, b, stride, padding, dilation, groups):
+        self.x, self.w, self.has_bias = x, w, b is not None
+        self.args = (stride, padding, dilation, groups)
+        # the output is saved, not the pre-activation: y > 0 exactly where the pre-activation is, and y is
+        # kept alive by the next op anyway, so the fused op holds no array of its own
+        self.y = conv_kernels.conv2d_forward(x, w, b, *self.args, activation="relu")
+        return self.y
 
-    Output size per axis: ``floor((W + 2P - dilation*(K-1) - 1) / S) + 1``; a stride that does not tile the
-    input exactly floors, leaving the last rows/columns unvisited (PyTorch's behaviour).
-    ``padding="same"`` with an even kernel extent pads one more zero after than before, like PyTorch.
-    """
+    def backward(self, g):
+        return super().backward(g * (self.y > 0))
+
+
+def _convolve(op, input, weight, bias, stride, padding, dilation, groups):
+    """``op.apply`` after the handling conv2d and conv2d_relu share: an unbatched input, padding='same'."""
     if input.ndim == 3:
-        return squeeze(conv2d(unsqueeze(input, 0), weight, bias, stride, padding, dilation, groups), 0)
+        return squeeze(_convolve(op, unsqueeze(input, 0), weight, bias, stride, padding, dilation, groups), 0)
     if padding == "same" and weight.ndim == 4:
         if conv_kernels.geometry.pair(stride, "stride") != (1, 1):
             raise ValueError(f"padding='same' needs stride 1, got stride {stride}")
@@ -42,4 +50,25 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         if (top, left) != (bottom, right):
             input = pad(input, (0, right - left, 0, bottom - top))
         padding = (top, left)
-    return Conv2d.apply(input, weight, bias, stride, padding, dilation, groups)
+    return op.apply(input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """``torch.nn.functional.conv2d``: input (N, C, H, W) or (C, H, W), weight (K, C/groups, R, S).
+
+    Output size per axis: ``floor((W + 2P - dilation*(K-1) - 1) / S) + 1``; a stride that does not tile the
+    input exactly floors, leaving the last rows/columns unvisited (PyTorch's behaviour).
+    ``padding="same"`` with an even kernel extent pads one more zero after than before, like PyTorch.
+    """
+    return _convolve(Conv2d, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d_relu(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """``relu(conv2d(input, weight, bias, ...))`` as one op, with ``conv2d``'s arguments and checks.
+
+    The forward kernel clamps the output as it writes it (its ReLU epilogue), so the output is read and
+    written once instead of twice; backward masks the incoming gradient with ``output > 0`` and runs the
+    conv2d backward passes. Values and gradients equal the two-op form's (at an output of exactly 0 both
+    take the gradient 0, like PyTorch's relu).
+    """
+    return _convolve(Conv2dReLU, input, weight, bias, stride, padding, dilation, groups)
