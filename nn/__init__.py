@@ -2,8 +2,8 @@
 
 from nn import data, functional, init, optim, parallel, utils
 from nn.layers import (
-    ELU, GELU, AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Dropout2d, Flatten,
-    Identity, LeakyReLU, Linear, LogSoftmax, LPPool2d, Maxout, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh,
+    ELU, GELU, AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, ConvReLU2d, Dropout, Dropout2d,
+    Flatten, Identity, LeakyReLU, Linear, LogSoftmax, LPPool2d, Maxout, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh,
 )
 from nn.losses import CrossEntropyLoss, MSELoss, NLLLoss
 from nn.module import Module, ModuleDict, ModuleList, Parameter, Sequential
@@ -12,7 +12,7 @@ from nn import models  # noqa: E402  (the models subclass nn.Module)
 from nn.summary import Summary, summary  # noqa: E402
 
 __all__ = [
-    "AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "CrossEntropyLoss", "Dropout",
+    "AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvReLU2d", "CrossEntropyLoss", "Dropout",
     "Dropout2d", "ELU", "Flatten", "GELU", "Identity", "LPPool2d", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss",
     "MaxPool2d", "Maxout", "Module", "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ReLU", "Sequential",
     "Sigmoid", "Softmax", "Tanh", "data", "functional", "init", "optim", "parallel", "utils", "save", "load", "CheckpointError", "models", "summary", "Summary",

@@ -10,7 +10,7 @@ import tensorlib as tl
 from kernels.conv2d.geometry import pair
 from nn import functional as F
 from nn import init
-from nn.module import Module, Parameter
+from nn.module import Module, Parameter, Sequential
 
 
 class Identity(Module):
@@ -100,8 +100,13 @@ class Conv2d(Module):
         _default_uniform_init(self.weight, self.bias, fan_in)
 
     def forward(self, x):
+        return self._conv_forward(x, F.conv2d)
+
+    def _conv_forward(self, x, conv):
+        """``conv(x, weight, bias, stride, padding, dilation, groups)`` with this layer's arguments; the padding
+        modes other than zeros pad x first. ``conv`` is ``F.conv2d``, or ``tl.conv2d_relu`` for ConvReLU2d."""
         if self.padding_mode == "zeros" or self.padding == "valid":
-            return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+            return conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
         if self.padding == "same":
             amounts = []
             for k, d in zip(reversed(self.kernel_size), reversed(self.dilation)):
@@ -110,7 +115,7 @@ class Conv2d(Module):
         else:
             amounts = [self.padding[1], self.padding[1], self.padding[0], self.padding[0]]
         x = F.pad(x, tuple(amounts), mode=self.padding_mode)
-        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return conv(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
     def extra_repr(self):
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -196,6 +201,27 @@ class ReLU(Module):
 
     def extra_repr(self):
         return "inplace=True" if self.inplace else ""
+
+
+class ConvReLU2d(Sequential):
+    """A Conv2d and the ReLU after it, computed as one op: ``tl.conv2d_relu``, whose kernel applies the ReLU
+    as it writes the conv's output (PyTorch's ``torch.ao.nn.intrinsic.ConvReLU2d``; ``nn.utils.fuse_modules``
+    builds it).
+
+    As in PyTorch it is a Sequential of the two modules, so the conv's parameters are named ``0.weight`` and
+    ``0.bias``: fusing a model's ``conv1`` turns its ``conv1.weight`` into ``conv1.0.weight``. The forward
+    hooks of the two children do not run, since the fused op replaces their calls (so ``nn.summary`` shows no
+    output shape or MACs for the inner conv).
+    """
+
+    def __init__(self, conv, relu):
+        if type(conv) is not Conv2d or type(relu) is not ReLU:
+            raise TypeError(f"ConvReLU2d takes a Conv2d and a ReLU, got {type(conv).__name__} and "
+                            f"{type(relu).__name__}")
+        super().__init__(conv, relu)
+
+    def forward(self, x):
+        return self[0]._conv_forward(x, tl.conv2d_relu)
 
 
 class Sigmoid(Module):

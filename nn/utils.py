@@ -1,8 +1,13 @@
-"""Gradient clipping, as in ``torch.nn.utils``: ``clip_grad_norm_`` and ``clip_grad_value_``."""
+"""Gradient clipping, as in ``torch.nn.utils``: ``clip_grad_norm_`` and ``clip_grad_value_``; module fusion,
+as in ``torch.ao.quantization``: ``fuse_modules``, and ``fuse_conv_relu`` for every Conv2d -> ReLU pair."""
 
 from __future__ import annotations
 
+import copy
+
 import tensorlib as tl
+from nn.layers import Conv2d, ConvReLU2d, Identity, ReLU
+from nn.module import Sequential
 from tensorlib.device import array_device, array_module, move
 
 
@@ -48,3 +53,94 @@ def clip_grad_value_(parameters, clip_value: float):
     clip_value = float(clip_value)
     for g in _gradients(parameters):
         array_module(g).clip(g, -clip_value, clip_value, out=g)
+
+
+# The patterns fuse_modules knows: the types of the modules it is given, in order -> the fused module's class.
+_FUSED = {(Conv2d, ReLU): ConvReLU2d}
+
+
+def _submodule(model, name: str):
+    """The submodule of ``model`` at the dotted ``name``, e.g. "features.0"."""
+    module, path = model, []
+    for part in name.split("."):
+        children = module._modules
+        if children.get(part) is None:
+            where = f"'{'.'.join(path)}' ({type(module).__name__})" if path else f"the model ({type(module).__name__})"
+            raise AttributeError(f"fuse_modules: modules_to_fuse names {name!r}, but {where} has no submodule "
+                                 f"{part!r}; its submodules are {[k for k, v in children.items() if v is not None]}")
+        module = children[part]
+        path.append(part)
+    return module
+
+
+def _set_submodule(model, name: str, module):
+    parent, _, leaf = name.rpartition(".")
+    (_submodule(model, parent) if parent else model).add_module(leaf, module)
+
+
+def _fuse_group(model, names: list):
+    modules = [_submodule(model, name) for name in names]
+    types = tuple(type(module) for module in modules)
+    fused_type = _FUSED.get(types)
+    if fused_type is None:
+        patterns = ", ".join("[" + ", ".join(t.__name__ for t in key) + "]" for key in _FUSED)
+        raise NotImplementedError(f"fuse_modules: cannot fuse modules_to_fuse {names} of types "
+                                  f"[{', '.join(t.__name__ for t in types)}]; the patterns it fuses are {patterns}")
+    first, last = modules[0], modules[-1]
+    fused = fused_type(*modules)
+    fused.train(first.training)
+    # as in PyTorch: the hooks that ran after the last module now run after the fused one
+    fused._forward_hooks.update(last._forward_hooks)
+    last._forward_hooks.clear()
+    _set_submodule(model, names[0], fused)
+    for name in names[1:]:
+        identity = Identity()
+        identity.training = first.training
+        _set_submodule(model, name, identity)
+
+
+def fuse_modules(model, modules_to_fuse, inplace=False):
+    """``torch.ao.quantization.fuse_modules`` for the pattern [Conv2d, ReLU]: returns the model (a fused copy
+    unless ``inplace``) in which the first module of each group is replaced by the fused module and the
+    others by ``nn.Identity``.
+
+    ``modules_to_fuse`` is a list of dotted submodule names, e.g. ``["conv1", "act1"]``, or a list of such
+    lists. The modules need not be adjacent, and the fused module computes them in the listed order where the
+    first one was: the caller vouches that the model applied them in that order with nothing in between.
+
+    The fused ``ConvReLU2d`` is, as in PyTorch, a Sequential of the conv and the ReLU, so fusing renames the
+    conv's state-dict keys: ``conv1.weight`` becomes ``conv1.0.weight`` (``conv1.bias``: ``conv1.0.bias``);
+    the Identity modules own nothing. Load a checkpoint saved before fusion into the model before fusing it;
+    a checkpoint saved after fusion loads into a model fused the same way.
+    """
+    if isinstance(modules_to_fuse, str) or not modules_to_fuse:
+        raise TypeError(f"fuse_modules: modules_to_fuse must be a list of module names such as ['conv1', 'act1'] "
+                        f"or a list of such lists, got {modules_to_fuse!r}")
+    if not inplace:
+        model = copy.deepcopy(model)
+    groups = [modules_to_fuse] if all(isinstance(name, str) for name in modules_to_fuse) else modules_to_fuse
+    for names in groups:
+        if isinstance(names, str) or not all(isinstance(name, str) for name in names):
+            raise TypeError(f"fuse_modules: each group of modules_to_fuse must be a list of module names such as "
+                            f"['conv1', 'act1'], got {names!r}")
+        _fuse_group(model, list(names))
+    return model
+
+
+def fuse_conv_relu(model, inplace=False):
+    """Fuse every Conv2d that is directly followed by a ReLU in a Sequential container (``nn.Sequential``
+    or a model built on it): ``fuse_modules`` with all those pairs. Returns the model, a fused copy unless
+    ``inplace``. Convs that a custom ``forward`` follows with a ReLU are left alone: only a Sequential's
+    order proves that nothing runs in between."""
+    pairs = []
+    for prefix, container in model.named_modules():
+        if not isinstance(container, Sequential) or isinstance(container, ConvReLU2d):
+            continue
+        children = [(f"{prefix}.{name}" if prefix else name, module)
+                    for name, module in container._modules.items() if module is not None]
+        for (name, module), (next_name, next_module) in zip(children, children[1:]):
+            if type(module) is Conv2d and type(next_module) is ReLU:
+                pairs.append([name, next_name])
+    if not pairs:
+        return model if inplace else copy.deepcopy(model)
+    return fuse_modules(model, pairs, inplace=inplace)
