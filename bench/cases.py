@@ -1,8 +1,9 @@
 """The benchmark cases of each op family, per shape set, and how to run, check and count each of them.
 
-A case is one problem size of one family. Its passes ("fwd", and "fwd+bwd" for conv and pooling) are
-closures over arrays on the benchmarked device that return every array they computed, so the same call
-is checked and then timed. The work a pass does is counted as FLOPs (2 per multiply-accumulate; a
+A case is one problem size of one family. Its passes ("fwd", and "fwd+bwd" for conv and pooling, and
+"fwd+relu" for conv: the forward with its fused ReLU epilogue, whose time against "fwd" is the epilogue's
+cost) are closures over arrays on the benchmarked device that return every array they computed, so the
+same call is checked and then timed. The work a pass does is counted as FLOPs (2 per multiply-accumulate; a
 pooling window tap counts one) and as the bytes it must move at least (each input read once, each
 output written once); their ratio is the arithmetic intensity on the roofline.
 
@@ -67,10 +68,11 @@ CONV_OPS = ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
 
 
 class ConvCase:
-    """forward, and forward + backward_input + backward_weight + backward_bias (what a training step runs)."""
+    """forward, forward with the ReLU epilogue, and forward + backward_input + backward_weight + backward_bias
+    (what a training step runs)."""
 
     family = "conv2d"
-    passes = {"fwd": CONV_OPS[:1], "fwd+bwd": CONV_OPS}
+    passes = {"fwd": CONV_OPS[:1], "fwd+relu": CONV_OPS[:1], "fwd+bwd": CONV_OPS}
 
     def __init__(self, shape: ConvShape):
         self.shape, self.name, self.geometry = shape, shape.name, shape.geometry
@@ -86,15 +88,19 @@ class ConvCase:
         def forward():
             return {"y": conv2d.conv2d_forward(x, w, b, s, p)}
 
+        def forward_relu():
+            return {"y_relu": conv2d.conv2d_forward(x, w, b, s, p, activation="relu")}
+
         def forward_backward():
             return {"y": conv2d.conv2d_forward(x, w, b, s, p), "dx": conv2d.conv2d_backward_input(dy, w, x.shape, s, p),
                     "dw": conv2d.conv2d_backward_weight(dy, x, w.shape, s, p), "db": conv2d.conv2d_backward_bias(dy)}
 
-        return {"fwd": forward, "fwd+bwd": forward_backward}
+        return {"fwd": forward, "fwd+relu": forward_relu, "fwd+bwd": forward_backward}
 
     def reference(self, x, w, b, dy):
         s, p = self.shape.stride, self.shape.padding
-        return {"y": conv_reference.conv2d_forward(x, w, b, s, p),
+        y = conv_reference.conv2d_forward(x, w, b, s, p)
+        return {"y": y, "y_relu": np.maximum(y, 0),
                 "dx": conv_reference.conv2d_backward_input(dy, w, x.shape, s, p),
                 "dw": conv_reference.conv2d_backward_weight(dy, x, w.shape, s, p),
                 "db": conv_reference.conv2d_backward_bias(dy)}
@@ -103,6 +109,7 @@ class ConvCase:
         return self.geometry.flops * (3 if pass_ == "fwd+bwd" else 1)
 
     def bytes(self, pass_):
+        """The fused ReLU moves no extra bytes: "fwd+relu" counts what "fwd" does."""
         g = self.geometry
         x, w, y = (int(np.prod(s)) for s in (g.x_shape, g.w_shape, g.y_shape))
         forward = x + w + g.K + y

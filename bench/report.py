@@ -12,7 +12,7 @@ COLUMNS = [  # (header, row key, format)
     ("FLOP/B", "intensity", "{:.1f}"), ("vs v0", "vs_baseline", "{:.2f}"), ("vs torch", "vs_torch", "{:.2f}"),
     ("check", "status", "{}"),
 ]
-WIDTHS = [7, 7, 22, 18, 10, 8, 11, 8, 7, 6, 7, 6, 8, 0]
+WIDTHS = [7, 8, 22, 18, 10, 8, 11, 8, 7, 6, 7, 6, 8, 0]
 
 
 def cell(row: dict, key: str, fmt: str) -> str:
