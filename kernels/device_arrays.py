@@ -23,6 +23,28 @@ class SimulatedDeviceArray(np.ndarray):
     def __array_wrap__(self, array, context=None, return_scalar=False):
         return np.asarray(array).view(SimulatedDeviceArray)
 
+    # Reading a device value on the host synchronises with the GPU, which a graph capture forbids: the
+    # simulated capture makes these raise where CuPy would (see check_host_access).
+    def __bool__(self):
+        check_host_access("bool() of a device array")
+        return super().__bool__()
+
+    def __float__(self):
+        check_host_access("float() of a device array")
+        return super().__float__()
+
+    def __int__(self):
+        check_host_access("int() of a device array")
+        return super().__int__()
+
+    def item(self, *args):
+        check_host_access("item() of a device array")
+        return super().item(*args)
+
+    def tolist(self):
+        check_host_access("tolist() of a device array")
+        return super().tolist()
+
     def __array_function__(self, func, types, args, kwargs):
         result = func(*_host_views(args), **_host_views(kwargs))
         return _device_views(result)
@@ -46,6 +68,41 @@ def _device_views(value):
     return value
 
 
+class CaptureError(RuntimeError):
+    """Work that a CUDA graph cannot capture ran while capturing (a host synchronisation or transfer)."""
+
+
+_simulated_capture = False
+
+
+def set_simulated_capture(active: bool):
+    """Arm (or disarm) the host-access checks of a simulated graph capture (tensorlib.graphs)."""
+    global _simulated_capture
+    _simulated_capture = active
+
+
+def check_host_access(what: str):
+    """Raise CaptureError during a simulated graph capture: ``what`` would synchronise the host with the GPU
+    (or copy between them), which a real capture refuses with cudaErrorStreamCaptureUnsupported."""
+    if _simulated_capture:
+        raise CaptureError(f"{what} during a CUDA graph capture: a captured step must not read device values "
+                           "on the host or copy between host and device")
+
+
+def capturing(array=None) -> bool:
+    """Whether device work is being captured into a CUDA graph now (on CuPy: the current stream captures).
+
+    ``array``, when given, limits the question to its device: host arrays are never captured."""
+    if array is not None and not is_device_array(array):
+        return False
+    if simulating():
+        return _simulated_capture
+    import sys
+
+    cupy = sys.modules.get("cupy")
+    return cupy is not None and cupy.cuda.get_current_stream().is_capturing()
+
+
 def simulating() -> bool:
     """Whether Numba's CUDA simulator is on (it must be set before numba is imported)."""
     return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
@@ -67,6 +124,7 @@ def array_module(array):
 def to_device(array):
     """A device copy of a host array: CuPy on a GPU, a simulated device array under the simulator."""
     if simulating():
+        check_host_access("a host-to-device copy")
         return np.array(array, copy=True).view(SimulatedDeviceArray)
     import cupy
 
@@ -75,6 +133,7 @@ def to_device(array):
 
 def to_host(array) -> np.ndarray:
     if isinstance(array, SimulatedDeviceArray):
+        check_host_access("a device-to-host copy")
         return np.array(array.view(np.ndarray), copy=True)
     if type(array).__module__.startswith("cupy"):
         return array.get()

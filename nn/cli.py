@@ -134,9 +134,14 @@ def _setup(config, log=print, progress=True, distributed=False):
         model = parallel.DistributedDataParallel(model)
     optimizer = _build_optimizer(config, model)
     scheduler, interval = _build_scheduler(config, optimizer, len(loaders["train"]))
+    cuda_graph = bool(config.get("cuda_graph")) and device == "cuda"
+    if config.get("cuda_graph") and device != "cuda":
+        if config["device"] == "cpu":
+            raise ValueError("--cuda-graph needs --device cuda (or auto on a machine with a GPU), got --device cpu")
+        log("cuda graphs: off (training on the cpu)")
     trainer = Trainer(model, optimizer, scheduler=scheduler, scheduler_interval=interval, device=device,
                       out_dir=config["out"] if parallel.get_rank() == 0 else None, log=log, progress=progress,
-                      config=config)
+                      config=config, cuda_graph=cuda_graph)
     return trainer, info, loaders
 
 
@@ -170,7 +175,7 @@ def _train(args) -> int:
     else:
         config = {key: getattr(args, key) for key in (
             "model", "dataset", "data_dir", "epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay",
-            "scheduler", "device", "seed", "out", "val_fraction", "augment")}
+            "scheduler", "device", "seed", "out", "val_fraction", "augment", "cuda_graph")}
         config["epochs"] = 10 if args.epochs is None else args.epochs
         config["model_options"] = dict(_model_arg(item) for item in args.model_arg)
         config["out"] = args.out or os.path.join("runs", f"{args.model}-{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -404,6 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default=None, help="run directory (default runs/MODEL-DATASET-TIME)")
     train.add_argument("--resume", default=None, metavar="RUN", help="continue the run in this directory")
     train.add_argument("--no-progress", action="store_true", help="no progress bars (one line per epoch)")
+    train.add_argument("--cuda-graph", action="store_true",
+                       help="capture each training step as one CUDA graph and replay it (device cuda)")
     train.add_argument("--distributed", action="store_true",
                        help="one rank of a data-parallel job: mpiexec -n P tensorlib train --distributed ...")
     train.set_defaults(handler=command_train)

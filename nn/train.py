@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import numpy as np
 
 import tensorlib as tl
+from nn.graphed import GraphedStep
 from nn.losses import CrossEntropyLoss
 from nn.serialization import load, load_into, save
 
@@ -45,14 +46,19 @@ class Trainer:
 
     ``scheduler_interval`` is "epoch" (StepLR, cosine) or "batch" (OneCycleLR, warm-up). With ``out_dir``,
     every epoch writes ``checkpoint.safetensors`` (atomically) and appends a line to ``metrics.jsonl``.
+    ``cuda_graph`` (device "cuda") replays each step as one captured CUDA graph (``nn.GraphedStep``); its
+    NaN guard then looks at the loss after the update, which the run stops on all the same.
     """
 
     def __init__(self, model, optimizer, loss_fn=None, scheduler=None, scheduler_interval="epoch", device="cpu",
-                 out_dir=None, log=print, progress=True, config=None):
+                 out_dir=None, log=print, progress=True, config=None, cuda_graph=False):
         if scheduler_interval not in ("epoch", "batch"):
             raise ValueError(f"scheduler_interval must be 'epoch' or 'batch', got {scheduler_interval!r}")
+        if cuda_graph and device != "cuda":
+            raise ValueError(f"cuda_graph=True needs device='cuda', got device={device!r}")
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.loss_fn = loss_fn or CrossEntropyLoss()
+        self.graphed = GraphedStep(model, optimizer, self.loss_fn) if cuda_graph else None
         self.scheduler_interval, self.device = scheduler_interval, device
         self.out_dir, self.log, self.progress, self.config = out_dir, log, progress, config or {}
         self.epoch = 0  # completed epochs
@@ -98,15 +104,16 @@ class Trainer:
             return self._guarded_step(inputs, labels)
 
     def _guarded_step(self, inputs, labels):
+        if self.graphed is not None:
+            loss, correct = self.graphed(inputs, labels)
+            value = self._finite(float(loss.item()))
+            if self.scheduler is not None and self.scheduler_interval == "batch":
+                self.scheduler.step()
+            return value, int(correct.item())
         self.model.train()
         logits = self.model(inputs)
         loss = self.loss_fn(logits, labels)
-        value = float(loss.item())
-        if not math.isfinite(value):
-            raise TrainingDiverged(
-                f"loss became {value} at epoch {self.epoch + 1}, batch {self.batch + 1}; stopping "
-                + (f"(the last good checkpoint is {os.path.join(self.out_dir, CHECKPOINT)})" if self.out_dir else "")
-                + " - try a smaller learning rate")
+        value = self._finite(float(loss.item()))
         self.optimizer.zero_grad()
         loss.backward()
         if hasattr(self.model, "sync_gradients"):  # DistributedDataParallel: average over the ranks
@@ -116,6 +123,14 @@ class Trainer:
             self.scheduler.step()
         correct = int((logits.data.argmax(1) == labels.data).sum())
         return value, correct
+
+    def _finite(self, value: float) -> float:
+        if not math.isfinite(value):
+            raise TrainingDiverged(
+                f"loss became {value} at epoch {self.epoch + 1}, batch {self.batch + 1}; stopping "
+                + (f"(the last good checkpoint is {os.path.join(self.out_dir, CHECKPOINT)})" if self.out_dir else "")
+                + " - try a smaller learning rate")
+        return value
 
     def _batches(self, loader):
         """The loader's batches for this epoch, resuming after ``self.batch`` of them if restored mid-epoch."""

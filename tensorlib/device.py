@@ -68,10 +68,19 @@ class _SimulatedModule:
 
     def __getattr__(self, name):
         attribute = getattr(np, name)
-        if name in ("zeros", "ones", "empty", "full", "arange", "asarray", "array", "eye", "linspace"):
+        if name in ("asarray", "array"):
+            return lambda data, *args, **kwargs: _simulated_upload(attribute, data, *args, **kwargs)
+        if name in ("zeros", "ones", "empty", "full", "arange", "eye", "linspace"):
             return lambda *args, **kwargs: np.asarray(attribute(*args, **kwargs)).view(
                 device_arrays.SimulatedDeviceArray)
         return attribute
+
+
+def _simulated_upload(make, data, *args, **kwargs):
+    """``cupy.asarray``/``cupy.array`` in the simulator: host data is a host-to-device copy."""
+    if not isinstance(data, device_arrays.SimulatedDeviceArray):
+        device_arrays.check_host_access("a host-to-device copy")
+    return np.asarray(make(data, *args, **kwargs)).view(device_arrays.SimulatedDeviceArray)
 
 
 def module_for(device: str):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from kernels import registry
-from kernels.device_arrays import array_module
+from kernels.device_arrays import array_module, capturing
 
 __all__ = ["softmax_xent_forward", "softmax_xent_backward"]
 
@@ -46,17 +46,23 @@ def _check_ignore_index(ignore_index):
     return int(ignore_index)
 
 
-def _check_targets(op, targets, rows, classes, ignore_index):
-    """int64 targets of shape (rows,), each a class index or ``ignore_index`` (a kernel would read out of
-    bounds otherwise); PyTorch raises the same IndexError."""
+def _check_targets(op, targets, rows, classes, ignore_index, check_values=True):
+    """int64 targets of shape (rows,); with ``check_values``, each a class index or ``ignore_index``
+    (PyTorch raises the same IndexError).
+
+    Checking values reads the device on the host, so it is skipped while a CUDA graph captures (the
+    kernels then give an out-of-range target a NaN loss, so nothing is silently wrong) and in the backward
+    pass, which only compares targets with column indices and so never reads out of bounds.
+    """
     if getattr(targets.dtype, "kind", None) not in "iu":
         raise TypeError(f"{op} targets must hold class indices (integers), got dtype {targets.dtype}")
     if tuple(targets.shape) != (rows,):
         raise ValueError(f"{op} targets must have shape ({rows},), got {tuple(targets.shape)}")
     targets = _contiguous(targets, np.int64)
-    bad = (targets != ignore_index) & ((targets < 0) | (targets >= classes))
-    if bad.any():
-        raise IndexError(f"target value {int(targets[bad][0])} is out of range for {classes} classes")
+    if check_values and not capturing(targets):
+        bad = (targets != ignore_index) & ((targets < 0) | (targets >= classes))
+        if bad.any():
+            raise IndexError(f"target value {int(targets[bad][0])} is out of range for {classes} classes")
     return targets
 
 
@@ -72,7 +78,7 @@ def softmax_xent_backward(probs, targets, grad_losses, ignore_index=-100):
     """dL/dlogits (N, C) = (probs - onehot(targets)) * grad_losses[:, None], 0 for ignored rows."""
     _check_logits("softmax_xent_backward", probs)
     ignore_index = _check_ignore_index(ignore_index)
-    targets = _check_targets("softmax_xent_backward", targets, *probs.shape, ignore_index)
+    targets = _check_targets("softmax_xent_backward", targets, *probs.shape, ignore_index, check_values=False)
     if tuple(grad_losses.shape) != (probs.shape[0],):
         raise ValueError(f"softmax_xent_backward grad_losses must have shape ({probs.shape[0]},), "
                          f"got {tuple(grad_losses.shape)}")

@@ -68,8 +68,10 @@ def _forward_factory(T, threads):
             target = targets[row]
             if target == ignore_index:
                 losses[row] = T(0)
-            else:
+            elif 0 <= target < C:
                 losses[row] = math.log(total) - (logits[row, target] - row_max)
+            else:  # unchecked (inside a graph capture): a NaN loss instead of an out-of-bounds read
+                losses[row] = math.nan
 
     return softmax_xent_forward
 

@@ -32,6 +32,7 @@ def softmax_xent_backward(probs, targets, grad_losses, ignore_index):
     valid = targets != ignore_index
     g = np.where(valid, grad_losses, probs.dtype.type(0))
     dlogits = probs * g[:, None]
-    rows = np.flatnonzero(valid)
+    # an unchecked out-of-range target has no one-hot column (as in the CUDA kernel): no wrap-around
+    rows = np.flatnonzero(valid & (targets >= 0) & (targets < probs.shape[1]))
     dlogits[rows, targets[rows]] -= g[rows]
     return dlogits

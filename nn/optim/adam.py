@@ -25,22 +25,27 @@ class Adam(Optimizer):
                         maximize=maximize, decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults)
 
-    def _update(self, param, grad, group):
-        xp = array_module(param.data)
-        lr, weight_decay, (beta1, beta2) = group["lr"], group["weight_decay"], group["betas"]
+    def _scalars(self, param, group):
         state = self.state[param]
-        if not state:
-            state["step"] = 0
+        state["step"] = step = state.get("step", 0) + 1
+        (beta1, beta2), lr = group["betas"], group["lr"]
+        return {"step_size": lr / (1 - beta1**step), "bias_correction2_sqrt": (1 - beta2**step) ** 0.5,
+                "decay": 1 - lr * group["weight_decay"]}
+
+    def _update(self, param, grad, group, scalars):
+        xp = array_module(param.data)
+        weight_decay, (beta1, beta2) = group["weight_decay"], group["betas"]
+        state = self.state[param]
+        if "exp_avg" not in state:
             state["exp_avg"] = xp.zeros_like(param.data)
             state["exp_avg_sq"] = xp.zeros_like(param.data)
             if group["amsgrad"]:
                 state["max_exp_avg_sq"] = xp.zeros_like(param.data)
         if group["maximize"]:
             grad = -grad
-        state["step"] += 1
         if weight_decay != 0:
             if group["decoupled_weight_decay"]:
-                param.data *= 1 - lr * weight_decay
+                param.data *= scalars["decay"]
             else:
                 grad = grad + weight_decay * param.data
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
@@ -50,11 +55,8 @@ class Adam(Optimizer):
         if group["amsgrad"]:
             xp.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
             exp_avg_sq = state["max_exp_avg_sq"]
-        step = state["step"]
-        bias_correction1 = 1 - beta1**step
-        bias_correction2_sqrt = (1 - beta2**step) ** 0.5
-        denom = xp.sqrt(exp_avg_sq) / bias_correction2_sqrt + group["eps"]
-        param.data -= (lr / bias_correction1) * exp_avg / denom
+        denom = xp.sqrt(exp_avg_sq) / scalars["bias_correction2_sqrt"] + group["eps"]
+        param.data -= scalars["step_size"] * exp_avg / denom
 
 
 class AdamW(Adam):

@@ -24,7 +24,10 @@ class Optimizer:
     ``param_groups`` is a list of dicts, each with "params" (a list of tensors) and the hyper-parameters that
     apply to them; a group leaves out what it takes from ``defaults``. ``state`` maps each parameter tensor
     to its buffers, kept as raw arrays on the parameter's device, and "step" as a Python int. Subclasses
-    implement ``_update``, which ``step`` calls under no_grad for each parameter whose ``.grad`` is not None.
+    implement ``_update``, which ``step`` calls under no_grad for each parameter whose ``.grad`` is not None,
+    and ``_scalars``, the host-side part of a step: bookkeeping such as step counts, and the numbers the
+    update multiplies by (learning rate, bias corrections), which a step captured as a CUDA graph reads from
+    device memory (``DeviceScalars``) instead of baking them into its kernels.
     """
 
     def __init__(self, params, defaults: dict):
@@ -94,11 +97,19 @@ class Optimizer:
             for group in self.param_groups:
                 for param in group["params"]:
                     if param.grad is not None:
-                        self._update(param, param.grad.data, group)
+                        self._update(param, param.grad.data, group, self._scalars(param, group))
         return loss
 
-    def _update(self, param, grad, group: dict):
-        """Update ``param.data`` in place from ``grad`` (a raw array of the parameter's shape and dtype)."""
+    def _scalars(self, param, group: dict) -> dict:
+        """Advance ``param``'s host-side state by one step; the step's scalars by name (Python floats)."""
+        return {"lr": group["lr"]}
+
+    def _update(self, param, grad, group: dict, scalars: dict):
+        """Update ``param.data`` in place from ``grad`` (a raw array of the parameter's shape and dtype).
+
+        ``scalars`` are what ``_scalars`` returned: Python floats in an eager step, 0-d device arrays of the
+        parameter's dtype in a captured one; either way they enter the arithmetic at the parameter's precision.
+        """
         raise NotImplementedError
 
     def state_dict(self) -> dict:
@@ -156,6 +167,67 @@ class Optimizer:
             restored["params"] = group["params"]
             groups.append(restored)
         self.state, self.param_groups = state, groups
+
+
+class DeviceScalars:
+    """The scalars of an optimizer step in device memory, for a step captured as a CUDA graph.
+
+    Covers the parameters that have a gradient when it is made (those a training step updates). ``refresh``
+    runs the host side of one step (``_scalars``: step counts advance exactly as in an eager step) and
+    writes its numbers into one device table per dtype; ``step`` is the device side, to be captured: every
+    update reads its numbers from the table, so the replay of a captured step follows a learning-rate
+    schedule and Adam's bias corrections. The other hyper-parameters are fixed when the step is captured:
+    ``check_unchanged`` raises if one of them has changed since.
+    """
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        self.entries = [(group, param) for group in optimizer.param_groups for param in group["params"]
+                        if param.grad is not None]
+        if not self.entries:
+            raise ValueError("no parameter has a gradient: run a step before capturing one")
+        self.fixed = [{key: copy.deepcopy(value) for key, value in group.items() if key not in ("params", "lr")}
+                      for group in optimizer.param_groups]
+        self.tables, self.rows, self.names = {}, [], None
+
+    def refresh(self):
+        """Host side of the coming step; its numbers are copied to the device tables."""
+        host = {}
+        rows = []
+        for group, param in self.entries:
+            scalars = self.optimizer._scalars(param, group)
+            if self.names is None:
+                self.names = tuple(scalars)
+            host.setdefault(param.dtype, []).append([scalars[name] for name in self.names])
+            rows.append((param.dtype, len(host[param.dtype]) - 1))
+        device = self.entries[0][1].device
+        for dtype, values in host.items():
+            table = move(np.asarray(values, dtype=dtype), device)
+            if dtype in self.tables:
+                self.tables[dtype][...] = table
+            else:
+                self.tables[dtype] = table
+        self.rows = rows
+
+    def step(self):
+        """The device side of the step: each parameter's update, reading its scalars from the tables."""
+        with tl.no_grad():
+            for (group, param), (dtype, row) in zip(self.entries, self.rows):
+                if param.grad is None:
+                    raise RuntimeError(f"a parameter of shape {param.shape} that had a gradient when the step was "
+                                       "captured has none now")
+                table = self.tables[dtype]
+                # [row, column, ...] is a 0-d view, not a copied scalar: the captured kernels read the table
+                scalars = {name: table[row, column, ...] for column, name in enumerate(self.names)}
+                self.optimizer._update(param, param.grad.data, group, scalars)
+
+    def check_unchanged(self):
+        for index, (group, fixed) in enumerate(zip(self.optimizer.param_groups, self.fixed)):
+            for key, value in fixed.items():
+                if group.get(key) != value:
+                    raise ValueError(
+                        f"param_groups[{index}][{key!r}] changed from {value!r} to {group.get(key)!r} after the "
+                        "step was captured; only 'lr' may change between replays (capture a new step)")
 
 
 def _is_array(value) -> bool:

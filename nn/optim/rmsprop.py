@@ -20,12 +20,16 @@ class RMSprop(Optimizer):
                         centered=centered, maximize=maximize)
         super().__init__(params, defaults)
 
-    def _update(self, param, grad, group):
+    def _scalars(self, param, group):
+        state = self.state[param]
+        state["step"] = state.get("step", 0) + 1
+        return {"lr": group["lr"]}
+
+    def _update(self, param, grad, group, scalars):
         xp = array_module(param.data)
         alpha, momentum = group["alpha"], group["momentum"]
         state = self.state[param]
-        if not state:
-            state["step"] = 0
+        if "square_avg" not in state:
             state["square_avg"] = xp.zeros_like(param.data)
             if momentum > 0:
                 state["momentum_buffer"] = xp.zeros_like(param.data)
@@ -33,7 +37,6 @@ class RMSprop(Optimizer):
                 state["grad_avg"] = xp.zeros_like(param.data)
         if group["maximize"]:
             grad = -grad
-        state["step"] += 1
         if group["weight_decay"] != 0:
             grad = grad + group["weight_decay"] * param.data
         square_avg = state["square_avg"]
@@ -50,6 +53,6 @@ class RMSprop(Optimizer):
             buf = state["momentum_buffer"]
             buf *= momentum
             buf += grad / avg
-            param.data -= group["lr"] * buf
+            param.data -= scalars["lr"] * buf
         else:
-            param.data -= group["lr"] * grad / avg
+            param.data -= scalars["lr"] * grad / avg

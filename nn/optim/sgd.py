@@ -22,7 +22,7 @@ class SGD(Optimizer):
                         nesterov=nesterov, maximize=maximize)
         super().__init__(params, defaults)
 
-    def _update(self, param, grad, group):
+    def _update(self, param, grad, group, scalars):
         if group["maximize"]:
             grad = -grad
         if group["weight_decay"] != 0:
@@ -37,4 +37,4 @@ class SGD(Optimizer):
                 buf *= momentum
                 buf += (1 - group["dampening"]) * grad
             grad = grad + momentum * buf if group["nesterov"] else buf
-        param.data -= group["lr"] * grad
+        param.data -= scalars["lr"] * grad

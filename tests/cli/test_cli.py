@@ -132,6 +132,9 @@ def test_errors_are_reported_not_raised(tmp_path, capsys):
     assert code == 2 and "no-such-run" in err
     code, _, err = run(TRAIN + ["--epochs", "1", "--dataset", "mnist", "--out", str(tmp_path / "r")], capsys)
     assert code == 2 and "root" in err
+    code, _, err = run(TRAIN + ["--epochs", "1", "--device", "cpu", "--cuda-graph", "--out", str(tmp_path / "g")],
+                       capsys)
+    assert code == 2 and "--cuda-graph needs --device cuda" in err and "got --device cpu" in err
 
 
 def test_ctrl_c_saves_a_checkpoint_and_exits(tmp_path):

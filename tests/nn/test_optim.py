@@ -9,6 +9,7 @@ import pytest
 import tensorlib as tl
 from nn.optim import SGD, Adam, AdamW, Optimizer, RMSprop
 from nn.utils import clip_grad_norm_, clip_grad_value_
+from nn.optim.optimizer import DeviceScalars
 
 # ---- two problems: a weighted quadratic and a tiny 2-layer network, each with its gradient in NumPy -------------
 _rng = np.random.default_rng(7)
@@ -384,3 +385,43 @@ def test_clip_grad_value():
     clip_grad_value_(params, 1.0)
     np.testing.assert_array_equal(params[0].grad.numpy(), [-1.0, 0.5, 1.0])
     np.testing.assert_array_equal(params[1].grad.numpy(), [[0.1, -0.2]])
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_device_scalars_step_follows_the_update_rule_from_its_table(case):
+    """The device side of a captured step (nn.optim.optimizer.DeviceScalars) takes every number that changes
+    between steps from its table: with the groups' lr overwritten by NaN after ``refresh``, the updates
+    still follow the rule (a direct read of group["lr"] would make them NaN), and the host-side step
+    counts advance as in eager steps."""
+    optimizer_cls, rule, kwargs = case
+    params = make_params("net")
+    optimizer = optimizer_cls(params, **kwargs)
+    train(optimizer, params, "net", steps=1)  # creates the buffers, as the warm-up of a captured step does
+    scalars = DeviceScalars(optimizer)
+    for _ in range(5):
+        optimizer.zero_grad()
+        PROBLEMS["net"][0](params).backward()
+        scalars.refresh()
+        for group in optimizer.param_groups:
+            group["lr"] = float("nan")
+        scalars.step()
+        for group in optimizer.param_groups:
+            group["lr"] = kwargs["lr"]
+    want = reference(rule, "net", steps=6, **kwargs)
+    for param, w in zip(params, want):
+        np.testing.assert_allclose(param.detach().numpy(), w, rtol=1e-10, atol=1e-12)
+    assert all(state.get("step", 6) == 6 for state in optimizer.state.values())
+
+
+def test_device_scalars_refuse_changed_hyper_parameters_and_missing_gradients():
+    params = make_params("net")
+    optimizer = SGD(params, lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match="no parameter has a gradient"):
+        DeviceScalars(optimizer)
+    train(optimizer, params, "net", steps=1)
+    scalars = DeviceScalars(optimizer)
+    optimizer.param_groups[0]["lr"] = 0.5
+    scalars.check_unchanged()  # the learning rate is read from the table
+    optimizer.param_groups[0]["nesterov"] = True
+    with pytest.raises(ValueError, match=r"param_groups\[0\]\['nesterov'\] changed from False to True"):
+        scalars.check_unchanged()

@@ -1,0 +1,112 @@
+"""A whole training step captured as one CUDA graph (tensorlib.graphs) and replayed for every batch.
+
+    step = nn.GraphedStep(model, optimizer)            # model and batches on "cuda"
+    for images, labels in loader:
+        loss, correct = step(images.to("cuda"), labels.to("cuda"))
+
+The first ``warmup`` calls are ordinary eager steps: they compile every kernel and create the optimizer's
+buffers, so that the step captured next is the steady-state one. The next call captures zero_grad,
+forward, loss, backward, the gradient all-reduce of a DistributedDataParallel model and the optimizer
+update, then replays it; every later call copies the batch into the captured input arrays and replays.
+A batch of another shape (the last, smaller batch of an epoch) runs as an eager step.
+
+What stays correct across replays, and how:
+- parameters, optimizer buffers and BatchNorm running statistics are updated in place, so the graph
+  keeps writing the arrays the model holds; after each replay ``param.grad`` is the captured gradient;
+- the learning rate (schedulers) and Adam's bias corrections are read from device memory written before
+  each replay (``nn.optim.optimizer.DeviceScalars``); changing another hyper-parameter after the capture
+  raises an error;
+- ``optimizer.load_state_dict`` (resuming) replaces the optimizer's buffers: the next call captures again.
+Not capturable, and reported as ``CaptureError`` when met: work that reads device values on the host or
+draws random numbers on the host (dropout), and BatchNorm with ``momentum=None`` (it reads its counter).
+"""
+
+from __future__ import annotations
+
+import tensorlib as tl
+from kernels import device_arrays
+from tensorlib.graphs import Graph
+
+from nn.losses import CrossEntropyLoss
+from nn.optim.optimizer import DeviceScalars
+
+
+class GraphedStep:
+    """``step(inputs, labels) -> (loss, correct)``: one SGD-style step on a batch, as 0-d device tensors
+    (the loss ``loss_fn`` returns and the number of rows whose arg-max is the label)."""
+
+    def __init__(self, model, optimizer, loss_fn=None, warmup: int = 2):
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 1:
+            raise ValueError(f"warmup must be an int >= 1 (eager steps before the capture), got {warmup!r}")
+        self.model, self.optimizer, self.warmup = model, optimizer, warmup
+        self.loss_fn = loss_fn or CrossEntropyLoss()
+        self.replays = 0
+        self._reset()
+
+    def _reset(self):
+        self._graph = self._outputs = self._scalars = None
+        self._eager_left = self.warmup
+        self._state_seen = self.optimizer.state
+
+    def __call__(self, inputs, labels):
+        _check_on_cuda(inputs=inputs, labels=labels)
+        if self.optimizer.state is not self._state_seen:  # buffers replaced (resume): the graph writes stale ones
+            self._reset()
+        if self._eager_left > 0:
+            self._eager_left -= 1
+            return self._eager(inputs, labels)
+        if self._graph is None:
+            self._capture(inputs, labels)
+        elif not self._fits(inputs, labels):
+            return self._eager(inputs, labels)
+        else:
+            self._scalars.check_unchanged()
+            self._static[0][...] = inputs.data
+            self._static[1][...] = labels.data
+            self._scalars.refresh()
+        self._graph.replay()
+        self.replays += 1
+        loss, correct, *grads = self._outputs
+        for (_, param), grad in zip(self._scalars.entries, grads):
+            param.grad = tl.Tensor._make(grad)
+        return tl.Tensor._make(loss), tl.Tensor._make(correct)
+
+    def _step(self, inputs, labels, update):
+        self.model.train()
+        self.optimizer.zero_grad()
+        logits = self.model(inputs)
+        loss = self.loss_fn(logits, labels)
+        loss.backward()
+        if hasattr(self.model, "sync_gradients"):  # DistributedDataParallel: average over the ranks
+            self.model.sync_gradients()
+        update()
+        return loss.data, (logits.data.argmax(1) == labels.data).sum()
+
+    def _eager(self, inputs, labels):
+        loss, correct = self._step(inputs, labels, self.optimizer.step)
+        return tl.Tensor._make(loss), tl.Tensor._make(correct)
+
+    def _capture(self, inputs, labels):
+        _check_on_cuda(**{f"parameter {name!r}": p for name, p in self.model.named_parameters()})
+        self._static = (inputs.data.copy(), labels.data.copy())
+        static_inputs, static_labels = (tl.Tensor._make(array) for array in self._static)
+        self._scalars = DeviceScalars(self.optimizer)  # the parameters that have gradients after warm-up
+        self._scalars.refresh()
+
+        def step():
+            loss, correct = self._step(static_inputs, static_labels, self._scalars.step)
+            return (loss, correct) + tuple(param.grad.data for _, param in self._scalars.entries)
+
+        self._graph = Graph()
+        self._outputs = self._graph.capture(step)
+
+    def _fits(self, inputs, labels) -> bool:
+        return all(fresh.shape == static.shape and fresh.dtype == static.dtype
+                   for fresh, static in zip((inputs.data, labels.data), self._static))
+
+
+def _check_on_cuda(**tensors):
+    for name, tensor in tensors.items():
+        if tensor.device != "cuda" and not device_arrays.is_device_array(tensor.data):
+            raise ValueError(f"GraphedStep runs on 'cuda': {name} is on {tensor.device!r} "
+                             "(move the model and the batches with .to('cuda'))")
