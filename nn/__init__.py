@@ -10,12 +10,13 @@ from nn.module import Module, ModuleDict, ModuleList, Parameter, Sequential
 
 from nn import models  # noqa: E402  (the models subclass nn.Module)
 from nn.summary import Summary, summary  # noqa: E402
+from nn.graphed import GraphedStep  # noqa: E402
 
 __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvReLU2d", "CrossEntropyLoss", "Dropout",
     "Dropout2d", "ELU", "Flatten", "GELU", "Identity", "LPPool2d", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss",
     "MaxPool2d", "Maxout", "Module", "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ReLU", "Sequential",
-    "Sigmoid", "Softmax", "Tanh", "data", "functional", "init", "optim", "parallel", "utils", "save", "load", "CheckpointError", "models", "summary", "Summary",
+    "Sigmoid", "Softmax", "Tanh", "data", "functional", "init", "optim", "parallel", "utils", "save", "load", "CheckpointError", "models", "summary", "Summary", "GraphedStep",
 ]
 
 from nn.serialization import CheckpointError, load, save  # noqa: E402
