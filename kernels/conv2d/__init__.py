@@ -5,7 +5,7 @@ Weight layout (K, C/groups, R, S); output (N, K, P, Q) with the size formula of 
 | variant            | idea                                                         | ReLU epilogue | runs on |
 |--------------------|--------------------------------------------------------------|---------------|---------|
 | reference          | float64 loops: the filter slides over the input like a flashlight (tests only) | | cpu |
-| numpy.v0_im2col    | im2col of stride phases into reused L2-sized blocks (Numba copies) + one BLAS GEMM per group and block, blocks over threads; 1x1 as a plain GEMM | in place, per batch block | cpu |
+| numpy.v0_im2col    | im2col of stride phases into reused L2-sized blocks (Numba copies) + one BLAS GEMM per group and block, blocks over threads; 1x1 as a plain GEMM | in the copy that writes the output (1x1: in place per batch block) | cpu |
 | numba.v1_direct    | direct loops, no column matrix: forward and backward_weight with output channels innermost on a (C/g, R, S, K) weight, backward_input as a scatter with positions innermost; serial | entry point | cpu |
 | numba_cuda.v1_direct | forward: one thread per output over its receptive field (bounds-free pointwise kernel for 1x1); backward_input: one thread per input element gathering the taps that reach it | in kernel | cuda |
 | numba_cuda.v2_direct_smem | forward: output tile per block, its receptive field and KB filters in shared memory, KB accumulators per thread (KB = 1 depthwise); Numba default on cuda | in kernel | cuda |
@@ -15,9 +15,10 @@ Weight layout (K, C/groups, R, S); output (N, K, P, Q) with the size formula of 
 
 ``conv2d_forward(..., activation="relu")`` returns ``max(conv2d + b, 0)``. "in kernel": the kernel is
 compiled with a ReLU flag (a Numba factory config, a C++ template parameter) and clamps each output as it
-stores it; "in place, per batch block": the CPU variant clamps each block of the output right after writing
-it, while it is still in cache; "entry point": the variant does not fuse it, so ``conv2d_forward`` clamps
-the fresh output in place afterwards (a second pass, no temporary). See ``epilogue.py``.
+stores it; on the CPU the Numba copy that narrows the GEMM's output into y clamps too, and the 1x1 path
+(which has no copy) clamps each batch block in place right after its GEMM, while it is in cache; "entry
+point": the variant does not fuse it, so ``conv2d_forward`` clamps the fresh output in place afterwards (a
+second pass, no temporary). See ``epilogue.py``.
 
 Entry points take raw arrays (NumPy or CuPy), validate them, and dispatch to the variant the registry
 selects for the array's device. Each variant receives the validated ``ConvGeometry``. Measurements and

@@ -137,8 +137,8 @@ def _im2col(x, start, nb, planes, cols, R, S, sh, sw, ph, pw, dh, dw, P, Q, pitc
 
 
 @njit(cache=True, nogil=True)
-def _narrow(wide, bias, y, start, nb, pitch):
-    """y[start + i, k, p, q] = wide[k, i, p*pitch + q] + bias[k]."""
+def _narrow(wide, bias, y, start, nb, pitch, relu):
+    """y[start + i, k, p, q] = wide[k, i, p*pitch + q] + bias[k], clamped at 0 if ``relu``."""
     _, K, P, Q = y.shape
     source, target = wide.reshape(-1), y.reshape(-1)
     for i in range(nb):
@@ -148,7 +148,11 @@ def _narrow(wide, bias, y, start, nb, pitch):
             shift = bias[k]
             for p in range(P):
                 for q in range(Q):
-                    target[uint64(row_out + p * Q + q)] = source[uint64(row_in + p * pitch + q)] + shift
+                    v = source[uint64(row_in + p * pitch + q)] + shift
+                    if relu and v < 0:  # a comparison, so NaN stays NaN; storing 0 keeps v in y's type
+                        target[uint64(row_out + p * Q + q)] = 0
+                    else:
+                        target[uint64(row_out + p * Q + q)] = v
 
 
 @njit(cache=True, nogil=True)
@@ -327,7 +331,7 @@ def conv2d_forward(x, w, b, g, activation=None):
             np.matmul(weights, x_groups[start:stop], out=y_groups[start:stop])
             if b is not None:
                 y[start:stop] += b[:, None, None]
-            if relu:  # while the block is still in cache
+            if relu:  # no copy kernel writes this output: clamp the block in place while it is in cache
                 np.maximum(y[start:stop], 0, out=y[start:stop])
 
         _threads.map(pointwise, g.N, max(1, ceil(g.N / workers)), workers)
@@ -339,9 +343,7 @@ def conv2d_forward(x, w, b, g, activation=None):
         nb = stop - start
         cols, wide = plan.im2col(x, start, nb), plan.wide()
         np.matmul(weights, _grouped(cols, g.groups, nb), out=_grouped(wide, g.groups, nb))
-        _narrow(wide, bias, y, start, nb, plan.pitch)
-        if relu:  # while the block is still in cache
-            np.maximum(y[start:stop], 0, out=y[start:stop])
+        _narrow(wide, bias, y, start, nb, plan.pitch, relu)
 
     _threads.map(block, g.N, plan.nb, workers)
     return y.astype(dtype, copy=False)
