@@ -4,8 +4,9 @@
     for images, labels in loader:
         loss, correct = step(images.to("cuda"), labels.to("cuda"))
 
-The first ``warmup`` calls are ordinary eager steps: they compile every kernel and create the optimizer's
-buffers, so that the step captured next is the steady-state one. The next call captures zero_grad,
+The first ``warmup`` calls are eager steps: they compile every kernel and create the optimizer's buffers,
+so that the step captured next is the steady-state one (the last of them already updates through the
+device tables described below). The next call captures zero_grad,
 forward, loss, backward, the gradient all-reduce of a DistributedDataParallel model and the optimizer
 update, then replays it; every later call copies the batch into the captured input arrays and replays.
 A batch of another shape (the last, smaller batch of an epoch) runs as an eager step.
@@ -54,7 +55,7 @@ class GraphedStep:
             self._reset()
         if self._eager_left > 0:
             self._eager_left -= 1
-            return self._eager(inputs, labels)
+            return self._eager(inputs, labels, through_tables=self._eager_left == 0)
         if self._graph is None:
             self._capture(inputs, labels)
         elif not self._fits(inputs, labels):
@@ -82,15 +83,23 @@ class GraphedStep:
         update()
         return loss.data, (logits.data.argmax(1) == labels.data).sum()
 
-    def _eager(self, inputs, labels):
-        loss, correct = self._step(inputs, labels, self.optimizer.step)
+    def _eager(self, inputs, labels, through_tables=False):
+        """An eager step; the last warm-up step updates through the device tables, so that the kernels of
+        that arithmetic (0-d array operands instead of Python numbers) compile before the capture."""
+        update = self.optimizer.step
+        if through_tables:
+            def update():
+                self._scalars = DeviceScalars(self.optimizer)  # the parameters that have gradients now
+                self._scalars.refresh()
+                self._scalars.step()
+        loss, correct = self._step(inputs, labels, update)
         return tl.Tensor._make(loss), tl.Tensor._make(correct)
 
     def _capture(self, inputs, labels):
         _check_on_cuda(**{f"parameter {name!r}": p for name, p in self.model.named_parameters()})
         self._static = (inputs.data.copy(), labels.data.copy())
         static_inputs, static_labels = (tl.Tensor._make(array) for array in self._static)
-        self._scalars = DeviceScalars(self.optimizer)  # the parameters that have gradients after warm-up
+        self._scalars.check_unchanged()
         self._scalars.refresh()
 
         def step():
