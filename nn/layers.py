@@ -210,8 +210,8 @@ class ConvReLU2d(Sequential):
 
     As in PyTorch it is a Sequential of the two modules, so the conv's parameters are named ``0.weight`` and
     ``0.bias``: fusing a model's ``conv1`` turns its ``conv1.weight`` into ``conv1.0.weight``. The forward
-    hooks of the two children do not run, since the fused op replaces their calls (so ``nn.summary`` shows no
-    output shape or MACs for the inner conv).
+    hooks of the two children do not run, since the fused op replaces their calls (``nn.summary`` gives the
+    output shape and MACs on the fused module's row, the parameters on the inner conv's).
     """
 
     def __init__(self, conv, relu):

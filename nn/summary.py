@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 
 import tensorlib as tl
-from nn.layers import Conv2d, Linear
+from nn.layers import Conv2d, ConvReLU2d, Linear
 
 _MB = 2**20  # bytes in a megabyte, as torchsummary counts them
 
@@ -108,8 +108,10 @@ def summary(model, input_size=(3, 32, 32), batch_size: int = 1, dtype=None, verb
         dtype = reference.dtype if reference is not None and reference.dtype.kind == "f" else tl.get_default_dtype()
     device = reference.device if reference is not None else "cpu"
 
+    # a fused module computes for its children (whose own calls, and hooks, it replaces): it is a layer too
     layers = [(name, module) for name, module in model.named_modules()
-              if not list(module.children()) or list(module.parameters(recurse=False))]
+              if not list(module.children()) or list(module.parameters(recurse=False))
+              or isinstance(module, ConvReLU2d)]
     calls = {id(module): [] for _, module in layers}  # per call: [(shape for the batch, itemsize)] per output
 
     def record(module, inputs, output):
@@ -176,6 +178,8 @@ def _with_batch(shape: tuple, batch_size: int) -> tuple:
 def _macs(module, shapes: list) -> int:
     if not shapes:
         return 0
+    if isinstance(module, ConvReLU2d):
+        module = module[0]
     if isinstance(module, Conv2d):
         kh, kw = module.kernel_size
         return math.prod(shapes[0]) * (module.in_channels // module.groups) * kh * kw

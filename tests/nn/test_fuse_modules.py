@@ -175,3 +175,14 @@ def test_errors_name_the_argument_the_value_and_what_was_expected():
                                         r"got \('conv1', 3\)"):
         fuse_modules(model, [("conv1", 3)])
     assert isinstance(model.conv1, nn.Conv2d)  # failed calls left the model alone
+
+
+def test_summary_of_a_fused_model_keeps_its_totals():
+    model = nn.models.lenet5(activation="relu")
+    plain, fused = nn.summary(model, (1, 28, 28)), nn.summary(nn.utils.fuse_conv_relu(model), (1, 28, 28))
+    assert (fused.total_params, fused.total_macs) == (plain.total_params, plain.total_macs)
+    rows = {row.name: row for row in fused.rows}
+    fused_name = next(name for name, row in rows.items() if row.type == "ConvReLU2d")
+    conv = next(row for row in plain.rows if row.type == "Conv2d")
+    assert rows[fused_name].macs == conv.macs and rows[fused_name].output_shape == conv.output_shape
+    assert rows[fused_name + ".0"].params == conv.params
