@@ -112,8 +112,34 @@ def is_device_array(array) -> bool:
     return isinstance(array, SimulatedDeviceArray) or type(array).__module__.startswith("cupy")
 
 
+class SimulatedModule:
+    """The simulator's cupy: numpy, with creation functions returning simulated device arrays, so that
+    ``array_module(x).zeros(...)`` stays on the simulated device as it stays on the GPU with CuPy."""
+
+    def __getattr__(self, name):
+        attribute = getattr(np, name)
+        if name in ("asarray", "array"):
+            return lambda data, *args, **kwargs: _simulated_upload(attribute, data, *args, **kwargs)
+        if name in ("zeros", "ones", "empty", "full", "arange", "eye", "linspace"):
+            return lambda *args, **kwargs: np.asarray(attribute(*args, **kwargs)).view(SimulatedDeviceArray)
+        return attribute
+
+
+SIMULATED_MODULE = SimulatedModule()
+
+
+def _simulated_upload(make, data, *args, **kwargs):
+    """``cupy.asarray``/``cupy.array`` in the simulator: host data is a host-to-device copy."""
+    if not isinstance(data, SimulatedDeviceArray):
+        check_host_access("a host-to-device copy")
+    return np.asarray(make(data, *args, **kwargs)).view(SimulatedDeviceArray)
+
+
 def array_module(array):
-    """cupy for CuPy arrays; numpy for NumPy arrays, simulated device arrays and scalars."""
+    """cupy for CuPy arrays; the simulator's stand-in for cupy (``SimulatedModule``) for simulated device
+    arrays; numpy for NumPy arrays and scalars."""
+    if isinstance(array, SimulatedDeviceArray):
+        return SIMULATED_MODULE
     if type(array).__module__.startswith("cupy"):
         import cupy
 

@@ -59,28 +59,8 @@ def array_device(array) -> str:
 
 
 def array_module(array):
-    """numpy for NumPy arrays, simulated device arrays and scalars; cupy for CuPy arrays."""
+    """cupy for CuPy arrays; the simulator's stand-in for cupy for simulated device arrays; else numpy."""
     return device_arrays.array_module(array)
-
-
-class _SimulatedModule:
-    """numpy, with creation functions returning simulated device arrays (the simulator's "cupy")."""
-
-    def __getattr__(self, name):
-        attribute = getattr(np, name)
-        if name in ("asarray", "array"):
-            return lambda data, *args, **kwargs: _simulated_upload(attribute, data, *args, **kwargs)
-        if name in ("zeros", "ones", "empty", "full", "arange", "eye", "linspace"):
-            return lambda *args, **kwargs: np.asarray(attribute(*args, **kwargs)).view(
-                device_arrays.SimulatedDeviceArray)
-        return attribute
-
-
-def _simulated_upload(make, data, *args, **kwargs):
-    """``cupy.asarray``/``cupy.array`` in the simulator: host data is a host-to-device copy."""
-    if not isinstance(data, device_arrays.SimulatedDeviceArray):
-        device_arrays.check_host_access("a host-to-device copy")
-    return np.asarray(make(data, *args, **kwargs)).view(device_arrays.SimulatedDeviceArray)
 
 
 def module_for(device: str):
@@ -88,7 +68,7 @@ def module_for(device: str):
     if device == "cuda":
         require_cuda()
         if device_arrays.simulating():
-            return _SimulatedModule()
+            return device_arrays.SIMULATED_MODULE
         import cupy
 
         return cupy

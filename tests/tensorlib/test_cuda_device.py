@@ -9,10 +9,12 @@ import nn
 import tensorlib as tl
 from nn import optim
 
-pytestmark = pytest.mark.cudasim
+# the simulator tier and, on a GPU machine, the gpu tier run every test of this file
+pytestmark = pytest.mark.parametrize("tier", [pytest.param("simulator", marks=pytest.mark.cudasim),
+                                              pytest.param("gpu", marks=pytest.mark.gpu)])
 
 
-def test_transfers_round_trip():
+def test_transfers_round_trip(tier):
     host = tl.randn(3, 4)
     device = host.to("cuda")
     assert device.device == "cuda" and host.device == "cpu"
@@ -22,7 +24,7 @@ def test_transfers_round_trip():
     assert tl.tensor([1.0, 2.0], device="cuda").device == "cuda"
 
 
-def test_ops_stay_on_the_device_and_match_the_cpu():
+def test_ops_stay_on_the_device_and_match_the_cpu(tier):
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((3, 4)), rng.standard_normal((4, 2))
     ca = tl.tensor(a, device="cuda", requires_grad=True)
@@ -39,7 +41,7 @@ def test_ops_stay_on_the_device_and_match_the_cpu():
     np.testing.assert_allclose(cb.grad.cpu().numpy(), hb.grad.numpy(), rtol=1e-10)
 
 
-def test_mixing_devices_names_both():
+def test_mixing_devices_names_both(tier):
     with pytest.raises(RuntimeError, match="cpu and cuda"):
         tl.ones(2) + tl.ones(2).to("cuda")
 
@@ -48,7 +50,7 @@ def tiny_cnn():
     return nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(2 * 3 * 3, 3))
 
 
-def test_model_to_cuda_trains_like_the_cpu():
+def test_model_to_cuda_trains_like_the_cpu(tier):
     tl.manual_seed(0)
     cpu_model = tiny_cnn()
     cuda_model = tiny_cnn()
