@@ -17,7 +17,9 @@ What stays correct across replays, and how:
 - the learning rate (schedulers) and Adam's bias corrections are read from device memory written before
   each replay (``nn.optim.optimizer.DeviceScalars``); changing another hyper-parameter after the capture
   raises an error;
-- ``optimizer.load_state_dict`` (resuming) replaces the optimizer's buffers: the next call captures again.
+- ``optimizer.load_state_dict`` (resuming) replaces the optimizer's buffers: the next call captures again;
+  anything else that changes the step's structure after the capture (freezing parameters, swapping layers,
+  switching a layer to eval mode inside the model) needs a new ``GraphedStep``.
 Not capturable, and reported as ``CaptureError`` when met: work that reads device values on the host or
 draws random numbers on the host (dropout), and BatchNorm with ``momentum=None`` (it reads its counter).
 """
