@@ -44,17 +44,28 @@ bench-report: install
 		--json bench/results/cpu-$(HOST)-matmul-large.json --markdown bench/results/cpu-$(HOST)-matmul-large.md
 	$(BIN)/python -m bench.update_readmes bench/results/cpu-$(HOST).json bench/results/cpu-$(HOST)-matmul-large.json
 
-# Every GPU check in one command, on a machine with a GPU and its Python packages preinstalled: the gpu test
-# tier, then the benchmarks of every registered CUDA variant into bench/results/<gpu>.json (and $$OUT).
+# Every GPU check in one command, on a machine with a GPU and its Python packages preinstalled, inside a
+# 10-minute limit: the benchmarks of every registered CUDA variant, PyTorch's cuDNN/cuBLAS baselines and the
+# training steps into bench/results/<gpu>.json/.md (about 3 minutes), the SGEMM ladder up to 4096^3 into
+# <gpu>-gemm.json/.md (about 1 minute), then the gpu test tier. The benchmarks come first and each step has
+# its own time limit, so a slow or failing step cannot cost the others. Inside a bench, each section (family,
+# training steps) runs in its own process with a share of TENSORLIB_BENCH_SECONDS, and the JSON is rewritten
+# after every row, so a section cut short keeps what it measured; `timeout` is the backstop. Logs go to
+# <gpu>-*.txt; all of it is copied to $OUT (when set) after each step.
 GPU_PYTHON ?= python3
-GPU_NAME ?= $(shell nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n1 | tr -cs 'A-Za-z0-9\n' '-' | sed 's/-$$//')
+GPU_NAME ?= $(or $(shell nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n1 | tr -cs 'A-Za-z0-9\n' '-' | sed 's/-$$//'),cuda)
+GPU_RESULTS = bench/results/$(GPU_NAME)
+GPU_COPY_OUT = if [ -n "$$OUT" ]; then cp $(GPU_RESULTS)* "$$OUT"/; fi
 gpu-check:
-	$(GPU_PYTHON) -m pip install --quiet --no-deps --no-build-isolation -e .
-	-$(GPU_PYTHON) -m pytest -m gpu -q -rs 2>&1 | tee bench/results/$(GPU_NAME)-gpu-tests.txt
-	$(GPU_PYTHON) -m nn.cli bench --device cuda --op all --shapes cnn --json bench/results/$(GPU_NAME).json \
-		--markdown bench/results/$(GPU_NAME).md
-	$(GPU_PYTHON) -m nn.cli bench --device cuda --op matmul --shapes large --json bench/results/$(GPU_NAME)-gemm.json
-	if [ -n "$$OUT" ]; then cp bench/results/$(GPU_NAME)* "$$OUT"/; fi
+	-$(GPU_PYTHON) -m pip install --quiet --no-deps --no-build-isolation -e .
+	-PYTHONUNBUFFERED=1 TENSORLIB_BENCH_SECONDS=250 timeout -k 10 280 $(GPU_PYTHON) -m nn.cli bench --device cuda --op all --shapes cnn \
+		--json $(GPU_RESULTS).json --markdown $(GPU_RESULTS).md 2>&1 | tee $(GPU_RESULTS)-bench.txt
+	-$(GPU_COPY_OUT)
+	-PYTHONUNBUFFERED=1 TENSORLIB_BENCH_SECONDS=85 timeout -k 10 100 $(GPU_PYTHON) -m nn.cli bench --device cuda --op matmul --shapes large \
+		--json $(GPU_RESULTS)-gemm.json --markdown $(GPU_RESULTS)-gemm.md 2>&1 | tee $(GPU_RESULTS)-gemm.txt
+	-$(GPU_COPY_OUT)
+	-timeout -k 10 140 $(GPU_PYTHON) -m pytest -m gpu -q -rs 2>&1 | tee $(GPU_RESULTS)-gpu-tests.txt
+	$(GPU_COPY_OUT)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,11 +1,14 @@
 """The benchmark cases of each op family, per shape set, and how to run, check and count each of them.
 
-A case is one problem size of one family. Its passes ("fwd", and "fwd+bwd" for conv and pooling, and
-"fwd+relu" for conv: the forward with its fused ReLU epilogue, whose time against "fwd" is the epilogue's
-cost) are closures over arrays on the benchmarked device that return every array they computed, so the
-same call is checked and then timed. The work a pass does is counted as FLOPs (2 per multiply-accumulate; a
-pooling window tap counts one) and as the bytes it must move at least (each input read once, each
-output written once); their ratio is the arithmetic intensity on the roofline.
+A case is one problem size of one family. Its passes ("fwd", and "fwd+bwd" for conv, pooling and batch
+norm; for conv also "fwd+relu": the forward with its fused ReLU epilogue, whose time against "fwd" is the
+epilogue's cost, and the two backward passes alone, "dgrad" (backward_input) and "wgrad" (backward_weight))
+are closures over arrays on the benchmarked device that return every array they computed, so the same call
+is checked and then timed. The work a pass does is counted as FLOPs (2 per multiply-accumulate; a pooling
+window tap counts one; batch norm's closed forms count 7 per element forward, 12 backward) and as the bytes
+it must move at least (each input read once, each output written once); their ratio is the arithmetic
+intensity on the roofline. ``torch_steps(torch, device)`` gives PyTorch's closures for the same passes on
+tensors on ``device`` (on "cuda": cuBLAS and cuDNN).
 
 Shape sets: ``tiny`` (a few small problems, well under a second in all: the tests), ``small``,
 ``cnn`` (LeNet-5's layers at batch 64, CIFAR ResNet-20's at batch 128, and the GEMMs of their linear
@@ -22,12 +25,13 @@ from bench.compare_torch_conv2d import SHAPES as CNN_CONV, ConvShape
 from bench.compare_torch_conv2d import torch_steps as torch_conv_steps
 from bench.compare_torch_pool2d import CASES as CNN_POOL, PoolCase, output_shape
 from bench.compare_torch_pool2d import torch_steps as torch_pool_steps
-from kernels import conv2d, matmul, pool2d
+from kernels import batchnorm, conv2d, matmul, pool2d
+from kernels.batchnorm import reference as batchnorm_reference
 from kernels.conv2d import reference as conv_reference
 from kernels.matmul import reference as matmul_reference
 from kernels.pool2d import reference as pool_reference
 
-FAMILIES = ("matmul", "conv2d", "pool2d")
+FAMILIES = ("matmul", "conv2d", "pool2d", "batchnorm")
 BYTES = 4  # float32
 
 
@@ -59,8 +63,8 @@ class MatmulCase:
     def bytes(self, pass_):
         return BYTES * (self.m * self.k + self.k * self.n + self.m * self.n)
 
-    def torch_steps(self, torch):
-        a, b = (torch.from_numpy(v) for v in self.host_inputs().values())
+    def torch_steps(self, torch, device):
+        a, b = (torch.from_numpy(v).to(device) for v in self.host_inputs().values())
         return {"fwd": lambda: a @ b}
 
 
@@ -68,11 +72,12 @@ CONV_OPS = ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
 
 
 class ConvCase:
-    """forward, forward with the ReLU epilogue, and forward + backward_input + backward_weight + backward_bias
-    (what a training step runs)."""
+    """forward, forward with the ReLU epilogue, forward + backward_input + backward_weight + backward_bias
+    (what a training step runs), and backward_input and backward_weight alone."""
 
     family = "conv2d"
-    passes = {"fwd": CONV_OPS[:1], "fwd+relu": CONV_OPS[:1], "fwd+bwd": CONV_OPS}
+    passes = {"fwd": CONV_OPS[:1], "fwd+relu": CONV_OPS[:1], "fwd+bwd": CONV_OPS, "dgrad": CONV_OPS[1:2],
+              "wgrad": CONV_OPS[2:3]}
 
     def __init__(self, shape: ConvShape):
         self.shape, self.name, self.geometry = shape, shape.name, shape.geometry
@@ -95,7 +100,14 @@ class ConvCase:
             return {"y": conv2d.conv2d_forward(x, w, b, s, p), "dx": conv2d.conv2d_backward_input(dy, w, x.shape, s, p),
                     "dw": conv2d.conv2d_backward_weight(dy, x, w.shape, s, p), "db": conv2d.conv2d_backward_bias(dy)}
 
-        return {"fwd": forward, "fwd+relu": forward_relu, "fwd+bwd": forward_backward}
+        def backward_input():
+            return {"dx": conv2d.conv2d_backward_input(dy, w, x.shape, s, p)}
+
+        def backward_weight():
+            return {"dw": conv2d.conv2d_backward_weight(dy, x, w.shape, s, p)}
+
+        return {"fwd": forward, "fwd+relu": forward_relu, "fwd+bwd": forward_backward, "dgrad": backward_input,
+                "wgrad": backward_weight}
 
     def reference(self, x, w, b, dy):
         s, p = self.shape.stride, self.shape.padding
@@ -114,11 +126,12 @@ class ConvCase:
         x, w, y = (int(np.prod(s)) for s in (g.x_shape, g.w_shape, g.y_shape))
         forward = x + w + g.K + y
         # backward_input: dy, w in, dx out; backward_weight: dy, x in, dw out; backward_bias: dy in, db out
-        return BYTES * (forward + (y + w + x) + (y + x + w) + (y + g.K) if pass_ == "fwd+bwd" else forward)
+        backward_input, backward_weight = y + w + x, y + x + w
+        return BYTES * {"fwd+bwd": forward + backward_input + backward_weight + (y + g.K), "dgrad": backward_input,
+                        "wgrad": backward_weight}.get(pass_, forward)
 
-    def torch_steps(self, torch):
-        forward, forward_backward = torch_conv_steps(torch, self.shape)
-        return {"fwd": forward, "fwd+bwd": forward_backward}
+    def torch_steps(self, torch, device):
+        return torch_conv_steps(torch, self.shape, device)
 
 
 POOL_OPS = {"max": "max_pool2d", "avg": "avg_pool2d", "lp2": "lp_pool2d", "global": "adaptive_avg_pool2d"}
@@ -209,10 +222,66 @@ class PoolCase2d:
         lp_inputs = BYTES * (x + y) if self.case.kind == "lp2" else 0
         return forward + BYTES * (y + x) + 8 * indices + lp_inputs
 
-    def torch_steps(self, torch):
+    def torch_steps(self, torch, device):
         host = self.host_inputs()
-        forward, _, both = torch_pool_steps(torch, self.case, host["x"], host["dy"])
+        forward, _, both = torch_pool_steps(torch, self.case, host["x"], host["dy"], device)
         return {"fwd": forward, "fwd+bwd": both}
+
+
+BN_OPS = ("batchnorm_forward_train", "batchnorm_backward")
+
+
+class BatchNormCase:
+    """Training-mode batch norm with weight and bias: forward (y and the statistics), and forward + backward.
+    Memory-bound like pooling: reported against the copy bandwidth."""
+
+    family = "batchnorm"
+    passes = {"fwd": BN_OPS[:1], "fwd+bwd": BN_OPS}
+
+    def __init__(self, shape: tuple[int, ...]):
+        self.shape, self.name, self.dims = shape, "bn_" + "x".join(map(str, shape[1:])), str(shape)
+
+    def host_inputs(self):
+        C = self.shape[1]
+        return {"x": _random(self.shape, 0), "w": _random((C,), 1), "b": _random((C,), 2), "dy": _random(self.shape, 3)}
+
+    def steps(self, x, w, b, dy):
+        def forward():
+            return dict(zip(("y", "mean", "var", "inv_std"), batchnorm.batchnorm_forward_train(x, w, b)))
+
+        def forward_backward():
+            out = forward()
+            return {**out, **dict(zip(("dx", "dw", "db"), batchnorm.batchnorm_backward(dy, x, w, out["mean"], out["inv_std"])))}
+
+        return {"fwd": forward, "fwd+bwd": forward_backward}
+
+    def reference(self, x, w, b, dy):
+        ncl = (self.shape[0], self.shape[1], -1)
+        y, mean, var, inv_std = batchnorm_reference.batchnorm_forward_train(x.reshape(ncl), w, b, 1e-5)
+        dx, dw, db = batchnorm_reference.batchnorm_backward(dy.reshape(ncl), x.reshape(ncl), w, mean, inv_std)
+        return {"y": y.reshape(self.shape), "mean": mean, "var": var, "inv_std": inv_std, "dx": dx.reshape(self.shape),
+                "dw": dw, "db": db}
+
+    def flops(self, pass_):
+        return int(np.prod(self.shape)) * (7 + (12 if pass_ == "fwd+bwd" else 0))
+
+    def bytes(self, pass_):
+        """fwd: x in, y out, weight and bias in, three statistics out; bwd: dy, x in, dx out, w and two statistics in,
+        two gradients out."""
+        size, C = int(np.prod(self.shape)), self.shape[1]
+        forward = BYTES * (2 * size + 5 * C)
+        return forward + (BYTES * (3 * size + 5 * C) if pass_ == "fwd+bwd" else 0)
+
+    def torch_steps(self, torch, device):
+        """``batch_norm(training=True)`` (cuDNN's on a GPU); its backward through autograd, as PyTorch runs it."""
+        x, w, b, dy = (torch.from_numpy(v).to(device) for v in self.host_inputs().values())
+        xg, wg, bg = (v.clone().requires_grad_() for v in (x, w, b))
+        F = torch.nn.functional
+
+        def forward_backward():
+            return torch.autograd.grad(F.batch_norm(xg, None, None, wg, bg, training=True), (xg, wg, bg), dy)
+
+        return {"fwd": lambda: F.batch_norm(x, None, None, w, b, training=True), "fwd+bwd": forward_backward}
 
 
 def _scaled(shape: ConvShape, batch: int) -> ConvShape:
@@ -223,22 +292,28 @@ def _pool_scaled(case: PoolCase, batch: int) -> PoolCase:
     return dataclasses.replace(case, shape=(batch,) + case.shape[1:])
 
 
+CNN_BATCHNORM = [(128, 16, 32, 32), (128, 32, 16, 16), (128, 64, 8, 8)]  # ResNet-20's three stages
+
+
 SHAPE_SETS = {
     "tiny": {
         "matmul": [(8, 8, 8), (5, 17, 3), (32, 32, 32)],
         "conv2d": [ConvShape("tiny_3x3", 2, 3, 8, 8, 4, 3, padding=1), ConvShape("tiny_5x5_s2", 2, 2, 9, 9, 3, 5, stride=2, padding=2)],
         "pool2d": [PoolCase("max_2x2s2", "max", (2, 3, 8, 8)), PoolCase("avg_3x3s2p1", "avg", (2, 3, 9, 9), 3, 2, 1),
                    PoolCase("lp2_2x2s2", "lp2", (2, 2, 6, 6)), PoolCase("global_avg", "global", (2, 4, 5, 5))],
+        "batchnorm": [(2, 3, 5, 5)],
     },
     "small": {
         "matmul": [(n, n, n) for n in (64, 128, 256, 512)],
         "conv2d": [_scaled(s, 8) for s in CNN_CONV],
         "pool2d": [_pool_scaled(c, 8) for c in CNN_POOL],
+        "batchnorm": [(8,) + shape[1:] for shape in CNN_BATCHNORM],
     },
     "cnn": {
         "matmul": [(64, 400, 120), (64, 120, 84), (128, 64, 10), (512, 512, 512)],
         "conv2d": CNN_CONV,
         "pool2d": CNN_POOL,
+        "batchnorm": CNN_BATCHNORM,
     },
     "large": {
         "matmul": [(n, n, n) for n in (128, 256, 512, 1024, 2048, 4096)],
@@ -247,12 +322,11 @@ SHAPE_SETS = {
                    ConvShape("r18_256x14x14_3x3", 32, 256, 14, 14, 256, 3, padding=1),
                    ConvShape("r18_512x7x7_3x3", 32, 512, 7, 7, 512, 3, padding=1)],
         "pool2d": [PoolCase("max_3x3s2p1", "max", (32, 64, 112, 112), 3, 2, 1), PoolCase("global_avg", "global", (32, 512, 7, 7))],
+        "batchnorm": [(32, 64, 56, 56), (32, 512, 7, 7)],
     },
 }
 
 
 def cases(family: str, shape_set: str) -> list:
-    specs = SHAPE_SETS[shape_set][family]
-    if family == "matmul":
-        return [MatmulCase(*spec) for spec in specs]
-    return [ConvCase(spec) if family == "conv2d" else PoolCase2d(spec) for spec in specs]
+    make = {"matmul": lambda spec: MatmulCase(*spec), "conv2d": ConvCase, "pool2d": PoolCase2d, "batchnorm": BatchNormCase}
+    return [make[family](spec) for spec in SHAPE_SETS[shape_set][family]]

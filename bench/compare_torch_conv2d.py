@@ -74,18 +74,23 @@ def tensorlib_steps(shape, dtype=np.float32):
     return forward, forward_backward
 
 
-def torch_steps(torch, shape):
-    x, w, b, dy = (torch.from_numpy(a) for a in shape.arrays())
+def torch_steps(torch, shape, device="cpu"):
+    """PyTorch's closures by pass, on tensors on ``device``: "fwd"; "fwd+relu" (conv2d, then an in-place ReLU:
+    eager PyTorch does not fuse them); "fwd+bwd" (conv2d and ``aten.convolution_backward``, what autograd
+    calls, for all three gradients); "dgrad" and "wgrad" (that op for the input or the weight gradient alone)."""
+    x, w, b, dy = (torch.from_numpy(a).to(device) for a in shape.arrays())
     s, p = [shape.stride] * 2, [shape.padding] * 2
+    F = torch.nn.functional
 
-    def forward():
-        return torch.nn.functional.conv2d(x, w, b, s, p)
+    def backward(mask):
+        return torch.ops.aten.convolution_backward(dy, x, w, [shape.K], s, p, [1, 1], False, [0, 0], 1, mask)
 
     def forward_backward():
-        torch.nn.functional.conv2d(x, w, b, s, p)
-        torch.ops.aten.convolution_backward(dy, x, w, [shape.K], s, p, [1, 1], False, [0, 0], 1, [True, True, True])
+        return F.conv2d(x, w, b, s, p), backward([True, True, True])
 
-    return forward, forward_backward
+    return {"fwd": lambda: F.conv2d(x, w, b, s, p), "fwd+relu": lambda: F.relu_(F.conv2d(x, w, b, s, p)),
+            "fwd+bwd": forward_backward, "dgrad": lambda: backward([True, False, False]),
+            "wgrad": lambda: backward([False, True, False])}
 
 
 SETTLE_S = 0.3  # pause before each round: the other library's worker threads go to sleep
@@ -117,10 +122,10 @@ def main(argv=None):
         if args.only and shape.name != args.only:
             continue
         flops = shape.geometry.flops
-        ours = tensorlib_steps(shape)
+        ours = dict(zip(("fwd", "fwd+bwd"), tensorlib_steps(shape)))
         theirs = torch_steps(torch, shape) if torch is not None else None
-        for index, (label, passes) in enumerate((("fwd", 1), ("fwd+bwd", 3))):
-            sides = {name: steps[index] for name, steps in (("ours", ours), ("torch", theirs)) if steps}
+        for label, passes in (("fwd", 1), ("fwd+bwd", 3)):
+            sides = {name: steps[label] for name, steps in (("ours", ours), ("torch", theirs)) if steps}
             timed = measure(sides, CpuTimer(), args.repeats, args.rounds, SETTLE_S)
             times = [timed[name]["median_ms"] for name in sides]
             line = f"{shape.name:<18} {label:<9} {times[0]:9.3f} {passes * flops / times[0] / 1e6:8.1f}"

@@ -74,11 +74,11 @@ def tensorlib_steps(case, x, dy):
     return forward, backward, both
 
 
-def torch_steps(torch, case, x, dy):
-    """The same closures in PyTorch. Its lp_pool2d is a composite with no backward op of its own, so
-    there only forward+backward is timed, through autograd."""
+def torch_steps(torch, case, x, dy, device="cpu"):
+    """The same closures in PyTorch, on tensors on ``device``. Its lp_pool2d is a composite with no backward
+    op of its own, so there only forward+backward is timed, through autograd."""
     F, aten = torch.nn.functional, torch.ops.aten
-    x, dy = torch.from_numpy(x), torch.from_numpy(dy)
+    x, dy = torch.from_numpy(x).to(device), torch.from_numpy(dy).to(device)
     k, s, p = [case.kernel] * 2, [case.stride] * 2, [case.padding] * 2
     if case.kind == "max":
         forward = lambda: F.max_pool2d(x, k, s, p, return_indices=True)  # noqa: E731

@@ -6,8 +6,11 @@ independent accumulators so the FMA units never wait on a result, one copy per c
 LLVM IR through llvmlite (Numba's compiler) because Numba itself prefers 256-bit vectors on AVX-512 parts
 and would report half the peak. Bandwidth is a parallel copy far larger than the caches (read + write
 bytes over the time). The BLAS GEMM figure is the practical roof the convolutions' GEMMs can reach.
-On a GPU the roofs are a device-to-device copy and cuBLAS's GEMM, both through CuPy.
-Each figure is the best of a few rounds: a busy neighbour can only make a round slower.
+On a GPU the roofs are a device-to-device copy (``cudaMemcpyAsync`` of 256 MiB, five times the H100's L2,
+read + write bytes over the time) and cuBLAS's FP32 GEMM through CuPy (``cupy.matmul``, which uses TF32
+only when ``CUPY_TF32=1``), both timed with CUDA events; the pooling and batch-norm rows are reported as
+a share of that copy's bandwidth. Each figure is the best of a few rounds: a busy neighbour can only make
+a round slower.
 """
 
 from __future__ import annotations
@@ -78,7 +81,12 @@ def describe(device: str) -> dict:
 
         props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
         info["gpu"] = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+        info["gpu_properties"] = {"multiprocessors": props.get("multiProcessorCount"), "l2_bytes": props.get("l2CacheSize"),
+                                  "memory_bytes": props.get("totalGlobalMem"), "compute_capability": f"{props.get('major')}.{props.get('minor')}"}
+        info["cuda_runtime"] = cupy.cuda.runtime.runtimeGetVersion()
+        info["cuda_driver"] = cupy.cuda.runtime.driverGetVersion()
         info["cupy"] = cupy.__version__
+        info["cupy_tf32"] = os.environ.get("CUPY_TF32", "0")
     return info
 
 
@@ -176,12 +184,11 @@ def copy_gbs(nbytes: int, rounds: int) -> float:
     return 2 * src.nbytes / best / 1e9
 
 
-def gemm_gflops(n: int, rounds: int, xp=np, sync=lambda: None) -> float:
-    a = xp.ones((n, n), xp.float32)
-    b = xp.ones((n, n), xp.float32)
-    xp.matmul(a, b)
-    sync()
-    best = min(_seconds(lambda: (xp.matmul(a, b), sync())) for _ in range(rounds))
+def gemm_gflops(n: int, rounds: int) -> float:
+    a = np.ones((n, n), np.float32)
+    b = np.ones((n, n), np.float32)
+    np.matmul(a, b)
+    best = min(_seconds(lambda: np.matmul(a, b)) for _ in range(rounds))
     return 2 * n**3 / best / 1e9
 
 
@@ -195,18 +202,7 @@ def calibrate(device: str, quick: bool) -> dict:
     """The roofs of ``device``; ``quick`` uses small sizes (for the tiny shape set, a fraction of a second)."""
     rounds = 2 if quick else 5
     if device == "cuda":
-        import cupy
-
-        sync = cupy.cuda.runtime.deviceSynchronize
-        src = cupy.ones((1 << (24 if quick else 28)) // 4, cupy.float32)
-        dst = cupy.empty_like(src)
-        cupy.copyto(dst, src)
-        sync()
-        best = min(_seconds(lambda: (cupy.copyto(dst, src), sync())) for _ in range(rounds))
-        return {"peak_gflops": None, "bandwidth_gbs": 2 * src.nbytes / best / 1e9,
-                "gemm_gflops": gemm_gflops(1024 if quick else 8192, rounds, cupy, sync),
-                "gemm_n": 1024 if quick else 8192,
-                "method": "peak: cuBLAS GEMM (practical); bandwidth: device-to-device copy"}
+        return _calibrate_cuda(quick, rounds)
     # the best of several longer rounds: single 0.1 s rounds read anywhere from 370 to 485 GFLOP/s here
     peak, lanes = peak_gflops(0.02 if quick else 0.25, rounds if quick else 2 * rounds)
     n = 256 if quick else 2048
@@ -214,3 +210,31 @@ def calibrate(device: str, quick: bool) -> dict:
             "gemm_gflops": gemm_gflops(n, rounds), "gemm_n": n,
             "method": f"peak: {ACCUMULATORS} chains of {lanes}-lane float32 FMAs per core; "
                       "bandwidth: parallel copy (read + write bytes); GEMM: numpy.matmul float32"}
+
+
+def _calibrate_cuda(quick: bool, rounds: int) -> dict:
+    import cupy
+
+    from bench.timing import CudaTimer
+
+    timer, copies = CudaTimer(hold=False), 10
+    src = cupy.ones((1 << (24 if quick else 28)) // 4, cupy.float32)
+    dst = cupy.empty_like(src)
+
+    def copy():
+        for _ in range(copies):  # back to back: the launches queue while the first copy runs
+            dst.data.copy_from_device_async(src.data, src.nbytes)
+
+    copy()
+    bandwidth = 2 * src.nbytes / (min(timer.seconds(copy) for _ in range(rounds)) / copies) / 1e9
+    n = 1024 if quick else 8192
+    a, b = (cupy.random.standard_normal((n, n), dtype=cupy.float32) for _ in range(2))
+    cupy.matmul(a, b)
+    gemm = 2 * n**3 / min(timer.seconds(lambda: cupy.matmul(a, b)) for _ in range(rounds)) / 1e9
+    mib = src.nbytes >> 20
+    del src, dst, a, b
+    cupy.get_default_memory_pool().free_all_blocks()  # the benchmarks run in other processes: give the memory back
+    return {"peak_gflops": None, "bandwidth_gbs": bandwidth, "gemm_gflops": gemm, "gemm_n": n,
+            "method": f"bandwidth: cudaMemcpyAsync device-to-device of {mib} MiB (read + write bytes); "
+                      f"GEMM: cupy.matmul float32 (cuBLAS, CUPY_TF32={os.environ.get('CUPY_TF32', '0')}) on random "
+                      "inputs; CUDA events, best of rounds"}

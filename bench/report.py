@@ -12,13 +12,13 @@ COLUMNS = [  # (header, row key, format)
     ("FLOP/B", "intensity", "{:.1f}"), ("vs v0", "vs_baseline", "{:.2f}"), ("vs torch", "vs_torch", "{:.2f}"),
     ("check", "status", "{}"),
 ]
-WIDTHS = [7, 8, 22, 18, 10, 8, 11, 8, 7, 6, 7, 6, 8, 0]
+WIDTHS = [9, 8, 28, 18, 10, 8, 11, 8, 7, 6, 7, 6, 8, 0]
 
 
 def cell(row: dict, key: str, fmt: str) -> str:
     value = row.get(key)
     if key == "status":
-        return value if value != "ok" else row.get("check", "")
+        return value if value != "ok" else row.get("check", "ok")
     return "" if value is None else fmt.format(value)
 
 
@@ -38,8 +38,9 @@ def markdown_table(rows: list[dict], columns=COLUMNS) -> str:
 
 
 TRAIN_COLUMNS = [("model", "model", "{}"), ("batch", "batch", "{}"), ("variant", "variant", "{}"),
-                 ("ms/step", "median_ms", "{:.1f}"), ("IQR ms", "iqr_ms", "{:.1f}"), ("images/s", "images_per_s", "{:.0f}"),
-                 ("1st step ms", "first_call_ms", "{:.0f}"), ("vs torch", "vs_torch", "{:.2f}")]
+                 ("ms/step", "median_ms", "{:.2f}"), ("IQR ms", "iqr_ms", "{:.2f}"), ("images/s", "images_per_s", "{:.0f}"),
+                 ("1st step ms", "first_call_ms", "{:.0f}"), ("vs torch", "vs_torch", "{:.2f}"),
+                 ("vs torch+graph", "vs_torch_graph", "{:.2f}"), ("status", "status", "{}")]
 
 
 def breakdown_lines(result: dict) -> list[str]:
@@ -52,10 +53,49 @@ def breakdown_lines(result: dict) -> list[str]:
             f"(profiled step {b['step_ms']:.1f} ms)"]
 
 
+def train_line(result: dict) -> str:
+    """One result as a line of text: its time and throughput, or its error."""
+    line = f"{result['model']:<9} batch {result['batch']:<4} {result['variant']:<16}"
+    if "median_ms" not in result:
+        return f"{line} {result['status']}"
+    line += (f" {result['median_ms']:9.2f} ms/step (IQR {result['iqr_ms']:.2f}) {result['images_per_s']:8.0f} images/s, "
+             f"first step {result['first_call_ms']:.0f} ms")
+    for key, label in (("vs_torch", "torch"), ("vs_torch_graph", "torch+graph")):
+        if result.get(key) and not result["variant"].startswith("torch"):
+            line += f", {result[key]:.2f}x {label}'s time"
+    return line
+
+
 def train_markdown(results: list[dict]) -> str:
     table = markdown_table(results, TRAIN_COLUMNS)
     notes = [f"- {r['model']}: " + "; ".join(line.strip() for line in breakdown_lines(r)) for r in results if "breakdown" in r]
+    notes += [f"- {r['model']} {r['variant']}: {r['note']}" for r in results if "note" in r]
     return table + ("\n\n" + "\n".join(notes) if notes else "")
+
+
+def fastest(rows: list[dict]) -> list[dict]:
+    """Per (op, pass, shape): the fastest timed tensorlib variant, FP32 and TF32 apart, with the time ratio to
+    the family's v0 (on a GPU the vendor library, so not a tensorlib variant itself), else to PyTorch."""
+    groups = {}
+    for row in rows:
+        vendor = row["device"] == "cuda" and row["variant"] == row.get("baseline")
+        if row.get("median_ms") and row["variant"] != "torch" and not vendor:
+            precision = "tf32" if "tf32" in row["variant"] else "fp32"
+            groups.setdefault((row["op"], row["pass"], row["shape"], precision), []).append(row)
+    best = []
+    for group in groups.values():
+        row = min(group, key=lambda r: r["median_ms"])
+        if row.get("vs_baseline") and row["variant"] != row["baseline"]:
+            against, ratio = row["baseline"], row["vs_baseline"]
+        else:
+            against, ratio = "torch", row.get("vs_torch")
+        best.append(dict(row, against=against if ratio else None, ratio=ratio))
+    return best
+
+
+FASTEST_COLUMNS = [("op", "op", "{}"), ("pass", "pass", "{}"), ("shape", "shape", "{}"), ("fastest tensorlib variant", "variant", "{}"),
+                   ("median ms", "median_ms", "{:.3f}"), ("% peak", "pct_peak", "{:.0f}"), ("against", "against", "{}"),
+                   ("time ratio", "ratio", "{:.2f}")]
 
 
 def write_json(path: str, document: dict):

@@ -1,8 +1,16 @@
 """Training throughput: SGD steps of LeNet-5 (batch 64, 1x28x28) and ResNet-20 (batch 128, 3x32x32) on
 random data, and where a step's time goes.
 
-A step is zero_grad, forward, cross-entropy, backward and an SGD update (momentum 0.9). ms/step is the
-median of plain steps. The breakdown comes from separate profiled steps, with timers wrapped around
+A step is zero_grad, forward, cross-entropy, backward and an SGD update (momentum 0.9), on a batch that
+already sits on the device. ms/step is the median of whole steps (on a GPU between CUDA events, host
+overhead included). Variants: "tensorlib" (eager) and "torch" (PyTorch eager, when it imports) everywhere;
+on "cuda" also "tensorlib+graph" (``nn.GraphedStep``: two eager warm-up steps, then the step captured as one
+CUDA graph and replayed) and "torch+graph" (``torch.cuda.CUDAGraph``, captured the same way after three
+eager warm-up steps on a side stream, as PyTorch's documentation does). tensorlib+graph's warm-up and
+capture happen in its first three calls, which ``measure`` does not count as repeats: its first-call time
+is an eager step, its median a replay (copying the batch into the captured inputs included).
+
+On the CPU the breakdown of a tensorlib step comes from separate profiled steps, with timers wrapped around
 (bench-only monkeypatching, undone afterwards):
 - each leaf module's call, by layer type (forward time per type, Python included);
 - the backward of each autograd Function, attributed to the layer type whose forward made it
@@ -13,8 +21,8 @@ median of plain steps. The breakdown comes from separate profiled steps, with ti
   kernels and NumPy elementwise math);
 - the optimizer step and zero_grad.
 Python overhead is the profiled step minus the time inside ops and the optimizer step. The timers add
-a little time of their own, so the profiled step is reported beside the plain median.
-PyTorch eager steps of the same architectures, when torch imports, are timed the same way.
+a little time of their own, so the profiled step is reported beside the plain median. There is no
+breakdown on a GPU: these timers are host clocks, and the kernels they would wrap run asynchronously.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import numpy as np
 import kernels
 import nn
 import tensorlib as tl
-from bench.timing import measure
+from bench.timing import error_text, measure
 from tensorlib.autograd import Function
 
 MODELS = {"lenet5": ((1, 28, 28), 64), "resnet20": ((3, 32, 32), 128)}
@@ -128,14 +136,20 @@ class StepProfiler:
         return wrapper
 
 
-def tensorlib_step(name: str, batch: int):
+def _tensorlib_setup(name: str, batch: int, device: str):
+    """(model, SGD optimizer, images, labels) on ``device``."""
     shape, _ = MODELS[name]
     tl.manual_seed(0)
-    model = nn.models.get_model(name)
+    model = nn.models.get_model(name).to(device)
     optimizer = nn.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = tl.randn(batch, *shape, device=device)
+    y = tl.tensor(np.random.default_rng(0).integers(0, 10, batch), device=device)
+    return model, optimizer, x, y
+
+
+def tensorlib_step(name: str, batch: int, device: str = "cpu"):
+    model, optimizer, x, y = _tensorlib_setup(name, batch, device)
     criterion = nn.CrossEntropyLoss()
-    x = tl.randn(batch, *shape)
-    y = tl.tensor(np.random.default_rng(0).integers(0, 10, batch))
     phases = defaultdict(float)
 
     def timed(phase, fn):
@@ -151,6 +165,12 @@ def tensorlib_step(name: str, batch: int):
         timed("optimizer", optimizer.step)
 
     return step, phases
+
+
+def tensorlib_graphed_step(name: str, batch: int):
+    model, optimizer, x, y = _tensorlib_setup(name, batch, "cuda")
+    step = nn.GraphedStep(model, optimizer, loss_fn=nn.CrossEntropyLoss(), warmup=2)
+    return lambda: step(x, y)
 
 
 def profile(name: str, batch: int, steps: int) -> dict:
@@ -178,38 +198,92 @@ def profile(name: str, batch: int, steps: int) -> dict:
     }
 
 
-def torch_step(torch, name: str, batch: int):
+def torch_step(torch, name: str, batch: int, device: str = "cpu"):
     from bench.torch_models import build
 
     shape, _ = MODELS[name]
     torch.manual_seed(0)
-    model = build(torch, name)
+    model = build(torch, name).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    x = torch.randn(batch, *shape)
-    y = torch.from_numpy(np.random.default_rng(0).integers(0, 10, batch))
+    x = torch.randn(batch, *shape).to(device)
+    y = torch.from_numpy(np.random.default_rng(0).integers(0, 10, batch)).to(device)
 
     def step():
         optimizer.zero_grad()
         torch.nn.functional.cross_entropy(model(x), y).backward()
         optimizer.step()
 
+    return step, (model, optimizer, x, y)
+
+
+def torch_graphed_step(torch, name: str, batch: int):
+    eager, (model, optimizer, x, y) = torch_step(torch, name, batch, "cuda")
+    side = torch.cuda.Stream()  # warm-up off the default stream, so the capture finds no pending work of its own
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            eager()
+    torch.cuda.current_stream().wait_stream(side)
+    static_x, static_y = x.clone(), y.clone()
+    graph = torch.cuda.CUDAGraph()
+    optimizer.zero_grad(set_to_none=True)  # the captured backward then allocates the gradients in the graph's pool
+    with torch.cuda.graph(graph):
+        torch.nn.functional.cross_entropy(model(static_x), static_y).backward()
+        optimizer.step()
+
+    def step():
+        static_x.copy_(x)
+        static_y.copy_(y)
+        graph.replay()
+
     return step
 
 
-def bench_training(shape_set, device, timer, settle_s, repeats, rounds, torch, emit):
-    results = []
+NOTES = {
+    ("cuda", "tensorlib"): "no per-layer breakdown on a GPU: its timers are host clocks around asynchronous kernels",
+    ("cuda", "tensorlib+graph"): "2 eager warm-up steps and the capture in its first calls; median of replays",
+    ("cuda", "torch+graph"): "captured after 3 eager warm-up steps on a side stream; median of replays",
+}
+
+
+def _builders(name: str, batch: int, device: str, torch) -> dict:
+    """Variant -> a function that builds its step (warm-ups and captures that must come first included)."""
+    builders = {}
+    if torch is not None:
+        builders["torch"] = lambda: torch_step(torch, name, batch, device)[0]
+        if device == "cuda":
+            builders["torch+graph"] = lambda: torch_graphed_step(torch, name, batch)
+    builders["tensorlib"] = lambda: tensorlib_step(name, batch, device)[0]
+    if device == "cuda":
+        builders["tensorlib+graph"] = lambda: tensorlib_graphed_step(name, batch)
+    return builders
+
+
+def bench_training(shape_set, device, timer, torch_timer, settle_s, repeats, rounds, budget_s, torch, emit):
+    """A result per (model, variant), each handed to ``emit(result)`` as it is done; a variant that fails to
+    build or to run gets its error as the status and the others are still timed."""
     for name, (shape, batch) in MODELS.items():
         batch = TINY_BATCH[name] if shape_set == "tiny" else batch
         base = {"device": device, "model": name, "batch": batch, "input": list(shape)}
-        fns = {"tensorlib": tensorlib_step(name, batch)[0]}
-        if torch is not None:
-            fns["torch"] = torch_step(torch, name, batch)
-        timed = measure(fns, timer, repeats, rounds, settle_s, budget_s=2.0)
-        ours, theirs = (dict(base, variant=k, **timed[k], images_per_s=batch / timed[k]["median_ms"] * 1e3,
-                             vs_torch=timed[k]["median_ms"] / timed["torch"]["median_ms"] if "torch" in timed else None)
-                        if k in timed else None for k in ("tensorlib", "torch"))
-        ours["breakdown"] = profile(name, batch, 1 if shape_set == "tiny" else 3)
-        for result in filter(None, (theirs, ours)):
-            results.append(result)
+        fns, failed, builders = {}, {}, _builders(name, batch, device, torch)
+        for variant, build in builders.items():
+            try:
+                fns[variant] = build()
+            except Exception as error:
+                failed[variant] = {"error": error_text(error)}
+        timed = {**measure(fns, timer, repeats, rounds, settle_s, budget_s=budget_s, torch_timer=torch_timer), **failed}
+        medians = {variant: t["median_ms"] for variant, t in timed.items() if "median_ms" in t}
+        for variant in builders:
+            t = timed[variant]
+            result = dict(base, variant=variant, status="ok")
+            if (device, variant) in NOTES:
+                result["note"] = NOTES[device, variant]
+            if "error" in t:
+                result["status"] = f"ERROR ({t['error']})"
+            else:
+                result.update(t, images_per_s=batch / t["median_ms"] * 1e3,
+                              vs_torch=t["median_ms"] / medians["torch"] if "torch" in medians else None,
+                              vs_torch_graph=t["median_ms"] / medians["torch+graph"] if "torch+graph" in medians else None)
+                if variant == "tensorlib" and device == "cpu":
+                    result["breakdown"] = profile(name, batch, 1 if shape_set == "tiny" else 3)
             emit(result)
-    return results
