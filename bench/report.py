@@ -8,11 +8,12 @@ import os
 COLUMNS = [  # (header, row key, format)
     ("op", "op", "{}"), ("pass", "pass", "{}"), ("variant", "variant", "{}"), ("shape", "shape", "{}"),
     ("median ms", "median_ms", "{:.3f}"), ("IQR ms", "iqr_ms", "{:.3f}"), ("1st call ms", "first_call_ms", "{:.1f}"),
+    ("launch ms", "launch_ms", "{:.3f}"),
     ("GFLOP/s", "gflops", "{:.1f}"), ("GB/s", "gbs", "{:.1f}"), ("% peak", "pct_peak", "{:.0f}"),
     ("FLOP/B", "intensity", "{:.1f}"), ("vs v0", "vs_baseline", "{:.2f}"), ("vs torch", "vs_torch", "{:.2f}"),
     ("check", "status", "{}"),
 ]
-WIDTHS = [9, 8, 28, 18, 10, 8, 11, 8, 7, 6, 7, 6, 8, 0]
+WIDTHS = [9, 8, 28, 18, 10, 8, 11, 9, 8, 7, 6, 7, 6, 8, 0]
 
 
 def cell(row: dict, key: str, fmt: str) -> str:
@@ -39,7 +40,7 @@ def markdown_table(rows: list[dict], columns=COLUMNS) -> str:
 
 TRAIN_COLUMNS = [("model", "model", "{}"), ("batch", "batch", "{}"), ("variant", "variant", "{}"),
                  ("ms/step", "median_ms", "{:.2f}"), ("IQR ms", "iqr_ms", "{:.2f}"), ("images/s", "images_per_s", "{:.0f}"),
-                 ("1st step ms", "first_call_ms", "{:.0f}"), ("vs torch", "vs_torch", "{:.2f}"),
+                 ("1st step ms", "first_call_ms", "{:.0f}"), ("launch ms", "launch_ms", "{:.2f}"), ("vs torch", "vs_torch", "{:.2f}"),
                  ("vs torch+graph", "vs_torch_graph", "{:.2f}"), ("status", "status", "{}")]
 
 

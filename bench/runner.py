@@ -243,7 +243,8 @@ def markdown(document: dict) -> str:
              "Medians (lowest of rounds) and IQR in ms; ratios are time ratios (below 1 is faster)."]
     if info["device"] == "cuda":
         parts.append(f"GPU times are CUDA events around each call: kernel rows start with a cold L2 and leave out the "
-                     f"host's launch time (`bench/timing.py`); training steps are whole steps, host included. % peak is "
+                     f"host's launch time, reported apart as launch ms (`bench/timing.py`); training steps are whole "
+                     f"steps, host included. % peak is "
                      f"of the GEMM roof (cuBLAS FP32), for {' and '.join(MEMORY_BOUND)} of the copy bandwidth.")
         torch_cuda = info.get("torch_cuda")
         parts.append(f"PyTorch {torch_cuda['version']} (CUDA {torch_cuda['cuda']}, cuDNN {torch_cuda['cudnn']}), "

@@ -14,7 +14,8 @@ recorded on a stream around it, so the time is the device's, not the launch's:
   microseconds, longer than many of these kernels run. The start event fires after the memset, when the
   call's kernels are already queued, so the launch gaps stay out. The memset is sized to last twice the
   longest launch of the last few calls (at most 4 GiB, about 1.3 ms on an H100); a call that takes longer
-  to launch, or that waits on the device itself, has the excess counted.
+  to launch, or that waits on the device itself, has the excess counted. The host's launch time of each
+  call is reported apart ("launch_ms"): where it exceeds the device time, eager use of the op is host-bound.
 - Training steps (``hold=False``): plain events around the step. The GPU idles while Python runs, so the
   time is the step's wall time, host overhead included -- which is what a CUDA graph removes.
 
@@ -54,7 +55,7 @@ class CudaTimer:
         self.stream = stream or cupy.cuda.get_current_stream
         self.before, self.start, self.stop = cupy.cuda.Event(), cupy.cuda.Event(), cupy.cuda.Event()
         self.buffer = cupy.empty(self.MAX_HOLD_BYTES, cupy.uint8) if hold else None
-        self.hold_bytes, self.memset_bytes_per_s = self.FLUSH_BYTES, 2e12
+        self.hold_bytes = self.FLUSH_BYTES
         self.launches = collections.deque(maxlen=8)
 
     def seconds(self, fn) -> float:
@@ -65,12 +66,13 @@ class CudaTimer:
         self.start.record(stream)
         launched = time.perf_counter()
         fn()
-        self.launches.append(time.perf_counter() - launched)
+        self.last_launch_s = time.perf_counter() - launched
+        self.launches.append(self.last_launch_s)
         self.stop.record(stream)
         self.stop.synchronize()
         if self.buffer is not None:
-            self.memset_bytes_per_s = self.hold_bytes / max(self.cupy.cuda.get_elapsed_time(self.before, self.start) / 1e3, 1e-6)
-            wanted = int(2 * max(self.launches) * self.memset_bytes_per_s)
+            memset_bytes_per_s = self.hold_bytes / max(self.cupy.cuda.get_elapsed_time(self.before, self.start) / 1e3, 1e-6)
+            wanted = int(2 * max(self.launches) * memset_bytes_per_s)
             self.hold_bytes = min(self.MAX_HOLD_BYTES, max(self.FLUSH_BYTES, wanted))
         return self.cupy.cuda.get_elapsed_time(self.start, self.stop) / 1e3
 
@@ -107,7 +109,7 @@ def measure(fns: dict, timer, repeats: int | None, rounds: int, settle_s: float,
     start with "torch" are PyTorch's, timed by ``torch_timer`` when given. A callable that raises gets
     ``{"error": text}`` instead of times.
     """
-    first, counts, best, errors = {}, {}, {}, {}
+    first, counts, best, errors, launches = {}, {}, {}, {}, {}
     clocks = {name: torch_timer if torch_timer is not None and name.startswith("torch") else timer for name in fns}
     for name, fn in fns.items():
         try:
@@ -124,7 +126,11 @@ def measure(fns: dict, timer, repeats: int | None, rounds: int, settle_s: float,
             time.sleep(settle_s)
             try:
                 fn()
-                samples = [clocks[name].seconds(fn) for _ in range(counts[name])]
+                samples = []
+                for _ in range(counts[name]):
+                    samples.append(clocks[name].seconds(fn))
+                    if hasattr(clocks[name], "last_launch_s"):
+                        launches.setdefault(name, []).append(clocks[name].last_launch_s)
             except Exception as error:
                 errors[name] = error_text(error)
                 best.pop(name, None)
@@ -136,4 +142,6 @@ def measure(fns: dict, timer, repeats: int | None, rounds: int, settle_s: float,
     timed = {name: {"first_call_ms": first[name] * 1e3, "compile_ms": max(0.0, (first[name] - median) * 1e3),
                     "median_ms": median * 1e3, "iqr_ms": iqr * 1e3, "repeats": counts[name], "rounds": rounds}
              for name, (median, iqr) in best.items()}
+    for name in timed.keys() & launches.keys():
+        timed[name]["launch_ms"] = statistics.median(launches[name]) * 1e3
     return {**timed, **{name: {"error": text} for name, text in errors.items()}}

@@ -16,7 +16,7 @@ import sys
 from bench.report import COLUMNS, markdown_table, row_key, train_markdown
 
 BEGIN, END = "<!-- bench:cpu:begin -->", "<!-- bench:cpu:end -->"
-FAMILY_COLUMNS = [c for c in COLUMNS if c[1] not in ("op", "first_call_ms")]
+FAMILY_COLUMNS = [c for c in COLUMNS if c[1] not in ("op", "first_call_ms", "launch_ms")]  # launch: GPU runs only
 
 
 def fill(path: str, body: str):

@@ -85,6 +85,7 @@ def test_cuda_timer_zeroes_the_buffer_then_times_the_call_on_the_same_stream(mon
     timer = CudaTimer()
     assert timer.seconds(lambda: log.append("call")) == 0.25e-3
     assert log == [("record", 0, 7), ("memset", CudaTimer.FLUSH_BYTES, 7), ("record", 1, 7), "call", ("record", 2, 7)]
+    assert measure({"call": lambda: None}, timer, 2, 1, 0.0)["call"]["launch_ms"] >= 0  # the host's side, reported apart
 
 
 def test_cuda_timer_hold_covers_the_longest_recent_launch(monkeypatch):
