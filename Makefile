@@ -9,7 +9,7 @@ TRAIN_ARGS = --model lenet5 --model-arg activation=relu --model-arg pooling=max 
 	--batch-size 64 --optimizer sgd --lr 0.05 --momentum 0.9 --weight-decay 5e-4 --scheduler cosine \
 	--augment crop --device auto --seed 0
 
-.PHONY: test train bench bench-report gpu-check install clean
+.PHONY: test train bench bench-report gpu-check gpu-install gpu-bench gpu-gemm gpu-test install clean
 
 # Create the virtual environment when missing, install the project with its test extra, run the suite:
 # the reference and compile tiers, then the Numba CUDA kernels in the simulator (its own process: the
@@ -51,20 +51,32 @@ bench-report: install
 # its own time limit, so a slow or failing step cannot cost the others. Inside a bench, each section (family,
 # training steps) runs in its own process with a share of TENSORLIB_BENCH_SECONDS, and the JSON is rewritten
 # after every row, so a section cut short keeps what it measured; `timeout` is the backstop. Logs go to
-# <gpu>-*.txt; all of it is copied to $OUT (when set) after each step.
+# <gpu>-*.txt; all of it is copied to $OUT (when set) after each step. The steps are targets of their own
+# (gpu-install, gpu-bench, gpu-gemm, gpu-test), so a later call can redo one with the whole time limit.
 GPU_PYTHON ?= python3
 GPU_NAME ?= $(or $(shell nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n1 | tr -cs 'A-Za-z0-9\n' '-' | sed 's/-$$//'),cuda)
 GPU_RESULTS = bench/results/$(GPU_NAME)
 GPU_COPY_OUT = if [ -n "$$OUT" ]; then cp $(GPU_RESULTS)* "$$OUT"/; fi
-gpu-check:
+GPU_TEST_SECONDS ?= 140
+gpu-check: gpu-install gpu-bench gpu-gemm gpu-test
+
+gpu-install:
 	-$(GPU_PYTHON) -m pip install --quiet --no-deps --no-build-isolation -e .
+
+gpu-bench:
 	-PYTHONUNBUFFERED=1 TENSORLIB_BENCH_SECONDS=250 timeout -k 10 280 $(GPU_PYTHON) -m nn.cli bench --device cuda --op all --shapes cnn \
 		--json $(GPU_RESULTS).json --markdown $(GPU_RESULTS).md 2>&1 | tee $(GPU_RESULTS)-bench.txt
 	-$(GPU_COPY_OUT)
+
+gpu-gemm:
 	-PYTHONUNBUFFERED=1 TENSORLIB_BENCH_SECONDS=85 timeout -k 10 100 $(GPU_PYTHON) -m nn.cli bench --device cuda --op matmul --shapes large \
 		--json $(GPU_RESULTS)-gemm.json --markdown $(GPU_RESULTS)-gemm.md 2>&1 | tee $(GPU_RESULTS)-gemm.txt
 	-$(GPU_COPY_OUT)
-	-timeout -k 10 140 $(GPU_PYTHON) -m pytest -m gpu -q -rs 2>&1 | tee $(GPU_RESULTS)-gpu-tests.txt
+
+# one line per test as it finishes, so a run cut by the time limit still shows what passed; on its own
+# (make gpu-install gpu-test GPU_TEST_SECONDS=560) the tier gets a whole call
+gpu-test:
+	-timeout -k 10 $(GPU_TEST_SECONDS) $(GPU_PYTHON) -m pytest -m gpu -v -rs 2>&1 | tee $(GPU_RESULTS)-gpu-tests.txt
 	$(GPU_COPY_OUT)
 
 clean:
