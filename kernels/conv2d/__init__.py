@@ -7,6 +7,7 @@ Weight layout (K, C/groups, R, S); output (N, K, P, Q) with the size formula of 
 | reference          | float64 loops: the filter slides over the input like a flashlight (tests only) | | cpu |
 | numpy.v0_im2col    | im2col of stride phases into reused L2-sized blocks (Numba copies) + one BLAS GEMM per group and block, blocks over threads; 1x1 as a plain GEMM | in the copy that writes the output (1x1: in place per batch block) | cpu |
 | numba.v1_direct    | direct loops, no column matrix: forward and backward_weight with output channels innermost on a (C/g, R, S, K) weight, backward_input as a scatter with positions innermost; serial | entry point | cpu |
+| numba.v2_direct_blocked | forward and stride-1 backward_input: register-blocked direct kernel (8 positions x 16-64 output channels in AVX-512 registers, taps from a table), images over threads; CPU default for those passes, v0 where it measured slower (few channels per group, 1x1 backward_input) | in kernel | cpu |
 | numba_cuda.v1_direct | forward: one thread per output over its receptive field (bounds-free pointwise kernel for 1x1); backward_input: one thread per input element gathering the taps that reach it | in kernel | cuda |
 | numba_cuda.v2_direct_smem | forward: output tile per block, its receptive field and KB filters in shared memory, KB accumulators per thread (KB = 1 depthwise); Numba default on cuda | in kernel | cuda |
 | numba_cuda.v3_im2col_gemm | forward: im2col kernel + shared-memory tiled GEMM per group writing NCHW | in kernel | cuda |
@@ -116,6 +117,7 @@ def conv2d_backward_bias(dy):
     return registry.get("conv2d_backward_bias", registry.array_device(dy))(dy)
 
 
+from kernels.conv2d import numba_blocked  # noqa: E402,F401  (CPU default for forward and backward_input, first)
 from kernels.conv2d import numpy as _numpy  # noqa: E402,F401  (registers the CPU variants)
 from kernels.conv2d import numba_direct  # noqa: E402,F401  (CPU direct variant, not a default)
 from kernels.conv2d import cupy_cuda, numba_cuda  # noqa: E402,F401  (GPU variants, CuPy defaults first)

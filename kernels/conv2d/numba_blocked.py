@@ -1,0 +1,241 @@
+"""CPU conv2d as a register-blocked direct convolution: no column matrix, no GEMM packing, each output
+written once. ``numba.v2_direct_blocked``; kernels/conv2d/README.md has the measurements.
+
+One kernel computes a block of QB output positions x KW output channels at a time, in QB*KW/V vector
+registers (V = 16 float32 or 8 float64 lanes, one AVX-512 register; see ``simd``):
+
+    for each image: copy it into a zero-bordered buffer (one per thread, in L2), then
+    for each group, block of KW output channels, block of QB positions (flattened over P x Q):
+        acc[j, :] = bias                                          QB x KW/V registers
+        for t in taps (c, r, s):                                  one loop, offsets from a table
+            acc[j, :] += x[position j + offset t] * w[t, :]       a broadcast and KW/V FMAs per position
+        y[k, position j] = acc[j, k]                              through a stack scratch (a transpose)
+
+Output channels are the vector lanes, so any stride or dilation costs nothing (positions are broadcast
+loads at offsets from a table), and LeNet's 10x10 or ResNet's 8x8 planes fill whole vectors; a group with
+fewer than V output channels leaves lanes idle. The weight is packed as (groups, K-blocks, taps, KW),
+zero-padded to whole vectors, so each tap's weights are KW contiguous elements. The last position block
+of an image repeats the last position instead of running short. Every product is summed in tap order, one
+FMA at a time, in its own accumulator: no reassociation, the only fast-math is the fused multiply-add.
+
+The kernel source is a template specialised per (QB, KW/V) -- the QB positions and their FMAs are written
+out so that every accumulator slice sits at a constant offset (LLVM then keeps them in registers; loops over
+the positions were 20% slower: LLVM recomputed each address inside the tap loop). The template is compiled
+on first use, per dtype and configuration (about 0.5 s each; generated source cannot use Numba's cache).
+
+backward_input at stride 1 is the same kernel on dy: dx = conv(dy padded by (R-1)*d - p, the weight with
+K and C swapped and the taps flipped). Other strides, and backward_weight and bias, are v0's.
+
+Threads: images are split over the cores in Python threads (the kernel releases the GIL); no BLAS runs
+meanwhile, so unlike ``numpy.py`` nothing limits the BLAS's threads.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from numba import carray, njit, uint64
+
+from kernels.conv2d import simd
+from kernels.conv2d.epilogue import fuses
+from kernels.registry import register, variant
+
+# Forward FLOPs from which the images are split over threads (below it the hand-off costs more).
+PARALLEL_MIN_FLOPS = 10e6
+
+_TEMPLATE = """
+def kernel(x, buffer, taps, positions, w, bias, y, n0, n1, ph, pw, relu):
+    N, C, H, W = x.shape
+    _, K, P, Q = y.shape
+    G, blocks, T, _ = w.shape
+    Cg, Kg, M = C // G, K // G, P * Q
+    Hp, Wp = buffer.shape[1], buffer.shape[2]
+    xf, bf, wf, yf = x.reshape(-1), buffer.reshape(-1), w.reshape(-1), y.reshape(-1)
+    acc = carray(stack_array({NA}, y.dtype), ({NA},))
+    out = carray(stack_array({NA}, y.dtype), ({NA},))
+    u0, u1, v0, v1 = max(0, -ph), min(H, Hp - ph), max(0, -pw), min(W, Wp - pw)
+    for n in range(n0, n1):
+        for c in range(C):  # the image into the buffer's interior; its border stays zero
+            for u in range(u0, u1):
+                src, dst = ((n * C + c) * H + u) * W, (c * Hp + u + ph) * Wp + pw
+                for v in range(v0, v1):
+                    bf[uint64(dst + v)] = xf[uint64(src + v)]
+        for gi in range(G):
+            image = gi * Cg * Hp * Wp
+            for kb in range(blocks):
+                block = gi * blocks + kb
+                for m0 in range(0, M, {QB}):
+{POSITIONS}
+{INIT}
+                    for t in range(T):
+                        o = taps[t]
+                        wt = (block * T + t) * {KW}
+{FMAS}
+                    if relu:
+{RELU}
+{SPILL}
+                    for l in range(min({KW}, Kg - kb * {KW})):
+                        row = (n * K + gi * Kg + kb * {KW} + l) * M
+                        for j in range({QB}):
+                            yf[uint64(row + min(m0 + j, M - 1))] = out[j * {KW} + l]
+"""
+
+
+def _source(QB, KW, V):
+    """The kernel's source for QB positions x KW channels; accumulator of position j, lanes l: acc[j*KW + l]."""
+
+    def lines(indent, items):
+        return "\n".join(" " * indent + item for item in items)
+
+    slices = [(j, l) for j in range(QB) for l in range(0, KW, V)]
+    fmas = []
+    for j in range(QB):
+        fmas.append(f"x{j} = bf[uint64(b{j} + o)]")
+        fmas += [f"fma_lanes(acc, {j * KW + l}, wf, wt + {l}, x{j})" for l in range(0, KW, V)]
+    return _TEMPLATE.format(
+        QB=QB, KW=KW, NA=QB * KW,
+        POSITIONS=lines(20, [f"b{j} = image + positions[m0 + {j}]" for j in range(QB)]),
+        INIT=lines(20, [f"copy_lanes(acc, {j * KW + l}, bias, block * {KW} + {l})" for j, l in slices]),
+        FMAS=lines(24, fmas),
+        RELU=lines(24, [f"relu_lanes(acc, {j * KW + l})" for j, l in slices]),
+        SPILL=lines(20, [f"copy_lanes(out, {j * KW + l}, acc, {j * KW + l})" for j, l in slices]),
+    )
+
+
+def _config(Kg, V):
+    """(QB, KW): 1, 2 or 4 vectors of channels per block, 8 positions (4 with 4 vectors): 8-16 accumulator
+    registers, enough independent FMAs to cover their 4-cycle latency on two FMA ports."""
+    vectors = min(4, -(-Kg // V))
+    vectors = 4 if vectors == 3 else vectors
+    return (8 if vectors <= 2 else 4), vectors * V
+
+
+@functools.lru_cache(maxsize=None)
+def _kernel(QB, KW, V):
+    names = {"uint64": uint64, "carray": carray, "stack_array": simd.stack_array,
+             "copy_lanes": simd.copy_lanes, "fma_lanes": simd.fma_lanes, "relu_lanes": simd.relu_lanes}
+    exec(compile(_source(QB, KW, V), f"<conv2d v2_direct_blocked QB={QB} KW={KW}>", "exec"), names)
+    return njit(nogil=True)(names["kernel"])
+
+
+def _pack(w, groups, KW):
+    """(K, C/g, R, S) -> (groups, K-blocks, C/g*R*S, KW), output channels zero-padded to whole blocks."""
+    K, Cg, R, S = w.shape
+    Kg = K // groups
+    blocks = -(-Kg // KW)
+    packed = np.zeros((groups, blocks * KW, Cg * R * S), w.dtype)
+    packed[:, :Kg] = w.reshape(groups, Kg, -1)
+    return np.ascontiguousarray(packed.reshape(groups, blocks, KW, -1).transpose(0, 1, 3, 2))
+
+
+CORES = len(os.sched_getaffinity(0))
+_pool = ThreadPoolExecutor(max(1, CORES - 1), thread_name_prefix="conv2d_direct")
+
+
+def _split(work, N, flops):
+    """work(n0, n1) over the images, split evenly over the cores when the convolution is large enough."""
+    workers = min(N, CORES) if flops >= PARALLEL_MIN_FLOPS else 1
+    if workers <= 1:
+        return work(0, N)
+    bounds = [N * i // workers for i in range(workers + 1)]
+    helpers = [_pool.submit(work, bounds[i], bounds[i + 1]) for i in range(1, workers)]
+    work(bounds[0], bounds[1])
+    for helper in helpers:
+        helper.result()
+
+
+def _direct(x, w, bias, out_shape, stride, dilation, padding, groups, relu):
+    """y (N, K, P, Q) = conv(x, w) + bias over the input zero-padded by ``padding`` (negative: cropped);
+    x and w of the same float type, C-contiguous."""
+    N, C, H, W = x.shape
+    K, Cg, R, S = w.shape
+    _, _, P, Q = out_shape
+    (sh, sw), (dh, dw), (ph, pw) = stride, dilation, padding
+    V = simd.lanes(x.dtype)
+    QB, KW = _config(K // groups, V)
+    packed = _pack(w, groups, KW)
+    blocks = packed.shape[1]
+    padded_bias = np.zeros((groups, blocks * KW), x.dtype)
+    if bias is not None:
+        padded_bias[:, : K // groups] = bias.reshape(groups, -1)
+    Hp, Wp = (P - 1) * sh + (R - 1) * dh + 1, (Q - 1) * sw + (S - 1) * dw + 1
+    c, r, s = np.ogrid[:Cg, :R, :S]
+    taps = (c * Hp * Wp + r * dh * Wp + s * dw).reshape(-1).astype(np.int64)
+    m = np.minimum(np.arange(-(-P * Q // QB) * QB), P * Q - 1)
+    positions = (m // Q * sh * Wp + m % Q * sw).astype(np.int64)
+    y = np.empty(out_shape, x.dtype)
+    kernel = _kernel(QB, KW, V)
+
+    def work(n0, n1):
+        buffer = np.zeros((C, Hp, Wp), x.dtype)
+        kernel(x, buffer, taps, positions, packed, padded_bias, y, n0, n1, ph, pw, relu)
+
+    if y.size:
+        _split(work, N, 2 * N * K * P * Q * Cg * R * S)
+    return y
+
+
+def _operand(array):
+    """C-contiguous float32 or float64 (the kernels are compiled for these two)."""
+    if array.dtype in (np.float32, np.float64):
+        return np.ascontiguousarray(array)
+    return np.ascontiguousarray(array, np.float32 if array.itemsize < 4 else np.float64)
+
+
+def forward_blocked(x, w, b, g, activation=None):
+    """The blocked kernel on any geometry (what the registered variant runs where ``prefers`` holds)."""
+    dtype, x = x.dtype, _operand(x)
+    w = _operand(w).astype(x.dtype, copy=False)
+    b = None if b is None else _operand(b).astype(x.dtype, copy=False)
+    y = _direct(x, w, b, g.y_shape, g.stride, g.dilation, g.padding, g.groups, activation == "relu")
+    return y.astype(dtype, copy=False)
+
+
+def backward_input_blocked(dy, w, g):
+    """Stride 1 only: the blocked kernel on dy with the transposed, flipped weight."""
+    if g.stride != (1, 1):
+        raise ValueError(f"backward_input_blocked needs stride (1, 1), got {g.stride}")
+    dtype, dy = dy.dtype, _operand(dy)
+    w = _operand(w).astype(dy.dtype, copy=False)
+    Kg, Cg = g.K // g.groups, g.C // g.groups
+    # w'[c, k, r, s] = w[k, c, R-1-r, S-1-s] within each group
+    flipped = w.reshape(g.groups, Kg, Cg, g.R, g.S)[:, :, :, ::-1, ::-1].transpose(0, 2, 1, 3, 4)
+    flipped = np.ascontiguousarray(flipped).reshape(g.C, Kg, g.R, g.S)
+    (dh, dw), (ph, pw) = g.dilation, g.padding
+    padding = ((g.R - 1) * dh - ph, (g.S - 1) * dw - pw)
+    dx = _direct(dy, flipped, None, g.x_shape, (1, 1), g.dilation, padding, g.groups, False)
+    return dx.astype(dtype, copy=False)
+
+
+def prefers_forward(g):
+    """Whether the blocked forward beats v0 here: with 6 or more channels per group a block's lanes are at
+    least 6/16 busy, and v0's GEMMs are slower still (kernels/conv2d/README.md, v2 measurements)."""
+    return g.K // g.groups >= 6
+
+
+def prefers_backward_input(g):
+    """Stride 1, 16 or more input channels per group (fewer leave lanes idle: LeNet C3 lost), and not a 1x1
+    filter, where v0 is one plain GEMM per image (measured faster)."""
+    return g.stride == (1, 1) and g.C // g.groups >= 16 and g.R * g.S > 1
+
+
+@register("conv2d_forward", "numba", "v2_direct_blocked", default=True)
+@fuses("relu")
+def conv2d_forward(x, w, b, g, activation=None):
+    """Register-blocked direct convolution (positions x output-channel lanes), threads over images; v0 where
+    groups have fewer than 6 output channels."""
+    if prefers_forward(g):
+        return forward_blocked(x, w, b, g, activation)
+    return variant("conv2d_forward", "numpy.v0_im2col").fn(x, w, b, g, activation)
+
+
+@register("conv2d_backward_input", "numba", "v2_direct_blocked", default=True)
+def conv2d_backward_input(dy, w, g):
+    """Stride 1, 16+ input channels per group, not 1x1: the blocked kernel on dy with the flipped, transposed
+    weight; v0 otherwise."""
+    if prefers_backward_input(g):
+        return backward_input_blocked(dy, w, g)
+    return variant("conv2d_backward_input", "numpy.v0_im2col").fn(dy, w, g)

@@ -1,0 +1,93 @@
+"""Vector operations for Numba CPU kernels, written as LLVM IR through ``numba.extending.intrinsic``.
+
+Why not plain loops: Numba runs LLVM's loop vectoriser only (its SLP vectoriser is off), which cannot keep a
+block of accumulators in registers across a reduction loop, and on AVX-512 parts it prefers 256-bit vectors.
+These intrinsics emit one 64-byte vector operation each (16 float32 or 8 float64 lanes: zmm registers on
+AVX-512, split into two ymm by LLVM on AVX2). They act on arrays at a lane offset; on an array from
+``stack_array`` whose offsets are compile-time constants, LLVM's SROA turns every slice into a register,
+so a block of ``fma_lanes`` over such an array is a register-blocked FMA kernel with no loads or stores
+of the accumulators. Loads and stores are unaligned; no bounds are checked.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.core.errors import RequireLiteralValue
+from numba.extending import intrinsic
+
+VECTOR_BYTES = 64
+
+
+def lanes(dtype) -> int:
+    """Lanes of one vector of ``dtype`` (a NumPy dtype)."""
+    return VECTOR_BYTES // dtype.itemsize
+
+
+def _vector_at(context, builder, array_type, array, index):
+    """Pointer to the vector starting at element ``index`` of ``array``, and the vector's LLVM type."""
+    data = context.make_array(array_type)(context, builder, array).data
+    element = context.get_value_type(array_type.dtype)
+    vector = ir.VectorType(element, VECTOR_BYTES * 8 // array_type.dtype.bitwidth)
+    return builder.bitcast(builder.gep(data, [index]), vector.as_pointer()), vector
+
+
+@intrinsic
+def stack_array(typingctx, count, dtype):
+    """Pointer to ``count`` (a literal) uninitialised elements of ``dtype`` in the caller's stack frame;
+    wrap it with ``numba.carray``. Allocated once per call of the kernel, wherever this appears."""
+    if not isinstance(count, types.IntegerLiteral):
+        raise RequireLiteralValue(count)
+    size, element_type = count.literal_value, dtype.dtype
+
+    def codegen(context, builder, signature, args):
+        element = context.get_value_type(element_type)
+        storage = cgutils.alloca_once(builder, ir.ArrayType(element, size))
+        return builder.bitcast(storage, element.as_pointer())
+
+    return types.CPointer(element_type)(count, dtype), codegen
+
+
+@intrinsic
+def copy_lanes(typingctx, dst, i, src, j):
+    """dst[i : i + lanes] = src[j : j + lanes]."""
+
+    def codegen(context, builder, signature, args):
+        target, _ = _vector_at(context, builder, signature.args[0], args[0], args[1])
+        source, _ = _vector_at(context, builder, signature.args[2], args[2], args[3])
+        builder.store(builder.load(source, align=1), target, align=1)
+        return context.get_dummy_value()
+
+    return types.none(dst, i, src, j), codegen
+
+
+@intrinsic
+def fma_lanes(typingctx, acc, i, w, j, x):
+    """acc[i : i + lanes] += x * w[j : j + lanes], one fused multiply-add of a broadcast scalar."""
+
+    def codegen(context, builder, signature, args):
+        target, vector = _vector_at(context, builder, signature.args[0], args[0], args[1])
+        source, _ = _vector_at(context, builder, signature.args[2], args[2], args[3])
+        one = builder.insert_element(ir.Constant(vector, None), args[4], ir.Constant(ir.IntType(32), 0))
+        splat = builder.shuffle_vector(one, one, ir.Constant(ir.VectorType(ir.IntType(32), vector.count), None))
+        name = f"llvm.fma.v{vector.count}f{signature.args[0].dtype.bitwidth}"
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vector, [vector] * 3), name)
+        total = builder.call(fma, [splat, builder.load(source, align=1), builder.load(target, align=1)])
+        builder.store(total, target, align=1)
+        return context.get_dummy_value()
+
+    return types.none(acc, i, w, j, acc.dtype), codegen
+
+
+@intrinsic
+def relu_lanes(typingctx, acc, i):
+    """acc[i : i + lanes] = where(acc < 0, 0, acc): a comparison, so NaN stays NaN (as in torch.relu)."""
+
+    def codegen(context, builder, signature, args):
+        target, vector = _vector_at(context, builder, signature.args[0], args[0], args[1])
+        value, zero = builder.load(target, align=1), ir.Constant(vector, None)
+        builder.store(builder.select(builder.fcmp_ordered("<", value, zero), zero, value), target, align=1)
+        return context.get_dummy_value()
+
+    return types.none(acc, i), codegen
