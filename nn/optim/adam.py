@@ -30,11 +30,12 @@ class Adam(Optimizer):
         state["step"] = step = state.get("step", 0) + 1
         (beta1, beta2), lr = group["betas"], group["lr"]
         return {"step_size": lr / (1 - beta1**step), "bias_correction2_sqrt": (1 - beta2**step) ** 0.5,
-                "decay": 1 - lr * group["weight_decay"]}
+                "decay": 1 - lr * group["weight_decay"], "one_minus_beta1": 1 - beta1,  # OneCycleLR cycles beta1
+                "beta2": beta2, "one_minus_beta2": 1 - beta2}
 
     def _update(self, param, grad, group, scalars):
         xp = array_module(param.data)
-        weight_decay, (beta1, beta2) = group["weight_decay"], group["betas"]
+        weight_decay = group["weight_decay"]
         state = self.state[param]
         if "exp_avg" not in state:
             state["exp_avg"] = xp.zeros_like(param.data)
@@ -49,9 +50,9 @@ class Adam(Optimizer):
             else:
                 grad = grad + weight_decay * param.data
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        exp_avg += (1 - beta1) * (grad - exp_avg)  # lerp towards grad, as PyTorch computes it
-        exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * grad * grad
+        exp_avg += scalars["one_minus_beta1"] * (grad - exp_avg)  # lerp towards grad, as PyTorch computes it
+        exp_avg_sq *= scalars["beta2"]
+        exp_avg_sq += scalars["one_minus_beta2"] * grad * grad
         if group["amsgrad"]:
             xp.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
             exp_avg_sq = state["max_exp_avg_sq"]

@@ -186,8 +186,7 @@ class DeviceScalars:
                         if param.grad is not None]
         if not self.entries:
             raise ValueError("no parameter has a gradient: run a step before capturing one")
-        self.fixed = [{key: copy.deepcopy(value) for key, value in group.items() if key not in ("params", "lr")}
-                      for group in optimizer.param_groups]
+        self.fixed = [_structure(group) for group in optimizer.param_groups]
         self.tables, self.rows, self.names = {}, [], None
 
     def refresh(self):
@@ -223,11 +222,25 @@ class DeviceScalars:
 
     def check_unchanged(self):
         for index, (group, fixed) in enumerate(zip(self.optimizer.param_groups, self.fixed)):
+            now = _structure(group)
             for key, value in fixed.items():
-                if group.get(key) != value:
+                if now.get(key) != value:
                     raise ValueError(
-                        f"param_groups[{index}][{key!r}] changed from {value!r} to {group.get(key)!r} after the "
-                        "step was captured; only 'lr' may change between replays (capture a new step)")
+                        f"param_groups[{index}][{key!r}] changed from {value!r} to {now.get(key)!r} after the "
+                        f"step was captured; only {', '.join(map(repr, _PER_STEP))} may change between replays "
+                        "(capture a new step)")
+
+
+# what a scheduler may change between steps (read from the device tables); whether momentum is on at all
+# changes the step's structure, so it stays fixed
+_PER_STEP = ("lr", "momentum", "betas")
+
+
+def _structure(group: dict) -> dict:
+    fixed = {key: copy.deepcopy(value) for key, value in group.items() if key not in ("params",) + _PER_STEP}
+    if "momentum" in group:
+        fixed["momentum on"] = group["momentum"] != 0
+    return fixed
 
 
 def _is_array(value) -> bool:

@@ -23,7 +23,7 @@ class RMSprop(Optimizer):
     def _scalars(self, param, group):
         state = self.state[param]
         state["step"] = state.get("step", 0) + 1
-        return {"lr": group["lr"]}
+        return {"lr": group["lr"], "momentum": group["momentum"]}
 
     def _update(self, param, grad, group, scalars):
         xp = array_module(param.data)
@@ -31,7 +31,7 @@ class RMSprop(Optimizer):
         state = self.state[param]
         if "square_avg" not in state:
             state["square_avg"] = xp.zeros_like(param.data)
-            if momentum > 0:
+            if momentum != 0:
                 state["momentum_buffer"] = xp.zeros_like(param.data)
             if group["centered"]:
                 state["grad_avg"] = xp.zeros_like(param.data)
@@ -49,9 +49,9 @@ class RMSprop(Optimizer):
         else:
             avg = xp.sqrt(square_avg)
         avg += group["eps"]
-        if momentum > 0:
+        if momentum != 0:
             buf = state["momentum_buffer"]
-            buf *= momentum
+            buf *= scalars["momentum"]  # OneCycleLR cycles it
             buf += grad / avg
             param.data -= scalars["lr"] * buf
         else:

@@ -22,13 +22,16 @@ class SGD(Optimizer):
                         nesterov=nesterov, maximize=maximize)
         super().__init__(params, defaults)
 
+    def _scalars(self, param, group):
+        return {"lr": group["lr"], "momentum": group["momentum"]}
+
     def _update(self, param, grad, group, scalars):
         if group["maximize"]:
             grad = -grad
         if group["weight_decay"] != 0:
             grad = grad + group["weight_decay"] * param.data
-        momentum = group["momentum"]
-        if momentum != 0:
+        if group["momentum"] != 0:
+            momentum = scalars["momentum"]  # OneCycleLR cycles it
             state = self.state[param]
             buf = state.get("momentum_buffer")
             if buf is None:

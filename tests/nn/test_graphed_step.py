@@ -100,9 +100,16 @@ def assert_same_training(reference, graphed, losses):
 
 OPTIMIZERS = {
     "sgd-momentum": (lambda p: optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=1e-3), None),
+    # OneCycleLR changes lr and momentum (SGD, RMSprop) or beta1 (Adam) at every step
+    "sgd-onecycle": (lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
+                     lambda o: optim.lr_scheduler.OneCycleLR(o, max_lr=0.2, total_steps=8)),
     "adamw-steplr": (lambda p: optim.AdamW(p, lr=0.01), lambda o: optim.lr_scheduler.StepLR(o, 1, gamma=0.5)),
-    "rmsprop": (lambda p: optim.RMSprop(p, lr=0.01, momentum=0.5, centered=True), None),
+    "adam-onecycle": (lambda p: optim.Adam(p, lr=0.01, amsgrad=True),
+                      lambda o: optim.lr_scheduler.OneCycleLR(o, max_lr=0.02, total_steps=8)),
+    "rmsprop-onecycle": (lambda p: optim.RMSprop(p, lr=0.01, momentum=0.5, centered=True),
+                         lambda o: optim.lr_scheduler.OneCycleLR(o, max_lr=0.02, total_steps=8)),
 }
+SIMULATED_OPTIMIZERS = ("sgd-onecycle", "adamw-steplr")  # one of each kind of scalar; the GPU runs them all
 
 
 @TIERS
@@ -111,8 +118,8 @@ def test_replays_match_eager_steps(tier, name):
     """An eager warm-up step, the capture, 2 more replays: losses, weights, running statistics, gradients,
     optimizer buffers and step counts equal the eager run's, the scheduled learning rate and Adam's bias
     corrections included (the step counters advance on the host at every replay)."""
-    if tier == "simulator" and name == "rmsprop":
-        pytest.skip("the simulator covers one optimizer of each kind of scalar (lr; lr and step counts)")
+    if tier == "simulator" and name not in SIMULATED_OPTIMIZERS:
+        pytest.skip("the simulator covers one optimizer of each kind of scalar (lr and momentum; step counts)")
     data = batches(4)
     reference = eager_reference(tier, *OPTIMIZERS[name], data)
     model, optimizer, scheduler = make(*OPTIMIZERS[name])
@@ -151,8 +158,10 @@ def test_changing_a_fixed_hyper_parameter_after_capture_raises(tier):
     model, optimizer, _ = make(OPTIMIZERS["sgd-momentum"][0])
     step = nn.GraphedStep(model, optimizer, warmup=1)
     run_graphed(step, None, batches(2))
-    optimizer.param_groups[0]["momentum"] = 0.5
-    with pytest.raises(ValueError, match=r"param_groups\[0\]\['momentum'\] changed from 0.9 to 0.5"):
+    optimizer.param_groups[0]["momentum"] = 0.5  # read from the device table: fine
+    step(*batches(1)[0])
+    optimizer.param_groups[0]["weight_decay"] = 0.01
+    with pytest.raises(ValueError, match=r"param_groups\[0\]\['weight_decay'\] changed from 0.001 to 0.01"):
         step(*batches(1)[0])
 
 

@@ -389,10 +389,10 @@ def test_clip_grad_value():
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_device_scalars_step_follows_the_update_rule_from_its_table(case):
-    """The device side of a captured step (nn.optim.optimizer.DeviceScalars) takes every number that changes
-    between steps from its table: with the groups' lr overwritten by NaN after ``refresh``, the updates
-    still follow the rule (a direct read of group["lr"] would make them NaN), and the host-side step
-    counts advance as in eager steps."""
+    """The device side of a captured step (nn.optim.optimizer.DeviceScalars) takes every number a scheduler
+    may change from its table: with the groups' lr, momentum and betas overwritten by NaN after ``refresh``,
+    the updates still follow the rule (a direct read of the group would make them NaN), and the host-side
+    step counts advance as in eager steps."""
     optimizer_cls, rule, kwargs = case
     params = make_params("net")
     optimizer = optimizer_cls(params, **kwargs)
@@ -402,11 +402,16 @@ def test_device_scalars_step_follows_the_update_rule_from_its_table(case):
         optimizer.zero_grad()
         PROBLEMS["net"][0](params).backward()
         scalars.refresh()
+        saved = [dict(group) for group in optimizer.param_groups]
         for group in optimizer.param_groups:
             group["lr"] = float("nan")
+            if group.get("momentum"):  # whether momentum is on at all is structure, read from the group
+                group["momentum"] = float("nan")
+            if "betas" in group:
+                group["betas"] = (float("nan"), float("nan"))
         scalars.step()
-        for group in optimizer.param_groups:
-            group["lr"] = kwargs["lr"]
+        for group, before in zip(optimizer.param_groups, saved):
+            group.update(before)
     want = reference(rule, "net", steps=6, **kwargs)
     for param, w in zip(params, want):
         np.testing.assert_allclose(param.detach().numpy(), w, rtol=1e-10, atol=1e-12)
