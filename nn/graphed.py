@@ -14,9 +14,9 @@ A batch of another shape (the last, smaller batch of an epoch) runs as an eager 
 What stays correct across replays, and how:
 - parameters, optimizer buffers and BatchNorm running statistics are updated in place, so the graph
   keeps writing the arrays the model holds; after each replay ``param.grad`` is the captured gradient;
-- the learning rate (schedulers) and Adam's bias corrections are read from device memory written before
-  each replay (``nn.optim.optimizer.DeviceScalars``); changing another hyper-parameter after the capture
-  raises an error;
+- the learning rate, momentum and Adam's betas (what schedulers change) and Adam's bias corrections are
+  read from device memory written before each replay (``nn.optim.optimizer.DeviceScalars``); changing
+  another hyper-parameter after the capture raises an error;
 - ``optimizer.load_state_dict`` (resuming) replaces the optimizer's buffers: the next call captures again;
   anything else that changes the step's structure after the capture (freezing parameters, swapping layers,
   switching a layer to eval mode inside the model) needs a new ``GraphedStep``.

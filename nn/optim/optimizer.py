@@ -26,7 +26,7 @@ class Optimizer:
     to its buffers, kept as raw arrays on the parameter's device, and "step" as a Python int. Subclasses
     implement ``_update``, which ``step`` calls under no_grad for each parameter whose ``.grad`` is not None,
     and ``_scalars``, the host-side part of a step: bookkeeping such as step counts, and the numbers the
-    update multiplies by (learning rate, bias corrections), which a step captured as a CUDA graph reads from
+    update multiplies by (learning rate, momentum, bias corrections), which a step captured as a CUDA graph reads from
     device memory (``DeviceScalars``) instead of baking them into its kernels.
     """
 
@@ -175,9 +175,9 @@ class DeviceScalars:
     Covers the parameters that have a gradient when it is made (those a training step updates). ``refresh``
     runs the host side of one step (``_scalars``: step counts advance exactly as in an eager step) and
     writes its numbers into one device table per dtype; ``step`` is the device side, to be captured: every
-    update reads its numbers from the table, so the replay of a captured step follows a learning-rate
-    schedule and Adam's bias corrections. The other hyper-parameters are fixed when the step is captured:
-    ``check_unchanged`` raises if one of them has changed since.
+    update reads its numbers from the table, so the replay of a captured step follows the schedules of the
+    learning rate, momentum and Adam's betas, and Adam's bias corrections. The other hyper-parameters (and
+    whether momentum is on) are fixed when the step is captured: ``check_unchanged`` raises if one changed.
     """
 
     def __init__(self, optimizer):
