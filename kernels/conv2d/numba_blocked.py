@@ -24,7 +24,11 @@ the positions were 20% slower: LLVM recomputed each address inside the tap loop)
 on first use, per dtype and configuration (about 0.5 s each; generated source cannot use Numba's cache).
 
 backward_input at stride 1 is the same kernel on dy: dx = conv(dy padded by (R-1)*d - p, the weight with
-K and C swapped and the taps flipped). Other strides, and backward_weight and bias, are v0's.
+K and C swapped and the taps flipped). Other strides, and bias, are v0's.
+
+backward_weight swaps the roles of taps and positions: TB taps x KW output channels accumulate in registers
+(starting from the thread's partial dw, stored back after each chunk of positions), and per position one
+vector of dy (transposed per image to positions x channels) meets TB broadcast loads of the buffered image.
 
 Threads: images are split over the cores in Python threads (the kernel releases the GIL); no BLAS runs
 meanwhile, so unlike ``numpy.py`` nothing limits the BLAS's threads.
@@ -45,6 +49,8 @@ from kernels.registry import register, variant
 
 # Forward FLOPs from which the images are split over threads (below it the hand-off costs more).
 PARALLEL_MIN_FLOPS = 10e6
+# backward_weight: bytes of dy's transposed lanes that every tap block reads while they are in L1.
+CHUNK_BYTES = 8192
 
 _TEMPLATE = """
 def kernel(x, buffer, taps, positions, w, bias, y, n0, n1, ph, pw, relu):
@@ -84,12 +90,12 @@ def kernel(x, buffer, taps, positions, w, bias, y, n0, n1, ph, pw, relu):
 """
 
 
+def _lines(indent, items):
+    return "\n".join(" " * indent + item for item in items)
+
+
 def _source(QB, KW, V):
     """The kernel's source for QB positions x KW channels; accumulator of position j, lanes l: acc[j*KW + l]."""
-
-    def lines(indent, items):
-        return "\n".join(" " * indent + item for item in items)
-
     slices = [(j, l) for j in range(QB) for l in range(0, KW, V)]
     fmas = []
     for j in range(QB):
@@ -97,11 +103,73 @@ def _source(QB, KW, V):
         fmas += [f"fma_lanes(acc, {j * KW + l}, wf, wt + {l}, x{j})" for l in range(0, KW, V)]
     return _TEMPLATE.format(
         QB=QB, KW=KW, NA=QB * KW,
-        POSITIONS=lines(20, [f"b{j} = image + positions[m0 + {j}]" for j in range(QB)]),
-        INIT=lines(20, [f"copy_lanes(acc, {j * KW + l}, bias, block * {KW} + {l})" for j, l in slices]),
-        FMAS=lines(24, fmas),
-        RELU=lines(24, [f"relu_lanes(acc, {j * KW + l})" for j, l in slices]),
-        SPILL=lines(20, [f"copy_lanes(out, {j * KW + l}, acc, {j * KW + l})" for j, l in slices]),
+        POSITIONS=_lines(20, [f"b{j} = image + positions[m0 + {j}]" for j in range(QB)]),
+        INIT=_lines(20, [f"copy_lanes(acc, {j * KW + l}, bias, block * {KW} + {l})" for j, l in slices]),
+        FMAS=_lines(24, fmas),
+        RELU=_lines(24, [f"relu_lanes(acc, {j * KW + l})" for j, l in slices]),
+        SPILL=_lines(20, [f"copy_lanes(out, {j * KW + l}, acc, {j * KW + l})" for j, l in slices]),
+    )
+
+
+_WEIGHT_TEMPLATE = """
+def kernel(x, dy, buffer, lanes, taps, positions, chunk, dw, n0, n1, ph, pw):
+    N, C, H, W = x.shape
+    _, K, P, Q = dy.shape
+    G, blocks, T, _ = dw.shape
+    Cg, Kg, M = C // G, K // G, P * Q
+    Hp, Wp = buffer.shape[1], buffer.shape[2]
+    xf, yf, bf, lf, wf = x.reshape(-1), dy.reshape(-1), buffer.reshape(-1), lanes.reshape(-1), dw.reshape(-1)
+    acc = carray(stack_array({NA}, dw.dtype), ({NA},))
+    u0, u1, v0, v1 = max(0, -ph), min(H, Hp - ph), max(0, -pw), min(W, Wp - pw)
+    for n in range(n0, n1):
+        for c in range(C):
+            for u in range(u0, u1):
+                src, dst = ((n * C + c) * H + u) * W, (c * Hp + u + ph) * Wp + pw
+                for v in range(v0, v1):
+                    bf[uint64(dst + v)] = xf[uint64(src + v)]
+        # dy[n] as (G, K-blocks, M, KW): channels become lanes, padding lanes stay zero. Positions outer, so
+        # the stores run along lines (stores KW apart missed L1 on every element: 40% of the time at 32x32)
+        for block in range(G * blocks):
+            k0 = block // blocks * Kg + block % blocks * {KW}
+            width = min({KW}, (block // blocks + 1) * Kg - k0)
+            for m in range(M):
+                dst, src = (block * M + m) * {KW}, (n * K + k0) * M + m
+                for l in range(width):
+                    lf[uint64(dst + l)] = yf[uint64(src + l * M)]
+        for gi in range(G):
+            image = gi * Cg * Hp * Wp
+            for kb in range(blocks):
+                block = gi * blocks + kb
+                row = block * M * {KW}
+                for m0 in range(0, M, chunk):  # a chunk of dy's lanes stays in L1 over all tap blocks
+                    for t0 in range(0, T, {TB}):
+{TAPS}
+{LOAD}
+                        for m in range(m0, min(M, m0 + chunk)):
+                            o = positions[m]
+                            d = row + m * {KW}
+{FMAS}
+{STORE}
+"""
+
+
+def _weight_source(TB, KW, V):
+    """backward_weight's source for TB taps x KW channels; accumulator of tap j, lanes l: acc[j*KW + l]. The
+    last tap block repeats the last tap (its accumulators compute and store the same sums)."""
+    slices = [(j, l) for j in range(TB) for l in range(0, KW, V)]
+    taps = []
+    for j in range(TB):
+        taps += [f"b{j} = image + taps[t0 + {j}]", f"d{j} = (block * T + min(t0 + {j}, T - 1)) * {KW}"]
+    fmas = []
+    for j in range(TB):
+        fmas.append(f"x{j} = bf[uint64(b{j} + o)]")
+        fmas += [f"fma_lanes(acc, {j * KW + l}, lf, d + {l}, x{j})" for l in range(0, KW, V)]
+    return _WEIGHT_TEMPLATE.format(
+        TB=TB, KW=KW, NA=TB * KW,
+        TAPS=_lines(24, taps),
+        LOAD=_lines(24, [f"copy_lanes(acc, {j * KW + l}, wf, d{j} + {l})" for j, l in slices]),
+        FMAS=_lines(28, fmas),
+        STORE=_lines(24, [f"copy_lanes(wf, d{j} + {l}, acc, {j * KW + l})" for j, l in slices]),
     )
 
 
@@ -113,12 +181,21 @@ def _config(Kg, V):
     return (8 if vectors <= 2 else 4), vectors * V
 
 
-@functools.lru_cache(maxsize=None)
-def _kernel(QB, KW, V):
+def _compile(source, name):
     names = {"uint64": uint64, "carray": carray, "stack_array": simd.stack_array,
              "copy_lanes": simd.copy_lanes, "fma_lanes": simd.fma_lanes, "relu_lanes": simd.relu_lanes}
-    exec(compile(_source(QB, KW, V), f"<conv2d v2_direct_blocked QB={QB} KW={KW}>", "exec"), names)
+    exec(compile(source, f"<conv2d v2_direct_blocked {name}>", "exec"), names)
     return njit(nogil=True)(names["kernel"])
+
+
+@functools.lru_cache(maxsize=None)
+def _kernel(QB, KW, V):
+    return _compile(_source(QB, KW, V), f"QB={QB} KW={KW}")
+
+
+@functools.lru_cache(maxsize=None)
+def _weight_kernel(TB, KW, V):
+    return _compile(_weight_source(TB, KW, V), f"backward_weight TB={TB} KW={KW}")
 
 
 def _pack(w, groups, KW):
@@ -210,6 +287,43 @@ def backward_input_blocked(dy, w, g):
     return dx.astype(dtype, copy=False)
 
 
+def backward_weight_blocked(dy, x, g):
+    """dw[k, t] = sum over images and positions of dy[n, k, m] * x[n, position m + tap t]: TB taps x KW output
+    channels in registers, the positions streamed; each thread sums its images into its own dw, and the
+    threads' partial sums are added in image order."""
+    dtype, dy = dy.dtype, _operand(dy)
+    x = _operand(x).astype(dy.dtype, copy=False)
+    (sh, sw), (dh, dw), (ph, pw) = g.stride, g.dilation, g.padding
+    Kg, Cg, M, T = g.K // g.groups, g.C // g.groups, g.P * g.Q, g.C // g.groups * g.R * g.S
+    V = simd.lanes(dy.dtype)
+    TB, KW = _config(Kg, V)
+    blocks = -(-Kg // KW)
+    Hp, Wp = (g.P - 1) * sh + (g.R - 1) * dh + 1, (g.Q - 1) * sw + (g.S - 1) * dw + 1
+    t = np.minimum(np.arange(-(-T // TB) * TB), T - 1)
+    c, r, s = t // (g.R * g.S), t // g.S % g.R, t % g.S
+    taps = (c * Hp * Wp + r * dh * Wp + s * dw).astype(np.int64)
+    m = np.arange(M)
+    positions = (m // g.Q * sh * Wp + m % g.Q * sw).astype(np.int64)
+    chunk = max(1, CHUNK_BYTES // (KW * dy.itemsize))
+    kernel = _weight_kernel(TB, KW, V)
+    partials = {}
+
+    def work(n0, n1):
+        buffer = np.zeros((g.C, Hp, Wp), dy.dtype)
+        lanes = np.zeros((g.groups, blocks, M, KW), dy.dtype)
+        partial = np.zeros((g.groups, blocks, T, KW), dy.dtype)
+        kernel(x, dy, buffer, lanes, taps, positions, chunk, partial, n0, n1, ph, pw)
+        partials[n0] = partial
+
+    if g.N:
+        _split(work, g.N, 2 * g.N * g.K * M * T)
+    total = np.zeros((g.groups, blocks, T, KW), dy.dtype)
+    for n0 in sorted(partials):
+        total += partials[n0]
+    dw = total.transpose(0, 1, 3, 2).reshape(g.groups, blocks * KW, T)[:, :Kg]
+    return np.ascontiguousarray(dw.reshape(g.w_shape), dtype)
+
+
 def prefers_forward(g):
     """Whether the blocked forward beats v0 here: with 6 or more channels per group a block's lanes are at
     least 6/16 busy, and v0's GEMMs are slower still (kernels/conv2d/README.md, v2 measurements)."""
@@ -220,6 +334,12 @@ def prefers_backward_input(g):
     """Stride 1, 16 or more input channels per group (fewer leave lanes idle: LeNet C3 lost), and not a 1x1
     filter, where v0 is one plain GEMM per image (measured faster)."""
     return g.stride == (1, 1) and g.C // g.groups >= 16 and g.R * g.S > 1
+
+
+def prefers_backward_weight(g):
+    """As the forward: 6 or more output channels per group (the lanes); faster than v0 on every measured
+    shape, 1x1 and stride 2 included."""
+    return g.K // g.groups >= 6
 
 
 @register("conv2d_forward", "numba", "v2_direct_blocked", default=True)
@@ -239,3 +359,12 @@ def conv2d_backward_input(dy, w, g):
     if prefers_backward_input(g):
         return backward_input_blocked(dy, w, g)
     return variant("conv2d_backward_input", "numpy.v0_im2col").fn(dy, w, g)
+
+
+@register("conv2d_backward_weight", "numba", "v2_direct_blocked", default=True)
+def conv2d_backward_weight(dy, x, g):
+    """6+ output channels per group: the blocked kernel with taps and positions swapped, per-thread partial
+    sums; v0 otherwise."""
+    if prefers_backward_weight(g):
+        return backward_weight_blocked(dy, x, g)
+    return variant("conv2d_backward_weight", "numpy.v0_im2col").fn(dy, x, g)
