@@ -88,14 +88,14 @@ class GraphedStep:
     def _eager(self, inputs, labels, through_tables=False):
         """An eager step; the last warm-up step updates through the device tables, so that the kernels of
         that arithmetic (0-d array operands instead of Python numbers) compile before the capture."""
-        update = self.optimizer.step
-        if through_tables:
-            def update():
-                self._scalars = DeviceScalars(self.optimizer)  # the parameters that have gradients now
-                self._scalars.refresh()
-                self._scalars.step()
+        update = self._update_through_tables if through_tables else self.optimizer.step
         loss, correct = self._step(inputs, labels, update)
         return tl.Tensor._make(loss), tl.Tensor._make(correct)
+
+    def _update_through_tables(self):
+        self._scalars = DeviceScalars(self.optimizer)  # the parameters that have gradients now
+        self._scalars.refresh()
+        self._scalars.step()
 
     def _capture(self, inputs, labels):
         _check_on_cuda(**{f"parameter {name!r}": p for name, p in self.model.named_parameters()})

@@ -294,7 +294,7 @@ def backward_weight_blocked(dy, x, g):
     dtype, dy = dy.dtype, _operand(dy)
     x = _operand(x).astype(dy.dtype, copy=False)
     (sh, sw), (dh, dw), (ph, pw) = g.stride, g.dilation, g.padding
-    Kg, Cg, M, T = g.K // g.groups, g.C // g.groups, g.P * g.Q, g.C // g.groups * g.R * g.S
+    Kg, M, T = g.K // g.groups, g.P * g.Q, g.C // g.groups * g.R * g.S
     V = simd.lanes(dy.dtype)
     TB, KW = _config(Kg, V)
     blocks = -(-Kg // KW)
