@@ -154,6 +154,9 @@ def to_device(array):
         return np.array(array, copy=True).view(SimulatedDeviceArray)
     import cupy
 
+    if cupy.cuda.get_current_stream().is_capturing():  # the copy would be recorded from host memory, or refused
+        raise CaptureError("a host-to-device copy during a CUDA graph capture: a captured step must not copy "
+                           "between host and device")
     return cupy.asarray(array)
 
 

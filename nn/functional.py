@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 import tensorlib as tl
-from tensorlib.device import module_for
+from tensorlib.device import module_for, move
 from tensorlib.ops.fused import batch_norm_train, softmax_cross_entropy
 from tensorlib.random import default_generator
 
@@ -81,7 +81,7 @@ def _keep_mask(shape, p, like):
     keep = default_generator().random(shape) >= p
     scale = np.asarray(1.0 / (1.0 - p) if p < 1 else 0.0, dtype=like.dtype)
     mask = keep.astype(like.dtype) * scale
-    return tl.Tensor._make(module_for(like.device).asarray(mask))
+    return tl.Tensor._make(move(mask, like.device))
 
 
 def dropout(input, p=0.5, training=True, inplace=False):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tensorlib.device import module_for, normalize_device
+from tensorlib.device import move, normalize_device
 from tensorlib.tensor import Tensor, _size, get_default_dtype, int64
 
 _generator = np.random.default_rng(0)
@@ -33,7 +33,7 @@ def _drawn(array, dtype, device, requires_grad):
     if requires_grad and array.dtype.kind != "f":
         raise RuntimeError(f"only floating-point tensors can require gradients, got dtype {array.dtype}")
     device = normalize_device(device)
-    data = module_for(device).asarray(array) if device == "cuda" else array
+    data = move(array, device)
     return Tensor._make(data, requires_grad=requires_grad)
 
 

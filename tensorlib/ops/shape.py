@@ -204,7 +204,19 @@ def stack(tensors, dim=0):
     return Stack.apply(*tensors, dim=_axis(dim, tensors[0].ndim + 1))
 
 
-_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+_PAD_MODES = ("reflect", "replicate", "circular")
+
+
+def _source_positions(xp, n, lo, hi, mode):
+    """The index along an axis of size ``n`` that each of the ``lo + n + hi`` padded positions copies, made
+    on the input's device: a host-made index array would be a host-to-device copy in every step."""
+    i = xp.arange(-lo, n + hi)
+    if mode == "circular":
+        return i % n
+    if mode == "replicate":
+        return xp.clip(i, 0, n - 1)
+    i = xp.abs(i)  # reflect: mirrored at 0, then at n - 1, edges not repeated (pads are smaller than n)
+    return xp.where(i > n - 1, 2 * (n - 1) - i, i)
 
 
 class ConstantPad(Function):
@@ -236,8 +248,7 @@ class IndexPad(Function):
         self.shape, self.gathers = x.shape, []
         for axis, (lo, hi) in enumerate(widths):
             if lo or hi:
-                positions = np.pad(np.arange(x.shape[axis]), (lo, hi), mode=_PAD_MODES[mode])
-                positions = xp.asarray(positions)
+                positions = _source_positions(xp, x.shape[axis], lo, hi, mode)
                 self.gathers.append((axis, positions, x.shape[axis]))
                 x = xp.take(x, positions, axis=axis)
         return x
@@ -275,6 +286,8 @@ def pad(x, pad, mode="constant", value=0.0):
             raise ValueError(f"pad mode {mode!r} needs non-negative amounts, got {pad}")
         if mode == "reflect" and max(lo, hi) >= max(n, 1) and (lo or hi):
             raise ValueError(f"reflect padding {pad} must be smaller than the input size {n} (shape {x.shape})")
+        if mode == "replicate" and n == 0 and (lo or hi):
+            raise ValueError(f"replicate padding {pad} needs a non-empty input along each padded dim (shape {x.shape})")
         if mode == "circular" and max(lo, hi) > n:
             raise ValueError(f"circular padding {pad} must not exceed the input size {n} (shape {x.shape})")
     return IndexPad.apply(x, widths, mode)

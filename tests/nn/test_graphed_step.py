@@ -229,3 +229,17 @@ def test_trainer_replays_captured_steps(tier):
     assert np.isfinite(history[0]["train_loss"]) and 0 <= history[0]["train_accuracy"] <= 1
     with pytest.raises(ValueError, match="cuda_graph=True needs device='cuda', got device='cpu'"):
         Trainer(model, optimizer, device="cpu", cuda_graph=True)
+
+
+@TIERS
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_index_padding_builds_its_indices_on_the_device(tier, mode):
+    """Reflect/replicate/circular padding gathers with index arrays made on the device, so a captured step
+    (a conv with padding_mode) holds no host-to-device copy."""
+    x = tl.randn(1, 2, 4, 5, device="cuda")
+    graph = Graph()
+    out = graph.capture(lambda: tl.pad(x, (1, 2, 3, 1), mode=mode).data)
+    graph.replay()
+    numpy_mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
+    expected = np.pad(x.cpu().numpy(), ((0, 0), (0, 0), (3, 1), (1, 2)), mode=numpy_mode)
+    np.testing.assert_array_equal(tl.Tensor._make(out).numpy(), expected)

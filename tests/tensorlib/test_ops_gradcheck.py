@@ -271,6 +271,11 @@ def test_pad_constant_value_and_cropping():
           lambda a: np.pad(a[:, :-2], [(0, 0), (1, 0)], constant_values=7.0), [x])
 
 
+def test_replicate_padding_of_an_empty_dim_is_refused():
+    with pytest.raises(ValueError, match=r"replicate padding \(1, 1\) needs a non-empty input"):
+        tl.pad(tl.zeros(2, 0), (1, 1), mode="replicate")
+
+
 @SETTINGS
 @given(shapes=mutually_broadcastable_shapes(signature="(m,n),(n,p)->(m,p)", max_dims=2, max_side=4),
        seed=st.integers(0, 2**16))
