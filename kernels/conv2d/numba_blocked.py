@@ -52,6 +52,35 @@ PARALLEL_MIN_FLOPS = 10e6
 # backward_weight: bytes of dy's transposed lanes that every tap block reads while they are in L1.
 CHUNK_BYTES = 8192
 
+@njit(nogil=True, inline="always")
+def _fill_buffer(xf, bf, n, C, H, W, Hp, Wp, ph, pw):
+    """Image n of x (flat, (N, C, H, W)) into the interior of the flat (C, Hp, Wp) buffer, shifted by the
+    padding (negative: cropped); the buffer's border stays zero."""
+    u0, u1, v0, v1 = max(0, -ph), min(H, Hp - ph), max(0, -pw), min(W, Wp - pw)
+    for c in range(C):
+        for u in range(u0, u1):
+            src, dst = ((n * C + c) * H + u) * W, (c * Hp + u + ph) * Wp + pw
+            for v in range(v0, v1):
+                bf[uint64(dst + v)] = xf[uint64(src + v)]
+
+
+def _offsets(Cg, R, S, P, Q, stride, dilation):
+    """The zero-padded image buffer's (Hp, Wp), and flat offsets into it: of each tap (c, r, s) of a
+    filter, and of each output position (p, q)'s window."""
+    (sh, sw), (dh, dw) = stride, dilation
+    Hp, Wp = (P - 1) * sh + (R - 1) * dh + 1, (Q - 1) * sw + (S - 1) * dw + 1
+    c, r, s = np.ogrid[:Cg, :R, :S]
+    taps = (c * Hp * Wp + r * dh * Wp + s * dw).reshape(-1).astype(np.int64)
+    m = np.arange(P * Q)
+    positions = (m // Q * sh * Wp + m % Q * sw).astype(np.int64)
+    return Hp, Wp, taps, positions
+
+
+def _padded(offsets, multiple):
+    """``offsets`` extended to a whole number of blocks of ``multiple`` by repeating its last entry."""
+    return offsets[np.minimum(np.arange(-(-len(offsets) // multiple) * multiple), len(offsets) - 1)]
+
+
 _TEMPLATE = """
 def kernel(x, buffer, taps, positions, w, bias, y, n0, n1, ph, pw, relu):
     N, C, H, W = x.shape
@@ -62,13 +91,8 @@ def kernel(x, buffer, taps, positions, w, bias, y, n0, n1, ph, pw, relu):
     xf, bf, wf, yf = x.reshape(-1), buffer.reshape(-1), w.reshape(-1), y.reshape(-1)
     acc = carray(stack_array({NA}, y.dtype), ({NA},))
     out = carray(stack_array({NA}, y.dtype), ({NA},))
-    u0, u1, v0, v1 = max(0, -ph), min(H, Hp - ph), max(0, -pw), min(W, Wp - pw)
     for n in range(n0, n1):
-        for c in range(C):  # the image into the buffer's interior; its border stays zero
-            for u in range(u0, u1):
-                src, dst = ((n * C + c) * H + u) * W, (c * Hp + u + ph) * Wp + pw
-                for v in range(v0, v1):
-                    bf[uint64(dst + v)] = xf[uint64(src + v)]
+        fill_buffer(xf, bf, n, C, H, W, Hp, Wp, ph, pw)
         for gi in range(G):
             image = gi * Cg * Hp * Wp
             for kb in range(blocks):
@@ -120,13 +144,8 @@ def kernel(x, dy, buffer, lanes, taps, positions, chunk, dw, n0, n1, ph, pw):
     Hp, Wp = buffer.shape[1], buffer.shape[2]
     xf, yf, bf, lf, wf = x.reshape(-1), dy.reshape(-1), buffer.reshape(-1), lanes.reshape(-1), dw.reshape(-1)
     acc = carray(stack_array({NA}, dw.dtype), ({NA},))
-    u0, u1, v0, v1 = max(0, -ph), min(H, Hp - ph), max(0, -pw), min(W, Wp - pw)
     for n in range(n0, n1):
-        for c in range(C):
-            for u in range(u0, u1):
-                src, dst = ((n * C + c) * H + u) * W, (c * Hp + u + ph) * Wp + pw
-                for v in range(v0, v1):
-                    bf[uint64(dst + v)] = xf[uint64(src + v)]
+        fill_buffer(xf, bf, n, C, H, W, Hp, Wp, ph, pw)
         # dy[n] as (G, K-blocks, M, KW): channels become lanes, padding lanes stay zero. Positions outer, so
         # the stores run along lines (stores KW apart missed L1 on every element: 40% of the time at 32x32)
         for block in range(G * blocks):
@@ -182,7 +201,7 @@ def _config(Kg, V):
 
 
 def _compile(source, name):
-    names = {"uint64": uint64, "carray": carray, "stack_array": simd.stack_array,
+    names = {"uint64": uint64, "carray": carray, "fill_buffer": _fill_buffer, "stack_array": simd.stack_array,
              "copy_lanes": simd.copy_lanes, "fma_lanes": simd.fma_lanes, "relu_lanes": simd.relu_lanes}
     exec(compile(source, f"<conv2d v2_direct_blocked {name}>", "exec"), names)
     return njit(nogil=True)(names["kernel"])
@@ -230,7 +249,7 @@ def _direct(x, w, bias, out_shape, stride, dilation, padding, groups, relu):
     N, C, H, W = x.shape
     K, Cg, R, S = w.shape
     _, _, P, Q = out_shape
-    (sh, sw), (dh, dw), (ph, pw) = stride, dilation, padding
+    ph, pw = padding
     V = simd.lanes(x.dtype)
     QB, KW = _config(K // groups, V)
     packed = _pack(w, groups, KW)
@@ -238,11 +257,8 @@ def _direct(x, w, bias, out_shape, stride, dilation, padding, groups, relu):
     padded_bias = np.zeros((groups, blocks * KW), x.dtype)
     if bias is not None:
         padded_bias[:, : K // groups] = bias.reshape(groups, -1)
-    Hp, Wp = (P - 1) * sh + (R - 1) * dh + 1, (Q - 1) * sw + (S - 1) * dw + 1
-    c, r, s = np.ogrid[:Cg, :R, :S]
-    taps = (c * Hp * Wp + r * dh * Wp + s * dw).reshape(-1).astype(np.int64)
-    m = np.minimum(np.arange(-(-P * Q // QB) * QB), P * Q - 1)
-    positions = (m // Q * sh * Wp + m % Q * sw).astype(np.int64)
+    Hp, Wp, taps, positions = _offsets(Cg, R, S, P, Q, stride, dilation)
+    positions = _padded(positions, QB)
     y = np.empty(out_shape, x.dtype)
     kernel = _kernel(QB, KW, V)
 
@@ -293,17 +309,13 @@ def backward_weight_blocked(dy, x, g):
     threads' partial sums are added in image order."""
     dtype, dy = dy.dtype, _operand(dy)
     x = _operand(x).astype(dy.dtype, copy=False)
-    (sh, sw), (dh, dw), (ph, pw) = g.stride, g.dilation, g.padding
+    ph, pw = g.padding
     Kg, M, T = g.K // g.groups, g.P * g.Q, g.C // g.groups * g.R * g.S
     V = simd.lanes(dy.dtype)
     TB, KW = _config(Kg, V)
     blocks = -(-Kg // KW)
-    Hp, Wp = (g.P - 1) * sh + (g.R - 1) * dh + 1, (g.Q - 1) * sw + (g.S - 1) * dw + 1
-    t = np.minimum(np.arange(-(-T // TB) * TB), T - 1)
-    c, r, s = t // (g.R * g.S), t // g.S % g.R, t % g.S
-    taps = (c * Hp * Wp + r * dh * Wp + s * dw).astype(np.int64)
-    m = np.arange(M)
-    positions = (m // g.Q * sh * Wp + m % g.Q * sw).astype(np.int64)
+    Hp, Wp, taps, positions = _offsets(g.C // g.groups, g.R, g.S, g.P, g.Q, g.stride, g.dilation)
+    taps = _padded(taps, TB)
     chunk = max(1, CHUNK_BYTES // (KW * dy.itemsize))
     kernel = _weight_kernel(TB, KW, V)
     partials = {}
