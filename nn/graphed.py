@@ -27,7 +27,6 @@ draws random numbers on the host (dropout), and BatchNorm with ``momentum=None``
 from __future__ import annotations
 
 import tensorlib as tl
-from kernels import device_arrays
 from tensorlib.graphs import Graph
 
 from nn.losses import CrossEntropyLoss
@@ -118,6 +117,6 @@ class GraphedStep:
 
 def _check_on_cuda(**tensors):
     for name, tensor in tensors.items():
-        if tensor.device != "cuda" and not device_arrays.is_device_array(tensor.data):
+        if tensor.device != "cuda":
             raise ValueError(f"GraphedStep runs on 'cuda': {name} is on {tensor.device!r} "
                              "(move the model and the batches with .to('cuda'))")

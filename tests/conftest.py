@@ -37,6 +37,14 @@ def _compile_usable() -> tuple[bool, str]:
     return compile_available()
 
 
+def pytest_generate_tests(metafunc):
+    """A test that takes a ``tier`` argument runs on the "cuda" device twice: in the simulator tier and in the
+    gpu tier (one body for both, each skipped where its tier cannot run)."""
+    if "tier" in metafunc.fixturenames:
+        metafunc.parametrize("tier", [pytest.param("simulator", marks=pytest.mark.cudasim),
+                                      pytest.param("gpu", marks=pytest.mark.gpu)])
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("cudasim") and not simulating():

@@ -17,8 +17,6 @@ from kernels import softmax_xent
 from nn import optim
 from tensorlib.graphs import CaptureError, Graph
 
-TIERS = pytest.mark.parametrize("tier", [pytest.param("simulator", marks=pytest.mark.cudasim),
-                                         pytest.param("gpu", marks=pytest.mark.gpu)])
 REFERENCE = {"simulator": ("cpu", 1e-4), "gpu": ("cuda", 1e-6)}
 
 
@@ -112,7 +110,6 @@ OPTIMIZERS = {
 SIMULATED_OPTIMIZERS = ("sgd-onecycle", "adamw-steplr")  # one of each kind of scalar; the GPU runs them all
 
 
-@TIERS
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_replays_match_eager_steps(tier, name):
     """An eager warm-up step, the capture, 2 more replays: losses, weights, running statistics, gradients,
@@ -129,7 +126,6 @@ def test_replays_match_eager_steps(tier, name):
     assert_same_training(reference, (model, optimizer), losses)
 
 
-@TIERS
 def test_a_batch_of_another_shape_runs_eagerly(tier):
     data = batches(2) + batches(1, batch=2, seed=5) + batches(1, seed=7)
     reference = eager_reference(tier, OPTIMIZERS["sgd-momentum"][0], None, data)
@@ -140,7 +136,6 @@ def test_a_batch_of_another_shape_runs_eagerly(tier):
     assert_same_training(reference, (model, optimizer), losses)
 
 
-@TIERS
 def test_resuming_the_optimizer_captures_again(tier):
     data = batches(4)
     reference = eager_reference(tier, OPTIMIZERS["sgd-momentum"][0], None, data)
@@ -153,7 +148,6 @@ def test_resuming_the_optimizer_captures_again(tier):
     assert_same_training(reference, (model, optimizer), losses)
 
 
-@TIERS
 def test_changing_a_fixed_hyper_parameter_after_capture_raises(tier):
     model, optimizer, _ = make(OPTIMIZERS["sgd-momentum"][0])
     step = nn.GraphedStep(model, optimizer, warmup=1)
@@ -165,7 +159,6 @@ def test_changing_a_fixed_hyper_parameter_after_capture_raises(tier):
         step(*batches(1)[0])
 
 
-@TIERS
 def test_host_reads_inside_the_step_are_refused(tier):
     model, optimizer, _ = make(OPTIMIZERS["sgd-momentum"][0])
 
@@ -180,7 +173,6 @@ def test_host_reads_inside_the_step_are_refused(tier):
         step(*batches(1)[0])
 
 
-@TIERS
 def test_dropout_draws_on_the_host_and_is_refused(tier):
     tl.manual_seed(0)
     model = small_model(dropout=0.5).to("cuda")
@@ -190,7 +182,6 @@ def test_dropout_draws_on_the_host_and_is_refused(tier):
         step(*batches(1)[0])
 
 
-@TIERS
 def test_host_tensors_are_refused(tier):
     model, optimizer, _ = make(OPTIMIZERS["sgd-momentum"][0])
     inputs, labels = batches(1)[0]
@@ -200,7 +191,6 @@ def test_host_tensors_are_refused(tier):
         nn.GraphedStep(model, optimizer, warmup=0)
 
 
-@TIERS
 def test_out_of_range_targets_give_a_nan_loss_inside_a_capture(tier):
     """Checking target values would read the device on the host; inside a capture the kernel marks the
     row NaN instead of reading out of bounds (eagerly the check raises IndexError)."""
@@ -215,7 +205,6 @@ def test_out_of_range_targets_give_a_nan_loss_inside_a_capture(tier):
     assert np.isfinite(values[0]) and np.isnan(values[1]) and values[2] == 0
 
 
-@TIERS
 def test_trainer_replays_captured_steps(tier):
     from nn.data import DataLoader, TensorDataset
     from nn.train import Trainer
@@ -231,7 +220,6 @@ def test_trainer_replays_captured_steps(tier):
         Trainer(model, optimizer, device="cpu", cuda_graph=True)
 
 
-@TIERS
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
 def test_index_padding_builds_its_indices_on_the_device(tier, mode):
     """Reflect/replicate/circular padding gathers with index arrays made on the device, so a captured step

@@ -9,10 +9,6 @@ import nn
 import tensorlib as tl
 from nn import optim
 
-# the simulator tier and, on a GPU machine, the gpu tier run every test of this file
-pytestmark = pytest.mark.parametrize("tier", [pytest.param("simulator", marks=pytest.mark.cudasim),
-                                              pytest.param("gpu", marks=pytest.mark.gpu)])
-
 
 def test_transfers_round_trip(tier):
     host = tl.randn(3, 4)

@@ -11,8 +11,6 @@ import pytest
 import nn.functional as F
 import tensorlib as tl
 
-TIERS = pytest.mark.parametrize("tier", [pytest.param("simulator", marks=pytest.mark.cudasim),
-                                         pytest.param("gpu", marks=pytest.mark.gpu)])
 
 rng = np.random.default_rng(0)
 X = rng.standard_normal((2, 3, 4))
@@ -72,7 +70,6 @@ def run(fn, arrays, device):
     return out.detach().cpu().numpy(), [None if t.grad is None else t.grad.cpu().numpy() for t in inputs]
 
 
-@TIERS
 @pytest.mark.parametrize("name", sorted(OPS))
 def test_op_on_cuda_matches_the_cpu(tier, name):
     fn, arrays = OPS[name]
