@@ -24,7 +24,11 @@ the positions were 20% slower: LLVM recomputed each address inside the tap loop)
 on first use, per dtype and configuration (about 0.5 s each; generated source cannot use Numba's cache).
 
 backward_input at stride 1 is the same kernel on dy: dx = conv(dy padded by (R-1)*d - p, the weight with
-K and C swapped and the taps flipped). Other strides, and bias, are v0's.
+K and C swapped and the taps flipped). Other strides, and bias, are v0's. Where a group has few input
+channels (LeNet C3: 6) that kernel's lanes, the input channels, would mostly idle, so ``backward_input_lanes``
+turns the roles around: dy is transposed per image into a zero-bordered buffer with its output channels as
+the lanes, each accumulator is one (position, input channel) pair summing tap by tap the lane-wise products
+of a dy vector and a weight vector, and its lanes are added up once at the end (a fixed pairwise tree).
 
 backward_weight swaps the roles of taps and positions: TB taps x KW output channels accumulate in registers
 (starting from the thread's partial dw, stored back after each chunk of positions), and per position one
@@ -192,6 +196,59 @@ def _weight_source(TB, KW, V):
     )
 
 
+_LANES_TEMPLATE = """
+def kernel(dy, buffer, taps, positions, w, dx, n0, n1, top, left):
+    N, K, P, Q = dy.shape
+    _, C, H, W = dx.shape
+    G, Cb, T, V = w.shape
+    Cg, Kg, M, L, TV = C // G, K // G, H * W, P * Q, T * V
+    kblocks, Hp, Wp = buffer.shape[0], buffer.shape[1], buffer.shape[2]
+    yf, bf, wf, xf = dy.reshape(-1), buffer.reshape(-1), w.reshape(-1), dx.reshape(-1)
+    acc = carray(stack_array({NA}, dx.dtype), ({NA},))
+    u0, u1, v0, v1 = max(0, -top), min(P, Hp - top), max(0, -left), min(Q, Wp - left)
+    for n in range(n0, n1):
+        for gi in range(G):
+            # dy[n]'s channels of group gi become the lanes of the buffer (kblocks, Hp, Wp, V), shifted by
+            # (top, left); the border and the lanes past Kg stay zero
+            for k0 in range(0, Kg, V):
+                src = (n * K + gi * Kg + k0) * L
+                for u in range(u0, u1):
+                    for v in range(v0, v1):
+                        dst = ((k0 // V * Hp + u + top) * Wp + v + left) * V
+                        for l in range(min(V, Kg - k0)):
+                            bf[uint64(dst + l)] = yf[uint64(src + l * L + u * Q + v)]
+            for c0 in range(0, Cb, {CB}):
+                cw = min({CB}, Cg - c0)
+                wrow = (gi * Cb + c0) * TV
+                for m0 in range(0, M, {QB}):
+{POSITIONS}
+{INIT}
+                    for t in range(T):
+                        o = taps[t]
+                        wt = wrow + t * V
+{FMAS}
+                    row = (n * C + gi * Cg + c0) * M
+{STORE}
+"""
+
+
+def _lanes_source(QB, CB, V):
+    """backward_input's source with dy's channels as the lanes: QB positions x CB input channels, one vector
+    accumulator each (acc[(j*CB + i)*V]), summed across its lanes at the end."""
+    pairs = [(j, i) for j in range(QB) for i in range(CB)]
+    stores = []
+    for j, i in pairs:
+        index = f"row + {i} * M + min(m0 + {j}, M - 1)"
+        stores += [f"if {i} < cw:", f"    xf[uint64({index})] = sum_lanes(acc, {(j * CB + i) * V})"]
+    return _LANES_TEMPLATE.format(
+        QB=QB, CB=CB, NA=QB * CB * V,
+        POSITIONS=_lines(20, [f"b{j} = positions[m0 + {j}]" for j in range(QB)]),
+        INIT=_lines(20, [f"zero_lanes(acc, {(j * CB + i) * V})" for j, i in pairs]),
+        FMAS=_lines(24, [f"fma_vectors(acc, {(j * CB + i) * V}, bf, b{j} + o, wf, wt + {i} * TV)" for j, i in pairs]),
+        STORE=_lines(20, stores),
+    )
+
+
 def _config(Kg, V):
     """(QB, KW): 1, 2 or 4 vectors of channels per block, 8 positions (4 with 4 vectors): 8-16 accumulator
     registers, enough independent FMAs to cover their 4-cycle latency on two FMA ports."""
@@ -202,7 +259,8 @@ def _config(Kg, V):
 
 def _compile(source, name):
     names = {"uint64": uint64, "carray": carray, "fill_buffer": _fill_buffer, "stack_array": simd.stack_array,
-             "copy_lanes": simd.copy_lanes, "fma_lanes": simd.fma_lanes, "relu_lanes": simd.relu_lanes}
+             "copy_lanes": simd.copy_lanes, "fma_lanes": simd.fma_lanes, "relu_lanes": simd.relu_lanes,
+             "zero_lanes": simd.zero_lanes, "fma_vectors": simd.fma_vectors, "sum_lanes": simd.sum_lanes}
     exec(compile(source, f"<conv2d v2_direct_blocked {name}>", "exec"), names)
     return njit(nogil=True)(names["kernel"])
 
@@ -215,6 +273,19 @@ def _kernel(QB, KW, V):
 @functools.lru_cache(maxsize=None)
 def _weight_kernel(TB, KW, V):
     return _compile(_weight_source(TB, KW, V), f"backward_weight TB={TB} KW={KW}")
+
+
+@functools.lru_cache(maxsize=None)
+def _lanes_kernel(QB, CB, V):
+    return _compile(_lanes_source(QB, CB, V), f"backward_input lanes QB={QB} CB={CB}")
+
+
+def _lanes_config(Cg):
+    """(QB, CB): input channels in blocks of at most 6, as even as possible, and as many positions as keep
+    the QB*CB accumulators, QB dy vectors and CB weight vectors within the 32 vector registers."""
+    blocks = -(-Cg // 6)
+    CB = -(-Cg // blocks)
+    return min(8, (28 - CB) // (CB + 1)), CB
 
 
 def _pack(w, groups, KW):
@@ -303,6 +374,43 @@ def backward_input_blocked(dy, w, g):
     return dx.astype(dtype, copy=False)
 
 
+def backward_input_lanes(dy, w, g):
+    """Stride 1 only, for groups with few input channels: dx[c, position] = sum over taps t and output
+    channels k of dy[k, position + t] * w'[c, t, k], with dy's output channels as the vector lanes (dy
+    transposed per image into a zero-bordered (K-blocks, Hp, Wp, V) buffer) and QB positions x CB input
+    channels of vector accumulators, each summed across its lanes once at the end."""
+    if g.stride != (1, 1):
+        raise ValueError(f"backward_input_lanes needs stride (1, 1), got {g.stride}")
+    dtype, dy = dy.dtype, _operand(dy)
+    w = _operand(w).astype(dy.dtype, copy=False)
+    V = simd.lanes(dy.dtype)
+    G, Kg, Cg = g.groups, g.K // g.groups, g.C // g.groups
+    QB, CB = _lanes_config(Cg)
+    kblocks, Cb = -(-Kg // V), -(-Cg // CB) * CB
+    # packed[g, c, (kb, r, s), l] = w[g*Kg + kb*V + l, c, R-1-r, S-1-s], zero for padding channels
+    flipped = w.reshape(G, Kg, Cg, g.R, g.S)[:, :, :, ::-1, ::-1].transpose(0, 2, 1, 3, 4)
+    packed = np.zeros((G, Cb, kblocks * V, g.R, g.S), dy.dtype)
+    packed[:, :Cg, :Kg] = flipped
+    packed = packed.reshape(G, Cb, kblocks, V, g.R, g.S).transpose(0, 1, 2, 4, 5, 3)
+    packed = np.ascontiguousarray(packed).reshape(G, Cb, kblocks * g.R * g.S, V)
+    (dh, dw), (ph, pw) = g.dilation, g.padding
+    Hp, Wp = g.H + (g.R - 1) * dh, g.W + (g.S - 1) * dw
+    kb, r, s = np.ogrid[:kblocks, : g.R, : g.S]
+    taps = ((kb * Hp * Wp + r * dh * Wp + s * dw) * V).reshape(-1).astype(np.int64)
+    m = np.arange(g.H * g.W)
+    positions = _padded(((m // g.W * Wp + m % g.W) * V).astype(np.int64), QB)
+    dx = np.empty(g.x_shape, dy.dtype)
+    kernel = _lanes_kernel(QB, CB, V)
+
+    def work(n0, n1):
+        buffer = np.zeros((kblocks, Hp, Wp, V), dy.dtype)
+        kernel(dy, buffer, taps, positions, packed, dx, n0, n1, (g.R - 1) * dh - ph, (g.S - 1) * dw - pw)
+
+    if dx.size:
+        _split(work, g.N, 2 * g.N * g.C * g.H * g.W * Kg * g.R * g.S)
+    return dx.astype(dtype, copy=False)
+
+
 def backward_weight_blocked(dy, x, g):
     """dw[k, t] = sum over images and positions of dy[n, k, m] * x[n, position m + tap t]: TB taps x KW output
     channels in registers, the positions streamed; each thread sums its images into its own dw, and the
@@ -343,9 +451,16 @@ def prefers_forward(g):
 
 
 def prefers_backward_input(g):
-    """Stride 1, 16 or more input channels per group (fewer leave lanes idle: LeNet C3 lost), and not a 1x1
-    filter, where v0 is one plain GEMM per image (measured faster)."""
-    return g.stride == (1, 1) and g.C // g.groups >= 16 and g.R * g.S > 1
+    """Which kernel backward_input runs: "lanes" at stride 1 for groups of fewer than 16 input channels and
+    16 or more output channels (dy's channels fill the lanes: LeNet C3 0.41 ms against the blocked 0.70 and
+    v0's 1.04), else "blocked" at stride 1 with 6 or more input channels per group, else None (v0's: a
+    stride, a 1x1 filter, where v0 is one plain GEMM per image, or both channel counts small); figures in
+    kernels/conv2d/README.md."""
+    if g.stride != (1, 1) or g.R * g.S == 1:
+        return None
+    if g.C // g.groups < 16 and g.K // g.groups >= 16:
+        return "lanes"
+    return "blocked" if g.C // g.groups >= 6 else None
 
 
 def prefers_backward_weight(g):
@@ -366,9 +481,13 @@ def conv2d_forward(x, w, b, g, activation=None):
 
 @register("conv2d_backward_input", "numba", "v2_direct_blocked", default=True)
 def conv2d_backward_input(dy, w, g):
-    """Stride 1, 16+ input channels per group, not 1x1: the blocked kernel on dy with the flipped, transposed
-    weight; v0 otherwise."""
-    if prefers_backward_input(g):
+    """Stride 1, not 1x1: the kernel with dy's channels as lanes where groups have few input channels and
+    16+ output channels, else the blocked kernel on dy with the flipped, transposed weight where groups have
+    6+ input channels; v0 otherwise."""
+    kernel = prefers_backward_input(g)
+    if kernel == "lanes":
+        return backward_input_lanes(dy, w, g)
+    if kernel == "blocked":
         return backward_input_blocked(dy, w, g)
     return variant("conv2d_backward_input", "numpy.v0_im2col").fn(dy, w, g)
 

@@ -91,3 +91,51 @@ def relu_lanes(typingctx, acc, i):
         return context.get_dummy_value()
 
     return types.none(acc, i), codegen
+
+
+@intrinsic
+def zero_lanes(typingctx, acc, i):
+    """acc[i : i + lanes] = 0."""
+
+    def codegen(context, builder, signature, args):
+        target, vector = _vector_at(context, builder, signature.args[0], args[0], args[1])
+        builder.store(ir.Constant(vector, None), target, align=1)
+        return context.get_dummy_value()
+
+    return types.none(acc, i), codegen
+
+
+@intrinsic
+def fma_vectors(typingctx, acc, i, a, j, b, k):
+    """acc[i : i + lanes] += a[j : j + lanes] * b[k : k + lanes], lane by lane (no broadcast)."""
+
+    def codegen(context, builder, signature, args):
+        target, vector = _vector_at(context, builder, signature.args[0], args[0], args[1])
+        left, _ = _vector_at(context, builder, signature.args[2], args[2], args[3])
+        right, _ = _vector_at(context, builder, signature.args[4], args[4], args[5])
+        name = f"llvm.fma.v{vector.count}f{signature.args[0].dtype.bitwidth}"
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vector, [vector] * 3), name)
+        operands = [builder.load(left, align=1), builder.load(right, align=1), builder.load(target, align=1)]
+        builder.store(builder.call(fma, operands), target, align=1)
+        return context.get_dummy_value()
+
+    return types.none(acc, i, a, j, b, k), codegen
+
+
+@intrinsic
+def sum_lanes(typingctx, acc, i):
+    """The sum of acc[i : i + lanes] as a pairwise tree: the upper half added to the lower half until one
+    lane is left (a fixed order, so the result does not depend on the compiler)."""
+
+    def codegen(context, builder, signature, args):
+        source, vector = _vector_at(context, builder, signature.args[0], args[0], args[1])
+        value, count = builder.load(source, align=1), vector.count
+        while count > 1:
+            count //= 2
+            index = ir.VectorType(ir.IntType(32), count)
+            low = builder.shuffle_vector(value, value, ir.Constant(index, list(range(count))))
+            high = builder.shuffle_vector(value, value, ir.Constant(index, list(range(count, 2 * count))))
+            value = builder.fadd(low, high)
+        return builder.extract_element(value, ir.Constant(ir.IntType(32), 0))
+
+    return acc.dtype(acc, i), codegen

@@ -1,6 +1,7 @@
-"""numba.v2_direct_blocked: the blocked kernel itself (``forward_blocked``, ``backward_input_blocked``) on the
-random geometries of test_conv2d.py, on channel counts that fill 1, 2 and 4 vectors, over threads; and the
-registered variant's routing between it and v0. Outputs are poisoned (NaN-filled ``np.empty``).
+"""numba.v2_direct_blocked: the blocked kernels themselves (``forward_blocked``, ``backward_input_blocked``,
+``backward_input_lanes``) on the random geometries of test_conv2d.py, on channel counts that fill 1, 2 and 4
+vectors (and several vectors of dy's channels), over threads; and the registered variant's routing between
+them and v0. Outputs are poisoned (NaN-filled ``np.empty``).
 
 Tolerances as in test_conv2d.py: the kernel sums in tap order with one FMA per product, so float32 stays
 within rtol 1e-4 of the float64 reference. The random geometries have at most 5 output channels per group,
@@ -33,9 +34,12 @@ def check_forward(case, dtype, seed, relu):
     assert_close(out, np.maximum(ref, 0) if relu else ref, dtype, g.C // g.groups * g.R * g.S, x, w, b)
 
 
-def check_backward_input(case, dtype, seed):
+BACKWARD_INPUT = ["backward_input_blocked", "backward_input_lanes"]
+
+
+def check_backward_input(case, dtype, seed, kernel="backward_input_blocked"):
     g, _, w, _, dy = arrays(case, dtype, seed)
-    out = numba_blocked.backward_input_blocked(dy, w, g)
+    out = getattr(numba_blocked, kernel)(dy, w, g)
     ref = reference.conv2d_backward_input(dy, w, case[0], *case[2])
     assert_close(out, ref, dtype, g.K // g.groups * g.R * g.S, dy, w)
 
@@ -52,26 +56,29 @@ def test_forward_matches_reference(dtype, case, seed, relu, poisoned_empty):
     check_forward(case, dtype, seed, relu)
 
 
+@pytest.mark.parametrize("kernel", BACKWARD_INPUT)
 @pytest.mark.parametrize("dtype", DTYPES)
 @SETTINGS
 @given(case=cases().map(stride_one), seed=st.integers(0, 2**16))
-def test_backward_input_matches_reference(dtype, case, seed, poisoned_empty):
+def test_backward_input_matches_reference(kernel, dtype, case, seed, poisoned_empty):
     """Dilation, padding larger than the filter reach (the flipped conv then crops dy), groups, batch 0."""
-    check_backward_input(case, dtype, seed)
+    check_backward_input(case, dtype, seed, kernel)
 
 
 WIDE = [
     ((3, 5, 9, 7), (20, 5, 3, 3), ((1, 1), (1, 1), (1, 1), 1)),  # 2 vectors of float32, 3 of float64
     ((2, 6, 8, 9), (80, 3, 2, 3), ((2, 1), (1, 0), (1, 2), 2)),  # 40 per group: 4 vectors, 2 blocks
+    ((2, 14, 7, 8), (36, 7, 3, 2), ((1, 1), (2, 1), (2, 1), 2)),  # lanes: 18 dy channels, 2 blocks of 4 of 7
 ]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", WIDE, ids=["20ch", "80ch_grouped"])
+@pytest.mark.parametrize("case", WIDE, ids=["20ch", "80ch_grouped", "36ch_grouped"])
 def test_wide_channel_blocks(case, dtype, poisoned_empty):
     check_forward(case, dtype, 11, relu=True)
     if case[2][0] == (1, 1):
-        check_backward_input(case, dtype, 12)
+        for kernel in BACKWARD_INPUT:
+            check_backward_input(case, dtype, 12, kernel)
 
 
 def test_images_split_over_threads(monkeypatch, poisoned_empty):
@@ -79,33 +86,38 @@ def test_images_split_over_threads(monkeypatch, poisoned_empty):
     monkeypatch.setattr(numba_blocked, "PARALLEL_MIN_FLOPS", 0)
     case = ((5, 3, 7, 6), (4, 3, 3, 2), ((1, 1), (1, 0), (1, 1), 1))
     check_forward(case, np.float32, 13, relu=False)
-    check_backward_input(case, np.float32, 14)
+    for kernel in BACKWARD_INPUT:
+        check_backward_input(case, np.float32, 14, kernel)
 
 
-def test_backward_input_needs_stride_one():
+@pytest.mark.parametrize("kernel", BACKWARD_INPUT)
+def test_backward_input_needs_stride_one(kernel):
     g = conv2d.conv2d_geometry((1, 2, 7, 7), (3, 2, 3, 3), 2)
     with pytest.raises(ValueError, match=r"needs stride \(1, 1\), got \(2, 2\)"):
-        numba_blocked.backward_input_blocked(np.ones(g.y_shape), np.ones(g.w_shape), g)
+        getattr(numba_blocked, kernel)(np.ones(g.y_shape), np.ones(g.w_shape), g)
 
 
 @pytest.mark.parametrize(
     "op, x_shape, w_shape, stride, groups, blocked",
     [
-        ("conv2d_forward", (2, 6, 10, 10), (16, 6, 5, 5), 1, 1, True),
-        ("conv2d_forward", (2, 4, 9, 9), (4, 1, 3, 3), 1, 4, False),  # depthwise: 1 of 16 lanes busy
-        ("conv2d_backward_input", (2, 16, 9, 9), (8, 16, 3, 3), 1, 1, True),
-        ("conv2d_backward_input", (2, 16, 9, 9), (8, 16, 3, 3), 2, 1, False),
-        ("conv2d_backward_input", (2, 6, 10, 10), (16, 6, 5, 5), 1, 1, False),
-        ("conv2d_backward_input", (2, 16, 9, 9), (8, 16, 1, 1), 1, 1, False),
+        ("conv2d_forward", (2, 6, 10, 10), (16, 6, 5, 5), 1, 1, "forward_blocked"),
+        ("conv2d_forward", (2, 4, 9, 9), (4, 1, 3, 3), 1, 4, None),  # depthwise: 1 of 16 lanes busy
+        ("conv2d_backward_input", (2, 16, 9, 9), (8, 16, 3, 3), 1, 1, "backward_input_blocked"),
+        ("conv2d_backward_input", (2, 6, 9, 9), (8, 6, 3, 3), 1, 1, "backward_input_blocked"),
+        ("conv2d_backward_input", (2, 16, 9, 9), (8, 16, 3, 3), 2, 1, None),
+        ("conv2d_backward_input", (2, 6, 10, 10), (16, 6, 5, 5), 1, 1, "backward_input_lanes"),  # LeNet C3
+        ("conv2d_backward_input", (2, 8, 9, 9), (32, 4, 3, 3), 1, 2, "backward_input_lanes"),
+        ("conv2d_backward_input", (2, 4, 9, 9), (8, 4, 3, 3), 1, 1, None),  # few channels on both sides
+        ("conv2d_backward_input", (2, 16, 9, 9), (8, 16, 1, 1), 1, 1, None),
     ],
 )
 def test_default_routes_between_blocked_and_im2col(op, x_shape, w_shape, stride, groups, blocked, monkeypatch):
     """The registered variant (the CPU default) runs the blocked kernel where it measured faster, v0
     elsewhere; either way the result is the reference's."""
     calls = []
-    for name in ("forward_blocked", "backward_input_blocked"):
+    for name in ("forward_blocked", "backward_input_blocked", "backward_input_lanes"):
         original = getattr(numba_blocked, name)
-        counted = lambda *a, original=original, **k: calls.append(1) or original(*a, **k)  # noqa: E731
+        counted = lambda *a, name=name, original=original, **k: calls.append(name) or original(*a, **k)  # noqa: E731
         monkeypatch.setattr(numba_blocked, name, counted)
     assert registry.selected(op)[0].key == "numba.v2_direct_blocked"
     rng = np.random.default_rng(15)
@@ -118,7 +130,7 @@ def test_default_routes_between_blocked_and_im2col(op, x_shape, w_shape, stride,
         dy = normal(rng, conv2d.conv2d_geometry(x_shape, w_shape, *args).y_shape, np.float32)
         out = conv2d.conv2d_backward_input(dy, w, x_shape, *args)
         ref, reduction = reference.conv2d_backward_input(dy, w, x_shape, *args), w[:, 0].size
-    assert bool(calls) == blocked
+    assert calls == ([blocked] if blocked else [])
     assert_close(out, ref, np.float32, reduction, x, w)
 
 
