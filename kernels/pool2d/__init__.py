@@ -8,7 +8,8 @@ gradient to exactly the recorded index.
 | variant              | idea                                                                        | runs on |
 |----------------------|-----------------------------------------------------------------------------|---------|
 | reference            | float64 loops: each output's window slides over the input like a flashlight (tests only) | cpu |
-| numpy.v0_window_loop | Numba-compiled window loops over per-axis window tables, (n, c) planes in parallel; global average as a BLAS matrix-vector product | cpu |
+| numpy.v0_window_loop | Numba-compiled window loops over per-axis window tables, one plane after another; global average as a BLAS matrix-vector product | cpu |
+| numpy.v1_output_rows | average and Lp pooling a row of outputs at a time, outputs innermost (a loop LLVM vectorises); CPU default for those ops | cpu |
 | numba_cuda.v1_direct | forward: one thread per output scans its window (computed in the kernel); global average as one block-wide tree sum per plane | cuda |
 | numba_cuda.v1_gather | backward: one thread per input element gathers from the windows containing it (no atomics, deterministic) | cuda |
 

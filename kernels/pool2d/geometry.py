@@ -46,6 +46,22 @@ def window_table(size: int, out: int, kernel: int, stride: int, padding: int, di
 
 
 @functools.lru_cache(maxsize=256)
+def tap_ranges(size: int, out: int, kernel: int, stride: int, padding: int, dilation: int):
+    """(lo, hi): int64 arrays of length ``kernel``; tap t of window i, at ``i*stride - padding + t*dilation``,
+    lies inside ``[0, size)`` exactly for ``lo[t] <= i < hi[t]`` (an empty range where it never does).
+
+    The transpose of ``window_table``: per tap, the run of windows that read it, so a loop over the windows
+    can be innermost. Cached and read-only.
+    """
+    offset = np.arange(kernel) * dilation - padding
+    lo = np.clip(-(offset // stride), 0, out).astype(np.int64)  # ceil(-offset / stride)
+    hi = np.clip((size - 1 - offset) // stride + 1, lo, out).astype(np.int64)
+    for array in (lo, hi):
+        array.flags.writeable = False
+    return lo, hi
+
+
+@functools.lru_cache(maxsize=256)
 def adaptive_window_table(size: int, out: int):
     """(first, count) of adaptive pooling: window i covers ``[floor(i*size/out), ceil((i+1)*size/out))``."""
     i = np.arange(out)
@@ -99,6 +115,10 @@ class PoolGeometry:
         """The window tables of the rows and of the columns: ``((first_h, count_h), (first_w, count_w))``."""
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel, self.stride, self.padding, self.dilation
         return window_table(self.H, self.P, kh, sh, ph, dh), window_table(self.W, self.Q, kw, sw, pw, dw)
+
+    def column_taps(self):
+        """``tap_ranges`` of the columns: for each column tap of the window, the outputs q that read it."""
+        return tap_ranges(self.W, self.Q, self.kernel[1], self.stride[1], self.padding[1], self.dilation[1])
 
 
 def pool2d_geometry(

@@ -1,6 +1,8 @@
 """pool2d: every CPU variant against the float64 reference on random geometries, PyTorch's documented
 corner cases pinned by value, and the argument checks of the entry points."""
 
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -8,6 +10,7 @@ from hypothesis import strategies as st
 
 import kernels.pool2d as pool2d
 from kernels import registry
+from kernels.pool2d import numpy as pool2d_cpu
 from kernels.pool2d import reference
 from kernels.pool2d.geometry import adaptive_pool2d_geometry, pool2d_geometry, pool_output_size
 
@@ -167,6 +170,18 @@ def test_avg_pool2d_backward_matches_reference(variant, dtype, g, seed, include_
     assert_close(dx, reference.avg_pool2d_backward(dy, g, include_pad, divisor), dtype, dy)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@SETTINGS
+@given(g=geometries("avg_pool2d", dilation=False), seed=seeds, include_pad=st.booleans(), divisor=divisor_overrides)
+def test_avg_pool2d_forward_rows_on_short_rows(dtype, g, seed, include_pad, divisor):
+    """v1's row loop itself, which the variant runs only for rows of ``ROWS_MIN_Q`` outputs or more (the
+    random planes are mostly narrower)."""
+    x = normal(seed, g.x_shape, dtype)
+    with mock.patch.object(pool2d_cpu, "ROWS_MIN_Q", 1):
+        y = registry.variant("avg_pool2d_forward", "numpy.v1_output_rows").fn(x, g, include_pad, divisor)
+    assert_close(y, reference.avg_pool2d_forward(x, g, include_pad, divisor), dtype, x)
+
+
 def test_avg_pool2d_ceil_mode_divisor_matches_pytorch():
     # torch.nn.functional.avg_pool2d(torch.ones(1, 1, 6, 6), 3, 2, 1, ceil_mode=True): the last window runs
     # past the padded input, and only its part inside the padded input counts.
@@ -207,6 +222,16 @@ def test_lp_pool2d_backward_matches_reference(variant, dtype, g, seed, norm_type
     dy = normal(seed + 1, g.y_shape, dtype)
     dx = variant.fn(dy, x, y64.astype(dtype), g, float(norm_type))
     assert_close(dx, reference.lp_pool2d_backward(dy, x, y64, g, norm_type), dtype, dy, x)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@SETTINGS
+@given(g=geometries("lp_pool2d", padding=False, dilation=False), seed=seeds, norm_type=norm_types)
+def test_lp_pool2d_forward_rows_on_short_rows(dtype, g, seed, norm_type):
+    x = lp_input(seed, g.x_shape, dtype, norm_type)
+    with mock.patch.object(pool2d_cpu, "ROWS_MIN_Q", 1):
+        y = registry.variant("lp_pool2d_forward", "numpy.v1_output_rows").fn(x, g, float(norm_type))
+    assert_close(y, reference.lp_pool2d_forward(x, g, norm_type), dtype, x)
 
 
 def test_lp_pool2d_gradient_is_zero_where_the_output_is_zero():
@@ -358,18 +383,18 @@ def test_bad_arguments_are_rejected_with_a_message_naming_them(fn, args, kwargs,
 
 
 @pytest.mark.parametrize(
-    "op",
+    "op, default",
     [
-        "max_pool2d_forward",
-        "max_pool2d_backward",
-        "avg_pool2d_forward",
-        "avg_pool2d_backward",
-        "lp_pool2d_forward",
-        "lp_pool2d_backward",
-        "adaptive_avg_pool2d_forward",
-        "adaptive_avg_pool2d_backward",
+        ("max_pool2d_forward", "numpy.v0_window_loop"),
+        ("max_pool2d_backward", "numpy.v0_window_loop"),
+        ("avg_pool2d_forward", "numpy.v1_output_rows"),
+        ("avg_pool2d_backward", "numpy.v1_output_rows"),
+        ("lp_pool2d_forward", "numpy.v1_output_rows"),
+        ("lp_pool2d_backward", "numpy.v1_output_rows"),
+        ("adaptive_avg_pool2d_forward", "numpy.v0_window_loop"),
+        ("adaptive_avg_pool2d_backward", "numpy.v0_window_loop"),
     ],
 )
-def test_every_op_has_a_cpu_default(op):
+def test_every_op_has_a_cpu_default(op, default):
     variant, reason = registry.selected(op, "cpu")
-    assert (variant.key, reason) == ("numpy.v0_window_loop", "default")
+    assert (variant.key, reason) == (default, "default")
