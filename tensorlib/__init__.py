@@ -10,6 +10,7 @@
 from tensorlib.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from tensorlib.device import cuda_is_available, cuda_unavailable_reason
 from tensorlib.gradcheck import GradcheckError, gradcheck
+from tensorlib.memory import _apply_at_import, host_allocator_tuned, tune_host_allocator
 from tensorlib.ops import (
     abs, adaptive_avg_pool2d, argmax, argmin, avg_pool2d, cat, clamp, conv2d, conv2d_relu, erf, exp, flatten, log,
     log_softmax, lp_pool2d, matmul, max, max_pool2d, maximum, mean, min, minimum, pad, permute, relu, reshape,
@@ -26,3 +27,5 @@ from tensorlib.tensor import (
 bool = bool_  # noqa: A001  (PyTorch's name for the dtype)
 
 __version__ = "0.1.0"
+
+_apply_at_import()

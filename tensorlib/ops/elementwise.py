@@ -134,13 +134,45 @@ class Abs(Function):
         return g * array_module(g).sign(self.x)
 
 
+_activation_grads = {}
+
+
+def _activation_grad(name, g, out):
+    """The gradient of an activation from its output in one pass on the CPU: a Numba ufunc per activation
+    and dtype, built on first use, for NumPy float32/float64 arrays; None elsewhere (CuPy, simulated device
+    arrays, float16, mixed dtypes), where the caller's array expression runs. The ufunc computes that
+    expression in the same order and precision (its constants have the array's dtype), so the values do not
+    change; it writes one array instead of two or three temporaries."""
+    if type(g) is not np.ndarray or type(out) is not np.ndarray or g.dtype != out.dtype or g.dtype.char not in "fd":
+        return None
+    key = (name, g.dtype.char)
+    if key not in _activation_grads:
+        import numba
+
+        one, zero = g.dtype.type(1), g.dtype.type(0)
+        if name == "tanh":
+            def grad(g, y):
+                return g * (one - y * y)
+        elif name == "sigmoid":
+            def grad(g, y):
+                return g * y * (one - y)
+        else:  # relu: PyTorch's threshold_backward, so a masked NaN gradient is 0, not NaN * 0
+            def grad(g, y):
+                return g if y > zero else zero
+        dtype = numba.from_dtype(g.dtype)
+        _activation_grads[key] = numba.vectorize([dtype(dtype, dtype)])(grad)
+    with np.errstate(invalid="ignore"):  # a NaN output compared with 0 is no error here (NumPy's > is quiet)
+        return _activation_grads[key](g, out)
+
+
 class Tanh(Function):
     def forward(self, x):
         self.out = array_module(x).tanh(x)
         return self.out
 
     def backward(self, g):
-        return g * (1 - self.out * self.out)
+        fused = _activation_grad("tanh", g, self.out)
+        return g * (1 - self.out * self.out) if fused is None else fused
 
 
 class Sigmoid(Function):
@@ -152,7 +184,8 @@ class Sigmoid(Function):
         return self.out
 
     def backward(self, g):
-        return g * self.out * (1 - self.out)
+        fused = _activation_grad("sigmoid", g, self.out)
+        return g * self.out * (1 - self.out) if fused is None else fused
 
 
 def _erf_kernel():
@@ -190,11 +223,14 @@ class Erf(Function):
 
 class Relu(Function):
     def forward(self, x):
-        self.mask = x > 0
-        return array_module(x).maximum(x, 0)
+        # the output is saved, not a mask: out > 0 exactly where x > 0 (NaN stays NaN and gets no gradient),
+        # and the next op keeps it alive anyway
+        self.out = array_module(x).maximum(x, 0)
+        return self.out
 
     def backward(self, g):
-        return g * self.mask
+        fused = _activation_grad("relu", g, self.out)
+        return g * (self.out > 0) if fused is None else fused
 
 
 class Clamp(Function):

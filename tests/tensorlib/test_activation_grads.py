@@ -1,0 +1,40 @@
+"""The one-pass CPU gradients of tanh, sigmoid and relu (Numba ufuncs from the saved output) equal the
+array expressions they replace, bit for bit in float32 and float64, and keep PyTorch's relu rule for NaN;
+other dtypes take the expression. Gradchecks of these ops are in test_ops_gradcheck.py."""
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+
+EXPRESSIONS = {
+    "tanh": lambda g, y: g * (1 - y * y),
+    "sigmoid": lambda g, y: g * y * (1 - y),
+    "relu": lambda g, y: g * (y > 0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPRESSIONS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_gradient_equals_the_expression(name, dtype):
+    rng = np.random.default_rng(3)
+    x = tl.tensor(rng.standard_normal((4, 3, 5, 7)).astype(dtype), requires_grad=True)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    y = getattr(tl, name)(x)
+    y.backward(tl.tensor(g))
+    assert x.grad.dtype == dtype
+    np.testing.assert_array_equal(x.grad.numpy(), EXPRESSIONS[name](g, y.detach().numpy()).astype(dtype))
+
+
+def test_relu_gives_a_masked_nan_gradient_zero_like_pytorch():
+    # torch.relu(x).backward(g) with x = [-1, 2, nan], g = [nan, 1, 5]: [0, 1, 0]
+    x = tl.tensor(np.array([-1.0, 2.0, np.nan], np.float32), requires_grad=True)
+    tl.relu(x).backward(tl.tensor(np.array([np.nan, 1.0, 5.0], np.float32)))
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 1.0, 0.0])
+
+
+def test_relu_of_a_non_contiguous_view():
+    base = np.arange(-12, 12, dtype=np.float64).reshape(4, 6)
+    x = tl.tensor(base[:, ::2].T, requires_grad=True)
+    tl.relu(x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), (base[:, ::2].T > 0).astype(np.float64))
