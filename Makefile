@@ -62,6 +62,7 @@ gpu-check: gpu-install gpu-bench gpu-gemm gpu-test
 
 gpu-install:
 	-$(GPU_PYTHON) -m pip install --quiet --no-deps --no-build-isolation -e .
+	-mkdir -p bench/results && $(GPU_PYTHON) -m bench.gpu_env 2>&1 | tee $(GPU_RESULTS)-env.txt
 
 gpu-bench:
 	-PYTHONUNBUFFERED=1 TENSORLIB_BENCH_SECONDS=250 timeout -k 10 280 $(GPU_PYTHON) -m nn.cli bench --device cuda --op all --shapes cnn \

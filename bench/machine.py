@@ -25,6 +25,8 @@ import time
 
 import numpy as np
 
+from tensorlib.device import cuda_device_name
+
 ACCUMULATORS = 12
 
 
@@ -80,7 +82,7 @@ def describe(device: str) -> dict:
         import cupy
 
         props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
-        info["gpu"] = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+        info["gpu"] = cuda_device_name()
         info["gpu_properties"] = {"multiprocessors": props.get("multiProcessorCount"), "l2_bytes": props.get("l2CacheSize"),
                                   "memory_bytes": props.get("totalGlobalMem"), "compute_capability": f"{props.get('major')}.{props.get('minor')}"}
         info["cuda_runtime"] = cupy.cuda.runtime.runtimeGetVersion()

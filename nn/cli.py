@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 import tensorlib as tl
+from tensorlib.device import cuda_device_name
 
 CONFIG = "config.json"
 
@@ -362,8 +363,7 @@ def command_info(args) -> int:
     if reason is None and not simulating():
         import cupy
 
-        print(f"  CUDA driver    {cupy.cuda.runtime.driverGetVersion()}, device "
-              f"{cupy.cuda.runtime.getDeviceProperties(0)['name'].decode()}")
+        print(f"  CUDA driver    {cupy.cuda.runtime.driverGetVersion()}, device {cuda_device_name(0)}")
     print("kernels (variant used per device, and why):")
     for op in kernels.ops():
         cells = []

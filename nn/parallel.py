@@ -111,7 +111,9 @@ def init_process_group(backend: str | None = None, device: str | None = None):
     """Join the job's process group (see the module docstring for where rank and world size come from).
 
     ``backend`` is "mpi", "nccl" or None: NCCL when ``device`` is "cuda" (None: cuda when usable), else MPI.
-    With NCCL, this process uses GPU ``LOCAL_RANK`` modulo the GPUs it sees (one rank per GPU).
+    With NCCL, this process uses GPU ``LOCAL_RANK`` (one rank per GPU; more ranks on a machine than GPUs is an
+    error). Without the NCCL library, a one-process group on cuda makes no communicator (its collectives are
+    no-ops), and an explicit ``backend="nccl"`` or several processes raise an error that says what to install.
     """
     global _group
     if _group is not None:
@@ -120,6 +122,7 @@ def init_process_group(backend: str | None = None, device: str | None = None):
         raise ValueError(f"backend must be 'mpi', 'nccl' or None, got {backend!r}")
     if device in (None, "auto"):
         device = "cuda" if tl.cuda_unavailable_reason() is None else "cpu"
+    explicit_nccl = backend == "nccl"
     backend = backend or ("nccl" if device == "cuda" else "mpi")
 
     mpi_comm, rank, world_size, local_rank = None, 0, 1, 0
@@ -142,11 +145,22 @@ def init_process_group(backend: str | None = None, device: str | None = None):
         raise RuntimeError(f"rank {rank} is outside world size {world_size}")
 
     group = _Group(rank, world_size, local_rank, mpi_comm, device)
+    if backend == "nccl" and not nccl_available():
+        # one process needs no communicator (its collectives are no-ops); an explicit request, or several
+        # processes with device arrays to exchange, do
+        if explicit_nccl or world_size > 1:
+            raise RuntimeError("the NCCL backend needs the NCCL library, which CuPy did not find: "
+                               "pip install nvidia-nccl-cu13 (or put libnccl.so.2 on the library path)")
+        backend = "mpi" if mpi_comm is not None else None
     if backend == "nccl":
         import cupy
         from cupy.cuda import nccl
 
-        cupy.cuda.Device(local_rank % cupy.cuda.runtime.getDeviceCount()).use()
+        gpus = cupy.cuda.runtime.getDeviceCount()
+        if world_size > 1 and local_rank >= gpus:  # NCCL refuses two ranks on one GPU, and obscurely
+            raise RuntimeError(f"rank {rank} has local rank {local_rank} but this machine has {gpus} GPU(s); NCCL "
+                               f"needs a GPU per rank: start at most {gpus} ranks per machine, or use device='cpu'")
+        cupy.cuda.Device(local_rank % gpus).use()
         unique_id = nccl.get_unique_id() if rank == 0 else None
         if world_size > 1:
             unique_id = mpi_comm.bcast(unique_id, root=0) if mpi_comm is not None else _tcp_rendezvous(
@@ -155,6 +169,15 @@ def init_process_group(backend: str | None = None, device: str | None = None):
     elif world_size > 1 and mpi_comm is None:
         raise RuntimeError(f"WORLD_SIZE={world_size} on CPU needs MPI: launch with mpiexec -n {world_size}")
     _group = group
+
+
+def nccl_available() -> bool:
+    """Whether CuPy found the NCCL library (``cupy.cuda.nccl`` imports without it and says so here)."""
+    try:
+        from cupy.cuda import nccl
+    except ImportError:
+        return False
+    return bool(getattr(nccl, "available", False))
 
 
 def _tcp_rendezvous(unique_id, rank, world_size, timeout=300.0):
@@ -264,12 +287,19 @@ def barrier():
         all_reduce(tl.zeros(1, device="cuda"))
 
 
+def collective_device() -> str:
+    """Where small host-side values (flags, metric sums) must live to be all-reduced or broadcast: "cpu" when
+    MPI carries host arrays, "cuda" in a torchrun-style NCCL job without MPI (only NCCL can carry them)."""
+    group = _group
+    return "cuda" if group is not None and group.mpi is None and group.nccl is not None else "cpu"
+
+
 def broadcast_object(value, src: int = 0):
     """Rank ``src``'s JSON-serialisable ``value`` on every rank (e.g. a run's configuration)."""
     group = _group
     if group is None or group.world_size == 1:
         return value
-    device = "cuda" if group.mpi is None else "cpu"  # without MPI only NCCL can carry it
+    device = collective_device()
     payload = json.dumps(value).encode() if group.rank == src else b""
     length = broadcast(tl.tensor([len(payload)], dtype=tl.int64, device=device), src)
     buffer = tl.zeros(int(length.item()), dtype=tl.uint8, device=device)

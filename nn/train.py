@@ -179,7 +179,8 @@ class Trainer:
 
         if parallel.get_world_size() == 1:
             return self._stop
-        self._stop = bool(parallel.all_reduce(tl.tensor([int(self._stop)], dtype=tl.int64)).item())
+        flag = tl.tensor([int(self._stop)], dtype=tl.int64, device=parallel.collective_device())
+        self._stop = bool(parallel.all_reduce(flag).item())
         return self._stop
 
     def evaluate(self, loader, num_classes=None):
@@ -281,8 +282,10 @@ def _summed_over_ranks(sums):
 
     if parallel.get_world_size() == 1:
         return sums
-    totals = parallel.all_reduce(tl.tensor([sums["loss"], sums["correct"], sums["seen"]], dtype=tl.float64))
-    seconds = parallel.all_reduce(tl.tensor([sums["seconds"]], dtype=tl.float64), "mean")
+    device = parallel.collective_device()
+    totals = parallel.all_reduce(tl.tensor([sums["loss"], sums["correct"], sums["seen"]], dtype=tl.float64,
+                                           device=device))
+    seconds = parallel.all_reduce(tl.tensor([sums["seconds"]], dtype=tl.float64, device=device), "mean")
     return {**dict(zip(("loss", "correct", "seen"), totals.numpy().tolist())), "seconds": float(seconds.item())}
 
 

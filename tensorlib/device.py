@@ -48,6 +48,16 @@ def cuda_is_available() -> bool:
     return cuda_unavailable_reason() is None
 
 
+def cuda_device_name(index: int | None = None) -> str:
+    """The GPU's name as CuPy reports it (bytes in some CuPy versions, str in others); the current device
+    by default."""
+    import cupy
+
+    props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id if index is None else index)
+    name = props["name"]
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
 def require_cuda():
     reason = cuda_unavailable_reason()
     if reason is not None:

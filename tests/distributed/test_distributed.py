@@ -40,8 +40,8 @@ def test_a_failing_rank_ends_the_job_with_its_error(mpirun):
     assert "unreachable" not in output
 
 
-TRAIN = ["-m", "nn.cli", "train", "--distributed", "--model", "lenet5", "--dataset", "synthetic", "--batch-size", "100",
-         "--scheduler", "none", "--no-progress", "--seed", "3"]
+TRAIN = ["-m", "nn.cli", "train", "--distributed", "--device", "cpu", "--model", "lenet5", "--dataset", "synthetic",
+         "--batch-size", "100", "--scheduler", "none", "--no-progress", "--seed", "3"]
 
 
 def test_cli_distributed_writes_from_rank_0_only_and_resumes(mpirun, tmp_path):
@@ -56,7 +56,8 @@ def test_cli_distributed_writes_from_rank_0_only_and_resumes(mpirun, tmp_path):
     first = load(out / "checkpoint.safetensors")["model"]
     assert "conv1.weight" in first
 
-    result = mpirun(["-m", "nn.cli", "train", "--distributed", "--resume", out, "--epochs", "2", "--no-progress"])
+    result = mpirun(["-m", "nn.cli", "train", "--distributed", "--device", "cpu", "--resume", out, "--epochs", "2",
+                     "--no-progress"])
     assert result.returncode == 0, result.stdout + result.stderr
     assert "resuming" in result.stdout and result.stdout.count("epoch 2/2") == 1
     assert [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2]
@@ -157,3 +158,35 @@ def test_plain_process_needs_no_group():
     assert not parallel.is_initialized() and parallel.get_world_size() == 1
     with pytest.raises(RuntimeError, match="init_process_group"):
         parallel.all_reduce(tl.tensor([1.0]))
+
+
+def test_without_the_nccl_library_one_process_makes_no_communicator(monkeypatch):
+    """CuPy imports cupy.cuda.nccl without libnccl (and says so in ``available``): an explicit NCCL backend, or
+    several processes, get an error naming what to install; one process on cuda needs no communicator."""
+    monkeypatch.setattr(parallel, "nccl_available", lambda: False)
+    with pytest.raises(RuntimeError, match="needs the NCCL library.*nvidia-nccl-cu13"):
+        parallel.init_process_group(backend="nccl", device="cuda")
+    assert not parallel.is_initialized()
+    parallel.init_process_group(device="cuda")
+    try:
+        assert parallel.get_world_size() == 1 and parallel._current().nccl is None
+        assert parallel.collective_device() == "cpu"
+        t = tl.tensor([2.0, 3.0])
+        np.testing.assert_array_equal(parallel.all_reduce(t, op="mean").numpy(), [2.0, 3.0])
+    finally:
+        parallel.destroy_process_group()
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(RuntimeError, match="needs the NCCL library"):
+        parallel.init_process_group(device="cuda")
+
+
+def test_collective_device_is_cuda_only_for_nccl_without_mpi(monkeypatch):
+    """Metric sums and stop flags are host values; a torchrun-style NCCL job (no MPI) can only exchange them
+    as device arrays."""
+    assert parallel.collective_device() == "cpu"  # no group
+    for mpi, nccl, expected in ((None, object(), "cuda"), (object(), object(), "cpu"), (object(), None, "cpu")):
+        group = parallel._Group(0, 2, 0, mpi, "cuda")
+        group.nccl = nccl
+        monkeypatch.setattr(parallel, "_group", group)
+        assert parallel.collective_device() == expected

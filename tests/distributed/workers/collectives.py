@@ -6,7 +6,7 @@ import numpy as np
 import tensorlib as tl
 from nn import parallel
 
-parallel.init_process_group()
+parallel.init_process_group(device="cpu")  # host collectives, also where a GPU is present
 rank, world = parallel.get_rank(), parallel.get_world_size()
 assert world == 2, world
 

@@ -21,7 +21,7 @@ def make_optimizer(model):
     return optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
 
 
-parallel.init_process_group()
+parallel.init_process_group(device="cpu")  # host collectives, also where a GPU is present
 rank, world = parallel.get_rank(), parallel.get_world_size()
 with parallel.abort_on_error():
     rng = np.random.default_rng(7)

@@ -8,7 +8,7 @@ from nn.data import DataLoader, DistributedSampler, DistributedShard, TensorData
 from nn.models import lenet5
 from nn.train import Trainer
 
-parallel.init_process_group()
+parallel.init_process_group(device="cpu")  # host collectives, also where a GPU is present
 
 
 def fail_on_rank_1(trainer):
