@@ -34,18 +34,18 @@ backward_weight swaps the roles of taps and positions: TB taps x KW output chann
 (starting from the thread's partial dw, stored back after each chunk of positions), and per position one
 vector of dy (transposed per image to positions x channels) meets TB broadcast loads of the buffered image.
 
-Threads: images are split over the cores in Python threads (the kernel releases the GIL); no BLAS runs
-meanwhile, so unlike ``numpy.py`` nothing limits the BLAS's threads.
+Threads: the images are split into one part per Numba thread, each part run by the serial kernel in a
+``prange`` of a small parallel wrapper (``_forward_runner`` etc.) with its own scratch buffers; below
+PARALLEL_MIN_FLOPS, or with one thread (``NUMBA_NUM_THREADS=1``), the kernel runs alone. No BLAS runs meanwhile.
 """
 
 from __future__ import annotations
 
 import functools
-import os
-from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
-from numba import carray, njit, uint64
+from numba import carray, njit, prange, uint64
 
 from kernels.conv2d import simd
 from kernels.conv2d.epilogue import fuses
@@ -298,20 +298,45 @@ def _pack(w, groups, KW):
     return np.ascontiguousarray(packed.reshape(groups, blocks, KW, -1).transpose(0, 1, 3, 2))
 
 
-CORES = len(os.sched_getaffinity(0))
-_pool = ThreadPoolExecutor(max(1, CORES - 1), thread_name_prefix="conv2d_direct")
+def _bounds(N, flops):
+    """Image bounds of the parts the images are split into: one part per Numba thread when the convolution
+    is large enough (PARALLEL_MIN_FLOPS), else one; an int64 array [0, ..., N]."""
+    parts = max(1, min(N, numba.get_num_threads())) if flops >= PARALLEL_MIN_FLOPS else 1
+    return np.array([N * i // parts for i in range(parts + 1)], np.int64)
 
 
-def _split(work, N, flops):
-    """work(n0, n1) over the images, split evenly over the cores when the convolution is large enough."""
-    workers = min(N, CORES) if flops >= PARALLEL_MIN_FLOPS else 1
-    if workers <= 1:
-        return work(0, N)
-    bounds = [N * i // workers for i in range(workers + 1)]
-    helpers = [_pool.submit(work, bounds[i], bounds[i + 1]) for i in range(1, workers)]
-    work(bounds[0], bounds[1])
-    for helper in helpers:
-        helper.result()
+# Parallel runners: one prange iteration per part, each calling the serial kernel on its images with its own
+# scratch arrays (the leading axis of ``buffers`` etc.). Numba's threading layer keeps its threads waiting
+# for work; Python threads handed work through a queue measured 60-80 us per hand-off on this 2-core VM
+# (waking an idle core), more than the whole of a LeNet-sized convolution's gain (README, "Threads").
+@functools.lru_cache(maxsize=None)
+def _forward_runner(kernel):
+    @njit(parallel=True, nogil=True)
+    def run(bounds, buffers, x, taps, positions, w, bias, y, ph, pw, relu):
+        for i in prange(bounds.size - 1):
+            kernel(x, buffers[i], taps, positions, w, bias, y, bounds[i], bounds[i + 1], ph, pw, relu)
+
+    return run
+
+
+@functools.lru_cache(maxsize=None)
+def _lanes_runner(kernel):
+    @njit(parallel=True, nogil=True)
+    def run(bounds, buffers, dy, taps, positions, w, dx, top, left):
+        for i in prange(bounds.size - 1):
+            kernel(dy, buffers[i], taps, positions, w, dx, bounds[i], bounds[i + 1], top, left)
+
+    return run
+
+
+@functools.lru_cache(maxsize=None)
+def _weight_runner(kernel):
+    @njit(parallel=True, nogil=True)
+    def run(bounds, buffers, lanes, partials, x, dy, taps, positions, chunk, ph, pw):
+        for i in prange(bounds.size - 1):
+            kernel(x, dy, buffers[i], lanes[i], taps, positions, chunk, partials[i], bounds[i], bounds[i + 1], ph, pw)
+
+    return run
 
 
 def _direct(x, w, bias, out_shape, stride, dilation, padding, groups, relu):
@@ -332,13 +357,14 @@ def _direct(x, w, bias, out_shape, stride, dilation, padding, groups, relu):
     positions = _padded(positions, QB)
     y = np.empty(out_shape, x.dtype)
     kernel = _kernel(QB, KW, V)
-
-    def work(n0, n1):
-        buffer = np.zeros((C, Hp, Wp), x.dtype)
-        kernel(x, buffer, taps, positions, packed, padded_bias, y, n0, n1, ph, pw, relu)
-
-    if y.size:
-        _split(work, N, 2 * N * K * P * Q * Cg * R * S)
+    bounds = _bounds(N, 2 * N * K * P * Q * Cg * R * S)
+    buffers = np.zeros((bounds.size - 1, C, Hp, Wp), x.dtype)
+    if not y.size:
+        return y
+    if bounds.size == 2:
+        kernel(x, buffers[0], taps, positions, packed, padded_bias, y, 0, N, ph, pw, relu)
+    else:
+        _forward_runner(kernel)(bounds, buffers, x, taps, positions, packed, padded_bias, y, ph, pw, relu)
     return y
 
 
@@ -401,13 +427,13 @@ def backward_input_lanes(dy, w, g):
     positions = _padded(((m // g.W * Wp + m % g.W) * V).astype(np.int64), QB)
     dx = np.empty(g.x_shape, dy.dtype)
     kernel = _lanes_kernel(QB, CB, V)
-
-    def work(n0, n1):
-        buffer = np.zeros((kblocks, Hp, Wp, V), dy.dtype)
-        kernel(dy, buffer, taps, positions, packed, dx, n0, n1, (g.R - 1) * dh - ph, (g.S - 1) * dw - pw)
-
-    if dx.size:
-        _split(work, g.N, 2 * g.N * g.C * g.H * g.W * Kg * g.R * g.S)
+    bounds = _bounds(g.N, 2 * g.N * g.C * g.H * g.W * Kg * g.R * g.S)
+    buffers = np.zeros((bounds.size - 1, kblocks, Hp, Wp, V), dy.dtype)
+    top, left = (g.R - 1) * dh - ph, (g.S - 1) * dw - pw
+    if dx.size and bounds.size == 2:
+        kernel(dy, buffers[0], taps, positions, packed, dx, 0, g.N, top, left)
+    elif dx.size:
+        _lanes_runner(kernel)(bounds, buffers, dy, taps, positions, packed, dx, top, left)
     return dx.astype(dtype, copy=False)
 
 
@@ -426,20 +452,18 @@ def backward_weight_blocked(dy, x, g):
     taps = _padded(taps, TB)
     chunk = max(1, CHUNK_BYTES // (KW * dy.itemsize))
     kernel = _weight_kernel(TB, KW, V)
-    partials = {}
-
-    def work(n0, n1):
-        buffer = np.zeros((g.C, Hp, Wp), dy.dtype)
-        lanes = np.zeros((g.groups, blocks, M, KW), dy.dtype)
-        partial = np.zeros((g.groups, blocks, T, KW), dy.dtype)
-        kernel(x, dy, buffer, lanes, taps, positions, chunk, partial, n0, n1, ph, pw)
-        partials[n0] = partial
-
-    if g.N:
-        _split(work, g.N, 2 * g.N * g.K * M * T)
-    total = np.zeros((g.groups, blocks, T, KW), dy.dtype)
-    for n0 in sorted(partials):
-        total += partials[n0]
+    bounds = _bounds(g.N, 2 * g.N * g.K * M * T)
+    parts = bounds.size - 1
+    buffers = np.zeros((parts, g.C, Hp, Wp), dy.dtype)
+    lanes = np.zeros((parts, g.groups, blocks, M, KW), dy.dtype)
+    partials = np.zeros((parts, g.groups, blocks, T, KW), dy.dtype)
+    if parts == 1:
+        kernel(x, dy, buffers[0], lanes[0], taps, positions, chunk, partials[0], 0, g.N, ph, pw)
+    else:
+        _weight_runner(kernel)(bounds, buffers, lanes, partials, x, dy, taps, positions, chunk, ph, pw)
+    total = partials[0]
+    for part in partials[1:]:  # in image order, so the sum does not depend on thread timing
+        total = total + part
     dw = total.transpose(0, 1, 3, 2).reshape(g.groups, blocks * KW, T)[:, :Kg]
     return np.ascontiguousarray(dw.reshape(g.w_shape), dtype)
 

@@ -23,16 +23,15 @@ elements) are too short for NumPy's per-run overhead. Scratch buffers are reused
 per thread; the arrays returned are always fresh.
 
 Threads: the GEMMs here are too small for the BLAS's own threads to pay off, and the copies between them
-would run on one core. So the batch blocks of a large convolution are spread over as many Python threads
-as the BLAS may use (the kernels and the GEMMs release the GIL), and while they run the BLAS is held to
-one thread. That limit is process-wide and costs about 0.3 ms to set and lift (OpenBLAS stops and wakes
-its threads), so small convolutions run their blocks in turn on the BLAS's threads instead; without
-threadpoolctl they always do.
+would run on one core. So the batch blocks of a convolution of PARALLEL_MIN_FLOPS or more are spread over as
+many Python threads as the BLAS may use (the kernels and the GEMMs release the GIL); smaller ones run their
+blocks in turn. Either way the BLAS is held to one thread meanwhile (``kernels.blas.one_thread``, about 2 us
+to set and lift), so its workers are never woken: after a threaded call they spin for a long while and would
+slow the Numba kernels of the next layers (``kernels/blas.py``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -41,14 +40,15 @@ from math import ceil
 import numpy as np
 from numba import njit, uint64
 
+from kernels import blas
 from kernels.conv2d.epilogue import fuses
 from kernels.registry import register
 
 # Column-matrix bytes per batch block: the copy fills it and the GEMM reads it while it is still in L2.
 BLOCK_BYTES = 1 << 20
-# Forward FLOPs from which the blocks are spread over threads: below it the thread hand-off and the BLAS
-# thread limit cost more than the second core gains.
-PARALLEL_MIN_FLOPS = 200e6
+# Forward FLOPs from which the blocks are spread over threads: below it the thread hand-off (60-80 us on a
+# 2-core VM, waking an idle core) costs more than the second core gains.
+PARALLEL_MIN_FLOPS = 20e6
 # Largest ratio Wph / Q for which the output grid keeps the phase width.
 WIDE_GRID_LIMIT = 1.15
 # Scratch buffers kept per thread (least recently used dropped first): a few per distinct layer shape.
@@ -249,48 +249,22 @@ class _Threads:
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.active = 0
         self.pool = None
         self.pool_size = 0
-        self.blas = None
-        self.limiter = None
 
     def workers(self, g):
-        """Threads for convolution g: the BLAS's thread count for large ones (1 while another call holds it,
-        or without threadpoolctl)."""
+        """Threads for convolution g: the BLAS's thread count for large ones (1 without OpenBLAS)."""
         if g.flops < PARALLEL_MIN_FLOPS:
             return 1
-        if self.blas is None:
-            try:
-                from threadpoolctl import ThreadpoolController
-            except ImportError:
-                self.blas = False
-            else:
-                self.blas = ThreadpoolController().select(user_api="blas")
-        if self.blas is False:
-            return 1
-        return max([1] + [lib.num_threads for lib in self.blas.lib_controllers])
-
-    @contextlib.contextmanager
-    def blas_on_one_thread(self):
-        with self.lock:
-            if self.active == 0:
-                self.limiter = self.blas.limit(limits=1)
-            self.active += 1
-        try:
-            yield
-        finally:
-            with self.lock:
-                self.active -= 1
-                if self.active == 0:
-                    self.limiter.restore_original_limits()
+        return blas.threads()
 
     def map(self, work, N, nb, workers):
         """[work(start, stop) for each batch block], blocks handed out to ``workers`` threads as they free up."""
         blocks = [(start, min(start + nb, N)) for start in range(0, N, nb)]
         workers = min(workers, len(blocks))
         if workers <= 1:
-            return [work(start, stop) for start, stop in blocks]
+            with blas.one_thread():
+                return [work(start, stop) for start, stop in blocks]
         results = [None] * len(blocks)
         queue = iter(range(len(blocks)))  # next() on a range iterator is atomic under the GIL
 
@@ -298,7 +272,7 @@ class _Threads:
             for index in queue:
                 results[index] = work(*blocks[index])
 
-        with self.blas_on_one_thread():
+        with blas.one_thread():
             with self.lock:
                 if self.pool_size < workers - 1:
                     self.pool = ThreadPoolExecutor(workers - 1, thread_name_prefix="conv2d")
