@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 
-
 from kernels import cache
 from kernels.conv2d import numba_blocked
 
@@ -41,6 +40,7 @@ def test_without_a_cache_the_kernels_compile_in_memory(monkeypatch):
 
 
 SECOND_PROCESS = """
+import numpy as np
 from kernels import conv2d
 from kernels.conv2d import numba_blocked
 x, w = np.ones((2, 6, 9, 9), np.float32), np.ones((16, 6, 3, 3), np.float32)
