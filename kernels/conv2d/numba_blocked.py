@@ -86,6 +86,15 @@ def _padded(offsets, multiple):
     return offsets[np.minimum(np.arange(-(-len(offsets) // multiple) * multiple), len(offsets) - 1)]
 
 
+@functools.lru_cache(maxsize=256)
+def _tables(Cg, R, S, P, Q, stride, dilation, tap_block=1, position_block=1, scale=1):
+    """``_offsets`` times ``scale`` (elements per buffer position), the taps and positions padded to whole
+    blocks: the same few tables serve every call of a layer (about 20 us of NumPy each to build). Shared
+    between calls: the kernels only read them."""
+    Hp, Wp, taps, positions = _offsets(Cg, R, S, P, Q, stride, dilation)
+    return Hp, Wp, _padded(taps * scale, tap_block), _padded(positions * scale, position_block)
+
+
 _TEMPLATE = """
 def kernel(x, buffer, taps, positions, w, bias, y, n0, n1, ph, pw, relu):
     N, C, H, W = x.shape
@@ -366,8 +375,7 @@ def _direct(x, w, bias, out_shape, stride, dilation, padding, groups, relu):
     padded_bias = np.zeros((groups, blocks * KW), x.dtype)
     if bias is not None:
         padded_bias[:, : K // groups] = bias.reshape(groups, -1)
-    Hp, Wp, taps, positions = _offsets(Cg, R, S, P, Q, stride, dilation)
-    positions = _padded(positions, QB)
+    Hp, Wp, taps, positions = _tables(Cg, R, S, P, Q, stride, dilation, position_block=QB)
     y = np.empty(out_shape, x.dtype)
     kernel, run = _kernel(QB, KW, V)
     bounds = _bounds(N, 2 * N * K * P * Q * Cg * R * S)
@@ -433,11 +441,9 @@ def backward_input_lanes(dy, w, g):
     packed = packed.reshape(G, Cb, kblocks, V, g.R, g.S).transpose(0, 1, 2, 4, 5, 3)
     packed = np.ascontiguousarray(packed).reshape(G, Cb, kblocks * g.R * g.S, V)
     (dh, dw), (ph, pw) = g.dilation, g.padding
-    Hp, Wp = g.H + (g.R - 1) * dh, g.W + (g.S - 1) * dw
-    kb, r, s = np.ogrid[:kblocks, : g.R, : g.S]
-    taps = ((kb * Hp * Wp + r * dh * Wp + s * dw) * V).reshape(-1).astype(np.int64)
-    m = np.arange(g.H * g.W)
-    positions = _padded(((m // g.W * Wp + m % g.W) * V).astype(np.int64), QB)
+    # the buffer holds dy (K-blocks, Hp, Wp, V): its taps are those of a stride-1 conv over K-blocks "channels"
+    # with output H x W, in units of V elements
+    Hp, Wp, taps, positions = _tables(kblocks, g.R, g.S, g.H, g.W, (1, 1), g.dilation, position_block=QB, scale=V)
     dx = np.empty(g.x_shape, dy.dtype)
     kernel, run = _lanes_kernel(QB, CB, V)
     bounds = _bounds(g.N, 2 * g.N * g.C * g.H * g.W * Kg * g.R * g.S)
@@ -461,8 +467,7 @@ def backward_weight_blocked(dy, x, g):
     V = simd.lanes(dy.dtype)
     TB, KW = _config(Kg, V)
     blocks = -(-Kg // KW)
-    Hp, Wp, taps, positions = _offsets(g.C // g.groups, g.R, g.S, g.P, g.Q, g.stride, g.dilation)
-    taps = _padded(taps, TB)
+    Hp, Wp, taps, positions = _tables(g.C // g.groups, g.R, g.S, g.P, g.Q, g.stride, g.dilation, tap_block=TB)
     chunk = max(1, CHUNK_BYTES // (KW * dy.itemsize))
     kernel, run = _weight_kernel(TB, KW, V)
     bounds = _bounds(g.N, 2 * g.N * g.K * M * T)
