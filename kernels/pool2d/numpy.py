@@ -1,11 +1,12 @@
-"""CPU pooling: Numba-compiled window loops, one pass over the input, one thread.
+"""CPU pooling: Numba-compiled window loops, one pass over the input, (n, c) planes over Numba's threads.
 
 Measured against NumPy formulations (kernels/pool2d/README.md): reductions over strided views and
 sub-grid maxima pay one memory pass per window tap plus the arg-max bookkeeping (3.4x as slow as this at
 best), while a compiled loop reads each input element once and keeps the running maximum and its index
-in registers. The loops run on one thread: spreading planes over the cores (``parallel=True``) halves
-the time in isolation, but inside a training step the OpenBLAS threads of the preceding GEMM are still
-spinning on both cores, and the two thread pools fight: a LeNet-5 step went from 8.9 ms to 35 ms.
+in registers. The planes are spread over Numba's threads (``prange``). That once made a LeNet-5 step 4x
+slower (8.9 -> 35 ms: the OpenBLAS threads of the preceding GEMM still spinning on both cores fought the
+Numba threads); since the small GEMMs of a step run with the BLAS on one thread (``kernels.blas``), its
+workers stay asleep, and the threads halve the pooling time inside the step as they do alone.
 
 The loops read windows through the tables of ``geometry`` (first in-bounds index and tap count per
 output row and column), so padding, dilation, ceil_mode and adaptive windows share one kernel each.
@@ -22,16 +23,16 @@ kernels accumulate half in float.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, uintp
+from numba import njit, prange, uintp
 
 from kernels.registry import register
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _max_forward(x, first_h, count_h, first_w, count_w, dh, dw, y, indices):
     """y[n, p, q] = max over the window, indices = h*W + w of the first maximum (the last NaN, if any)."""
     W = uintp(x.shape[2])
-    for n in range(x.shape[0]):
+    for n in prange(x.shape[0]):
         for p in range(y.shape[1]):
             for q in range(y.shape[2]):
                 h, w = uintp(first_h[p]), uintp(first_w[q])
@@ -47,12 +48,12 @@ def _max_forward(x, first_h, count_h, first_w, count_w, dh, dw, y, indices):
                 indices[n, p, q] = best_index
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _max_backward(dy, indices, dx):
     """dx[n] = 0, then dx[n, indices[n, k]] += dy[n, k]; returns how many indices lay outside the plane."""
     size = uintp(dx.shape[1])
     outside = 0
-    for n in range(dy.shape[0]):
+    for n in prange(dy.shape[0]):
         dx[n] = 0
         for k in range(dy.shape[1]):
             target = uintp(indices[n, k])  # a negative index wraps to a huge one: one test catches both
@@ -63,10 +64,10 @@ def _max_backward(dy, indices, dx):
     return outside
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _window_sum(x, first_h, count_h, first_w, count_w, divisor, y):
     """y[n, p, q] = (sum of x over the window) / divisor[p, q], accumulated in float64."""
-    for n in range(x.shape[0]):
+    for n in prange(x.shape[0]):
         for p in range(y.shape[1]):
             for q in range(y.shape[2]):
                 total = 0.0
@@ -76,10 +77,10 @@ def _window_sum(x, first_h, count_h, first_w, count_w, divisor, y):
                 y[n, p, q] = total / divisor[p, q]
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _window_sum_backward(dy, first_h, count_h, first_w, count_w, divisor, dx):
     """dx[n] = 0, then dx[n, window(p, q)] += dy[n, p, q] / divisor[p, q]: the adjoint of ``_window_sum``."""
-    for n in range(dy.shape[0]):
+    for n in prange(dy.shape[0]):
         dx[n] = 0
         for p in range(dy.shape[1]):
             for q in range(dy.shape[2]):
@@ -89,12 +90,13 @@ def _window_sum_backward(dy, first_h, count_h, first_w, count_w, divisor, dx):
                         dx[n, h, w] += share
 
 
-@njit(cache=True)
-def _row_sum(x, first_h, count_h, lo, hi, sw, pw, dw, divisor, y, acc):
+@njit(cache=True, parallel=True)
+def _row_sum(x, first_h, count_h, lo, hi, sw, pw, dw, divisor, y):
     """y[n, p, q] = (sum of x over the window) / divisor[p, q] a row of outputs at a time: for each input
     row and column tap of the window, the tap is added into all outputs q that read it (float64 row acc).
     Strides 1 and 2 get loops of their own, so LLVM sees a constant stride and vectorises the loads."""
-    for n in range(x.shape[0]):
+    for n in prange(x.shape[0]):
+        acc = np.empty(y.shape[2])
         for p in range(y.shape[1]):
             for q in range(y.shape[2]):
                 acc[q] = 0.0
@@ -114,11 +116,12 @@ def _row_sum(x, first_h, count_h, lo, hi, sw, pw, dw, divisor, y, acc):
                 y[n, p, q] = acc[q] / divisor[p, q]
 
 
-@njit(cache=True)
-def _row_sum_backward(dy, first_h, count_h, lo, hi, sw, pw, dw, divisor, dx, share):
+@njit(cache=True, parallel=True)
+def _row_sum_backward(dy, first_h, count_h, lo, hi, sw, pw, dw, divisor, dx):
     """The adjoint of ``_row_sum``: dx[n] = 0, then each output's share dy / divisor added to every input
     of its window, a row of outputs at a time with the outputs q innermost."""
-    for n in range(dy.shape[0]):
+    for n in prange(dy.shape[0]):
+        share = np.empty(dy.shape[2], dx.dtype)
         dx[n] = 0
         for p in range(dy.shape[1]):
             for q in range(dy.shape[2]):
@@ -198,8 +201,7 @@ def _rows_forward(x, g, divisor):
     y = np.empty((planes.shape[0], g.P, g.Q), dtype=planes.dtype)
     (first_h, count_h), _ = g.windows()
     lo, hi = g.column_taps()
-    _row_sum(planes, first_h, count_h, lo, hi, g.stride[1], g.padding[1], g.dilation[1], divisor, y,
-             np.empty(g.Q))
+    _row_sum(planes, first_h, count_h, lo, hi, g.stride[1], g.padding[1], g.dilation[1], divisor, y)
     return _unplanes(y, g.y_shape, x.dtype)
 
 
@@ -208,8 +210,7 @@ def _rows_backward(dy, g, divisor):
     dx = np.empty((planes.shape[0], g.H, g.W), dtype=planes.dtype)
     (first_h, count_h), _ = g.windows()
     lo, hi = g.column_taps()
-    _row_sum_backward(planes, first_h, count_h, lo, hi, g.stride[1], g.padding[1], g.dilation[1], divisor, dx,
-                      np.empty(g.Q, planes.dtype))
+    _row_sum_backward(planes, first_h, count_h, lo, hi, g.stride[1], g.padding[1], g.dilation[1], divisor, dx)
     return _unplanes(dx, g.x_shape, dy.dtype)
 
 
