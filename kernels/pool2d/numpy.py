@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, uintp
 
+from kernels import blas
 from kernels.registry import register
 
 
@@ -314,7 +315,8 @@ def adaptive_avg_pool2d_forward(x, g):
     """Global average as one BLAS matrix-vector product (N*C, H*W) @ (H*W,); else the window sum."""
     if (g.P, g.Q) == (1, 1):
         planes = np.ascontiguousarray(x).reshape(g.N * g.C, g.H * g.W)
-        return (planes @ np.full(g.H * g.W, 1.0 / (g.H * g.W), dtype=x.dtype)).reshape(g.y_shape)
+        with blas.one_thread():  # a threaded gemv would leave the BLAS's workers spinning (kernels/blas.py)
+            return (planes @ np.full(g.H * g.W, 1.0 / (g.H * g.W), dtype=x.dtype)).reshape(g.y_shape)
     return _avg_forward(x, g, _window_areas(g))
 
 
