@@ -3,7 +3,11 @@
 Products under ``THREADED_MIN_FLOPS`` run with the BLAS on one thread (``kernels.blas.one_thread``): their
 GEMMs gain little from a second thread (LeNet-5's fc1, 64x400 @ 400x120: 41 us on two threads, 47 on one),
 and a threaded call leaves OpenBLAS's workers spinning, which slows the Numba kernels that follow it in a
-training step several times over (``kernels/blas.py``).
+training step several times over (``kernels/blas.py``). Larger products keep the BLAS's threads: splitting
+their rows over Python threads with the BLAS on one thread instead measured slower (VGG's fc6, 64x25088 @
+25088x4096: 112-116 ms against 85-87; 512^3: 1.85 against 0.95 ms. The split itself ran at 0.99 ms with the
+limit held across calls but 1.74 ms when each call set and restored it: restoring the BLAS's thread count
+apparently leaves its workers busy while the split's threads run).
 """
 
 import math
