@@ -7,6 +7,7 @@ import numbers
 
 import numpy as np
 
+from kernels import elementwise as elementwise_kernels
 from tensorlib.autograd import Function
 from tensorlib.device import array_module
 from tensorlib.tensor import Tensor, get_default_dtype
@@ -134,35 +135,10 @@ class Abs(Function):
         return g * array_module(g).sign(self.x)
 
 
-_activation_grads = {}
-
-
 def _activation_grad(name, g, out):
-    """The gradient of an activation from its output in one pass on the CPU: a Numba ufunc per activation
-    and dtype, built on first use, for NumPy float32/float64 arrays; None elsewhere (CuPy, simulated device
-    arrays, float16, mixed dtypes), where the caller's array expression runs. The ufunc computes that
-    expression in the same order and precision (its constants have the array's dtype), so the values do not
-    change; it writes one array instead of two or three temporaries."""
-    if type(g) is not np.ndarray or type(out) is not np.ndarray or g.dtype != out.dtype or g.dtype.char not in "fd":
-        return None
-    key = (name, g.dtype.char)
-    if key not in _activation_grads:
-        import numba
-
-        one, zero = g.dtype.type(1), g.dtype.type(0)
-        if name == "tanh":
-            def grad(g, y):
-                return g * (one - y * y)
-        elif name == "sigmoid":
-            def grad(g, y):
-                return g * y * (one - y)
-        else:  # relu: PyTorch's threshold_backward, so a masked NaN gradient is 0, not NaN * 0
-            def grad(g, y):
-                return g if y > zero else zero
-        dtype = numba.from_dtype(g.dtype)
-        _activation_grads[key] = numba.vectorize([dtype(dtype, dtype)])(grad)
-    with np.errstate(invalid="ignore"):  # a NaN output compared with 0 is no error here (NumPy's > is quiet)
-        return _activation_grads[key](g, out)
+    """The gradient in one pass on the CPU (``kernels.elementwise``), or None where the caller's array
+    expression runs (CuPy, simulated device arrays, float16, mixed dtypes, non-contiguous arrays)."""
+    return elementwise_kernels.activation_grad(name, g, out)
 
 
 class Tanh(Function):
@@ -225,7 +201,8 @@ class Relu(Function):
     def forward(self, x):
         # the output is saved, not a mask: out > 0 exactly where x > 0 (NaN stays NaN and gets no gradient),
         # and the next op keeps it alive anyway
-        self.out = array_module(x).maximum(x, 0)
+        out = elementwise_kernels.relu(x)
+        self.out = array_module(x).maximum(x, 0) if out is None else out
         return self.out
 
     def backward(self, g):
