@@ -135,19 +135,13 @@ class Abs(Function):
         return g * array_module(g).sign(self.x)
 
 
-def _activation_grad(name, g, out):
-    """The gradient in one pass on the CPU (``kernels.elementwise``), or None where the caller's array
-    expression runs (CuPy, simulated device arrays, float16, mixed dtypes, non-contiguous arrays)."""
-    return elementwise_kernels.activation_grad(name, g, out)
-
-
 class Tanh(Function):
     def forward(self, x):
         self.out = array_module(x).tanh(x)
         return self.out
 
     def backward(self, g):
-        fused = _activation_grad("tanh", g, self.out)
+        fused = elementwise_kernels.activation_grad("tanh", g, self.out)
         return g * (1 - self.out * self.out) if fused is None else fused
 
 
@@ -160,7 +154,7 @@ class Sigmoid(Function):
         return self.out
 
     def backward(self, g):
-        fused = _activation_grad("sigmoid", g, self.out)
+        fused = elementwise_kernels.activation_grad("sigmoid", g, self.out)
         return g * self.out * (1 - self.out) if fused is None else fused
 
 
@@ -206,7 +200,7 @@ class Relu(Function):
         return self.out
 
     def backward(self, g):
-        fused = _activation_grad("relu", g, self.out)
+        fused = elementwise_kernels.activation_grad("relu", g, self.out)
         return g * (self.out > 0) if fused is None else fused
 
 
