@@ -7,7 +7,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["kernels", "kernels.*", "tensorlib", "tensorlib.*", "nn", "nn.*", "bench"]),
-    package_data={"kernels": ["*/*.cu"]},
+    package_data={"kernels": ["*/*.cu", "*.h"]},
     python_requires=">=3.10",
     install_requires=[
         "numpy>=1.24", "numba>=0.59", "threadpoolctl>=3", "safetensors>=0.4", "tqdm>=4.60", "matplotlib>=3.6",

@@ -133,6 +133,14 @@ def contiguous(array):
     return array.copy()
 
 
+def data_pointer(array) -> int:
+    """The address of an array's first element: CuPy's device pointer, or NumPy's host pointer (the CUDA C
+    launchers also run on NumPy arrays, on the host, in the emulation tests)."""
+    if type(array).__module__.startswith("cupy"):
+        return array.data.ptr
+    return array.ctypes.data
+
+
 def read_source(path) -> str:
     return Path(path).read_text()
 

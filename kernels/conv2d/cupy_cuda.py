@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from kernels.conv2d.epilogue import fuses
-from kernels.cuda_tools import ceil_div, grid_1d, raw_module
+from kernels.cuda_tools import ceil_div, contiguous, grid_1d, raw_module
 from kernels.device_arrays import empty
 from kernels.registry import register
 
@@ -55,12 +55,6 @@ def _kernel(name, dtype):
     return raw_module(SOURCE).get_function(f"{name}_{_SUFFIX[np.dtype(dtype)]}")
 
 
-def _contiguous(array):
-    import cupy
-
-    return cupy.ascontiguousarray(array)
-
-
 def _geometry_args(g):
     """The CONV_PARAMS of the .cu file, as 32-bit ints."""
     values = (g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.P, g.Q, *g.stride, *g.padding, *g.dilation, g.groups)
@@ -75,8 +69,8 @@ def _depthwise(g):
 @fuses("relu")
 def forward_implicit_gemm(x, w, b, g, activation=None):
     """Implicit GEMM: 64x64 tiles, 4x4 register blocks, the input gathered into shared memory on the fly."""
-    x, w = _contiguous(x), _contiguous(w)
-    bias = _NULL if b is None else _contiguous(b)
+    x, w = contiguous(x), contiguous(w)
+    bias = _NULL if b is None else contiguous(b)
     epilogue = "_relu" if activation == "relu" else ""
     y = empty(g.y_shape, x.dtype, like=x)
     if y.size == 0:
@@ -94,7 +88,7 @@ def forward_implicit_gemm(x, w, b, g, activation=None):
 @register("conv2d_backward_input", "cupy", "v4_implicit_gemm", device="cuda", default=True)
 def backward_input_implicit_gemm(dy, w, g):
     """Implicit GEMM of the transposed filters with dy gathered on the stride grid (zeros between steps)."""
-    dy, w = _contiguous(dy), _contiguous(w)
+    dy, w = contiguous(dy), contiguous(w)
     dx = empty(g.x_shape, dy.dtype, like=dy)
     if dx.size == 0:
         return dx
@@ -120,7 +114,7 @@ def weight_splits(g) -> tuple[int, int]:
 @register("conv2d_backward_weight", "cupy", "v4_implicit_gemm", device="cuda", default=True)
 def backward_weight_implicit_gemm(dy, x, g):
     """Implicit GEMM over N*P*Q, split into partial products for parallelism and summed deterministically."""
-    dy, x = _contiguous(dy), _contiguous(x)
+    dy, x = contiguous(dy), contiguous(x)
     dw = empty(g.w_shape, dy.dtype, like=dy)
     args = _geometry_args(g)
     if dw.size == 0:  # no channels: nothing to launch (and no tiles to split the reduction over)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from kernels import device_arrays
-from kernels.cuda_tools import as_batch, batch_chunks, ceil_div, raw_module
+from kernels.cuda_tools import as_batch, batch_chunks, ceil_div, data_pointer, raw_module
 from kernels.matmul import matmul_shape
 from kernels.registry import register
 
@@ -57,7 +57,7 @@ def _launch_source(source: Path, a, b):
     a3, b3 = as_batch(a2, m, depth, batch), as_batch(b2, depth, n, batch)
     prefix, threads, rows, cols = _LAUNCH[source]
     # float4 loads and stores need every row start 16-byte aligned: K and N multiples of 4, aligned bases.
-    vec = depth % 4 == 0 and n % 4 == 0 and all(x.data.ptr % 16 == 0 for x in (a3, b3, c))
+    vec = depth % 4 == 0 and n % 4 == 0 and all(data_pointer(x) % 16 == 0 for x in (a3, b3, c))
     kernel = raw_module(source).get_function(f"{prefix}_{'vec4' if vec else 'scalar'}")
     stride_a = np.int64(m * depth if a3.shape[0] > 1 else 0)
     stride_b = np.int64(depth * n if b3.shape[0] > 1 else 0)

@@ -27,6 +27,14 @@
 #define AS_PITCH (BK + 4)
 #define BS_PITCH (BN + 8)
 
+#ifdef TENSORLIB_HOST_EMULATION
+// run on the CPU (kernels/host_cuda.h), which emulates both instructions from their PTX ISA definitions
+__device__ __forceinline__ unsigned to_tf32(float x) { return tl_host::cvt_rna_tf32(x); }
+
+__device__ __forceinline__ void mma_tf32(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+    tl_host::mma_m16n8k8_tf32(d, a, b);
+}
+#else
 __device__ __forceinline__ unsigned to_tf32(float x) {
     unsigned r;
     asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
@@ -39,6 +47,7 @@ __device__ __forceinline__ void mma_tf32(float (&d)[4], const unsigned (&a)[4], 
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
+#endif
 
 template <bool kVec>
 __device__ __forceinline__ float4 load4(const float* __restrict__ p, long long offset, bool row_ok, int col, int cols) {
