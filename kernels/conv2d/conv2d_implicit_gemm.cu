@@ -8,21 +8,22 @@
 // where x~ and dy~ are the zero-padded gathers (a tap outside the input, or, for backward_input, a tap
 // whose position is not on the stride grid, reads 0).
 //
-// Tiles: a 256-thread block computes a 64 x 64 output tile, 4 x 4 per thread in registers, walking the
+// Tiles: a 256-thread block computes a BM x BN output tile, 4 x 4 per thread in registers, walking the
 // reduction 8 deep through shared memory; the next 8-deep slab is fetched into registers while the
-// current one is multiplied, so global latency hides behind 128 FMAs per thread.
+// current one is multiplied, so global latency hides behind 128 FMAs per thread. v4 uses 64 x 64 tiles
+// everywhere (entry points without a tile suffix). v5 shapes the tile by the GEMM's row count M (output
+// channels per group for forward and backward_weight, input channels for backward_input): 16 x 256
+// (``_m16``) for M <= 16 and 32 x 128 (``_m32``) for M <= 32, else 64 x 64, so a 16-channel layer fills its
+// tiles instead of computing 48 rows of zeros in each (a 64-row tile is 1/4 full at M = 16).
 // Depthwise layers (one input and one output channel per group) would fill 1 of 64 tile rows, so they
 // take the direct kernels at the end of the file.
 // The forward kernels come in two instances of one template: plain, and *_relu, which clamps each output at
 // 0 in the epilogue, in the register about to be stored (conv -> ReLU in one pass over the output).
 
-#define BM 64
-#define BN 64
 #define BK 8
 #define TM 4
 #define TN 4
-#define THREADS 256  // (BM / TM) * (BN / TN)
-#define LOADS 2      // BM * BK / THREADS = BN * BK / THREADS elements of each operand per thread
+#define THREADS 256  // (BM / TM) * (BN / TN) for every tile shape
 
 struct Conv {
     int N, C, H, W, K, R, S, P, Q, sh, sw, ph, pw, dh, dw, groups;
@@ -38,9 +39,18 @@ struct Conv {
 // A_K_FAST / B_K_FAST pick which index consecutive threads walk when loading: the reduction index where
 // the operand is contiguous along it (weights, and every operand of backward_weight), else the row or
 // column index (the gathered image columns, contiguous along q).
-template <typename T, bool A_K_FAST, bool B_K_FAST, class LoadA, class LoadB, class Store>
+template <int BM, int BN, typename T, bool A_K_FAST, bool B_K_FAST, class LoadA, class LoadB, class Store>
 __device__ __forceinline__ void tile_gemm(int M, int cols, int k_begin, int k_end, const LoadA& la,
                                           const LoadB& lb, const Store& store) {
+    static_assert((BM / TM) * (BN / TN) == THREADS, "a TM x TN block of outputs per thread");
+    static_assert(THREADS % BM == 0 && THREADS % BN == 0 && THREADS % BK == 0, "loads repeat every THREADS");
+    // elements of each operand's slab per thread; at BM = 16 the A slab (128) is loaded by half the block
+    constexpr int LOADS_A = (BM * BK + THREADS - 1) / THREADS, LOADS_B = (BN * BK + THREADS - 1) / THREADS;
+    // Load i of a thread is element e = tid + i*THREADS of the slab. Walking k fastest, its k is the same
+    // for every i and its rows differ; walking the rows fastest, its row (column) is the same for every i
+    // (THREADS is a multiple of BM and BN), so the gather state of that one row is prepared once: one
+    // ``Row`` instead of LOADS_B (8 at BN = 256), which is most of the registers of the narrow tiles.
+    constexpr int ROWS_A = A_K_FAST ? LOADS_A : 1, ROWS_B = B_K_FAST ? LOADS_B : 1;
     // k-major tiles so a thread's TM (TN) operands of one k are a row; +4 keeps k-fast stores on
     // distinct banks and rows 16-byte aligned
     __shared__ T As[BK][BM + 4];
@@ -48,32 +58,45 @@ __device__ __forceinline__ void tile_gemm(int M, int cols, int k_begin, int k_en
     const int tid = threadIdx.x;
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
 
-    int a_row[LOADS], a_k[LOADS], b_col[LOADS], b_k[LOADS];
-    typename LoadA::Row ra[LOADS];
-    typename LoadB::Row rb[LOADS];
+    int a_row[LOADS_A], a_k[LOADS_A], b_col[LOADS_B], b_k[LOADS_B];
+    bool a_mine[LOADS_A];  // the element is in the slab (false for half the block at BM = 16)
 #pragma unroll
-    for (int i = 0; i < LOADS; ++i) {
+    for (int i = 0; i < LOADS_A; ++i) {
         const int e = tid + i * THREADS;
+        a_mine[i] = e < BM * BK;
         a_row[i] = A_K_FAST ? e / BK : e % BM;
         a_k[i] = A_K_FAST ? e % BK : e / BM;
+    }
+#pragma unroll
+    for (int i = 0; i < LOADS_B; ++i) {
+        const int e = tid + i * THREADS;
         b_col[i] = B_K_FAST ? e / BK : e % BN;
         b_k[i] = B_K_FAST ? e % BK : e / BN;
-        ra[i] = la.row(m0 + a_row[i], M);
-        rb[i] = lb.row(n0 + b_col[i], cols);
     }
+    typename LoadA::Row ra[ROWS_A];
+    typename LoadB::Row rb[ROWS_B];
+#pragma unroll
+    for (int i = 0; i < ROWS_A; ++i) ra[i] = la.row(a_mine[i] ? m0 + a_row[i] : M, M);
+#pragma unroll
+    for (int i = 0; i < ROWS_B; ++i) rb[i] = lb.row(n0 + b_col[i], cols);
 
-    T a_next[LOADS], b_next[LOADS];
+    T a_next[LOADS_A], b_next[LOADS_B];
     auto fetch = [&](int k0) {
 #pragma unroll
-        for (int i = 0; i < LOADS; ++i) {
-            const int ka = k0 + a_k[i], kb = k0 + b_k[i];
-            a_next[i] = ka < k_end ? la.load(ra[i], ka) : T(0);
-            b_next[i] = kb < k_end ? lb.load(rb[i], kb) : T(0);
+        for (int i = 0; i < LOADS_A; ++i) {
+            const int ka = k0 + a_k[i];
+            a_next[i] = ka < k_end ? la.load(ra[A_K_FAST ? i : 0], ka) : T(0);
+        }
+#pragma unroll
+        for (int i = 0; i < LOADS_B; ++i) {
+            const int kb = k0 + b_k[i];
+            b_next[i] = kb < k_end ? lb.load(rb[B_K_FAST ? i : 0], kb) : T(0);
         }
     };
 
-    // thread (ty, tx) owns rows ty + 16i and columns tx + 16j: a warp's B reads are 16 consecutive words
-    // (no bank conflicts) and its stores 16 consecutive output positions (coalesced)
+    // thread (ty, tx) owns rows ty + i*BM/TM and columns tx + j*BN/TN: a warp's B reads are 16 (64 x 64
+    // tiles) or 32 consecutive words (no bank conflicts), its A reads one word (a broadcast), and its
+    // stores 16 or 32 consecutive output positions (coalesced)
     const int ty = tid / (BN / TN), tx = tid % (BN / TN);
     T acc[TM][TN];
 #pragma unroll
@@ -84,10 +107,10 @@ __device__ __forceinline__ void tile_gemm(int M, int cols, int k_begin, int k_en
     fetch(k_begin);
     for (int k0 = k_begin; k0 < k_end; k0 += BK) {
 #pragma unroll
-        for (int i = 0; i < LOADS; ++i) {
-            As[a_k[i]][a_row[i]] = a_next[i];
-            Bs[b_k[i]][b_col[i]] = b_next[i];
-        }
+        for (int i = 0; i < LOADS_A; ++i)
+            if (a_mine[i]) As[a_k[i]][a_row[i]] = a_next[i];
+#pragma unroll
+        for (int i = 0; i < LOADS_B; ++i) Bs[b_k[i]][b_col[i]] = b_next[i];
         __syncthreads();  // the slab is complete before anyone multiplies it
         if (k0 + BK < k_end) fetch(k0 + BK);  // in flight while this slab is multiplied
 #pragma unroll
@@ -163,26 +186,31 @@ struct StoreNCHW {  // y[n, k0 + m, pq] = acc + bias, clamped at 0 if RELU; colu
     }
 };
 
-template <typename T, bool RELU>
+template <int BM, int BN, typename T, bool RELU>
 __device__ void forward(const T* x, const T* w, const T* bias, T* y, Conv g) {
     const int grp = blockIdx.z, Cg = g.C / g.groups, Kg = g.K / g.groups, depth = Cg * g.R * g.S;
     const int PQ = g.P * g.Q;
-    tile_gemm<T, true, false>(Kg, g.N * PQ, 0, depth, WeightRows<T>{w, depth, grp * Kg},
+    tile_gemm<BM, BN, T, true, false>(Kg, g.N * PQ, 0, depth, WeightRows<T>{w, depth, grp * Kg},
                               ImageColumns<T>{x, g, grp * Cg}, StoreNCHW<T, RELU>{y, bias, g.K, PQ, grp * Kg});
 }
 
-#define FORWARD(T, suffix)                                                                            \
-    extern "C" __global__ void __launch_bounds__(THREADS) conv2d_forward_implicit_gemm_##suffix(      \
-        const T* x, const T* w, const T* bias, T* y, CONV_PARAMS) {                                   \
-        forward<T, false>(x, w, bias, y, CONV_ARGS);                                                  \
-    }                                                                                                 \
-    extern "C" __global__ void __launch_bounds__(THREADS) conv2d_forward_implicit_gemm_relu_##suffix( \
-        const T* x, const T* w, const T* bias, T* y, CONV_PARAMS) {                                   \
-        forward<T, true>(x, w, bias, y, CONV_ARGS);                                                   \
+// Entry points per element type and tile: conv2d_forward_implicit_gemm[_relu]{,_m16,_m32}_{f32,f64}.
+#define FORWARD(T, suffix, tile, BM, BN)                                                                   \
+    extern "C" __global__ void __launch_bounds__(THREADS) conv2d_forward_implicit_gemm##tile##_##suffix(      \
+        const T* x, const T* w, const T* bias, T* y, CONV_PARAMS) {                                        \
+        forward<BM, BN, T, false>(x, w, bias, y, CONV_ARGS);                                               \
+    }                                                                                                      \
+    extern "C" __global__ void __launch_bounds__(THREADS) conv2d_forward_implicit_gemm_relu##tile##_##suffix( \
+        const T* x, const T* w, const T* bias, T* y, CONV_PARAMS) {                                        \
+        forward<BM, BN, T, true>(x, w, bias, y, CONV_ARGS);                                                \
     }
 
-FORWARD(float, f32)
-FORWARD(double, f64)
+FORWARD(float, f32, , 64, 64)
+FORWARD(float, f32, _m16, 16, 256)
+FORWARD(float, f32, _m32, 32, 128)
+FORWARD(double, f64, , 64, 64)
+FORWARD(double, f64, _m16, 16, 256)
+FORWARD(double, f64, _m32, 32, 128)
 
 // ---------------------------------------------------------------- backward_input
 
@@ -222,25 +250,28 @@ struct GradientColumns {  // B[(k,r,s), (n,h,w)] = dy[n, k0 + k, p, q] where p*s
     }
 };
 
-template <typename T>
+template <int BM, int BN, typename T>
 __device__ void backward_input(const T* dy, const T* w, T* dx, Conv g) {
     const int grp = blockIdx.z, Cg = g.C / g.groups, Kg = g.K / g.groups, RS = g.R * g.S;
     const int HW = g.H * g.W;
     // the output store has the forward's layout with C in place of K
-    tile_gemm<T, true, false>(Cg, g.N * HW, 0, Kg * RS, TransposedWeightRows<T>{w, Cg, RS, grp * Kg},
+    tile_gemm<BM, BN, T, true, false>(Cg, g.N * HW, 0, Kg * RS, TransposedWeightRows<T>{w, Cg, RS, grp * Kg},
                               GradientColumns<T>{dy, g, grp * Kg},
                               StoreNCHW<T>{dx, nullptr, g.C, HW, grp * Cg});
 }
 
-extern "C" __global__ void __launch_bounds__(THREADS)
-    conv2d_backward_input_implicit_gemm_f32(const float* dy, const float* w, float* dx, CONV_PARAMS) {
-    backward_input<float>(dy, w, dx, CONV_ARGS);
-}
+#define BACKWARD_INPUT(T, suffix, tile, BM, BN)                                                         \
+    extern "C" __global__ void __launch_bounds__(THREADS)                                               \
+        conv2d_backward_input_implicit_gemm##tile##_##suffix(const T* dy, const T* w, T* dx, CONV_PARAMS) { \
+        backward_input<BM, BN, T>(dy, w, dx, CONV_ARGS);                                                \
+    }
 
-extern "C" __global__ void __launch_bounds__(THREADS)
-    conv2d_backward_input_implicit_gemm_f64(const double* dy, const double* w, double* dx, CONV_PARAMS) {
-    backward_input<double>(dy, w, dx, CONV_ARGS);
-}
+BACKWARD_INPUT(float, f32, , 64, 64)
+BACKWARD_INPUT(float, f32, _m16, 16, 256)
+BACKWARD_INPUT(float, f32, _m32, 32, 128)
+BACKWARD_INPUT(double, f64, , 64, 64)
+BACKWARD_INPUT(double, f64, _m16, 16, 256)
+BACKWARD_INPUT(double, f64, _m32, 32, 128)
 
 // ---------------------------------------------------------------- backward_weight (split over N*P*Q)
 
@@ -282,29 +313,30 @@ struct StoreRows {  // out[k0 + m, col]: the weight gradient, or one split's par
     __device__ void operator()(int m, int col, T acc) const { out[(size_t)(k0 + m) * depth + col] = acc; }
 };
 
-template <typename T>
+template <int BM, int BN, typename T>
 __device__ void backward_weight(const T* dy, const T* x, T* partial, int chunk, Conv g) {
     // blockIdx.z = split * groups + group; split s reduces (n,p,q) in [s*chunk, (s+1)*chunk) into its own
     // slice of ``partial`` (no atomics: deterministic, and the reduce kernel sums the slices)
     const int grp = blockIdx.z % g.groups, split = blockIdx.z / g.groups;
     const int Cg = g.C / g.groups, Kg = g.K / g.groups, depth = Cg * g.R * g.S, NPQ = g.N * g.P * g.Q;
     const int begin = split * chunk, end = min(NPQ, begin + chunk);
-    tile_gemm<T, true, true>(Kg, depth, begin, end, GradientRows<T>{dy, g.K, g.P * g.Q, grp * Kg},
+    tile_gemm<BM, BN, T, true, true>(Kg, depth, begin, end, GradientRows<T>{dy, g.K, g.P * g.Q, grp * Kg},
                              ImageRows<T>{x, g, grp * Cg},
                              StoreRows<T>{partial + (size_t)split * g.K * depth, depth, grp * Kg});
 }
 
-extern "C" __global__ void __launch_bounds__(THREADS)
-    conv2d_backward_weight_implicit_gemm_f32(const float* dy, const float* x, float* partial, int chunk,
-                                             CONV_PARAMS) {
-    backward_weight<float>(dy, x, partial, chunk, CONV_ARGS);
-}
+#define BACKWARD_WEIGHT(T, suffix, tile, BM, BN)                                                       \
+    extern "C" __global__ void __launch_bounds__(THREADS) conv2d_backward_weight_implicit_gemm##tile##_##suffix( \
+        const T* dy, const T* x, T* partial, int chunk, CONV_PARAMS) {                                 \
+        backward_weight<BM, BN, T>(dy, x, partial, chunk, CONV_ARGS);                                  \
+    }
 
-extern "C" __global__ void __launch_bounds__(THREADS)
-    conv2d_backward_weight_implicit_gemm_f64(const double* dy, const double* x, double* partial, int chunk,
-                                             CONV_PARAMS) {
-    backward_weight<double>(dy, x, partial, chunk, CONV_ARGS);
-}
+BACKWARD_WEIGHT(float, f32, , 64, 64)
+BACKWARD_WEIGHT(float, f32, _m16, 16, 256)
+BACKWARD_WEIGHT(float, f32, _m32, 32, 128)
+BACKWARD_WEIGHT(double, f64, , 64, 64)
+BACKWARD_WEIGHT(double, f64, _m16, 16, 256)
+BACKWARD_WEIGHT(double, f64, _m32, 32, 128)
 
 template <typename T>
 __device__ void sum_splits(const T* partial, T* out, int size, int splits) {

@@ -64,6 +64,8 @@ CONV_CASES = [
     case((1, 2, 5, 5), (3, 2, 3, 3), 1, 1, 1, 1, id="3x3-pad1-batch1"),
     case((1, 3, 9, 9), (70, 3, 3, 3), 1, 1, 1, 1, id="two-tiles-along-K-and-NPQ"),
     case((2, 20, 6, 6), (8, 20, 3, 3), 1, 0, 1, 1, id="reduction-180-deep"),
+    case((2, 3, 10, 10), (24, 3, 3, 3), 1, 1, 1, 1, id="24-channels-two-column-tiles"),
+    case((1, 40, 5, 5), (8, 40, 3, 3), 1, 1, 1, 1, id="40-input-channels"),
     case((4, 4, 16, 16), (8, 4, 3, 3), 1, 1, 1, 1, id="weight-gradient-in-4-splits"),
     case((2, 4, 5, 6), (4, 2, 2, 3), 2, (1, 0), (2, 1), 2, id="groups2-stride2-dilation2-nonsquare"),
     case((2, 6, 9, 7), (9, 2, 3, 3), 2, 1, 1, 3, id="groups3-stride2"),
@@ -82,34 +84,54 @@ def conv_inputs(args, dtype):
     return g, [rng.standard_normal(s).astype(dtype) for s in (g.x_shape, g.w_shape, (g.K,), g.y_shape)]
 
 
+CONV_VARIANTS = [
+    pytest.param((conv_cuda.forward_implicit_gemm, conv_cuda.backward_input_implicit_gemm,
+                  conv_cuda.backward_weight_implicit_gemm), id="v4"),
+    pytest.param((conv_cuda.forward_implicit_gemm_shaped, conv_cuda.backward_input_implicit_gemm_shaped,
+                  conv_cuda.backward_weight_implicit_gemm_shaped), id="v5"),
+]
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("args", CONV_CASES)
-def test_conv2d_implicit_gemm_on_host(args, dtype, on_host):
+@pytest.mark.parametrize("passes", CONV_VARIANTS)
+def test_conv2d_implicit_gemm_on_host(passes, args, dtype, on_host):
+    forward, backward_input, backward_weight = passes
     g, (x, w, b, dy) = conv_inputs(args, dtype)
     geometry = args[2:]
     depth = (g.C // g.groups) * g.R * g.S
     expected = conv_reference.conv2d_forward(x, w, b, *geometry)
-    assert_close(conv_cuda.forward_implicit_gemm(x, w, b, g), expected, dtype, depth)
-    assert_close(conv_cuda.forward_implicit_gemm(x, w, b, g, activation="relu"), np.maximum(expected, 0), dtype, depth)
-    assert_close(conv_cuda.forward_implicit_gemm(x, w, None, g), conv_reference.conv2d_forward(x, w, None, *geometry),
-                 dtype, depth)
-    assert_close(conv_cuda.backward_input_implicit_gemm(dy, w, g),
-                 conv_reference.conv2d_backward_input(dy, w, g.x_shape, *geometry), dtype, (g.K // g.groups) * g.R * g.S)
-    assert_close(conv_cuda.backward_weight_implicit_gemm(dy, x, g),
-                 conv_reference.conv2d_backward_weight(dy, x, g.w_shape, *geometry), dtype, g.N * g.P * g.Q)
+    assert_close(forward(x, w, b, g), expected, dtype, depth)
+    assert_close(forward(x, w, b, g, activation="relu"), np.maximum(expected, 0), dtype, depth)
+    assert_close(forward(x, w, None, g), conv_reference.conv2d_forward(x, w, None, *geometry), dtype, depth)
+    assert_close(backward_input(dy, w, g), conv_reference.conv2d_backward_input(dy, w, g.x_shape, *geometry), dtype,
+                 (g.K // g.groups) * g.R * g.S)
+    assert_close(backward_weight(dy, x, g), conv_reference.conv2d_backward_weight(dy, x, g.w_shape, *geometry), dtype,
+                 g.N * g.P * g.Q)
 
 
-def test_weight_gradient_splits_are_exercised():
-    """The split case above really splits (and the others cover one split)."""
+def test_every_tile_and_split_is_exercised():
+    """The cases above reach each of v5's tiles in every pass, and split the weight gradient 4 ways."""
+    assert conv_cuda.tile_for(16, shaped=True) == (16, 256, "_m16")
+    assert conv_cuda.tile_for(17, shaped=True) == conv_cuda.tile_for(32, shaped=True) == (32, 128, "_m32")
+    assert conv_cuda.tile_for(33, shaped=True) == conv_cuda.tile_for(16, shaped=False) == (64, 64, "")
+    rows = {"forward": set(), "backward_input": set()}
+    for param in CONV_CASES:
+        g = conv2d.conv2d_geometry(*param.values[0])
+        if not g.groups == g.C == g.K:
+            rows["forward"].add(conv_cuda.tile_for(g.K // g.groups, shaped=True))
+            rows["backward_input"].add(conv_cuda.tile_for(g.C // g.groups, shaped=True))
+    assert all(len(tiles) == 3 for tiles in rows.values()), rows
     g = conv2d.conv2d_geometry((4, 4, 16, 16), (8, 4, 3, 3), 1, 1, 1, 1)
     assert conv_cuda.weight_splits(g) == (4, 256)
+    assert conv_cuda.weight_splits(g, conv_cuda.tile_for(8, shaped=True)) == (4, 256)
     assert conv_cuda.weight_splits(conv2d.conv2d_geometry((1, 2, 5, 5), (3, 2, 3, 3), 1, 1, 1, 1))[0] == 1
 
 
 def test_conv2d_relu_keeps_nan(on_host):
     g, (x, w, b, _) = conv_inputs(((1, 2, 5, 5), (3, 2, 3, 3), 1, 1, 1, 1), np.float32)
     x[0, 0, 2, 2] = np.nan
-    out = conv_cuda.forward_implicit_gemm(x, w, b, g, activation="relu")
+    out = conv_cuda.forward_implicit_gemm_shaped(x, w, b, g, activation="relu")
     assert np.isnan(out[0, :, 1:4, 1:4]).all() and not np.isnan(out[0, :, 0, 0]).any()
 
 
@@ -117,7 +139,7 @@ def test_conv2d_strided_views_are_made_contiguous(on_host):
     g, (x, w, b, _) = conv_inputs(((1, 2, 5, 5), (3, 2, 3, 3), 1, 1, 1, 1), np.float64)
     wide = np.zeros((1, 2, 5, 10))
     wide[..., ::2] = x
-    out = conv_cuda.forward_implicit_gemm(wide[..., ::2], w, b, g)
+    out = conv_cuda.forward_implicit_gemm_shaped(wide[..., ::2], w, b, g)
     assert_close(out, conv_reference.conv2d_forward(x, w, b, 1, 1), np.float64, 18)
 
 
