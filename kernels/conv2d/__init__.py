@@ -13,7 +13,8 @@ Weight layout (K, C/groups, R, S); output (N, K, P, Q) with the size formula of 
 | numba_cuda.v3_im2col_gemm | forward: im2col kernel + shared-memory tiled GEMM per group writing NCHW | in kernel | cuda |
 | numba_cuda.v1_block_reduce | backward_weight (block per weight element) and backward_bias (block per channel): strided sum + shared-memory tree | | cuda |
 | cupy.v4_implicit_gemm | CUDA C, all three passes: implicit GEMM (64x64 tiles, 4x4 per thread, operands gathered on the fly), backward_weight split over N*P*Q; direct kernels for depthwise | in kernel | cuda |
-| cupy.v5_implicit_gemm_shaped | v4 with the tile shaped by the GEMM's rows (channels): 16x256 up to 16, 32x128 up to 32, else 64x64; default on a GPU | in kernel | cuda |
+| cupy.v5_implicit_gemm_shaped | v4 with the tile shaped by the GEMM's rows (channels): 16x256 up to 16, 32x128 up to 32, else 64x64 | in kernel | cuda |
+| cupy.v6_implicit_gemm_taps | v5 with each reduction index decomposed (the integer divisions) once per 8-deep slab instead of once per gathered load; default on a GPU | in kernel | cuda |
 
 ``conv2d_forward(..., activation="relu")`` returns ``max(conv2d + b, 0)``. "in kernel": the kernel is
 compiled with a ReLU flag (a Numba factory config, a C++ template parameter) and clamps each output as it

@@ -35,14 +35,24 @@ struct Conv {
 #define CONV_ARGS Conv{N, C, H, W, K, R, S, P, Q, sh, sw, ph, pw, dh, dw, groups}
 
 // The GEMM core. A (M x depth) and B (depth x cols) are read through loaders: ``row(i)`` prepares what a
-// thread needs for one row of A (column of B) once, ``load(state, kk)`` fetches element kk of it.
+// thread needs for one row of A (column of B) once, ``tap(kk)`` decomposes a reduction index into what
+// addresses element kk (a channel's offset, the filter tap's (r*dh, s*dw), ...: the integer divisions),
+// and ``load(row, tap)`` fetches the element.
 // A_K_FAST / B_K_FAST pick which index consecutive threads walk when loading: the reduction index where
 // the operand is contiguous along it (weights, and every operand of backward_weight), else the row or
 // column index (the gathered image columns, contiguous along q).
-template <int BM, int BN, typename T, bool A_K_FAST, bool B_K_FAST, class LoadA, class LoadB, class Store>
+// TAPS (v6) decomposes each reduction index once per slab instead of once per load: walking k fastest,
+// all of a thread's loads of a slab share one k, so one tap() serves them; walking the columns fastest,
+// a thread's loads have different k, so BK threads decompose the slab's BK indices into shared memory
+// (double-buffered: the next slab's taps are written while the current slab's loads may still read).
+// Without TAPS (v4, v5) every load calls tap(): two integer divisions per gathered element, each some
+// 20 instructions on a GPU, against the 128 FMAs a thread does per slab.
+template <int BM, int BN, bool TAPS, typename T, bool A_K_FAST, bool B_K_FAST, class LoadA, class LoadB,
+          class Store>
 __device__ __forceinline__ void tile_gemm(int M, int cols, int k_begin, int k_end, const LoadA& la,
                                           const LoadB& lb, const Store& store) {
     static_assert((BM / TM) * (BN / TN) == THREADS, "a TM x TN block of outputs per thread");
+    static_assert(A_K_FAST, "the A operand of every pass is loaded k-fast");
     static_assert(THREADS % BM == 0 && THREADS % BN == 0 && THREADS % BK == 0, "loads repeat every THREADS");
     // elements of each operand's slab per thread; at BM = 16 the A slab (128) is loaded by half the block
     constexpr int LOADS_A = (BM * BK + THREADS - 1) / THREADS, LOADS_B = (BN * BK + THREADS - 1) / THREADS;
@@ -80,17 +90,32 @@ __device__ __forceinline__ void tile_gemm(int M, int cols, int k_begin, int k_en
 #pragma unroll
     for (int i = 0; i < ROWS_B; ++i) rb[i] = lb.row(n0 + b_col[i], cols);
 
+    // the taps of the slab being fetched and of the next one, when B walks its columns fastest
+    __shared__ typename LoadB::Tap b_taps[2][BK];
+    auto decompose = [&](int k0, int buf) {
+        if constexpr (TAPS && !B_K_FAST)
+            if (tid < BK) b_taps[buf][tid] = lb.tap(k0 + tid);
+    };
+
     T a_next[LOADS_A], b_next[LOADS_B];
-    auto fetch = [&](int k0) {
+    auto fetch = [&](int k0, int buf) {
+        // A walks k fastest: a_k[i] is the same for every i (THREADS is a multiple of BK)
+        typename LoadA::Tap ta{};
+        if constexpr (TAPS) ta = la.tap(k0 + a_k[0]);
 #pragma unroll
         for (int i = 0; i < LOADS_A; ++i) {
             const int ka = k0 + a_k[i];
-            a_next[i] = ka < k_end ? la.load(ra[A_K_FAST ? i : 0], ka) : T(0);
+            if constexpr (!TAPS) ta = la.tap(ka);
+            a_next[i] = ka < k_end ? la.load(ra[i], ta) : T(0);
         }
+        typename LoadB::Tap tb{};
+        if constexpr (TAPS && B_K_FAST) tb = lb.tap(k0 + b_k[0]);
 #pragma unroll
         for (int i = 0; i < LOADS_B; ++i) {
             const int kb = k0 + b_k[i];
-            b_next[i] = kb < k_end ? lb.load(rb[B_K_FAST ? i : 0], kb) : T(0);
+            if constexpr (!TAPS) tb = lb.tap(kb);
+            if constexpr (TAPS && !B_K_FAST) tb = b_taps[buf][b_k[i]];
+            b_next[i] = kb < k_end ? lb.load(rb[B_K_FAST ? i : 0], tb) : T(0);
         }
     };
 
@@ -104,15 +129,20 @@ __device__ __forceinline__ void tile_gemm(int M, int cols, int k_begin, int k_en
 #pragma unroll
         for (int j = 0; j < TN; ++j) acc[i][j] = T(0);
 
-    fetch(k_begin);
+    int buf = 0;
+    decompose(k_begin, buf);
+    if constexpr (TAPS && !B_K_FAST) __syncthreads();  // the first slab's taps are written
+    fetch(k_begin, buf);
     for (int k0 = k_begin; k0 < k_end; k0 += BK) {
 #pragma unroll
         for (int i = 0; i < LOADS_A; ++i)
             if (a_mine[i]) As[a_k[i]][a_row[i]] = a_next[i];
 #pragma unroll
         for (int i = 0; i < LOADS_B; ++i) Bs[b_k[i]][b_col[i]] = b_next[i];
-        __syncthreads();  // the slab is complete before anyone multiplies it
-        if (k0 + BK < k_end) fetch(k0 + BK);  // in flight while this slab is multiplied
+        buf ^= 1;
+        decompose(k0 + BK, buf);  // the other buffer: its last reader was the fetch before the previous slab
+        __syncthreads();  // the slab (and the next slab's taps) are complete before anyone reads them
+        if (k0 + BK < k_end) fetch(k0 + BK, buf);  // in flight while this slab is multiplied
 #pragma unroll
         for (int kk = 0; kk < BK; ++kk) {
             T a[TM], b[TN];
@@ -145,8 +175,10 @@ struct WeightRows {  // A[m, kk] = w[k0 + m, kk]: each filter is a contiguous ro
     const T* w;
     int depth, k0;
     struct Row { const T* p; };
+    struct Tap { int kk; };
     __device__ Row row(int m, int M) const { return {m < M ? w + (size_t)(k0 + m) * depth : nullptr}; }
-    __device__ T load(const Row& r, int kk) const { return r.p ? r.p[kk] : T(0); }
+    __device__ Tap tap(int kk) const { return {kk}; }
+    __device__ T load(const Row& r, const Tap& t) const { return r.p ? r.p[t.kk] : T(0); }
 };
 
 template <typename T>
@@ -155,17 +187,21 @@ struct ImageColumns {  // B[(c,r,s), (n,p,q)] = x[n, c0 + c, p*sh - ph + r*dh, q
     Conv g;
     int c0;
     struct Row { const T* base; int h0, w0; };
+    struct Tap { int plane, dh, dw; };  // c*H*W, r*dh, s*dw
     __device__ Row row(int col, int cols) const {
         if (col >= cols) return {nullptr, 0, 0};
         const int PQ = g.P * g.Q, n = col / PQ, pq = col - n * PQ, p = pq / g.Q, q = pq - p * g.Q;
         return {x + ((size_t)n * g.C + c0) * g.H * g.W, p * g.sh - g.ph, q * g.sw - g.pw};
     }
-    __device__ T load(const Row& r, int kk) const {
+    __device__ Tap tap(int kk) const {
         const int RS = g.R * g.S, c = kk / RS, t = kk - c * RS, rr = t / g.S, s = t - rr * g.S;
-        const int h = r.h0 + rr * g.dh, w = r.w0 + s * g.dw;
+        return {c * g.H * g.W, rr * g.dh, s * g.dw};
+    }
+    __device__ T load(const Row& r, const Tap& t) const {
+        const int h = r.h0 + t.dh, w = r.w0 + t.dw;
         // unsigned compares test 0 <= h < H in one instruction
         if (!r.base || (unsigned)h >= (unsigned)g.H || (unsigned)w >= (unsigned)g.W) return T(0);
-        return r.base[((size_t)c * g.H + h) * g.W + w];
+        return r.base[t.plane + h * g.W + w];
     }
 };
 
@@ -186,31 +222,39 @@ struct StoreNCHW {  // y[n, k0 + m, pq] = acc + bias, clamped at 0 if RELU; colu
     }
 };
 
-template <int BM, int BN, typename T, bool RELU>
+template <int BM, int BN, bool TAPS, typename T, bool RELU>
 __device__ void forward(const T* x, const T* w, const T* bias, T* y, Conv g) {
     const int grp = blockIdx.z, Cg = g.C / g.groups, Kg = g.K / g.groups, depth = Cg * g.R * g.S;
     const int PQ = g.P * g.Q;
-    tile_gemm<BM, BN, T, true, false>(Kg, g.N * PQ, 0, depth, WeightRows<T>{w, depth, grp * Kg},
+    tile_gemm<BM, BN, TAPS, T, true, false>(Kg, g.N * PQ, 0, depth, WeightRows<T>{w, depth, grp * Kg},
                               ImageColumns<T>{x, g, grp * Cg}, StoreNCHW<T, RELU>{y, bias, g.K, PQ, grp * Kg});
 }
 
-// Entry points per element type and tile: conv2d_forward_implicit_gemm[_relu]{,_m16,_m32}_{f32,f64}.
-#define FORWARD(T, suffix, tile, BM, BN)                                                                   \
-    extern "C" __global__ void __launch_bounds__(THREADS) conv2d_forward_implicit_gemm##tile##_##suffix(      \
-        const T* x, const T* w, const T* bias, T* y, CONV_PARAMS) {                                        \
-        forward<BM, BN, T, false>(x, w, bias, y, CONV_ARGS);                                               \
-    }                                                                                                      \
-    extern "C" __global__ void __launch_bounds__(THREADS) conv2d_forward_implicit_gemm_relu##tile##_##suffix( \
-        const T* x, const T* w, const T* bias, T* y, CONV_PARAMS) {                                        \
-        forward<BM, BN, T, true>(x, w, bias, y, CONV_ARGS);                                                \
+// Entry points: conv2d_forward_implicit_gemm[_relu]{,_m16,_m32}{,_taps}_{f32,f64}: the tile infix (none:
+// 64 x 64; _m16: 16 x 256; _m32: 32 x 128), then _taps for the per-slab decomposition (v6).
+#define FORWARD(T, suffix, tile, BM, BN, taps, TAPS)                                                    \
+    extern "C" __global__ void __launch_bounds__(THREADS)                                               \
+        conv2d_forward_implicit_gemm##tile##taps##_##suffix(const T* x, const T* w, const T* bias, T* y, \
+                                                            CONV_PARAMS) {                              \
+        forward<BM, BN, TAPS, T, false>(x, w, bias, y, CONV_ARGS);                                      \
+    }                                                                                                   \
+    extern "C" __global__ void __launch_bounds__(THREADS)                                               \
+        conv2d_forward_implicit_gemm_relu##tile##taps##_##suffix(const T* x, const T* w, const T* bias,  \
+                                                                 T* y, CONV_PARAMS) {                   \
+        forward<BM, BN, TAPS, T, true>(x, w, bias, y, CONV_ARGS);                                       \
     }
 
-FORWARD(float, f32, , 64, 64)
-FORWARD(float, f32, _m16, 16, 256)
-FORWARD(float, f32, _m32, 32, 128)
-FORWARD(double, f64, , 64, 64)
-FORWARD(double, f64, _m16, 16, 256)
-FORWARD(double, f64, _m32, 32, 128)
+// Every tile, with and without TAPS, of one pass and element type.
+#define EVERY_TILE(PASS, T, suffix)                                                                  \
+    PASS(T, suffix, , 64, 64, , false)                                                               \
+    PASS(T, suffix, _m16, 16, 256, , false)                                                          \
+    PASS(T, suffix, _m32, 32, 128, , false)                                                          \
+    PASS(T, suffix, , 64, 64, _taps, true)                                                           \
+    PASS(T, suffix, _m16, 16, 256, _taps, true)                                                      \
+    PASS(T, suffix, _m32, 32, 128, _taps, true)
+
+EVERY_TILE(FORWARD, float, f32)
+EVERY_TILE(FORWARD, double, f64)
 
 // ---------------------------------------------------------------- backward_input
 
@@ -219,13 +263,15 @@ struct TransposedWeightRows {  // A[c, (k,r,s)] = w[k0 + k, c, r, s]
     const T* w;
     int Cg, RS, k0;
     struct Row { const T* p; };
+    struct Tap { int offset; };  // k*Cg*RS + (r, s)
     __device__ Row row(int c, int rows) const {
         return {c < rows ? w + (size_t)k0 * Cg * RS + (size_t)c * RS : nullptr};
     }
-    __device__ T load(const Row& r, int kk) const {
+    __device__ Tap tap(int kk) const {
         const int k = kk / RS;
-        return r.p ? r.p[(size_t)k * Cg * RS + (kk - k * RS)] : T(0);
+        return {k * Cg * RS + (kk - k * RS)};
     }
+    __device__ T load(const Row& r, const Tap& t) const { return r.p ? r.p[t.offset] : T(0); }
 };
 
 template <typename T>
@@ -234,44 +280,45 @@ struct GradientColumns {  // B[(k,r,s), (n,h,w)] = dy[n, k0 + k, p, q] where p*s
     Conv g;
     int k0;
     struct Row { const T* base; int hp, wp; };
+    struct Tap { int plane, dh, dw; };  // k*P*Q, r*dh, s*dw
     __device__ Row row(int col, int cols) const {
         if (col >= cols) return {nullptr, 0, 0};
         const int HW = g.H * g.W, n = col / HW, hw = col - n * HW, h = hw / g.W, w = hw - h * g.W;
         return {dy + ((size_t)n * g.K + k0) * g.P * g.Q, h + g.ph, w + g.pw};
     }
-    __device__ T load(const Row& r, int kk) const {
+    __device__ Tap tap(int kk) const {
         const int RS = g.R * g.S, k = kk / RS, t = kk - k * RS, rr = t / g.S, s = t - rr * g.S;
-        const int hp = r.hp - rr * g.dh, wp = r.wp - s * g.dw;
+        return {k * g.P * g.Q, rr * g.dh, s * g.dw};
+    }
+    __device__ T load(const Row& r, const Tap& t) const {
+        const int hp = r.hp - t.dh, wp = r.wp - t.dw;
         if (!r.base || hp < 0 || wp < 0) return T(0);
         const int p = hp / g.sh, q = wp / g.sw;
         // a tap between two stride steps never met this input element in the forward pass
         if (p * g.sh != hp || q * g.sw != wp || p >= g.P || q >= g.Q) return T(0);
-        return r.base[((size_t)k * g.P + p) * g.Q + q];
+        return r.base[t.plane + p * g.Q + q];
     }
 };
 
-template <int BM, int BN, typename T>
+template <int BM, int BN, bool TAPS, typename T>
 __device__ void backward_input(const T* dy, const T* w, T* dx, Conv g) {
     const int grp = blockIdx.z, Cg = g.C / g.groups, Kg = g.K / g.groups, RS = g.R * g.S;
     const int HW = g.H * g.W;
     // the output store has the forward's layout with C in place of K
-    tile_gemm<BM, BN, T, true, false>(Cg, g.N * HW, 0, Kg * RS, TransposedWeightRows<T>{w, Cg, RS, grp * Kg},
+    tile_gemm<BM, BN, TAPS, T, true, false>(Cg, g.N * HW, 0, Kg * RS, TransposedWeightRows<T>{w, Cg, RS, grp * Kg},
                               GradientColumns<T>{dy, g, grp * Kg},
                               StoreNCHW<T>{dx, nullptr, g.C, HW, grp * Cg});
 }
 
-#define BACKWARD_INPUT(T, suffix, tile, BM, BN)                                                         \
+#define BACKWARD_INPUT(T, suffix, tile, BM, BN, taps, TAPS)                                            \
     extern "C" __global__ void __launch_bounds__(THREADS)                                               \
-        conv2d_backward_input_implicit_gemm##tile##_##suffix(const T* dy, const T* w, T* dx, CONV_PARAMS) { \
-        backward_input<BM, BN, T>(dy, w, dx, CONV_ARGS);                                                \
+        conv2d_backward_input_implicit_gemm##tile##taps##_##suffix(const T* dy, const T* w, T* dx,       \
+                                                                   CONV_PARAMS) {                       \
+        backward_input<BM, BN, TAPS, T>(dy, w, dx, CONV_ARGS);                                          \
     }
 
-BACKWARD_INPUT(float, f32, , 64, 64)
-BACKWARD_INPUT(float, f32, _m16, 16, 256)
-BACKWARD_INPUT(float, f32, _m32, 32, 128)
-BACKWARD_INPUT(double, f64, , 64, 64)
-BACKWARD_INPUT(double, f64, _m16, 16, 256)
-BACKWARD_INPUT(double, f64, _m32, 32, 128)
+EVERY_TILE(BACKWARD_INPUT, float, f32)
+EVERY_TILE(BACKWARD_INPUT, double, f64)
 
 // ---------------------------------------------------------------- backward_weight (split over N*P*Q)
 
@@ -280,11 +327,13 @@ struct GradientRows {  // A[k, (n,p,q)] = dy[n, k0 + k, p, q]
     const T* dy;
     int K, PQ, k0;
     struct Row { const T* p; };
+    struct Tap { long long offset; };  // n*K*P*Q + (p, q)
     __device__ Row row(int m, int M) const { return {m < M ? dy + (size_t)(k0 + m) * PQ : nullptr}; }
-    __device__ T load(const Row& r, int j) const {
+    __device__ Tap tap(int j) const {
         const int n = j / PQ;
-        return r.p ? r.p[(size_t)n * K * PQ + (j - n * PQ)] : T(0);
+        return {(long long)n * K * PQ + (j - n * PQ)};
     }
+    __device__ T load(const Row& r, const Tap& t) const { return r.p ? r.p[t.offset] : T(0); }
 };
 
 template <typename T>
@@ -293,16 +342,20 @@ struct ImageRows {  // B[(n,p,q), (c,r,s)] = x[n, c0 + c, p*sh - ph + r*dh, q*sw
     Conv g;
     int c0;
     struct Row { const T* base; int h0, w0; };
+    struct Tap { long long image; int ph, qw; };  // n*C*H*W, p*sh, q*sw
     __device__ Row row(int col, int cols) const {
         if (col >= cols) return {nullptr, 0, 0};
         const int RS = g.R * g.S, c = col / RS, t = col - c * RS, r = t / g.S, s = t - r * g.S;
         return {x + (size_t)(c0 + c) * g.H * g.W, r * g.dh - g.ph, s * g.dw - g.pw};
     }
-    __device__ T load(const Row& r, int j) const {
+    __device__ Tap tap(int j) const {
         const int PQ = g.P * g.Q, n = j / PQ, pq = j - n * PQ, p = pq / g.Q, q = pq - p * g.Q;
-        const int h = p * g.sh + r.h0, w = q * g.sw + r.w0;
+        return {(long long)n * g.C * g.H * g.W, p * g.sh, q * g.sw};
+    }
+    __device__ T load(const Row& r, const Tap& t) const {
+        const int h = t.ph + r.h0, w = t.qw + r.w0;
         if (!r.base || (unsigned)h >= (unsigned)g.H || (unsigned)w >= (unsigned)g.W) return T(0);
-        return r.base[(size_t)n * g.C * g.H * g.W + (size_t)h * g.W + w];
+        return r.base[t.image + (long long)h * g.W + w];
     }
 };
 
@@ -313,30 +366,27 @@ struct StoreRows {  // out[k0 + m, col]: the weight gradient, or one split's par
     __device__ void operator()(int m, int col, T acc) const { out[(size_t)(k0 + m) * depth + col] = acc; }
 };
 
-template <int BM, int BN, typename T>
+template <int BM, int BN, bool TAPS, typename T>
 __device__ void backward_weight(const T* dy, const T* x, T* partial, int chunk, Conv g) {
     // blockIdx.z = split * groups + group; split s reduces (n,p,q) in [s*chunk, (s+1)*chunk) into its own
     // slice of ``partial`` (no atomics: deterministic, and the reduce kernel sums the slices)
     const int grp = blockIdx.z % g.groups, split = blockIdx.z / g.groups;
     const int Cg = g.C / g.groups, Kg = g.K / g.groups, depth = Cg * g.R * g.S, NPQ = g.N * g.P * g.Q;
     const int begin = split * chunk, end = min(NPQ, begin + chunk);
-    tile_gemm<BM, BN, T, true, true>(Kg, depth, begin, end, GradientRows<T>{dy, g.K, g.P * g.Q, grp * Kg},
+    tile_gemm<BM, BN, TAPS, T, true, true>(Kg, depth, begin, end, GradientRows<T>{dy, g.K, g.P * g.Q, grp * Kg},
                              ImageRows<T>{x, g, grp * Cg},
                              StoreRows<T>{partial + (size_t)split * g.K * depth, depth, grp * Kg});
 }
 
-#define BACKWARD_WEIGHT(T, suffix, tile, BM, BN)                                                       \
-    extern "C" __global__ void __launch_bounds__(THREADS) conv2d_backward_weight_implicit_gemm##tile##_##suffix( \
-        const T* dy, const T* x, T* partial, int chunk, CONV_PARAMS) {                                 \
-        backward_weight<BM, BN, T>(dy, x, partial, chunk, CONV_ARGS);                                  \
+#define BACKWARD_WEIGHT(T, suffix, tile, BM, BN, taps, TAPS)                                           \
+    extern "C" __global__ void __launch_bounds__(THREADS)                                               \
+        conv2d_backward_weight_implicit_gemm##tile##taps##_##suffix(const T* dy, const T* x, T* partial, \
+                                                                    int chunk, CONV_PARAMS) {           \
+        backward_weight<BM, BN, TAPS, T>(dy, x, partial, chunk, CONV_ARGS);                             \
     }
 
-BACKWARD_WEIGHT(float, f32, , 64, 64)
-BACKWARD_WEIGHT(float, f32, _m16, 16, 256)
-BACKWARD_WEIGHT(float, f32, _m32, 32, 128)
-BACKWARD_WEIGHT(double, f64, , 64, 64)
-BACKWARD_WEIGHT(double, f64, _m16, 16, 256)
-BACKWARD_WEIGHT(double, f64, _m32, 32, 128)
+EVERY_TILE(BACKWARD_WEIGHT, float, f32)
+EVERY_TILE(BACKWARD_WEIGHT, double, f64)
 
 template <typename T>
 __device__ void sum_splits(const T* partial, T* out, int size, int splits) {

@@ -1,4 +1,4 @@
-"""conv2d in CUDA C (``conv2d_implicit_gemm.cu``), launched through CuPy: v4 and v5, the default on a GPU.
+"""conv2d in CUDA C (``conv2d_implicit_gemm.cu``), launched through CuPy: v4-v6 (v6 the default on a GPU).
 
 Implicit GEMM for all three passes: per group, forward is (K/groups x C/groups*R*S) @ (C/groups*R*S x
 N*P*Q) with the right operand's tiles gathered from the input as they are loaded, backward_input the
@@ -7,7 +7,9 @@ N*P*Q) @ (N*P*Q x C/groups*R*S) split over N*P*Q into partial products summed by
 output is small and the reduction long, so without the split a ResNet layer fills a handful of blocks).
 v4 computes 64 x 64 tiles; v5 is the same code with the tile shaped by the GEMM's row count (16 x 256 for
 up to 16 rows, 32 x 128 up to 32), so the 16- and 32-channel layers of a CIFAR ResNet stop computing rows
-of zeros. Depthwise layers go to direct kernels in the same file. Both forward kernels have a ``_relu``
+of zeros. v6 is v5 with each reduction index decomposed into its addressing terms once per 8-deep slab
+(in shared memory, or once per thread where its loads share the index) instead of once per gathered
+load. Depthwise layers go to direct kernels in the same file. Both forward kernels have a ``_relu``
 instance that clamps the output in its epilogue (``activation="relu"``). The kernel source and launch
 constants live in the ``.cu`` file; this module only picks tiles, computes grids and allocates. Importing
 it never needs CUDA.
@@ -41,8 +43,8 @@ _DIRECT = ("sum_splits", "depthwise_forward", "depthwise_forward_relu", "depthwi
 CUDA_SOURCES = [
     (
         SOURCE,
-        [f"{kernel}{infix}_{suffix}" for suffix in ("f32", "f64") for kernel in _GEMMS
-         for infix in [SQUARE[2]] + [tile[2] for tile in NARROW]]
+        [f"{kernel}{infix}{taps}_{suffix}" for suffix in ("f32", "f64") for kernel in _GEMMS
+         for infix in [SQUARE[2]] + [tile[2] for tile in NARROW] for taps in ("", "_taps")]
         + [f"{kernel}_{suffix}" for suffix in ("f32", "f64") for kernel in _DIRECT],
         True,
     )
@@ -59,6 +61,11 @@ def tile_for(rows: int, shaped: bool) -> tuple[int, int, str]:
     return SQUARE
 
 
+def _taps(taps: bool) -> str:
+    """The entry-point infix of the kernels that decompose each reduction index once per slab (v6)."""
+    return "_taps" if taps else ""
+
+
 def _kernel(name, dtype):
     return raw_module(SOURCE).get_function(f"{name}_{_SUFFIX[np.dtype(dtype)]}")
 
@@ -73,7 +80,7 @@ def _depthwise(g):
     return g.groups == g.C == g.K
 
 
-def _forward(x, w, b, g, activation, shaped):
+def _forward(x, w, b, g, activation, shaped, taps):
     x, w = contiguous(x), contiguous(w)
     bias = _NULL if b is None else contiguous(b)
     epilogue = "_relu" if activation == "relu" else ""
@@ -86,12 +93,12 @@ def _forward(x, w, b, g, activation, shaped):
         return y
     rows, cols, infix = tile_for(g.K // g.groups, shaped)
     grid = (ceil_div(g.N * g.P * g.Q, cols), ceil_div(g.K // g.groups, rows), g.groups)
-    kernel = _kernel("conv2d_forward_implicit_gemm" + epilogue + infix, x.dtype)
+    kernel = _kernel("conv2d_forward_implicit_gemm" + epilogue + infix + _taps(taps), x.dtype)
     kernel(grid, (_THREADS,), (x, w, bias, y, *_geometry_args(g)))
     return y
 
 
-def _backward_input(dy, w, g, shaped):
+def _backward_input(dy, w, g, shaped, taps):
     dy, w = contiguous(dy), contiguous(w)
     dx = empty(g.x_shape, dy.dtype, like=dy)
     if dx.size == 0:
@@ -102,7 +109,8 @@ def _backward_input(dy, w, g, shaped):
         return dx
     rows, cols, infix = tile_for(g.C // g.groups, shaped)
     grid = (ceil_div(g.N * g.H * g.W, cols), ceil_div(g.C // g.groups, rows), g.groups)
-    _kernel("conv2d_backward_input_implicit_gemm" + infix, dy.dtype)(grid, (_THREADS,), (dy, w, dx, *_geometry_args(g)))
+    kernel = _kernel("conv2d_backward_input_implicit_gemm" + infix + _taps(taps), dy.dtype)
+    kernel(grid, (_THREADS,), (dy, w, dx, *_geometry_args(g)))
     return dx
 
 
@@ -117,7 +125,7 @@ def weight_splits(g, tile=SQUARE) -> tuple[int, int]:
     return ceil_div(reduction, chunk), chunk
 
 
-def _backward_weight(dy, x, g, shaped):
+def _backward_weight(dy, x, g, shaped, taps):
     dy, x = contiguous(dy), contiguous(x)
     dw = empty(g.w_shape, dy.dtype, like=dy)
     args = _geometry_args(g)
@@ -134,7 +142,7 @@ def _backward_weight(dy, x, g, shaped):
     splits, chunk = weight_splits(g, tile)
     partial = dw if splits == 1 else empty((splits,) + g.w_shape, dy.dtype, like=dy)
     grid = (ceil_div(dw[0].size, cols), ceil_div(g.K // g.groups, rows), g.groups * splits)
-    kernel = _kernel("conv2d_backward_weight_implicit_gemm" + infix, dy.dtype)
+    kernel = _kernel("conv2d_backward_weight_implicit_gemm" + infix + _taps(taps), dy.dtype)
     kernel(grid, (_THREADS,), (dy, x, partial, np.int32(chunk), *args))
     if splits > 1:
         _kernel("sum_splits", dy.dtype)(
@@ -147,35 +155,54 @@ def _backward_weight(dy, x, g, shaped):
 @fuses("relu")
 def forward_implicit_gemm(x, w, b, g, activation=None):
     """Implicit GEMM: 64x64 tiles, 4x4 register blocks, the input gathered into shared memory on the fly."""
-    return _forward(x, w, b, g, activation, shaped=False)
+    return _forward(x, w, b, g, activation, shaped=False, taps=False)
 
 
 @register("conv2d_backward_input", "cupy", "v4_implicit_gemm", device="cuda")
 def backward_input_implicit_gemm(dy, w, g):
     """Implicit GEMM of the transposed filters with dy gathered on the stride grid (zeros between steps)."""
-    return _backward_input(dy, w, g, shaped=False)
+    return _backward_input(dy, w, g, shaped=False, taps=False)
 
 
 @register("conv2d_backward_weight", "cupy", "v4_implicit_gemm", device="cuda")
 def backward_weight_implicit_gemm(dy, x, g):
     """Implicit GEMM over N*P*Q, split into partial products for parallelism and summed deterministically."""
-    return _backward_weight(dy, x, g, shaped=False)
+    return _backward_weight(dy, x, g, shaped=False, taps=False)
 
 
-@register("conv2d_forward", "cupy", "v5_implicit_gemm_shaped", device="cuda", default=True)
+@register("conv2d_forward", "cupy", "v5_implicit_gemm_shaped", device="cuda")
 @fuses("relu")
 def forward_implicit_gemm_shaped(x, w, b, g, activation=None):
     """v4 with the tile shaped by the output channels per group: 16x256 up to 16, 32x128 up to 32, else 64x64."""
-    return _forward(x, w, b, g, activation, shaped=True)
+    return _forward(x, w, b, g, activation, shaped=True, taps=False)
 
 
-@register("conv2d_backward_input", "cupy", "v5_implicit_gemm_shaped", device="cuda", default=True)
+@register("conv2d_backward_input", "cupy", "v5_implicit_gemm_shaped", device="cuda")
 def backward_input_implicit_gemm_shaped(dy, w, g):
     """v4 with the tile shaped by the input channels per group: 16x256 up to 16, 32x128 up to 32, else 64x64."""
-    return _backward_input(dy, w, g, shaped=True)
+    return _backward_input(dy, w, g, shaped=True, taps=False)
 
 
-@register("conv2d_backward_weight", "cupy", "v5_implicit_gemm_shaped", device="cuda", default=True)
+@register("conv2d_backward_weight", "cupy", "v5_implicit_gemm_shaped", device="cuda")
 def backward_weight_implicit_gemm_shaped(dy, x, g):
     """v4 with the tile shaped by the output channels per group, the split recomputed for that tile."""
-    return _backward_weight(dy, x, g, shaped=True)
+    return _backward_weight(dy, x, g, shaped=True, taps=False)
+
+
+@register("conv2d_forward", "cupy", "v6_implicit_gemm_taps", device="cuda", default=True)
+@fuses("relu")
+def forward_implicit_gemm_taps(x, w, b, g, activation=None):
+    """v5 with each reduction index decomposed once per slab (no integer division per gathered load)."""
+    return _forward(x, w, b, g, activation, shaped=True, taps=True)
+
+
+@register("conv2d_backward_input", "cupy", "v6_implicit_gemm_taps", device="cuda", default=True)
+def backward_input_implicit_gemm_taps(dy, w, g):
+    """v5 with each reduction index decomposed once per slab (no integer division per gathered load)."""
+    return _backward_input(dy, w, g, shaped=True, taps=True)
+
+
+@register("conv2d_backward_weight", "cupy", "v6_implicit_gemm_taps", device="cuda", default=True)
+def backward_weight_implicit_gemm_taps(dy, x, g):
+    """v5 with each reduction index decomposed once per slab (no integer division per gathered load)."""
+    return _backward_weight(dy, x, g, shaped=True, taps=True)

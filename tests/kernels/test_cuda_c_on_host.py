@@ -89,6 +89,8 @@ CONV_VARIANTS = [
                   conv_cuda.backward_weight_implicit_gemm), id="v4"),
     pytest.param((conv_cuda.forward_implicit_gemm_shaped, conv_cuda.backward_input_implicit_gemm_shaped,
                   conv_cuda.backward_weight_implicit_gemm_shaped), id="v5"),
+    pytest.param((conv_cuda.forward_implicit_gemm_taps, conv_cuda.backward_input_implicit_gemm_taps,
+                  conv_cuda.backward_weight_implicit_gemm_taps), id="v6"),
 ]
 
 
@@ -131,7 +133,7 @@ def test_every_tile_and_split_is_exercised():
 def test_conv2d_relu_keeps_nan(on_host):
     g, (x, w, b, _) = conv_inputs(((1, 2, 5, 5), (3, 2, 3, 3), 1, 1, 1, 1), np.float32)
     x[0, 0, 2, 2] = np.nan
-    out = conv_cuda.forward_implicit_gemm_shaped(x, w, b, g, activation="relu")
+    out = conv_cuda.forward_implicit_gemm_taps(x, w, b, g, activation="relu")
     assert np.isnan(out[0, :, 1:4, 1:4]).all() and not np.isnan(out[0, :, 0, 0]).any()
 
 
@@ -139,7 +141,7 @@ def test_conv2d_strided_views_are_made_contiguous(on_host):
     g, (x, w, b, _) = conv_inputs(((1, 2, 5, 5), (3, 2, 3, 3), 1, 1, 1, 1), np.float64)
     wide = np.zeros((1, 2, 5, 10))
     wide[..., ::2] = x
-    out = conv_cuda.forward_implicit_gemm_shaped(wide[..., ::2], w, b, g)
+    out = conv_cuda.forward_implicit_gemm_taps(wide[..., ::2], w, b, g)
     assert_close(out, conv_reference.conv2d_forward(x, w, b, 1, 1), np.float64, 18)
 
 
