@@ -6,10 +6,18 @@
 // Execution model. A launch runs the blocks of the grid one after another. The threads of a block are
 // fibers (ucontext) on one OS thread: each runs until it reaches a barrier (__syncthreads, or the warp
 // barrier inside an emulated mma.sync) or returns, then the next one runs. A barrier opens when every
-// thread of its scope waits at it. This order is deterministic and it is hostile to missing barriers:
-// thread 0 runs alone to the first barrier, so a thread that reads shared memory another thread has not
-// written yet, or overwrites a tile others still read, gets wrong data every time, not once in a while.
+// thread of its scope waits at it, and a warp runs on through its warp barriers until it reaches the
+// block's barrier before the next warp starts. This order is deterministic and it is hostile to missing
+// barriers: warp 0 (and within it thread 0) runs alone to the first __syncthreads, so a thread that reads
+// shared memory another thread has not written yet, or overwrites a tile others still read, gets wrong
+// data every time, not once in a while.
 // __shared__ variables are function statics, which is what shared memory is when one block runs at a time.
+//
+// Asynchronous copies (cp.async) happen as late as the PTX ISA allows (when a cp.async.wait_group that
+// covers their group runs, or when their thread returns), so a kernel that reads a staged tile before
+// waiting for it reads the tile's old contents; or, with tl_host_early_copies(1), as early as it allows
+// (when issued), so a kernel that starts the next copy into a buffer other threads still read (a missing
+// barrier after the last read) overwrites it under them. The tests run pipelined kernels both ways.
 //
 // Checked: a __syncthreads that not every thread of the block reaches (some returned, or wait at a warp
 // barrier) stops the launch with an error naming the block, instead of hanging or passing silently.
@@ -87,6 +95,32 @@ std::string error;
 
 inline unsigned linear_thread() { return (unsigned)current; }
 
+// cp.async: per thread, the copies of the open group, then the committed groups, oldest first
+struct Copy {
+    void* dst;
+    const void* src;
+    int bytes, src_bytes;
+};
+std::vector<std::vector<Copy>> open_copies;
+bool early_copies = false;
+std::vector<std::vector<std::vector<Copy>>> committed_copies;
+
+inline void perform(const std::vector<Copy>& group) {
+    for (const Copy& c : group) {
+        std::memcpy(c.dst, c.src, (size_t)c.src_bytes);
+        std::memset(static_cast<char*>(c.dst) + c.src_bytes, 0, (size_t)(c.bytes - c.src_bytes));  // zero-fill
+    }
+}
+
+// Leaves the newest ``pending`` committed groups of this thread in flight and completes the rest.
+inline void wait_copies(unsigned thread, size_t pending) {
+    auto& groups = committed_copies[thread];
+    while (groups.size() > pending) {
+        perform(groups.front());
+        groups.erase(groups.begin());
+    }
+}
+
 inline void wait(State state) {
     threads[current].state = state;
     swapcontext(&threads[current].context, &scheduler);
@@ -94,6 +128,10 @@ inline void wait(State state) {
 
 inline void thread_main() {
     body(body_argument);
+    // copies still in flight complete before the thread's block ends
+    committed_copies[current].push_back(std::move(open_copies[current]));
+    open_copies[current].clear();
+    wait_copies((unsigned)current, 0);
     threads[current].state = DONE;  // returning resumes the scheduler (uc_link)
 }
 
@@ -116,11 +154,23 @@ inline bool run_block() {
         t.state = RUNNABLE;
     }
     for (;;) {
-        for (unsigned i = 0; i < n; ++i) {
-            if (threads[i].state != RUNNABLE) continue;
-            current = (int)i;
-            set_thread_index(i);
-            swapcontext(&scheduler, &threads[i].context);
+        // warp by warp: a warp runs on through its warp barriers until every lane waits at __syncthreads
+        // or has returned, before the next warp starts (so warps are as far apart as a GPU lets them be)
+        for (unsigned w = 0; w * WARP < n; ++w) {
+            const unsigned begin = w * WARP, end = std::min(n, begin + WARP);
+            for (;;) {
+                for (unsigned i = begin; i < end; ++i) {
+                    if (threads[i].state != RUNNABLE) continue;
+                    current = (int)i;
+                    set_thread_index(i);
+                    swapcontext(&scheduler, &threads[i].context);
+                }
+                // a warp barrier opens when every thread of the warp waits at it
+                bool all = true;
+                for (unsigned i = begin; i < end; ++i) all = all && threads[i].state == AT_WARP_BARRIER;
+                if (!all) break;
+                for (unsigned i = begin; i < end; ++i) threads[i].state = RUNNABLE;
+            }
         }
         unsigned done = 0, at_block = 0, at_warp = 0;
         for (unsigned i = 0; i < n; ++i) {
@@ -130,17 +180,8 @@ inline bool run_block() {
         }
         if (done == n) return true;
         bool released = false;
-        // a warp barrier opens when every thread of the warp waits at it
-        for (unsigned w = 0; w * WARP < n; ++w) {
-            const unsigned begin = w * WARP, end = std::min(n, begin + WARP);
-            bool all = true;
-            for (unsigned i = begin; i < end; ++i) all = all && threads[i].state == AT_WARP_BARRIER;
-            if (!all) continue;
-            for (unsigned i = begin; i < end; ++i) threads[i].state = RUNNABLE;
-            released = true;
-        }
         // __syncthreads opens when every thread of the block waits at it
-        if (!released && at_block == n) {
+        if (at_block == n) {
             for (unsigned i = 0; i < n; ++i) threads[i].state = RUNNABLE;
             released = true;
         }
@@ -166,6 +207,8 @@ inline int run(const unsigned* grid, const unsigned* block, void (*fn)(void*), v
         return 1;
     }
     while (threads.size() < n) threads.push_back({{}, DONE, static_cast<char*>(std::malloc(STACK_BYTES))});
+    open_copies.assign(n, {});
+    committed_copies.assign(n, {});
     body = fn;
     body_argument = argument;
     for (unsigned z = 0; z < gridDim.z; ++z)
@@ -281,8 +324,25 @@ inline void mma_m16n8k8_tf32(float (&d)[4], const unsigned (&a)[4], const unsign
     for (int i = 0; i < 4; ++i) d[i] = out[i];
 }
 
+// ---- asynchronous copies: cp.async.{ca,cg}.shared.global, commit_group, wait_group
+
+inline void cp_async(void* shared, const void* global, int bytes, int src_bytes) {
+    if (early_copies)
+        perform({{shared, global, bytes, src_bytes}});
+    else
+        open_copies[current].push_back({shared, global, bytes, src_bytes});
+}
+
+inline void cp_async_commit() {
+    committed_copies[current].push_back(std::move(open_copies[current]));
+    open_copies[current].clear();
+}
+
+inline void cp_async_wait(int pending) { wait_copies((unsigned)current, (size_t)pending); }
+
 }  // namespace tl_host
 
 inline void __syncthreads() { tl_host::wait(tl_host::AT_BLOCK_BARRIER); }
 
 extern "C" const char* tl_host_error() { return tl_host::error.c_str(); }
+extern "C" void tl_host_early_copies(int early) { tl_host::early_copies = early != 0; }

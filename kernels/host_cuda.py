@@ -19,12 +19,18 @@ A launch checks what CuPy passes on unchecked:
   (NaN for floats) on both sides, at the same address alignment modulo 64, so a write past either end is
   reported and a read past it turns the result into NaN. Arrays that share memory are passed as they are.
 
+Asynchronous copies (``cp.async``) complete as late as the PTX ISA allows (a kernel that reads a staged
+tile before ``cp.async.wait_group`` reads stale data), or inside ``early_copies()`` as early as it allows
+(a kernel that issues the next copy into a buffer before every thread has read it overwrites the data under
+them). A pipelined kernel is right only if it is right both ways.
+
 The machine code is cached on disk beside the generated Numba kernels (``kernels/cache.py``), named by a
 hash of the source, the header, the options and the compiler, and written atomically.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
@@ -45,6 +51,18 @@ MAX_GRID = (2**31 - 1, 65535, 65535)
 MAX_BLOCK = (1024, 1024, 64)
 _KERNEL = re.compile(r'extern\s+"C"\s+__attribute__\(\(used\)\)\s+void\s+(\w+)\s*\(')
 _LOCK = threading.Lock()  # the emulator's scheduler is global state: one launch at a time
+_copies = threading.local()
+
+
+@contextlib.contextmanager
+def early_copies():
+    """Within the block, cp.async copies complete when issued instead of when waited for."""
+    previous = getattr(_copies, "early", False)
+    _copies.early = True
+    try:
+        yield
+    finally:
+        _copies.early = previous
 
 
 def compiler() -> str | None:
@@ -130,6 +148,7 @@ class HostModule:
         library, self.names = _build(self.path, _check_options(options))
         self._library = ctypes.CDLL(str(library))
         self._library.tl_host_error.restype = ctypes.c_char_p
+        self._library.tl_host_early_copies.argtypes = [ctypes.c_int]
 
     def get_function(self, name: str) -> "HostKernel":
         if name not in self.names:
@@ -196,6 +215,7 @@ class HostKernel:
         signature.restype = ctypes.c_char_p
         self.parameters = signature().decode().split(",")
         self._error = module._library.tl_host_error
+        self._early_copies = module._library.tl_host_early_copies
 
     def __call__(self, grid, block, args, shared_mem=0, stream=None):
         grid, block = _dims(grid, "grid", MAX_GRID), _dims(block, "block", MAX_BLOCK)
@@ -217,6 +237,7 @@ class HostKernel:
                 guarded.append((index, guard))
         pointers = (ctypes.c_void_p * len(values))(*(ctypes.cast(ctypes.byref(v), ctypes.c_void_p) for v in values))
         with _LOCK:
+            self._early_copies(int(getattr(_copies, "early", False)))
             status = self._launch((ctypes.c_uint * 3)(*grid), (ctypes.c_uint * 3)(*block), pointers)
             message = self._error().decode()
         if status != 0:

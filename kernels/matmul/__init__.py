@@ -13,6 +13,7 @@
 | numba_cuda.v6_vectorized    | v5 + k-major A tile, 4-wide load groups (simulator default)   | cuda    |
 | cupy.v7_cuda_blocktile      | CUDA C v6 with float4 loads (GPU default)                     | cuda    |
 | cupy.v8_tf32_mma            | TF32 tensor cores, mma.sync; opt-in (~1e-3 relative error)    | cuda    |
+| cupy.v9_tf32_cp_async       | v8 with cp.async double buffering; opt-in TF32                | cuda    |
 
 On "cuda" the default is v7 where CuPy has a GPU and v6 under Numba's simulator. The CUDA variants'
 progression, compile reports and speeds are in ``kernels/matmul/README.md``.

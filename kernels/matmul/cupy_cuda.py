@@ -1,4 +1,4 @@
-"""CuPy launchers for matmul on a GPU: the cuBLAS baseline (v0) and the CUDA C kernels in this folder (v7, v8).
+"""CuPy launchers for matmul on a GPU: the cuBLAS baseline (v0) and the CUDA C kernels in this folder (v7-v9).
 
 The ``.cu`` files are compiled by NVRTC through ``cupy.RawModule`` on first use (cached per device and
 options). They handle float32 only; other dtypes go to cuBLAS. Operands are batched as ``(B or 1, rows,
@@ -20,17 +20,20 @@ from kernels.registry import register
 HERE = Path(__file__).parent
 V7_SOURCE = HERE / "sgemm_v7_blocktile.cu"
 V8_SOURCE = HERE / "sgemm_v8_tf32_mma.cu"
+V9_SOURCE = HERE / "sgemm_v9_tf32_cp_async.cu"
 
 # (path, extern "C" kernel names, tuned): the compile tier compiles each file and expects no spills in tuned ones.
 CUDA_SOURCES = [
     (V7_SOURCE, ["sgemm_v7_vec4", "sgemm_v7_scalar"], True),
     (V8_SOURCE, ["sgemm_v8_tf32_vec4", "sgemm_v8_tf32_scalar"], True),
+    (V9_SOURCE, ["sgemm_v9_tf32_cp_async_vec4", "sgemm_v9_tf32_cp_async_scalar"], True),
 ]
 
 # Per source: (entry point prefix, threads per block, rows and columns of C per block).
 _LAUNCH = {
     V7_SOURCE: ("sgemm_v7", 256, 128, 128),
     V8_SOURCE: ("sgemm_v8_tf32", 256, 128, 128),
+    V9_SOURCE: ("sgemm_v9_tf32_cp_async", 256, 128, 128),
 }
 
 
@@ -83,3 +86,11 @@ def matmul_tf32_mma(a, b):
     if a.dtype != np.float32:
         return matmul_cublas(a, b)
     return _launch_source(V8_SOURCE, a, b)
+
+
+@register("matmul", "cupy", "v9_tf32_cp_async", device="cuda")
+def matmul_tf32_cp_async(a, b):
+    """CUDA C: v8 with cp.async double buffering (the next tile loads while this one multiplies); opt-in TF32."""
+    if a.dtype != np.float32:
+        return matmul_cublas(a, b)
+    return _launch_source(V9_SOURCE, a, b)

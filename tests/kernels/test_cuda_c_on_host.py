@@ -151,6 +151,8 @@ MATMUL_SHAPES = [
     ((5, 11), (11, 7)),  # one partial block, scalar path (K, N not multiples of 4)
     ((130, 20), (20, 132)),  # two blocks along M and N, float4 path, K one full and one partial 16-step
     ((129, 17), (17, 131)),  # two blocks, scalar path
+    ((36, 64), (64, 132)),  # 8 and 4 k-steps (v7, v8-v9): the pipelines refill their buffers, float4 path
+    ((40, 70), (70, 36)),  # 9 and 5 k-steps, the last partial, scalar path
     ((3, 4, 8), (8, 12)),  # a batch sharing B (batch stride 0)
     ((2, 1, 5, 6), (3, 6, 7)),  # partial broadcast, materialised
     ((7,), (7, 5)),  # 1-D left operand
@@ -181,6 +183,7 @@ def check_matmul(fn, a, b, round_inputs):
 MATMUL_VARIANTS = [
     pytest.param(matmul_cuda.matmul_cuda_blocktile, False, id="v7_cuda_blocktile"),
     pytest.param(matmul_cuda.matmul_tf32_mma, True, id="v8_tf32_mma"),
+    pytest.param(matmul_cuda.matmul_tf32_cp_async, True, id="v9_tf32_cp_async"),
 ]
 
 
@@ -190,6 +193,9 @@ def test_sgemm_on_host(fn, round_inputs, shapes, on_host):
     rng = np.random.default_rng(len(shapes[0]) * 100 + sum(shapes[0]))
     a, b = (rng.standard_normal(s).astype(np.float32) for s in shapes)
     check_matmul(fn, a, b, round_inputs)
+    if fn is matmul_cuda.matmul_tf32_cp_async:  # pipelined: right with copies landing late and early
+        with host_cuda.early_copies():
+            check_matmul(fn, a, b, round_inputs)
 
 
 @pytest.mark.parametrize("fn, round_inputs", MATMUL_VARIANTS)
