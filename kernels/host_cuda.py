@@ -3,8 +3,8 @@
 Numba's simulator runs the Numba CUDA kernels on the host; nothing like it runs the CUDA C kernels that go to
 the GPU through ``cupy.RawModule``. This module does: ``module(path)`` compiles a ``.cu`` file with the host's
 C++ compiler and ``host_cuda.h`` forced in front of it (the header maps the CUDA keywords and built-in
-variables to host code, runs each block's threads as fibers with real barriers, and emulates the two
-tensor-core instructions the TF32 GEMM uses), and returns an object with CuPy's calling convention:
+variables to host code, runs each block's threads as fibers with real barriers, and emulates the
+tensor-core and asynchronous-copy instructions the TF32 GEMMs use), and returns an object with CuPy's calling convention:
 ``module(path).get_function(name)(grid, block, args)``. So the launchers in ``kernels/*/cupy_cuda.py`` run
 unchanged on NumPy arrays when their ``raw_module`` is replaced by this ``module`` (the host-emulation test
 tier does that).
