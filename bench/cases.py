@@ -25,13 +25,15 @@ from bench.compare_torch_conv2d import SHAPES as CNN_CONV, ConvShape
 from bench.compare_torch_conv2d import torch_steps as torch_conv_steps
 from bench.compare_torch_pool2d import CASES as CNN_POOL, PoolCase, output_shape
 from bench.compare_torch_pool2d import torch_steps as torch_pool_steps
-from kernels import batchnorm, conv2d, matmul, pool2d
+from kernels import activation, batchnorm, conv2d, matmul, pool2d, softmax_xent
+from kernels.activation import reference as activation_reference
 from kernels.batchnorm import reference as batchnorm_reference
 from kernels.conv2d import reference as conv_reference
 from kernels.matmul import reference as matmul_reference
 from kernels.pool2d import reference as pool_reference
+from kernels.softmax_xent import reference as softmax_xent_reference
 
-FAMILIES = ("matmul", "conv2d", "pool2d", "batchnorm")
+FAMILIES = ("matmul", "conv2d", "pool2d", "batchnorm", "activation", "softmax_xent")
 BYTES = 4  # float32
 
 
@@ -284,6 +286,98 @@ class BatchNormCase:
         return {"fwd": lambda: F.batch_norm(x, None, None, w, b, training=True), "fwd+bwd": forward_backward}
 
 
+class ActivationCase:
+    """An activation's backward pass, dL/dx from dL/dy and the saved output y (relu: PyTorch's
+    threshold_backward). Memory-bound: at least two reads and one write per element."""
+
+    family = "activation"
+    passes = {"bwd": ("activation_backward",)}
+
+    def __init__(self, spec: tuple[str, tuple[int, ...]]):
+        self.activation, self.shape = spec
+        self.name, self.dims = f"{self.activation}_" + "x".join(map(str, self.shape[1:])), str(self.shape)
+
+    def host_inputs(self):
+        x = _random(self.shape, 0)
+        y = {"relu": lambda: np.maximum(x, 0), "tanh": lambda: np.tanh(x),
+             "sigmoid": lambda: (1 / (1 + np.exp(-x))).astype(np.float32)}[self.activation]()
+        return {"g": _random(self.shape, 1), "y": y}
+
+    def steps(self, g, y):
+        return {"bwd": lambda: {"dx": activation.activation_backward(self.activation, g, y)}}
+
+    def reference(self, g, y):
+        return {"dx": activation_reference.activation_backward(self.activation, g, y)}
+
+    def flops(self, pass_):
+        return int(np.prod(self.shape)) * (1 if self.activation == "relu" else 3)
+
+    def bytes(self, pass_):
+        return BYTES * 3 * int(np.prod(self.shape))
+
+    def torch_steps(self, torch, device):
+        """ATen's own backward kernels, as autograd calls them."""
+        g, y = (torch.from_numpy(v).to(device) for v in self.host_inputs().values())
+        aten = torch.ops.aten
+        step = {"relu": lambda: aten.threshold_backward(g, y, 0), "tanh": lambda: aten.tanh_backward(g, y),
+                "sigmoid": lambda: aten.sigmoid_backward(g, y)}[self.activation]
+        return {"bwd": step}
+
+
+class SoftmaxXentCase:
+    """Softmax cross-entropy over (N, C) logits: forward (per-sample losses and the softmax), and forward +
+    backward. Memory-bound: the logits read, the softmax written, then read back for the gradient."""
+
+    family = "softmax_xent"
+    passes = {"fwd": ("softmax_xent_forward",), "fwd+bwd": ("softmax_xent_forward", "softmax_xent_backward")}
+
+    def __init__(self, shape: tuple[int, int]):
+        self.shape, self.name, self.dims = shape, f"xent_{shape[0]}x{shape[1]}", str(shape)
+
+    def host_inputs(self):
+        n, c = self.shape
+        targets = np.random.default_rng(2).integers(0, c, n).astype(np.int64)
+        return {"logits": _random(self.shape, 0), "targets": targets, "grad": _random((n,), 1)}
+
+    def steps(self, logits, targets, grad):
+        def forward():
+            losses, probs = softmax_xent.softmax_xent_forward(logits, targets)
+            return {"losses": losses, "probs": probs}
+
+        def forward_backward():
+            out = forward()
+            return {**out, "dlogits": softmax_xent.softmax_xent_backward(out["probs"], targets, grad)}
+
+        return {"fwd": forward, "fwd+bwd": forward_backward}
+
+    def reference(self, logits, targets, grad):
+        losses, probs = softmax_xent_reference.softmax_xent_forward(logits, targets, -100)
+        return {"losses": losses, "probs": probs,
+                "dlogits": softmax_xent_reference.softmax_xent_backward(probs, targets, grad, -100)}
+
+    def flops(self, pass_):
+        """About 4 per element forward (max, subtract, exponential, normalise) and 2 backward."""
+        return int(np.prod(self.shape)) * (4 + (2 if pass_ == "fwd+bwd" else 0))
+
+    def bytes(self, pass_):
+        """fwd: logits in, softmax out, targets in, losses out; bwd: softmax in, gradient out, targets and the
+        per-sample gradients in."""
+        n, c = self.shape
+        forward = BYTES * (2 * n * c + n) + 8 * n
+        return forward + (BYTES * (2 * n * c + n) + 8 * n if pass_ == "fwd+bwd" else 0)
+
+    def torch_steps(self, torch, device):
+        """``cross_entropy(reduction="none")`` and its backward through autograd."""
+        logits, targets, grad = (torch.from_numpy(v).to(device) for v in self.host_inputs().values())
+        xg = logits.clone().requires_grad_()
+        F = torch.nn.functional
+
+        def forward_backward():
+            return torch.autograd.grad(F.cross_entropy(xg, targets, reduction="none"), xg, grad)
+
+        return {"fwd": lambda: F.cross_entropy(logits, targets, reduction="none"), "fwd+bwd": forward_backward}
+
+
 def _scaled(shape: ConvShape, batch: int) -> ConvShape:
     return dataclasses.replace(shape, N=batch)
 
@@ -293,6 +387,9 @@ def _pool_scaled(case: PoolCase, batch: int) -> PoolCase:
 
 
 CNN_BATCHNORM = [(128, 16, 32, 32), (128, 32, 16, 16), (128, 64, 8, 8)]  # ResNet-20's three stages
+# ReLU at ResNet-20's first stage and LeNet-5's C1 output; tanh and sigmoid at C1 (the classic LeNet)
+CNN_ACTIVATION = [("relu", (128, 16, 32, 32)), ("relu", (64, 6, 28, 28)), ("tanh", (64, 6, 28, 28)),
+                  ("sigmoid", (64, 6, 28, 28))]
 
 
 SHAPE_SETS = {
@@ -302,18 +399,24 @@ SHAPE_SETS = {
         "pool2d": [PoolCase("max_2x2s2", "max", (2, 3, 8, 8)), PoolCase("avg_3x3s2p1", "avg", (2, 3, 9, 9), 3, 2, 1),
                    PoolCase("lp2_2x2s2", "lp2", (2, 2, 6, 6)), PoolCase("global_avg", "global", (2, 4, 5, 5))],
         "batchnorm": [(2, 3, 5, 5)],
+        "activation": [("relu", (2, 3, 5, 5)), ("tanh", (2, 3, 5, 5)), ("sigmoid", (4, 7))],
+        "softmax_xent": [(4, 10)],
     },
     "small": {
         "matmul": [(n, n, n) for n in (64, 128, 256, 512)],
         "conv2d": [_scaled(s, 8) for s in CNN_CONV],
         "pool2d": [_pool_scaled(c, 8) for c in CNN_POOL],
         "batchnorm": [(8,) + shape[1:] for shape in CNN_BATCHNORM],
+        "activation": [(name, (8,) + shape[1:]) for name, shape in CNN_ACTIVATION],
+        "softmax_xent": [(64, 10)],
     },
     "cnn": {
         "matmul": [(64, 400, 120), (64, 120, 84), (128, 64, 10), (512, 512, 512)],
         "conv2d": CNN_CONV,
         "pool2d": CNN_POOL,
         "batchnorm": CNN_BATCHNORM,
+        "activation": CNN_ACTIVATION,
+        "softmax_xent": [(64, 10), (128, 10), (1024, 1000)],
     },
     "large": {
         "matmul": [(n, n, n) for n in (128, 256, 512, 1024, 2048, 4096)],
@@ -323,10 +426,13 @@ SHAPE_SETS = {
                    ConvShape("r18_512x7x7_3x3", 32, 512, 7, 7, 512, 3, padding=1)],
         "pool2d": [PoolCase("max_3x3s2p1", "max", (32, 64, 112, 112), 3, 2, 1), PoolCase("global_avg", "global", (32, 512, 7, 7))],
         "batchnorm": [(32, 64, 56, 56), (32, 512, 7, 7)],
+        "activation": [("relu", (32, 64, 112, 112))],
+        "softmax_xent": [(4096, 1000)],
     },
 }
 
 
 def cases(family: str, shape_set: str) -> list:
-    make = {"matmul": lambda spec: MatmulCase(*spec), "conv2d": ConvCase, "pool2d": PoolCase2d, "batchnorm": BatchNormCase}
+    make = {"matmul": lambda spec: MatmulCase(*spec), "conv2d": ConvCase, "pool2d": PoolCase2d, "batchnorm": BatchNormCase,
+            "activation": ActivationCase, "softmax_xent": SoftmaxXentCase}
     return [make[family](spec) for spec in SHAPE_SETS[shape_set][family]]

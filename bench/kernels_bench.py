@@ -14,8 +14,8 @@ The baseline of a family is its ``v0`` variant on the device (NumPy/BLAS on the 
 through CuPy on a GPU: cuBLAS for matmul; CuPy has no cuDNN, so conv2d, pooling and batch norm have no v0
 on a GPU). PyTorch, when it imports, is timed as its own row, "torch": on a GPU that row is the cuDNN
 (and cuBLAS) baseline. Ratios are time ratios: variant median over baseline median, below 1 is faster.
-"% peak" is against the run's GEMM (or FMA) roof, and for the memory-bound families (pooling, batch norm)
-against the copy bandwidth.
+"% peak" is against the run's GEMM (or FMA) roof, and for the memory-bound families (pooling, batch norm,
+activation gradients, softmax cross-entropy) against the copy bandwidth.
 
 A row whose setup, check or timing raises records the error ("ERROR (...)") and the run goes on. On a GPU,
 ``SLOW_ON_GPU`` caps the problem size of the rungs too slow to time at the largest shapes ("skipped").
@@ -30,7 +30,7 @@ from bench import cases as case_sets
 from bench.timing import error_text, measure
 from kernels.device_arrays import to_device, to_host
 
-MEMORY_BOUND = ("pool2d", "batchnorm")
+MEMORY_BOUND = ("pool2d", "batchnorm", "activation", "softmax_xent")
 # variant -> the most FLOPs it is timed at on a GPU, and why
 SLOW_ON_GPU = {
     "numba_cuda.v1_naive": (2 * 2048**3, "uncoalesced, 1-2% of cuBLAS: tenths of a second per 4096^3 product; "

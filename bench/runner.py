@@ -1,6 +1,6 @@
 """``tensorlib bench``: every registered kernel variant (and training steps) on one device.
 
-    tensorlib bench [--op matmul|conv2d|pool2d|train|all] [--device cpu|cuda] [--shapes tiny|small|cnn|large]
+    tensorlib bench [--op matmul|conv2d|pool2d|batchnorm|activation|softmax_xent|train|all] [--device cpu|cuda] [--shapes tiny|small|cnn|large]
                     [--json FILE] [--markdown FILE] [--plot DIR] [--compare OLD.json] [--repeats N]
 
 The run first measures the machine's roofs (``bench.machine``), then benchmarks each family
@@ -37,7 +37,8 @@ from bench.timing import error_text, timers_for
 from bench.train import bench_training
 
 
-SECTION_WEIGHTS = {"matmul": 1, "conv2d": 4, "pool2d": 1, "batchnorm": 1, "train": 3}
+SECTION_WEIGHTS = {"matmul": 1, "conv2d": 4, "pool2d": 1, "batchnorm": 1, "activation": 0.5, "softmax_xent": 0.5,
+                   "train": 3}
 
 
 def _plan(device: str, tiny: bool) -> tuple[float, int, float]:
@@ -245,7 +246,8 @@ def markdown(document: dict) -> str:
         parts.append(f"GPU times are CUDA events around each call: kernel rows start with a cold L2 and leave out the "
                      f"host's launch time, reported apart as launch ms (`bench/timing.py`); training steps are whole "
                      f"steps, host included. % peak is "
-                     f"of the GEMM roof (cuBLAS FP32), for {' and '.join(MEMORY_BOUND)} of the copy bandwidth.")
+                     f"of the GEMM roof (cuBLAS FP32), for {', '.join(MEMORY_BOUND[:-1])} and {MEMORY_BOUND[-1]} of the "
+                     f"copy bandwidth.")
         torch_cuda = info.get("torch_cuda")
         parts.append(f"PyTorch {torch_cuda['version']} (CUDA {torch_cuda['cuda']}, cuDNN {torch_cuda['cudnn']}), "
                      f"cudnn.benchmark {torch_cuda['cudnn_benchmark']}, cudnn.allow_tf32 {torch_cuda['cudnn_allow_tf32']}, "

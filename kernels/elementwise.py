@@ -35,8 +35,8 @@ def _sigmoid_grad(g, y, out, one):
 
 @njit(parallel=True, cache=True)
 def _relu_grad(g, y, out, zero):
-    for i in prange(g.size):  # PyTorch's threshold_backward: a masked NaN gradient is 0, not NaN * 0
-        out[i] = g[i] if y[i] > zero else zero
+    for i in prange(g.size):  # PyTorch's threshold_backward: 0 where y <= 0 (a NaN gradient too), else g
+        out[i] = zero if y[i] <= zero else g[i]
 
 
 @njit(parallel=True, cache=True)
@@ -62,7 +62,7 @@ def _ufunc(name, dtype):
                 return g * y * (one - y)
         else:
             def grad(g, y):
-                return g if y > zero else zero
+                return zero if y <= zero else g
         numba_type = numba.from_dtype(dtype)
         _ufuncs[key] = numba.vectorize([numba_type(numba_type, numba_type)])(grad)
     return _ufuncs[key]

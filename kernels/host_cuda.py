@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 HEADER = Path(__file__).with_name("host_cuda.h")
-CXX_FLAGS = ("-std=c++17", "-O2", "-fPIC", "-fno-strict-aliasing", "-w")
+CXX_FLAGS = ("-std=c++17", "-O2", "-fPIC", "-fno-strict-aliasing", "-ffp-contract=off", "-w")
 GUARD_BYTES = 4096
 MAX_GRID = (2**31 - 1, 65535, 65535)
 MAX_BLOCK = (1024, 1024, 64)

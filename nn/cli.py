@@ -441,7 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
     viz.set_defaults(handler=command_viz)
 
     bench = commands.add_parser("bench", help="benchmark every kernel variant (and training steps) on a device")
-    bench.add_argument("--op", default="all", choices=["matmul", "conv2d", "pool2d", "train", "all"])
+    bench.add_argument("--op", default="all", choices=["matmul", "conv2d", "pool2d", "batchnorm", "activation",
+                                                      "softmax_xent", "train", "all"])
     bench.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     bench.add_argument("--shapes", default="cnn", choices=["tiny", "small", "cnn", "large"])
     bench.add_argument("--json", default=None, metavar="FILE", help="write the results as JSON")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kernels import conv2d as conv_kernels
+from kernels.activation import activation_backward
 from tensorlib.autograd import Function
 from tensorlib.ops.shape import pad, squeeze, unsqueeze
 
@@ -28,13 +29,13 @@ class Conv2dReLU(Conv2d):
     def forward(self, x, w, b, stride, padding, dilation, groups):
         self.x, self.w, self.has_bias = x, w, b is not None
         self.args = (stride, padding, dilation, groups)
-        # the output is saved, not the pre-activation: y > 0 exactly where the pre-activation is, and y is
-        # kept alive by the next op anyway, so the fused op holds no array of its own
+        # the output is saved, not the pre-activation: y <= 0 exactly where the pre-activation is (a NaN
+        # stays NaN), and y is kept alive by the next op anyway, so the fused op holds no array of its own
         self.y = conv_kernels.conv2d_forward(x, w, b, *self.args, activation="relu")
         return self.y
 
     def backward(self, g):
-        return super().backward(g * (self.y > 0))
+        return super().backward(activation_backward("relu", g, self.y))
 
 
 def _convolve(op, input, weight, bias, stride, padding, dilation, groups):
@@ -67,8 +68,8 @@ def conv2d_relu(input, weight, bias=None, stride=1, padding=0, dilation=1, group
     """``relu(conv2d(input, weight, bias, ...))`` as one op, with ``conv2d``'s arguments and checks.
 
     The forward kernel clamps the output as it writes it (its ReLU epilogue), so the output is read and
-    written once instead of twice; backward masks the incoming gradient with ``output > 0`` and runs the
-    conv2d backward passes. Values and gradients equal the two-op form's (at an output of exactly 0 both
-    take the gradient 0, like PyTorch's relu).
+    written once instead of twice; backward zeroes the incoming gradient where ``output <= 0`` (relu's
+    backward, ``kernels.activation``) and runs the conv2d backward passes. Values and gradients equal the
+    two-op form's (at an output of exactly 0 both take the gradient 0, like PyTorch's relu).
     """
     return _convolve(Conv2dReLU, input, weight, bias, stride, padding, dilation, groups)

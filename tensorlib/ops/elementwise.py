@@ -8,6 +8,7 @@ import numbers
 import numpy as np
 
 from kernels import elementwise as elementwise_kernels
+from kernels.activation import activation_backward
 from tensorlib.autograd import Function
 from tensorlib.device import array_module
 from tensorlib.tensor import Tensor, get_default_dtype
@@ -141,8 +142,7 @@ class Tanh(Function):
         return self.out
 
     def backward(self, g):
-        fused = elementwise_kernels.activation_grad("tanh", g, self.out)
-        return g * (1 - self.out * self.out) if fused is None else fused
+        return activation_backward("tanh", g, self.out)
 
 
 class Sigmoid(Function):
@@ -154,8 +154,7 @@ class Sigmoid(Function):
         return self.out
 
     def backward(self, g):
-        fused = elementwise_kernels.activation_grad("sigmoid", g, self.out)
-        return g * self.out * (1 - self.out) if fused is None else fused
+        return activation_backward("sigmoid", g, self.out)
 
 
 def _erf_kernel():
@@ -193,15 +192,14 @@ class Erf(Function):
 
 class Relu(Function):
     def forward(self, x):
-        # the output is saved, not a mask: out > 0 exactly where x > 0 (NaN stays NaN and gets no gradient),
-        # and the next op keeps it alive anyway
+        # the output is saved, not a mask: out <= 0 exactly where x <= 0 (NaN stays NaN and, as in PyTorch,
+        # passes its gradient), and the next op keeps it alive anyway
         out = elementwise_kernels.relu(x)
         self.out = array_module(x).maximum(x, 0) if out is None else out
         return self.out
 
     def backward(self, g):
-        fused = elementwise_kernels.activation_grad("relu", g, self.out)
-        return g * (self.out > 0) if fused is None else fused
+        return activation_backward("relu", g, self.out)
 
 
 class Clamp(Function):

@@ -192,7 +192,7 @@ def test_a_section_that_fails_is_recorded_and_earlier_results_are_already_on_dis
     monkeypatch.setattr(runner, "bench_family", family)
     monkeypatch.setattr(runner, "bench_training", training)
     assert run_cpu_tiny("--op", "all", "--json", str(path), "--markdown", str(tmp_path / "run.md")) == 0
-    assert {r["op"] for r in seen["rows"]} == {"matmul", "pool2d", "batchnorm"}
+    assert {r["op"] for r in seen["rows"]} == {"matmul", "pool2d", "batchnorm", "activation", "softmax_xent"}
     document = json.loads(path.read_text())
     assert document["errors"] == ["conv2d: RuntimeError: harness bug", "train: MemoryError: out of memory"]
     assert "- train: MemoryError: out of memory" in (tmp_path / "run.md").read_text()
@@ -237,9 +237,10 @@ def test_on_cuda_each_section_runs_apart_and_a_failed_one_is_recorded(tmp_path, 
                                       "--markdown", str(tmp_path / "run.md")])
     assert runner.run(args) == 0
     document = json.loads((tmp_path / "run.json").read_text())
-    assert sections == ["matmul", "conv2d", "pool2d", "batchnorm", "train"]
-    assert 0 < limits["matmul"] <= 100 * 1 / 10 and 0 < limits["conv2d"] <= 100 * 4 / 9  # shares of the time left
-    assert [r["op"] for r in document["rows"]] == ["matmul", "conv2d", "batchnorm"] and len(document["train"]) == 1
+    assert sections == ["matmul", "conv2d", "pool2d", "batchnorm", "activation", "softmax_xent", "train"]
+    assert 0 < limits["matmul"] <= 100 * 1 / 11 and 0 < limits["conv2d"] <= 100 * 4 / 10  # shares of the time left
+    assert [r["op"] for r in document["rows"]] == ["matmul", "conv2d", "batchnorm", "activation", "softmax_xent"]
+    assert len(document["train"]) == 1
     assert document["errors"] == ["pool2d: RuntimeError: its process exited with code -11 after 0 rows"]
     assert "No PyTorch rows: no torch here." in (tmp_path / "run.md").read_text()
 
@@ -306,7 +307,7 @@ def test_markdown_of_a_gpu_run():
                               "cudnn_allow_tf32": False, "matmul_allow_tf32": False, "same_stream_as_cupy": True}}
     text = runner.markdown({"machine": machine, "rows": rows, "train": train_rows, "errors": ["pool2d: KeyError: 'x'"]})
     assert "cudnn.benchmark True, cudnn.allow_tf32 False, cuda.matmul.allow_tf32 False: its rows" in text
-    assert "3000.0 GB/s copy, 50000 GFLOP/s GEMM (n=8192)" in text and "for pool2d and batchnorm of the copy bandwidth" in text
+    assert "3000.0 GB/s copy, 50000 GFLOP/s GEMM (n=8192)" in text and "for pool2d, batchnorm, activation and softmax_xent of the copy bandwidth" in text
     assert "| conv2d | dgrad | numba_cuda.v1_direct | c64_8x8_3x3 |" in text and "ERROR (CUDARuntimeError: boom)" in text
     fastest = text.split("Fastest tensorlib variant per case:")[1]
     assert "| matmul | fwd | 4096^2 | cupy.v7_cuda_blocktile | 4.000 | 50 | cupy.v0_cublas | 1.33 |" in fastest

@@ -21,7 +21,8 @@ import pytest
 
 from kernels.cuda_tools import cuda_source_report, format_report, numba_kernel_report
 
-FAMILIES = ["kernels.matmul", "kernels.conv2d", "kernels.pool2d", "kernels.softmax_xent", "kernels.batchnorm"]
+FAMILIES = ["kernels.matmul", "kernels.conv2d", "kernels.pool2d", "kernels.softmax_xent", "kernels.batchnorm",
+            "kernels.activation"]
 
 
 def _module(name):

@@ -12,7 +12,7 @@ from kernels import elementwise
 EXPRESSIONS = {
     "tanh": lambda g, y: g * (1 - y * y),
     "sigmoid": lambda g, y: g * y * (1 - y),
-    "relu": lambda g, y: g * (y > 0),
+    "relu": lambda g, y: np.where(y <= 0, g.dtype.type(0), g),
 }
 
 
@@ -61,11 +61,17 @@ def test_large_arrays_take_the_threaded_kernels(monkeypatch):
     assert calls == ["_relu", "_relu_grad", "_tanh_grad"]
 
 
-def test_relu_gives_a_masked_nan_gradient_zero_like_pytorch(path):
-    # torch.relu(x).backward(g) with x = [-1, 2, nan], g = [nan, 1, 5]: [0, 1, 0]
+def test_relu_treats_nan_like_pytorch(path):
+    # torch 2.13: torch.relu(x).backward(g) with x = [-1, 2, nan], g = [nan, 1, 5] gives [0, 1, 5]: a NaN
+    # gradient at a clamped output becomes 0, and a NaN output passes its gradient (threshold_backward)
     x = tl.tensor(np.array([-1.0, 2.0, np.nan], np.float32), requires_grad=True)
     tl.relu(x).backward(tl.tensor(np.array([np.nan, 1.0, 5.0], np.float32)))
-    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 1.0, 5.0])
+    # the same through the fused conv + ReLU, whose backward is relu's
+    x = tl.tensor(np.array([[[[-1.0, 2.0, np.nan]]]], np.float32), requires_grad=True)
+    w = tl.tensor(np.ones((1, 1, 1, 1), np.float32))
+    tl.conv2d_relu(x, w).backward(tl.tensor(np.array([[[[np.nan, 1.0, 5.0]]]], np.float32)))
+    np.testing.assert_array_equal(x.grad.numpy().reshape(-1), [0.0, 1.0, 5.0])
 
 
 def test_relu_of_a_non_contiguous_view(path):
