@@ -1,9 +1,9 @@
-"""The GPU's defaults for conv2d (CUDA C v6) and matmul (CUDA C v7) driving the simulated "cuda" device.
+"""The GPU's CUDA C defaults (conv2d v6, matmul v7, activation gradients v2) driving the simulated "cuda" device.
 
 Under NUMBA_ENABLE_CUDASIM=1 CuPy is absent, so the simulated device normally runs the Numba variants. Here
 the CUDA C variants are made available, with their modules built for the host (``kernels.host_cuda``): the
-"cuda" device then dispatches conv2d and matmul exactly as on a GPU, through the CUDA C launchers, while
-pooling, activations and the loss run on the Numba kernels in the simulator. A few SGD steps of a small CNN
+"cuda" device then dispatches conv2d, matmul and the activation gradients exactly as on a GPU, through the
+CUDA C launchers, while pooling and the loss run on the Numba kernels in the simulator. A few SGD steps of a small CNN
 must match the CPU's, which checks the glue a GPU run depends on (the autograd ops calling the launchers
 with device arrays, the fused ReLU epilogue, the transposed and batched products of backward).
 """
@@ -14,6 +14,7 @@ import pytest
 import nn
 import tensorlib as tl
 from kernels import host_cuda, registry
+from kernels.activation import cupy_cuda as activation_cuda
 from kernels.conv2d import cupy_cuda as conv_cuda
 from kernels.matmul import cupy_cuda as matmul_cuda
 from nn import optim
@@ -42,12 +43,13 @@ def cuda_c_defaults(monkeypatch):
 
         return Recorder()
 
-    for launcher in (conv_cuda, matmul_cuda):
+    for launcher in (conv_cuda, matmul_cuda, activation_cuda):
         monkeypatch.setattr(launcher, "raw_module", recording_module)
     probe = registry.backend_available
     monkeypatch.setattr(registry, "backend_available", lambda backend: backend == "cupy" or probe(backend))
     expected = {"conv2d_forward": "cupy.v6_implicit_gemm_taps", "conv2d_backward_input": "cupy.v6_implicit_gemm_taps",
-                "conv2d_backward_weight": "cupy.v6_implicit_gemm_taps", "matmul": "cupy.v7_cuda_blocktile"}
+                "conv2d_backward_weight": "cupy.v6_implicit_gemm_taps", "matmul": "cupy.v7_cuda_blocktile",
+                "activation_backward": "cupy.v2_one_pass"}
     for op, key in expected.items():
         assert registry.selected(op, "cuda")[0].key == key, op
     return launched
@@ -84,7 +86,7 @@ def test_gpu_defaults_train_like_the_cpu(cuda_c_defaults):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6, err_msg=name)
     assert set(cuda_c_defaults) == {"conv2d_forward_implicit_gemm_m16_taps_f32", "sgemm_v7_scalar",
                                     "conv2d_backward_input_implicit_gemm_m16_taps_f32",
-                                    "conv2d_backward_weight_implicit_gemm_m16_taps_f32"}
+                                    "conv2d_backward_weight_implicit_gemm_m16_taps_f32", "activation_backward_relu_f32"}
 
 
 def test_fused_conv_relu_on_the_gpu_default(cuda_c_defaults):
@@ -98,4 +100,4 @@ def test_fused_conv_relu_on_the_gpu_default(cuda_c_defaults):
     out.sum().backward()
     expected.sum().backward()
     np.testing.assert_allclose(device_x.grad.cpu().numpy(), host_x.grad.numpy(), rtol=1e-5, atol=1e-6)
-    assert cuda_c_defaults[0] == "conv2d_forward_implicit_gemm_relu_m16_taps_f32"
+    assert cuda_c_defaults[:2] == ["conv2d_forward_implicit_gemm_relu_m16_taps_f32", "activation_backward_relu_f32"]
