@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels import device_arrays
+from kernels import cuda_tools, device_arrays
 from kernels.cuda_tools import as_batch, batch_chunks, ceil_div, data_pointer, raw_module
 from kernels.matmul import matmul_shape
 from kernels.registry import register
@@ -62,6 +62,18 @@ def _launch_source(source: Path, a, b):
     # float4 loads and stores need every row start 16-byte aligned: K and N multiples of 4, aligned bases.
     vec = depth % 4 == 0 and n % 4 == 0 and all(data_pointer(x) % 16 == 0 for x in (a3, b3, c))
     kernel = raw_module(source).get_function(f"{prefix}_{'vec4' if vec else 'scalar'}")
+    if ceil_div(m, rows) > cuda_tools.MAX_GRID_Z:
+        # more row tiles than gridDim.y takes (over 8.4M rows): one launch per batch entry and run of rows; the
+        # rows of a C-contiguous matrix are contiguous, so a run is a plain (run, K) @ (K, N) product
+        span = cuda_tools.MAX_GRID_Z * rows
+        for z in range(c.shape[0]):
+            a_z, b_z = a3[z if a3.shape[0] > 1 else 0], b3[z if b3.shape[0] > 1 else 0]
+            for r0 in range(0, m, span):
+                r1 = min(m, r0 + span)
+                grid = (ceil_div(n, cols), ceil_div(r1 - r0, rows), 1)
+                kernel(grid, (threads,), (a_z[r0:r1], b_z, c[z, r0:r1], np.int32(r1 - r0), np.int32(n),
+                                          np.int32(depth), np.int64(0), np.int64(0)))
+        return c.reshape(out_shape)
     stride_a = np.int64(m * depth if a3.shape[0] > 1 else 0)
     stride_b = np.int64(depth * n if b3.shape[0] > 1 else 0)
     for z0, z1 in batch_chunks(c.shape[0]):

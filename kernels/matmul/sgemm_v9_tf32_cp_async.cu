@@ -9,7 +9,7 @@
 // moves to the fragment reads (cvt.rna per fragment register, once per warp that reads the element instead
 // of once per element), since the copy cannot transform the data. Same tiling as v8: 256 threads, 8 warps
 // of 64x32, 128x128x16 tiles, padded rows so fragment reads are conflict-free. Two buffers of
-// 128x20 + 16x136 floats: 38.4 KB of static shared memory (under the 48 KB static limit).
+// 128x20 + 16x136 floats: 37,888 bytes of static shared memory (under the 48 KB static limit).
 //
 // Edges as in v8: copies past M, N or K are zero-filled (cp.async's src-size operand), stores are guarded;
 // the 16-byte copies need K and N multiples of 4 and 16-byte aligned bases, else the launcher picks the
@@ -72,11 +72,13 @@ __device__ __forceinline__ void copy_async(float* shared, const float* global, i
         asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(address), "l"(global), "r"(src_bytes));
 }
 
-__device__ __forceinline__ void copy_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+// "memory": the compiler must not move shared-memory reads across the wait (the barrier after it also
+// stops them today, but the wait should not depend on that)
+__device__ __forceinline__ void copy_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 
 template <int PENDING>
 __device__ __forceinline__ void copy_wait() {
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING));
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING) : "memory");
 }
 #endif
 

@@ -227,6 +227,20 @@ def test_sgemm_misaligned_operand_takes_the_scalar_path(fn, round_inputs, on_hos
     assert picked[-1].endswith("_vec4")
 
 
+@pytest.mark.parametrize("fn, round_inputs", MATMUL_VARIANTS)
+def test_sgemm_with_more_row_tiles_than_the_grid_takes(fn, round_inputs, on_host, monkeypatch):
+    """Past gridDim.y's limit (65535 row tiles, patched to 1 here) the launcher splits the rows of each
+    batch entry into runs, one launch each: a broadcast batch of 2 with 300 rows is 2 x 3 launches."""
+    from kernels import cuda_tools
+
+    monkeypatch.setattr(cuda_tools, "MAX_GRID_Z", 1)
+    rng = np.random.default_rng(5)
+    check_matmul(fn, rng.standard_normal((2, 300, 20)).astype(np.float32), rng.standard_normal((20, 36)).astype(np.float32),
+                 round_inputs)
+    check_matmul(fn, rng.standard_normal((300, 7)).astype(np.float32), rng.standard_normal((2, 7, 5)).astype(np.float32),
+                 round_inputs)
+
+
 def test_tf32_rounding_is_visible():
     """The TF32 variant really rounds (its result is not the float32 product)."""
     x = np.float32(1 + 2**-12)
