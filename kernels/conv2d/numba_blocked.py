@@ -486,19 +486,28 @@ def backward_weight_blocked(dy, x, g):
     return np.ascontiguousarray(dw.reshape(g.w_shape), dtype)
 
 
+def deep(depth: int, positions: int) -> bool:
+    """Whether a pass is deep enough for v0's BLAS GEMM to beat the blocked kernel: a reduction of 2304 or
+    more (256 channels at 3x3), or 1152 or more over at most 64 positions (VGG's 128 -> 256 at 8x8).
+    Measured on VGG-11's CIFAR layers at batch 64 and on 256@28x28, 512@14x14 at batch 8
+    (kernels/conv2d/README.md, "Deep layers")."""
+    return depth >= 2304 or (depth >= 1152 and positions <= 64)
+
+
 def prefers_forward(g):
     """Whether the blocked forward beats v0 here: with 6 or more channels per group a block's lanes are at
-    least 6/16 busy, and v0's GEMMs are slower still (kernels/conv2d/README.md, v2 measurements)."""
-    return g.K // g.groups >= 6
+    least 6/16 busy, and v0's GEMMs are slower still (kernels/conv2d/README.md, v2 measurements); but not
+    on deep layers, where v0's one large GEMM per batch block wins."""
+    return g.K // g.groups >= 6 and not deep(g.C // g.groups * g.R * g.S, g.P * g.Q)
 
 
 def prefers_backward_input(g):
     """Which kernel backward_input runs: "lanes" at stride 1 for groups of fewer than 16 input channels and
     16 or more output channels (dy's channels fill the lanes: LeNet C3 0.41 ms against the blocked 0.70 and
     v0's 1.04), else "blocked" at stride 1 with 6 or more input channels per group, else None (v0's: a
-    stride, a 1x1 filter, where v0 is one plain GEMM per image, or both channel counts small); figures in
-    kernels/conv2d/README.md."""
-    if g.stride != (1, 1) or g.R * g.S == 1:
+    stride, a 1x1 filter, where v0 is one plain GEMM per image, both channel counts small, or a deep layer);
+    figures in kernels/conv2d/README.md."""
+    if g.stride != (1, 1) or g.R * g.S == 1 or deep(g.K // g.groups * g.R * g.S, g.H * g.W):
         return None
     if g.C // g.groups < 16 and g.K // g.groups >= 16:
         return "lanes"

@@ -46,6 +46,9 @@ from kernels.registry import register
 
 # Column-matrix bytes per batch block: the copy fills it and the GEMM reads it while it is still in L2.
 BLOCK_BYTES = 1 << 20
+# ... unless the weights are large: every block's GEMM streams the whole weight matrix, so a block's column
+# matrix grows to twice the weights' bytes, up to this (a 512-channel 3x3 layer: 9.4 MB of weights)
+MAX_BLOCK_BYTES = 16 << 20
 # Forward FLOPs from which the blocks are spread over threads: below it the thread hand-off (60-80 us on a
 # 2-core VM, waking an idle core) costs more than the second core gains.
 PARALLEL_MIN_FLOPS = 20e6
@@ -200,7 +203,9 @@ class _Plan:
         self.pitch = self.Wph if self.Wph <= WIDE_GRID_LIMIT * g.Q else g.Q
         self.L = g.P * self.pitch
         per_image = g.C * g.R * g.S * self.L * dtype.itemsize
-        self.nb = max(1, min(ceil(g.N / workers), BLOCK_BYTES // per_image))
+        weights = g.K * (g.C // g.groups) * g.R * g.S * dtype.itemsize
+        budget = min(MAX_BLOCK_BYTES, max(BLOCK_BYTES, 2 * weights))
+        self.nb = max(1, min(ceil(g.N / workers), budget // per_image))
         self.args = (g.R, g.S) + g.stride + g.padding + g.dilation + (g.P, g.Q, self.pitch)
         self.key = (g.C, g.H, g.W, g.R, g.S, g.stride, g.padding, g.dilation, self.nb)
 
