@@ -1,5 +1,5 @@
-"""LeNet-5 and CIFAR ResNet-20 in PyTorch, the same architectures as ``nn.models`` (for side-by-side
-training steps; imported only when torch is)."""
+"""LeNet-5, CIFAR ResNet-20 and CIFAR VGG-11 with batch norm in PyTorch, the same architectures as
+``nn.models`` (for side-by-side training steps; imported only when torch is)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,15 @@ def build(torch, name: str):
             tnn.Conv2d(1, 6, 5, padding=2), tnn.Tanh(), tnn.AvgPool2d(2),
             tnn.Conv2d(6, 16, 5), tnn.Tanh(), tnn.AvgPool2d(2), tnn.Flatten(),
             tnn.Linear(400, 120), tnn.Tanh(), tnn.Linear(120, 84), tnn.Tanh(), tnn.Linear(84, 10))
+    if name == "vgg11_bn":  # nn.models.vgg11(num_classes=10, batch_norm=True, small_input=True)
+        layers, channels = [], 3
+        for item in (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"):
+            if item == "M":
+                layers.append(tnn.MaxPool2d(2, 2))
+                continue
+            layers += [tnn.Conv2d(channels, item, 3, padding=1), tnn.BatchNorm2d(item), tnn.ReLU()]
+            channels = item
+        return tnn.Sequential(*layers, tnn.AdaptiveAvgPool2d(1), tnn.Flatten(), tnn.Linear(512, 10))
 
     class Block(tnn.Module):
         """conv-BN-ReLU-conv-BN + shortcut, ReLU; option A shortcut (subsample, zero-pad channels)."""

@@ -1,5 +1,5 @@
-"""Training throughput: SGD steps of LeNet-5 (batch 64, 1x28x28) and ResNet-20 (batch 128, 3x32x32) on
-random data, and where a step's time goes.
+"""Training throughput: SGD steps of LeNet-5 (batch 64, 1x28x28), ResNet-20 (batch 128, 3x32x32) and
+VGG-11 with batch norm in its CIFAR form (batch 64, 3x32x32) on random data, and where a step's time goes.
 
 A step is zero_grad, forward, cross-entropy, backward and an SGD update (momentum 0.9), on a batch that
 already sits on the device. ms/step is the median of whole steps (on a GPU between CUDA events, host
@@ -39,8 +39,10 @@ import tensorlib as tl
 from bench.timing import error_text, measure
 from tensorlib.autograd import Function
 
-MODELS = {"lenet5": ((1, 28, 28), 64), "resnet20": ((3, 32, 32), 128)}
-TINY_BATCH = {"lenet5": 8, "resnet20": 2}
+MODELS = {"lenet5": ((1, 28, 28), 64), "resnet20": ((3, 32, 32), 128), "vgg11_bn": ((3, 32, 32), 64)}
+TINY_BATCH = {"lenet5": 8, "resnet20": 2, "vgg11_bn": 2}
+# bench name -> (model zoo builder, its arguments)
+BUILDERS = {"vgg11_bn": ("vgg11", {"num_classes": 10, "batch_norm": True, "small_input": True})}
 KERNEL_MODULES = (kernels.conv2d, kernels.pool2d, kernels.matmul)
 
 
@@ -140,7 +142,8 @@ def _tensorlib_setup(name: str, batch: int, device: str):
     """(model, SGD optimizer, images, labels) on ``device``."""
     shape, _ = MODELS[name]
     tl.manual_seed(0)
-    model = nn.models.get_model(name).to(device)
+    builder, kwargs = BUILDERS.get(name, (name, {}))
+    model = nn.models.get_model(builder, **kwargs).to(device)
     optimizer = nn.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x = tl.randn(batch, *shape, device=device)
     y = tl.tensor(np.random.default_rng(0).integers(0, 10, batch), device=device)

@@ -494,6 +494,12 @@ def deep(depth: int, positions: int) -> bool:
     return depth >= 2304 or (depth >= 1152 and positions <= 64)
 
 
+def deep_weight(depth: int, positions: int) -> bool:
+    """The same for backward_weight, whose blocked kernel holds up longer: a reduction of 4608 or more (512
+    channels at 3x3), or 2304 or more over at most 16 positions (measured as ``deep``)."""
+    return depth >= 4608 or (depth >= 2304 and positions <= 16)
+
+
 def prefers_forward(g):
     """Whether the blocked forward beats v0 here: with 6 or more channels per group a block's lanes are at
     least 6/16 busy, and v0's GEMMs are slower still (kernels/conv2d/README.md, v2 measurements); but not
@@ -516,8 +522,8 @@ def prefers_backward_input(g):
 
 def prefers_backward_weight(g):
     """As the forward: 6 or more output channels per group (the lanes); faster than v0 on every measured
-    shape, 1x1 and stride 2 included."""
-    return g.K // g.groups >= 6
+    LeNet and ResNet shape, 1x1 and stride 2 included, but not on the deepest layers (``deep_weight``)."""
+    return g.K // g.groups >= 6 and not deep_weight(g.C // g.groups * g.R * g.S, g.P * g.Q)
 
 
 @register("conv2d_forward", "numba", "v2_direct_blocked", default=True)

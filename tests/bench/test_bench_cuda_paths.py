@@ -265,7 +265,7 @@ def test_cuda_training_rows_with_a_variant_that_fails(monkeypatch):
     results = []
     train.bench_training("tiny", "cuda", FixedTimer(), FixedTimer(), 0.0, 2, 1, 1.0, object(), results.append)
     rows = {(r["model"], r["variant"]): r for r in results}
-    assert len(rows) == 8
+    assert len(rows) == 4 * len(train.MODELS)
     ours = rows["resnet20", "tensorlib"]
     assert ours["status"] == "ok" and ours["vs_torch"] == ours["vs_torch_graph"] == 1.0 and "breakdown" not in ours
     assert "no per-layer breakdown" in ours["note"]

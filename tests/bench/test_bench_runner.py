@@ -50,7 +50,7 @@ def test_json_has_every_field_for_every_cpu_variant_and_case(tiny_run):
 def test_training_steps_have_throughput_and_breakdown(tiny_run):
     _, document = tiny_run
     models = {r["model"]: r for r in document["train"] if r["variant"] == "tensorlib"}
-    assert set(models) == {"lenet5", "resnet20"}
+    assert set(models) == {"lenet5", "resnet20", "vgg11_bn"}
     for result in models.values():
         assert result["median_ms"] > 0 and result["images_per_s"] > 0
         breakdown = result["breakdown"]
@@ -58,6 +58,7 @@ def test_training_steps_have_throughput_and_breakdown(tiny_run):
         assert breakdown["backward_ms"]["Conv2d"] > 0 and breakdown["optimizer_ms"] > 0
         assert 0 < breakdown["kernels_ms"] <= breakdown["ops_ms"] < breakdown["step_ms"]
     assert {"BatchNorm", "Linear"} <= set(models["resnet20"]["breakdown"]["forward_ms"])
+    assert {"BatchNorm", "activations"} <= set(models["vgg11_bn"]["breakdown"]["forward_ms"])
 
 
 def test_plots_are_pngs_and_markdown_is_a_table(tiny_run):
