@@ -45,7 +45,8 @@ def default_variant(row: dict) -> str:
     from bench.cases import BN_OPS, CONV_OPS, POOL_OPS
     from kernels import registry
 
-    op = {"conv2d": CONV_OPS[0], "matmul": "matmul", "batchnorm": BN_OPS[0]}.get(row["op"])
+    op = {"conv2d": CONV_OPS[0], "matmul": "matmul", "batchnorm": BN_OPS[0], "activation": "activation_backward",
+          "softmax_xent": "softmax_xent_forward"}.get(row["op"])
     if row["op"] == "pool2d":
         op = POOL_OPS[row["shape"].split("_")[0]] + "_forward"
     return registry.selected(op, row["device"])[0].key
@@ -86,7 +87,7 @@ def main(argv=None) -> int:
     rows = list({row_key(r): r for d in documents for r in d["rows"]}.values())
     train = [r for d in documents for r in d["train"]]
     intro = machine_line(documents[0], paths)
-    for family in ("conv2d", "pool2d", "matmul"):
+    for family in ("conv2d", "pool2d", "matmul", "batchnorm", "activation", "softmax_xent"):
         family_rows = [r for r in rows if r["op"] == family]
         if family_rows:
             fill(f"kernels/{family}/README.md", f"{intro}\n\n{markdown_table(family_rows, FAMILY_COLUMNS)}")
