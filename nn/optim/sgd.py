@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kernels import optim as optim_kernels
 from nn.optim.optimizer import Optimizer, check_non_negative
 
 
@@ -26,6 +27,12 @@ class SGD(Optimizer):
         return {"lr": group["lr"], "momentum": group["momentum"]}
 
     def _update(self, param, grad, group, scalars):
+        buf = self.state[param].get("momentum_buffer")
+        if (buf is not None and not group["maximize"] and isinstance(scalars["lr"], (int, float))
+                and isinstance(scalars["momentum"], (int, float)) and scalars["momentum"] != 0
+                and optim_kernels.sgd_momentum(param.data, grad, buf, scalars["lr"], scalars["momentum"],
+                                               group["dampening"], group["weight_decay"], group["nesterov"])):
+            return  # one pass on the CPU (kernels/optim.py), bit-equal to the expression below
         if group["maximize"]:
             grad = -grad
         if group["weight_decay"] != 0:
