@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tensorlib.device import array_module
-
+from kernels import optim as optim_kernels
 from nn.optim.optimizer import Optimizer, check_non_negative
+from tensorlib.device import array_module
 
 
 class Adam(Optimizer):
@@ -42,6 +42,12 @@ class Adam(Optimizer):
             state["exp_avg_sq"] = xp.zeros_like(param.data)
             if group["amsgrad"]:
                 state["max_exp_avg_sq"] = xp.zeros_like(param.data)
+        if (not group["maximize"] and not group["amsgrad"] and all(isinstance(value, (int, float)) for value in scalars.values())
+                and optim_kernels.adam(param.data, grad, state["exp_avg"], state["exp_avg_sq"], scalars["step_size"],
+                                       scalars["bias_correction2_sqrt"], group["eps"], scalars["one_minus_beta1"],
+                                       scalars["beta2"], scalars["one_minus_beta2"], weight_decay, scalars["decay"],
+                                       group["decoupled_weight_decay"])):
+            return  # one pass on the CPU (kernels/optim.py), bit-equal to the expression below
         if group["maximize"]:
             grad = -grad
         if weight_decay != 0:

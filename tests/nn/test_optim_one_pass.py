@@ -1,0 +1,85 @@
+"""SGD with momentum (from its second step) and Adam/AdamW run in one pass on the CPU (kernels/optim.py), and
+the parameters and optimizer state equal the array expression's bit for bit, in every configuration; where
+the kernel does not apply (float16, maximize, amsgrad, SGD's first step) the expression runs."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+from kernels import optim as optim_kernels
+from nn import optim
+
+
+def train(monkeypatch, fused, dtype, size, steps=4, **hyper):
+    calls = []
+    original = optim_kernels.sgd_momentum
+
+    def counted(*args):
+        done = original(*args) if fused else False
+        calls.append(done)
+        return done
+
+    monkeypatch.setattr(optim_kernels, "sgd_momentum", counted)
+    rng = np.random.default_rng(0)
+    p = tl.tensor(rng.standard_normal(size).astype(dtype), requires_grad=True)
+    optimizer = optim.SGD([p], lr=0.1, **hyper)
+    for _ in range(steps):
+        p.grad = tl.tensor(rng.standard_normal(size).astype(dtype))
+        optimizer.step()
+    return p.detach().numpy().copy(), optimizer.state[p]["momentum_buffer"].copy(), calls
+
+
+CONFIGS = [dict(momentum=0.9), dict(momentum=0.9, dampening=0.1, weight_decay=1e-3),
+           dict(momentum=0.9, weight_decay=5e-4, nesterov=True), dict(momentum=0.5, maximize=True)]
+
+
+@pytest.mark.parametrize("hyper", CONFIGS, ids=["plain", "dampening-decay", "nesterov", "maximize"])
+@pytest.mark.parametrize("dtype, size", list(itertools.product([np.float32, np.float64], [100, 70_000])))
+def test_one_pass_equals_the_expression(hyper, dtype, size, monkeypatch):
+    fused_p, fused_buf, calls = train(monkeypatch, True, dtype, size, **hyper)
+    plain_p, plain_buf, _ = train(monkeypatch, False, dtype, size, **hyper)
+    np.testing.assert_array_equal(fused_p.view(np.uint8), plain_p.view(np.uint8))
+    np.testing.assert_array_equal(fused_buf.view(np.uint8), plain_buf.view(np.uint8))
+    # the first step creates the buffer with the expression; maximize always takes it
+    assert calls == ([] if hyper.get("maximize") else [True] * 3)
+
+
+def test_float16_takes_the_expression(monkeypatch):
+    _, _, calls = train(monkeypatch, True, np.float16, 50, momentum=0.9)
+    assert calls == [False] * 3
+
+
+def train_adam(monkeypatch, fused, dtype, size, optimizer_class, steps=4, **hyper):
+    calls = []
+    original = optim_kernels.adam
+
+    def counted(*args):
+        done = original(*args) if fused else False
+        calls.append(done)
+        return done
+
+    monkeypatch.setattr(optim_kernels, "adam", counted)
+    rng = np.random.default_rng(1)
+    p = tl.tensor(rng.standard_normal(size).astype(dtype), requires_grad=True)
+    optimizer = optimizer_class([p], lr=0.01, **hyper)
+    for _ in range(steps):
+        p.grad = tl.tensor(rng.standard_normal(size).astype(dtype))
+        optimizer.step()
+    state = optimizer.state[p]
+    return [p.detach().numpy().copy(), state["exp_avg"].copy(), state["exp_avg_sq"].copy()], calls
+
+
+ADAM_CONFIGS = [(optim.Adam, {}), (optim.Adam, dict(weight_decay=1e-2)), (optim.AdamW, dict(weight_decay=1e-2)),
+                (optim.Adam, dict(amsgrad=True)), (optim.Adam, dict(maximize=True))]
+
+
+@pytest.mark.parametrize("optimizer_class, hyper", ADAM_CONFIGS, ids=["adam", "l2", "adamw", "amsgrad", "maximize"])
+@pytest.mark.parametrize("dtype, size", list(itertools.product([np.float32, np.float64], [100, 70_000])))
+def test_adam_one_pass_equals_the_expression(optimizer_class, hyper, dtype, size, monkeypatch):
+    fused, calls = train_adam(monkeypatch, True, dtype, size, optimizer_class, **hyper)
+    plain, _ = train_adam(monkeypatch, False, dtype, size, optimizer_class, **hyper)
+    for a, b in zip(fused, plain):
+        np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8))
+    assert calls == ([] if hyper.get("amsgrad") or hyper.get("maximize") else [True] * 4)
