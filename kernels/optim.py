@@ -1,5 +1,5 @@
-"""CPU kernels for optimizer updates: SGD with momentum, and Adam, in one pass over the parameter, its
-gradient and its state.
+"""CPU kernels for optimizer updates: SGD with momentum, Adam and RMSprop, in one pass over the parameter,
+its gradient and its state.
 
 The array expressions of ``nn.optim.SGD`` make five or six passes with two temporaries per parameter
 (``buf *= m``; ``(1 - d) * g``; ``buf += ...``; ``lr * buf``; ``p -= ...``), 18 ms a step for VGG-11's 9.2M
@@ -98,4 +98,52 @@ def adam(p, g, m, v, step_size, bias_correction2_sqrt, eps, one_minus_beta1, bet
     flat = [a.reshape(-1) for a in (p, g, m, v)]
     kernel(*flat, t(step_size), t(bias_correction2_sqrt), t(eps), t(one_minus_beta1), t(beta2), t(one_minus_beta2),
            t(weight_decay), t(decay), mode)
+    return True
+
+
+@njit(cache=True)
+def _rmsprop_serial(p, g, s, buf, lr, alpha, one_minus_alpha, eps, weight_decay, momentum, decay, with_momentum):
+    for i in range(p.size):
+        gi = g[i] + weight_decay * p[i] if decay else g[i]
+        si = s[i] * alpha + one_minus_alpha * gi * gi
+        s[i] = si
+        avg = np.sqrt(si) + eps
+        if with_momentum:
+            b = buf[i] * momentum + gi / avg
+            buf[i] = b
+            p[i] = p[i] - lr * b
+        else:
+            p[i] = p[i] - lr * gi / avg
+
+
+@njit(parallel=True, cache=True)
+def _rmsprop_parallel(p, g, s, buf, lr, alpha, one_minus_alpha, eps, weight_decay, momentum, decay, with_momentum):
+    for i in prange(p.size):
+        gi = g[i] + weight_decay * p[i] if decay else g[i]
+        si = s[i] * alpha + one_minus_alpha * gi * gi
+        s[i] = si
+        avg = np.sqrt(si) + eps
+        if with_momentum:
+            b = buf[i] * momentum + gi / avg
+            buf[i] = b
+            p[i] = p[i] - lr * b
+        else:
+            p[i] = p[i] - lr * gi / avg
+
+
+def rmsprop(p, g, square_avg, momentum_buffer, lr, alpha, eps, weight_decay, momentum) -> bool:
+    """One RMSprop step in place (not centered, not maximizing): ``s = alpha * s + (1 - alpha) * g' * g'``,
+    ``avg = sqrt(s) + eps``, then ``buf = momentum * buf + g' / avg``, ``p -= lr * buf`` (``momentum_buffer``
+    given) or ``p -= lr * g' / avg``, with ``g' = g + weight_decay * p``; False (and nothing done) where it does
+    not apply. The scalars are Python numbers."""
+    arrays = (p, g, square_avg) + ((momentum_buffer,) if momentum_buffer is not None else ())
+    if not _applies(*arrays):
+        return False
+    t = p.dtype.type
+    kernel = _rmsprop_parallel if p.size >= PARALLEL_MIN_SIZE else _rmsprop_serial
+    flat = [a.reshape(-1) for a in arrays]
+    if momentum_buffer is None:
+        flat.append(flat[2])  # never read or written without momentum: a placeholder of the right type
+    kernel(*flat, t(lr), t(alpha), t(1 - alpha), t(eps), t(weight_decay), t(momentum), weight_decay != 0,
+           momentum_buffer is not None)
     return True

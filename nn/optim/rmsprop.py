@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tensorlib.device import array_module
-
+from kernels import optim as optim_kernels
 from nn.optim.optimizer import Optimizer, check_non_negative
+from tensorlib.device import array_module
 
 
 class RMSprop(Optimizer):
@@ -35,6 +35,12 @@ class RMSprop(Optimizer):
                 state["momentum_buffer"] = xp.zeros_like(param.data)
             if group["centered"]:
                 state["grad_avg"] = xp.zeros_like(param.data)
+        if (not group["maximize"] and not group["centered"]
+                and isinstance(scalars["lr"], (int, float)) and isinstance(scalars["momentum"], (int, float))
+                and optim_kernels.rmsprop(param.data, grad, state["square_avg"], state.get("momentum_buffer")
+                                          if momentum != 0 else None, scalars["lr"], alpha, group["eps"],
+                                          group["weight_decay"], scalars["momentum"])):
+            return  # one pass on the CPU (kernels/optim.py), bit-equal to the expression below
         if group["maximize"]:
             grad = -grad
         if group["weight_decay"] != 0:

@@ -1,6 +1,7 @@
-"""SGD with momentum (from its second step) and Adam/AdamW run in one pass on the CPU (kernels/optim.py), and
-the parameters and optimizer state equal the array expression's bit for bit, in every configuration; where
-the kernel does not apply (float16, maximize, amsgrad, SGD's first step) the expression runs."""
+"""SGD with momentum (from its second step), Adam/AdamW and RMSprop run in one pass on the CPU
+(kernels/optim.py), and the parameters and optimizer state equal the array expression's bit for bit, in every
+configuration; where the kernel does not apply (float16, maximize, amsgrad, centered RMSprop, SGD's first
+step) the expression runs."""
 
 import itertools
 
@@ -83,3 +84,38 @@ def test_adam_one_pass_equals_the_expression(optimizer_class, hyper, dtype, size
     for a, b in zip(fused, plain):
         np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8))
     assert calls == ([] if hyper.get("amsgrad") or hyper.get("maximize") else [True] * 4)
+
+
+def train_rmsprop(monkeypatch, fused, dtype, size, steps=4, **hyper):
+    calls = []
+    original = optim_kernels.rmsprop
+
+    def counted(*args):
+        done = original(*args) if fused else False
+        calls.append(done)
+        return done
+
+    monkeypatch.setattr(optim_kernels, "rmsprop", counted)
+    rng = np.random.default_rng(2)
+    p = tl.tensor(rng.standard_normal(size).astype(dtype), requires_grad=True)
+    optimizer = optim.RMSprop([p], lr=0.01, **hyper)
+    for _ in range(steps):
+        p.grad = tl.tensor(rng.standard_normal(size).astype(dtype))
+        optimizer.step()
+    state = optimizer.state[p]
+    return [p.detach().numpy().copy()] + [state[k].copy() for k in ("square_avg", "momentum_buffer") if k in state], calls
+
+
+RMSPROP_CONFIGS = [{}, dict(weight_decay=1e-2), dict(momentum=0.9), dict(momentum=0.9, weight_decay=1e-3),
+                   dict(centered=True), dict(maximize=True)]
+
+
+@pytest.mark.parametrize("hyper", RMSPROP_CONFIGS, ids=["plain", "decay", "momentum", "momentum-decay", "centered",
+                                                        "maximize"])
+@pytest.mark.parametrize("dtype, size", list(itertools.product([np.float32, np.float64], [100, 70_000])))
+def test_rmsprop_one_pass_equals_the_expression(hyper, dtype, size, monkeypatch):
+    fused, calls = train_rmsprop(monkeypatch, True, dtype, size, **hyper)
+    plain, _ = train_rmsprop(monkeypatch, False, dtype, size, **hyper)
+    for a, b in zip(fused, plain):
+        np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8))
+    assert calls == ([] if hyper.get("centered") or hyper.get("maximize") else [True] * 4)
