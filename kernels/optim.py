@@ -20,22 +20,26 @@ from numba import njit, prange
 PARALLEL_MIN_SIZE = 1 << 16
 
 
+# Each update is an element function, inlined into a serial loop (small arrays: a parallel region's start-up
+# costs more than the work) and a prange loop over Numba's threads.
+
+@njit(inline="always")
+def _sgd_element(p, g, buf, lr, momentum, damp, weight_decay, nesterov, decay):
+    gi = g + weight_decay * p if decay else g
+    b = buf * momentum + damp * gi
+    return p - lr * (gi + momentum * b if nesterov else b), b
+
+
 @njit(cache=True)
 def _serial(p, g, buf, lr, momentum, damp, weight_decay, nesterov, decay):
     for i in range(p.size):
-        gi = g[i] + weight_decay * p[i] if decay else g[i]
-        b = buf[i] * momentum + damp * gi
-        buf[i] = b
-        p[i] = p[i] - lr * (gi + momentum * b if nesterov else b)
+        p[i], buf[i] = _sgd_element(p[i], g[i], buf[i], lr, momentum, damp, weight_decay, nesterov, decay)
 
 
 @njit(parallel=True, cache=True)
 def _parallel(p, g, buf, lr, momentum, damp, weight_decay, nesterov, decay):
     for i in prange(p.size):
-        gi = g[i] + weight_decay * p[i] if decay else g[i]
-        b = buf[i] * momentum + damp * gi
-        buf[i] = b
-        p[i] = p[i] - lr * (gi + momentum * b if nesterov else b)
+        p[i], buf[i] = _sgd_element(p[i], g[i], buf[i], lr, momentum, damp, weight_decay, nesterov, decay)
 
 
 def _applies(*arrays) -> bool:
@@ -58,30 +62,29 @@ def sgd_momentum(p, g, buf, lr, momentum, dampening, weight_decay, nesterov) -> 
     return True
 
 
+@njit(inline="always")
+def _adam_element(p, g, m, v, step_size, bc2_sqrt, eps, omb1, beta2, omb2, weight_decay, decay, mode):
+    if mode == 1:  # L2: the decay joins the gradient
+        g = g + weight_decay * p
+    if mode == 2:  # decoupled (AdamW): the parameter shrinks first
+        p = p * decay
+    m = m + omb1 * (g - m)
+    v = v * beta2 + omb2 * g * g
+    return p - step_size * m / (np.sqrt(v) / bc2_sqrt + eps), m, v
+
+
 @njit(cache=True)
 def _adam_serial(p, g, m, v, step_size, bc2_sqrt, eps, omb1, beta2, omb2, weight_decay, decay, mode):
     for i in range(p.size):
-        gi = g[i]
-        if mode == 1:  # L2: the decay joins the gradient
-            gi = gi + weight_decay * p[i]
-        pi = p[i] * decay if mode == 2 else p[i]  # decoupled (AdamW): the parameter shrinks first
-        mi = m[i] + omb1 * (gi - m[i])
-        vi = v[i] * beta2 + omb2 * gi * gi
-        m[i], v[i] = mi, vi
-        p[i] = pi - step_size * mi / (np.sqrt(vi) / bc2_sqrt + eps)
+        p[i], m[i], v[i] = _adam_element(p[i], g[i], m[i], v[i], step_size, bc2_sqrt, eps, omb1, beta2, omb2,
+                                         weight_decay, decay, mode)
 
 
 @njit(parallel=True, cache=True)
 def _adam_parallel(p, g, m, v, step_size, bc2_sqrt, eps, omb1, beta2, omb2, weight_decay, decay, mode):
     for i in prange(p.size):
-        gi = g[i]
-        if mode == 1:
-            gi = gi + weight_decay * p[i]
-        pi = p[i] * decay if mode == 2 else p[i]
-        mi = m[i] + omb1 * (gi - m[i])
-        vi = v[i] * beta2 + omb2 * gi * gi
-        m[i], v[i] = mi, vi
-        p[i] = pi - step_size * mi / (np.sqrt(vi) / bc2_sqrt + eps)
+        p[i], m[i], v[i] = _adam_element(p[i], g[i], m[i], v[i], step_size, bc2_sqrt, eps, omb1, beta2, omb2,
+                                         weight_decay, decay, mode)
 
 
 def adam(p, g, m, v, step_size, bias_correction2_sqrt, eps, one_minus_beta1, beta2, one_minus_beta2, weight_decay,
@@ -101,34 +104,34 @@ def adam(p, g, m, v, step_size, bias_correction2_sqrt, eps, one_minus_beta1, bet
     return True
 
 
+@njit(inline="always")
+def _rmsprop_element(p, g, s, buf, lr, alpha, one_minus_alpha, eps, weight_decay, momentum, decay, with_momentum):
+    if decay:
+        g = g + weight_decay * p
+    s = s * alpha + one_minus_alpha * g * g
+    avg = np.sqrt(s) + eps
+    if with_momentum:
+        buf = buf * momentum + g / avg
+        return p - lr * buf, s, buf
+    return p - lr * g / avg, s, buf
+
+
 @njit(cache=True)
 def _rmsprop_serial(p, g, s, buf, lr, alpha, one_minus_alpha, eps, weight_decay, momentum, decay, with_momentum):
     for i in range(p.size):
-        gi = g[i] + weight_decay * p[i] if decay else g[i]
-        si = s[i] * alpha + one_minus_alpha * gi * gi
-        s[i] = si
-        avg = np.sqrt(si) + eps
-        if with_momentum:
-            b = buf[i] * momentum + gi / avg
+        p[i], s[i], b = _rmsprop_element(p[i], g[i], s[i], buf[i], lr, alpha, one_minus_alpha, eps, weight_decay,
+                                         momentum, decay, with_momentum)
+        if with_momentum:  # without momentum buf is a stand-in (the square averages), never written
             buf[i] = b
-            p[i] = p[i] - lr * b
-        else:
-            p[i] = p[i] - lr * gi / avg
 
 
 @njit(parallel=True, cache=True)
 def _rmsprop_parallel(p, g, s, buf, lr, alpha, one_minus_alpha, eps, weight_decay, momentum, decay, with_momentum):
     for i in prange(p.size):
-        gi = g[i] + weight_decay * p[i] if decay else g[i]
-        si = s[i] * alpha + one_minus_alpha * gi * gi
-        s[i] = si
-        avg = np.sqrt(si) + eps
-        if with_momentum:
-            b = buf[i] * momentum + gi / avg
+        p[i], s[i], b = _rmsprop_element(p[i], g[i], s[i], buf[i], lr, alpha, one_minus_alpha, eps, weight_decay,
+                                         momentum, decay, with_momentum)
+        if with_momentum:  # without momentum buf is a stand-in (the square averages), never written
             buf[i] = b
-            p[i] = p[i] - lr * b
-        else:
-            p[i] = p[i] - lr * gi / avg
 
 
 def rmsprop(p, g, square_avg, momentum_buffer, lr, alpha, eps, weight_decay, momentum) -> bool:
@@ -143,7 +146,7 @@ def rmsprop(p, g, square_avg, momentum_buffer, lr, alpha, eps, weight_decay, mom
     kernel = _rmsprop_parallel if p.size >= PARALLEL_MIN_SIZE else _rmsprop_serial
     flat = [a.reshape(-1) for a in arrays]
     if momentum_buffer is None:
-        flat.append(flat[2])  # never read or written without momentum: a placeholder of the right type
+        flat.append(flat[2])  # a stand-in of the right type: without momentum the kernel never writes it
     kernel(*flat, t(lr), t(alpha), t(1 - alpha), t(eps), t(weight_decay), t(momentum), weight_decay != 0,
            momentum_buffer is not None)
     return True
