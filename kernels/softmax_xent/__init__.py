@@ -10,6 +10,7 @@ and logits of any magnitude are safe. A NaN logit makes its row NaN, as in PyTor
 |---------------------------------|----------------------------------------------------------------------|---------|
 | reference                       | float64 loops, one row at a time: max, sum of exponentials, loss, softmax (tests only) | cpu |
 | numpy.v0_rowwise                | vectorised NumPy over the whole (N, C) array, one pass per step, softmax normalised in place | cpu |
+| numba.v1_row_loops              | Numba loops row by row (maximum, exponentials and sum, loss, normalisation) while the row is in cache, rows over threads for large batches; CPU default | cpu |
 | numba_cuda.v1_block_per_row     | one block per row: max and sum as shared-memory tree reductions, then the row's loss and softmax (forward) or gradient (backward) | cuda |
 
 Entry points take raw arrays (NumPy or CuPy), validate them, and dispatch to the variant the registry
@@ -87,5 +88,6 @@ def softmax_xent_backward(probs, targets, grad_losses, ignore_index=-100):
     return backward(probs, targets, grad_losses, ignore_index)
 
 
-from kernels.softmax_xent import numpy as _numpy  # noqa: E402,F401  (registers the CPU variant)
+from kernels.softmax_xent import numba_cpu  # noqa: E402,F401  (registers the CPU default first)
+from kernels.softmax_xent import numpy as _numpy  # noqa: E402,F401  (registers the CPU baseline)
 from kernels.softmax_xent import numba_cuda  # noqa: E402,F401  (GPU variant; imports without CUDA)

@@ -83,3 +83,27 @@ def test_argument_checks():
     _, probs = xent.softmax_xent_forward(logits, targets)
     with pytest.raises(ValueError, match="grad_losses"):
         xent.softmax_xent_backward(probs, targets, np.ones(2))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("threads", [False, True], ids=["serial", "threads"])
+def test_row_loops_on_wide_rows(dtype, threads, monkeypatch):
+    """numba.v1_row_loops on 1000 classes (its rows over threads, or serial) against the reference; a NaN
+    logit makes its row's loss and softmax NaN, as in PyTorch and v0."""
+    from kernels.softmax_xent import numba_cpu
+
+    monkeypatch.setattr(numba_cpu, "PARALLEL_MIN_SIZE", 1 if threads else 1 << 40)
+    logits, targets, grad = draw_case(5, 37, 1000, dtype, -100, 1e4)
+    logits[3, 7] = np.nan
+    with registry.use(softmax_xent_forward="numba.v1_row_loops", softmax_xent_backward="numba.v1_row_loops"):
+        losses, probs = xent.softmax_xent_forward(logits, targets)
+        dlogits = xent.softmax_xent_backward(probs, targets, grad)
+    with np.errstate(invalid="ignore"):
+        ref_losses, ref_probs = reference.softmax_xent_forward(logits, targets, -100)
+        ref_grad = reference.softmax_xent_backward(probs, targets, grad, -100)
+    nan_row = np.zeros(len(targets), bool)
+    nan_row[3] = True
+    assert np.isnan(probs[3]).all() and (np.isnan(losses[3]) or targets[3] == -100)
+    assert_close(losses[~nan_row], ref_losses[~nan_row], dtype, logits)
+    assert_close(probs[~nan_row], ref_probs[~nan_row], dtype, logits)
+    assert_close(dlogits[~nan_row], ref_grad[~nan_row], dtype, probs, grad)
