@@ -9,7 +9,10 @@ parameter, gradient and state and writes the parameter and state, over Numba's t
 expression's, in its order, with no contraction into FMAs, so the result equals the expression bit for bit.
 
 Each function returns False where it does not apply (CuPy or simulated device arrays, float16, mixed
-dtypes, non-contiguous arrays), and the optimizer runs its expression.
+dtypes, non-contiguous arrays, a hyper-parameter that is not a Python number), and the optimizer runs its
+expression (a captured step's scalars are 0-d device arrays). The last rule also keeps the two paths equal:
+NumPy 2 computes ``lr * buf`` in float64 when ``lr`` is an ``np.float64`` (a subclass of ``float``), where
+the kernel would cast it to the parameter's dtype.
 """
 
 from __future__ import annotations
@@ -42,9 +45,9 @@ def _parallel(p, g, buf, lr, momentum, damp, weight_decay, nesterov, decay):
         p[i], buf[i] = _sgd_element(p[i], g[i], buf[i], lr, momentum, damp, weight_decay, nesterov, decay)
 
 
-def _applies(*arrays) -> bool:
+def _applies(arrays, scalars) -> bool:
     first = arrays[0]
-    return first.dtype.char in "fd" and all(
+    return first.dtype.char in "fd" and all(type(s) in (int, float) for s in scalars) and all(
         type(a) is np.ndarray and a.dtype == first.dtype and a.flags.c_contiguous and a.shape == first.shape
         for a in arrays)
 
@@ -53,7 +56,7 @@ def sgd_momentum(p, g, buf, lr, momentum, dampening, weight_decay, nesterov) -> 
     """``p -= lr * d`` with ``buf = momentum * buf + (1 - dampening) * g'``, ``g' = g + weight_decay * p``,
     ``d = g' + momentum * buf`` (Nesterov) or ``buf``, in place; False (and nothing done) where it does not
     apply. The scalars are Python numbers."""
-    if not _applies(p, g, buf):
+    if not _applies((p, g, buf), (lr, momentum, dampening, weight_decay)):
         return False
     t = p.dtype.type
     kernel = _parallel if p.size >= PARALLEL_MIN_SIZE else _serial
@@ -93,7 +96,8 @@ def adam(p, g, m, v, step_size, bias_correction2_sqrt, eps, one_minus_beta1, bet
     (1 - b2) * g' * g'``, ``p -= step_size * m / (sqrt(v) / bias_correction2_sqrt + eps)``, with ``g' = g +
     weight_decay * p`` (L2) or ``p *= decay`` first (``decoupled``); False (and nothing done) where it does not
     apply. The scalars are Python numbers."""
-    if not _applies(p, g, m, v):
+    if not _applies((p, g, m, v), (step_size, bias_correction2_sqrt, eps, one_minus_beta1, beta2, one_minus_beta2,
+                                   weight_decay, decay)):
         return False
     t = p.dtype.type
     mode = 0 if weight_decay == 0 else (2 if decoupled else 1)
@@ -140,7 +144,7 @@ def rmsprop(p, g, square_avg, momentum_buffer, lr, alpha, eps, weight_decay, mom
     given) or ``p -= lr * g' / avg``, with ``g' = g + weight_decay * p``; False (and nothing done) where it does
     not apply. The scalars are Python numbers."""
     arrays = (p, g, square_avg) + ((momentum_buffer,) if momentum_buffer is not None else ())
-    if not _applies(*arrays):
+    if not _applies(arrays, (lr, alpha, eps, weight_decay, momentum)):
         return False
     t = p.dtype.type
     kernel = _rmsprop_parallel if p.size >= PARALLEL_MIN_SIZE else _rmsprop_serial

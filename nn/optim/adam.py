@@ -42,7 +42,7 @@ class Adam(Optimizer):
             state["exp_avg_sq"] = xp.zeros_like(param.data)
             if group["amsgrad"]:
                 state["max_exp_avg_sq"] = xp.zeros_like(param.data)
-        if (not group["maximize"] and not group["amsgrad"] and all(isinstance(value, (int, float)) for value in scalars.values())
+        if (not group["maximize"] and not group["amsgrad"]
                 and optim_kernels.adam(param.data, grad, state["exp_avg"], state["exp_avg_sq"], scalars["step_size"],
                                        scalars["bias_correction2_sqrt"], group["eps"], scalars["one_minus_beta1"],
                                        scalars["beta2"], scalars["one_minus_beta2"], weight_decay, scalars["decay"],

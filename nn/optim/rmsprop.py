@@ -36,8 +36,7 @@ class RMSprop(Optimizer):
             if group["centered"]:
                 state["grad_avg"] = xp.zeros_like(param.data)
         if (not group["maximize"] and not group["centered"]
-                and isinstance(scalars["lr"], (int, float)) and isinstance(scalars["momentum"], (int, float))
-                and optim_kernels.rmsprop(param.data, grad, state["square_avg"], state.get("momentum_buffer")
+                and optim_kernels.rmsprop(param.data, grad, state["square_avg"], state["momentum_buffer"]
                                           if momentum != 0 else None, scalars["lr"], alpha, group["eps"],
                                           group["weight_decay"], scalars["momentum"])):
             return  # one pass on the CPU (kernels/optim.py), bit-equal to the expression below

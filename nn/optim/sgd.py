@@ -28,8 +28,7 @@ class SGD(Optimizer):
 
     def _update(self, param, grad, group, scalars):
         buf = self.state[param].get("momentum_buffer")
-        if (buf is not None and not group["maximize"] and isinstance(scalars["lr"], (int, float))
-                and isinstance(scalars["momentum"], (int, float)) and scalars["momentum"] != 0
+        if (buf is not None and not group["maximize"] and group["momentum"] != 0
                 and optim_kernels.sgd_momentum(param.data, grad, buf, scalars["lr"], scalars["momentum"],
                                                group["dampening"], group["weight_decay"], group["nesterov"])):
             return  # one pass on the CPU (kernels/optim.py), bit-equal to the expression below

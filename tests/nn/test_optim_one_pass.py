@@ -119,3 +119,54 @@ def test_rmsprop_one_pass_equals_the_expression(hyper, dtype, size, monkeypatch)
     for a, b in zip(fused, plain):
         np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8))
     assert calls == ([] if hyper.get("centered") or hyper.get("maximize") else [True] * 4)
+
+
+NUMPY_SCALAR_CASES = [
+    (optim.SGD, "sgd_momentum", dict(lr=np.float64(0.1), momentum=0.9)),
+    (optim.SGD, "sgd_momentum", dict(lr=0.1, momentum=0.9, weight_decay=np.float64(1e-3))),
+    (optim.Adam, "adam", dict(lr=np.float64(0.01))),
+    (optim.Adam, "adam", dict(lr=0.01, eps=np.float64(1e-6))),
+    (optim.RMSprop, "rmsprop", dict(lr=0.01, alpha=np.float64(0.9), momentum=0.5)),
+]
+
+
+@pytest.mark.parametrize("optimizer_class, kernel, hyper", NUMPY_SCALAR_CASES,
+                         ids=["sgd-lr", "sgd-decay", "adam-lr", "adam-eps", "rmsprop-alpha"])
+def test_numpy_scalar_hyper_parameters_take_the_expression(optimizer_class, kernel, hyper, monkeypatch):
+    """NumPy 2 computes ``np.float64(lr) * buf`` in float64, so a NumPy scalar hyper-parameter (a subclass of
+    float) must not reach the kernel, which casts its constants to the parameter's dtype."""
+    def run(fused):
+        calls = []
+        original = getattr(optim_kernels, kernel)
+
+        def counted(*args):
+            done = original(*args) if fused else False
+            calls.append(done)
+            return done
+
+        monkeypatch.setattr(optim_kernels, kernel, counted)
+        rng = np.random.default_rng(3)
+        p = tl.tensor(rng.standard_normal(1000).astype(np.float32), requires_grad=True)
+        optimizer = optimizer_class([p], **hyper)
+        for _ in range(3):
+            p.grad = tl.tensor(rng.standard_normal(1000).astype(np.float32))
+            optimizer.step()
+        monkeypatch.setattr(optim_kernels, kernel, original)
+        return p.detach().numpy().copy(), calls
+
+    fused, calls = run(True)
+    plain, _ = run(False)
+    np.testing.assert_array_equal(fused.view(np.uint8), plain.view(np.uint8))
+    assert calls and not any(calls)
+
+
+def test_rmsprop_momentum_raised_after_the_first_step_needs_its_buffer():
+    """The buffer is made on the first step only when momentum is on (as in PyTorch); turning momentum on
+    later raises KeyError on either path instead of silently stepping without momentum."""
+    p = tl.tensor(np.ones(10, dtype=np.float32), requires_grad=True)
+    optimizer = optim.RMSprop([p], lr=0.01)
+    p.grad = tl.tensor(np.ones(10, dtype=np.float32))
+    optimizer.step()
+    optimizer.param_groups[0]["momentum"] = 0.9
+    with pytest.raises(KeyError, match="momentum_buffer"):
+        optimizer.step()
