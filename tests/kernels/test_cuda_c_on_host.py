@@ -11,9 +11,10 @@ Shapes are small but reach every path: partial tiles along every GEMM dimension,
 each, long reductions, split reductions, stride, padding, dilation, groups, depthwise and channel
 multipliers, batch 1 with a 1x1 output, float32 and float64, float4 and scalar GEMM paths, misaligned
 operands, broadcast batches. Tolerances: the oracle is float64; float32 results get rtol 1e-4 and atol
-1e-5*sqrt(reduction), float64 results 1e-10 and 1e-12*sqrt(reduction). The TF32 GEMM is checked against
-the float64 product of its inputs rounded to TF32 (which it must match to float32 accumulation error), so
-a fragment in the wrong place cannot hide inside TF32's 1e-3 tolerance.
+1e-5*sqrt(reduction), float64 results 1e-10 and 1e-12*sqrt(reduction). The TF32 GEMMs are checked against
+the float64 product of their inputs rounded to TF32, with the float32 GEMMs' tolerance, so a fragment in
+the wrong place cannot hide inside TF32's 1e-3 tolerance; that tolerance cannot see the rounding itself,
+which a product with the identity checks exactly.
 """
 
 import numpy as np
@@ -241,11 +242,21 @@ def test_sgemm_with_more_row_tiles_than_the_grid_takes(fn, round_inputs, on_host
                  round_inputs)
 
 
-def test_tf32_rounding_is_visible():
-    """The TF32 variant really rounds (its result is not the float32 product)."""
-    x = np.float32(1 + 2**-12)
-    assert tf32(np.array([x]))[0] == np.float32(1)
-    assert tf32(np.array([np.float32(1 + 2**-11)]))[0] == np.float32(1 + 2**-10)  # a tie rounds away from 0
+@pytest.mark.parametrize("fn", [matmul_cuda.matmul_tf32_mma, matmul_cuda.matmul_tf32_cp_async],
+                         ids=["v8_tf32_mma", "v9_tf32_cp_async"])
+def test_tf32_variants_round_their_inputs(fn, on_host):
+    """A @ I is exact in float32, so a TF32 variant must return A rounded as cvt.rna.tf32.f32 does: 10
+    mantissa bits, ties away from zero. The tolerance of check_matmul is wider than TF32's rounding at these
+    sizes, so this is the test that a kernel which skipped the conversion, truncated, or rounded ties to
+    even would fail."""
+    ties = [1 + 2**-11, -(1 + 2**-11), 1 + 3 * 2**-11, 1 + 2**-12]  # -> 1+2^-10, -(1+2^-10), 1+2^-9, 1
+    a = np.random.default_rng(7).standard_normal((20, 12)).astype(np.float32)
+    a[0, :4] = ties
+    out = fn(a, np.eye(12, dtype=np.float32))
+    expected = tf32(a)
+    np.testing.assert_array_equal(expected[0, :4], np.float32([1 + 2**-10, -(1 + 2**-10), 1 + 2**-9, 1]))
+    np.testing.assert_array_equal(out, expected)
+    assert np.count_nonzero(out != a) > a.size // 2  # the rounding is visible
 
 
 # ---------------------------------------------------------------------------------------------- the emulator
