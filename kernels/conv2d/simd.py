@@ -139,3 +139,41 @@ def sum_lanes(typingctx, acc, i):
         return builder.extract_element(value, ir.Constant(ir.IntType(32), 0))
 
     return acc.dtype(acc, i), codegen
+
+
+@intrinsic
+def transpose_lanes(typingctx, dst, i, dst_stride, src, j, src_stride):
+    """A lanes x lanes tile transposed: dst[i + c * dst_stride + r] = src[j + r * src_stride + c]. Its rows are
+    loaded as vectors and exchanged in log2(lanes) rounds of two-vector shuffles: round b swaps the upper b
+    lanes of row r with the lower b lanes of row r + b (for every r with bit b clear), which transposes every
+    2b x 2b block whose b x b blocks are transposed by the rounds after it."""
+
+    def codegen(context, builder, signature, args):
+        int64 = ir.IntType(64)
+        dst_type, _, _, src_type, _, _ = signature.args
+        i, dst_stride, j, src_stride = (context.cast(builder, args[k], signature.args[k], types.int64)
+                                        for k in (1, 2, 4, 5))
+        _, vector = _vector_at(context, builder, src_type, args[3], j)
+        n = vector.count
+        rows = []
+        for r in range(n):
+            pointer, _ = _vector_at(context, builder, src_type, args[3],
+                                    builder.add(j, builder.mul(ir.Constant(int64, r), src_stride)))
+            rows.append(builder.load(pointer, align=1))
+        index = ir.VectorType(ir.IntType(32), n)
+        b = n // 2
+        while b:
+            low = ir.Constant(index, [lane if not lane & b else n + lane - b for lane in range(n)])
+            high = ir.Constant(index, [lane + b if not lane & b else n + lane for lane in range(n)])
+            for r in range(n):
+                if not r & b:
+                    rows[r], rows[r + b] = (builder.shuffle_vector(rows[r], rows[r + b], low),
+                                            builder.shuffle_vector(rows[r], rows[r + b], high))
+            b //= 2
+        for c in range(n):
+            pointer, _ = _vector_at(context, builder, dst_type, args[0],
+                                    builder.add(i, builder.mul(ir.Constant(int64, c), dst_stride)))
+            builder.store(rows[c], pointer, align=1)
+        return context.get_dummy_value()
+
+    return types.none(dst, i, dst_stride, src, j, src_stride), codegen

@@ -39,11 +39,12 @@ WIDE = [
     ((3, 5, 9, 7), (20, 5, 3, 3), ((1, 1), (1, 1), (1, 1), 1)),  # 2 vectors of float32, 3 of float64
     ((2, 6, 8, 9), (80, 3, 2, 3), ((2, 1), (1, 0), (1, 2), 2)),  # 40 per group: 4 vectors, 2 blocks
     ((1, 4, 6, 5), (16, 4, 1, 1), ((1, 1), (0, 0), (1, 1), 1)),  # 1x1: 4 taps, one short tap block
+    ((2, 3, 8, 8), (32, 3, 3, 3), ((1, 1), (1, 1), (1, 1), 1)),  # dy transposed in whole vector tiles only
 ]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", WIDE, ids=["20ch", "80ch_grouped", "16ch_1x1"])
+@pytest.mark.parametrize("case", WIDE, ids=["20ch", "80ch_grouped", "16ch_1x1", "32ch_whole_tiles"])
 def test_wide_channel_blocks(case, dtype, poisoned_empty):
     check_backward_weight(case, dtype, 21)
 
