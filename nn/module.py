@@ -8,7 +8,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 import tensorlib as tl
-from tensorlib.device import move, normalize_device
+from tensorlib.device import array_device, move, normalize_device
 
 
 class Parameter(tl.Tensor):
@@ -17,7 +17,10 @@ class Parameter(tl.Tensor):
     def __init__(self, data=None, requires_grad=True):
         if data is None:
             data = tl.empty(0)
-        array = data.data if isinstance(data, tl.Tensor) else np.asarray(data)
+        if isinstance(data, tl.Tensor):
+            array = data.data
+        else:  # an array of either device, or anything NumPy takes (np.asarray refuses CuPy arrays)
+            array = data if array_device(data) == "cuda" else np.asarray(data)
         if requires_grad and array.dtype.kind != "f":
             raise RuntimeError(f"only floating-point parameters can require gradients, got dtype {array.dtype}")
         self.data, self.grad, self.requires_grad, self._ctx = array, None, requires_grad, None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tensorlib.autograd import no_grad
+from tensorlib.device import array_module, move
 from tensorlib.tensor import Tensor
 
 
@@ -18,7 +19,8 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, projections=2, seed=0)
     Every input that requires grad must be float64. The output is reduced to a scalar with fresh random
     weights ``v`` (``projections`` times), so each check compares the full vector-Jacobian product
     ``v^T J`` against ``(f(x + eps*e_i) - f(x - eps*e_i)) . v / (2 eps)`` for every input element i.
-    Returns True, or raises GradcheckError naming the input, the element and both values.
+    Returns True, or raises GradcheckError naming the input, the element and both values. Inputs on "cuda"
+    are checked on the device (one small device write and two evaluations per element).
     """
     inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
     checked = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
@@ -32,7 +34,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, projections=2, seed=0)
     outputs = out if isinstance(out, (tuple, list)) else (out,)
     outputs = [o for o in outputs if isinstance(o, Tensor) and o.dtype.kind == "f"]
     for _ in range(projections):
-        weights = [rng.standard_normal(o.shape) for o in outputs]
+        weights = [move(rng.standard_normal(o.shape), o.device) for o in outputs]
 
         def projected(*args):
             result = fn(*args)
@@ -54,12 +56,12 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, projections=2, seed=0)
         if total is not None:
             total.backward()
         for t in checked:
-            analytic.append(np.zeros(t.shape) if t.grad is None else np.array(t.grad.data, dtype=np.float64))
+            analytic.append(np.zeros(t.shape) if t.grad is None else np.array(move(t.grad.data, "cpu"), dtype=np.float64))
             t.grad = None
         with no_grad():
             for position, (t, grad) in enumerate(zip(checked, analytic)):
                 if not t.data.flags.c_contiguous:
-                    t.data = np.ascontiguousarray(t.data)
+                    t.data = array_module(t.data).ascontiguousarray(t.data)
                 flat = t.data.reshape(-1)  # a view: writing it perturbs the input in place
                 for i in range(flat.size):
                     original = flat[i]

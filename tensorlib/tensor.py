@@ -217,6 +217,8 @@ class Tensor:
                 )
             grad = array_module(self.data).ones_like(self.data)
         else:
+            if isinstance(gradient, Tensor) and gradient.device != self.device:
+                raise RuntimeError(f"backward(): the gradient is on {gradient.device} but the output is on {self.device}")
             grad = gradient.data if isinstance(gradient, Tensor) else array_module(self.data).asarray(gradient)
             if tuple(grad.shape) != self.shape:
                 raise RuntimeError(f"gradient shape {tuple(grad.shape)} does not match the output shape {self.shape}")
@@ -228,23 +230,36 @@ class Tensor:
         return self
 
     def fill_(self, value) -> Tensor:
-        self.data[...] = value
+        """Every element set to ``value``: a number or a 0-d tensor (from either device)."""
+        if isinstance(value, Tensor) and value.ndim != 0:
+            raise RuntimeError(f"fill_ takes a number or a 0-d tensor, got a tensor of shape {value.shape}")
+        self.data[...] = self._assignable(value)
         return self
 
     def copy_(self, source) -> Tensor:
         """Overwrite the data in place (shape broadcast, dtype cast); not recorded by autograd."""
         if self.requires_grad and self._ctx is None and autograd.is_grad_enabled():
             raise RuntimeError("a leaf tensor that requires grad is used in an in-place operation; wrap it in no_grad()")
-        src = source.data if isinstance(source, Tensor) else source
-        self.data[...] = move(src, self.device) if not isinstance(src, numbers.Number) else src
+        self.data[...] = self._assignable(source)
         return self
 
     def __setitem__(self, index, value):
         if self.requires_grad and autograd.is_grad_enabled():
             raise RuntimeError("in-place assignment into a tensor that requires grad is not differentiable here")
-        from tensorlib.ops.shape import normalize_index
+        from tensorlib.ops.shape import check_device_index, normalize_index
 
-        self.data[normalize_index(index)] = value.data if isinstance(value, Tensor) else value
+        index = normalize_index(index)
+        if self.device == "cuda":  # index arrays join the data on the device, and are checked there
+            index = tuple(move(i, "cuda") if getattr(i, "ndim", 0) > 0 else i for i in index)
+            check_device_index(self.shape, index)
+        self.data[index] = self._assignable(value)
+
+    def _assignable(self, value):
+        """``value`` (a number, a Tensor on either device, an array or a list) as something this tensor's
+        array takes in an assignment: numbers as they are, the rest copied to this tensor's device (CuPy
+        refuses host arrays there)."""
+        value = value.data if isinstance(value, Tensor) else value
+        return value if isinstance(value, numbers.Number) else move(value, self.device)
 
     # ---- operators --------------------------------------------------------------------------------
     def __add__(self, other):

@@ -3,6 +3,7 @@ engine sums them down to each input's shape."""
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -10,7 +11,7 @@ import numpy as np
 from kernels import elementwise as elementwise_kernels
 from kernels.activation import activation_backward
 from tensorlib.autograd import Function
-from tensorlib.device import array_module
+from tensorlib.device import array_device, array_module, move
 from tensorlib.tensor import Tensor, get_default_dtype
 
 
@@ -86,8 +87,12 @@ class Pow(Function):
         if self.needs_input_grad[0]:
             gb = g * self.exponent * self.base ** (self.exponent - 1)
         if self.needs_input_grad[1]:
-            # d(b^e)/de = b^e * log(b); zero where b^e is zero (b = 0, e > 0) instead of 0 * -inf
-            log_base = xp.log(xp.where(self.base > 0, self.base, 1))
+            # d(b^e)/de = b^e * log(b); zero where b^e is zero (b = 0, e > 0) instead of 0 * -inf. A number
+            # base (2 ** t) takes its log on the host: cupy.where needs an array condition
+            if isinstance(self.base, numbers.Number):
+                log_base = math.log(self.base) if self.base > 0 else 0.0
+            else:
+                log_base = xp.log(xp.where(self.base > 0, self.base, 1))
             ge = g * self.out * log_base
         return gb, ge
 
@@ -325,12 +330,16 @@ def minimum(a, b):
 
 
 def where(condition, a, b):
-    """``a`` where ``condition`` holds, else ``b`` (differentiable in ``a`` and ``b``)."""
-    if isinstance(condition, Tensor):
-        condition = condition.data
-    if getattr(condition, "dtype", None) is None or condition.dtype != np.bool_:
-        condition = array_module(condition).asarray(condition, dtype=bool)
+    """``a`` where ``condition`` holds, else ``b`` (differentiable in ``a`` and ``b``). A condition that is not
+    a Tensor (a bool, list or NumPy array) is made on the operands' device; a Tensor condition must be on it."""
     a, b = _operands(a, b)
+    if not isinstance(condition, Tensor):
+        device = (a if isinstance(a, Tensor) else b).device
+        if array_device(condition) == "cpu":  # a bool, a list or a NumPy array (a device array stays as it is)
+            condition = np.asarray(condition, dtype=bool)
+        condition = Tensor._make(move(condition, device))
+    if condition.dtype != np.bool_:
+        condition = Tensor._make(array_module(condition.data).asarray(condition.data, dtype=bool))
     return Where.apply(condition, a, b)
 
 

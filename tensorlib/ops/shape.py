@@ -7,6 +7,7 @@ import numbers
 
 import numpy as np
 
+from kernels import device_arrays
 from tensorlib.autograd import Function
 from tensorlib.device import array_device, array_module, move, scatter_add
 from tensorlib.tensor import Tensor
@@ -137,6 +138,33 @@ def normalize_index(index):
     return tuple(out)
 
 
+def check_device_index(shape, index):
+    """Raise IndexError, as NumPy does, for an integer array in ``index`` that reaches past its axis of
+    ``shape``, when the array is on the device: CuPy wraps such indices silently. It reads the index's
+    bounds on the host, so it is skipped while a CUDA graph captures (where no host read is allowed)."""
+    consumed = sum(item.ndim if _is_mask(item) else 1 for item in index if item is not None and item is not Ellipsis)
+    axis = 0
+    for item in index:
+        if item is None:
+            continue
+        if item is Ellipsis:
+            axis += len(shape) - consumed
+            continue
+        if _is_mask(item):
+            axis += item.ndim
+            continue
+        if (hasattr(item, "dtype") and item.dtype.kind in "iu" and item.size and axis < len(shape)
+                and array_device(item) == "cuda" and not device_arrays.capturing(item)):
+            low, high, size = int(item.min()), int(item.max()), shape[axis]
+            if low < -size or high >= size:
+                raise IndexError(f"index {high if high >= size else low} is out of bounds for axis {axis} with size {size}")
+        axis += 1
+
+
+def _is_mask(item) -> bool:
+    return hasattr(item, "dtype") and item.dtype.kind == "b" and item.ndim > 0
+
+
 def _has_integer_array(index) -> bool:
     return any(hasattr(item, "dtype") and item.dtype.kind in "iu" and item.ndim > 0 for item in index)
 
@@ -159,6 +187,7 @@ class GetItem(Function):
 def getitem(x, index):
     index = normalize_index(index)
     index = tuple(move(i, x.device) if hasattr(i, "dtype") and array_device(i) != x.device else i for i in index)
+    check_device_index(x.shape, index)
     return GetItem.apply(x, index)
 
 

@@ -70,3 +70,67 @@ def test_model_to_cuda_trains_like_the_cpu(tier):
     np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5)
     for (name, a), (_, b) in zip(cpu_model.state_dict().items(), cuda_model.state_dict().items()):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def test_assignments_take_values_from_either_device(tier):
+    """Lists, NumPy arrays and CPU tensors assigned into a cuda tensor are copied to the device (CuPy's
+    arrays refuse host arrays in an assignment), as PyTorch copies them."""
+    t = tl.zeros(3, 4, device="cuda")
+    t[0] = np.arange(4.0)
+    t[:, 1] = [7.0, 8.0, 9.0]
+    t[2] = tl.ones(4)
+    t[tl.tensor([1]), 3] = 5.0
+    t[[0, 2], 0] = tl.tensor([-1.0, -2.0])
+    expected = np.zeros((3, 4), np.float32)
+    expected[0] = np.arange(4.0)
+    expected[:, 1] = [7.0, 8.0, 9.0]
+    expected[2] = 1.0
+    expected[1, 3] = 5.0
+    expected[[0, 2], 0] = [-1.0, -2.0]
+    assert t.device == "cuda"
+    np.testing.assert_array_equal(t.cpu().numpy(), expected)
+    t.fill_(tl.tensor(2.5))
+    np.testing.assert_array_equal(t.cpu().numpy(), np.full((3, 4), 2.5, np.float32))
+    t.copy_(np.ones((3, 4)))
+    np.testing.assert_array_equal(t.cpu().numpy(), np.ones((3, 4), np.float32))
+    with pytest.raises(RuntimeError, match=r"0-d tensor, got a tensor of shape \(2,\)"):
+        t.fill_(tl.ones(2))
+
+
+def test_out_of_range_index_arrays_raise_on_the_device(tier):
+    """CuPy wraps an index array that reaches past its axis; tensorlib checks it, as NumPy does on the CPU."""
+    t = tl.arange(12.0, device="cuda").reshape(3, 4)
+    assert t[tl.tensor([2, -3]), 1:].cpu().numpy().tolist() == [[9.0, 10.0, 11.0], [1.0, 2.0, 3.0]]
+    for index, message in (((tl.tensor([0, 3]),), "index 3 is out of bounds for axis 0 with size 3"),
+                           ((Ellipsis, [1, 4]), "index 4 is out of bounds for axis 1 with size 4"),
+                           ((np.array([True, False, True]), [-5]), "index -5 is out of bounds for axis 1 with size 4")):
+        with pytest.raises(IndexError, match=message):
+            t[index]
+        with pytest.raises(IndexError, match=message):
+            t[index] = 0.0
+
+
+def test_backward_gradient_on_another_device_names_both(tier):
+    x = tl.ones(3, device="cuda", requires_grad=True)
+    with pytest.raises(RuntimeError, match="gradient is on cpu but the output is on cuda"):
+        (x * 2).backward(tl.ones(3))
+    (x * 2).backward(np.ones(3))  # an array (not a tensor) is taken onto the output's device
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), [2.0, 2.0, 2.0])
+
+
+def test_gradcheck_runs_on_the_device(tier):
+    """The perturbations, the projection weights and the analytic gradients stay on the inputs' device
+    (elementwise ops and a reduction: every element costs two evaluations in the simulator)."""
+    rng = np.random.default_rng(4)
+    a = tl.tensor(rng.standard_normal((2, 3)), dtype=tl.float64, device="cuda", requires_grad=True)
+    b = tl.tensor(rng.standard_normal((2, 3)), dtype=tl.float64, device="cuda", requires_grad=True)
+    assert tl.gradcheck(lambda a, b: (a * b).tanh() + a.sigmoid() * b.sum(), [a, b])
+    assert a.device == "cuda" and b.device == "cuda"
+    with pytest.raises(tl.GradcheckError, match="gradient mismatch for input 0"):
+        tl.gradcheck(lambda a: a.detach() ** 2 + a, [a])  # the detached square has no analytic gradient
+
+
+def test_a_parameter_wraps_a_device_array(tier):
+    data = tl.randn(2, 3, device="cuda").data
+    parameter = nn.Parameter(data)
+    assert parameter.device == "cuda" and parameter.data is data

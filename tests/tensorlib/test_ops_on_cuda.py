@@ -31,6 +31,10 @@ OPS = {
                            + F.leaky_relu(x, 0.1), [X]),
     "broadcasting_arithmetic": (lambda x, y: (x + y) * (x - y) / (y * y + 1), [X, Y]),
     "maximum_minimum_where": (lambda x, y: tl.maximum(x, y) + tl.minimum(x, y) + tl.where(x > 0, x, y), [X, Y]),
+    # conditions from the host (a list, a NumPy array, a bool) are made on the operands' device
+    "where_host_condition": (lambda x, y: tl.where([True, False, False, True], x, y) + tl.where(X > 0.5, y, x)
+                             + tl.where(True, x, 0.0), [X, Y]),
+    "pow_number_base": (lambda x: 2.0**x + tl.tensor(0.0, dtype=tl.float64, device=x.device) ** (x * x + 1), [X]),
     "sum_mean": (lambda x: (x.sum(1, keepdim=True) * x.mean((0, 2), keepdim=True)).sum() + x.mean(), [X]),
     "var_std": (lambda x: x.var(2).sum() + x.std(1, correction=0).sum(), [X]),
     "max_min": (lambda x: x.max(2)[0].sum() + x.min(1)[0].sum() + x.max(), [X]),
@@ -38,7 +42,8 @@ OPS = {
     "shapes": (lambda x: x.reshape(6, 4).transpose(0, 1).flatten().unsqueeze(0) * 2
                + x.permute(2, 0, 1).reshape(1, 24), [X]),
     "expand_squeeze": (lambda y: y.expand(3, 4).unsqueeze(0).squeeze(0) * 2, [Y]),
-    "getitem": (lambda x: x[1, ::2, 1:] + x[0, tl.tensor([2, 0]), :3].sum(), [X]),
+    "getitem": (lambda x: x[1, ::2, 1:] + x[0, tl.tensor([2, 0]), :3].sum() + x[..., [3, -1, 0]].sum()
+                + x[np.array([True, False])].sum(), [X]),
     "cat_stack": (lambda x: tl.cat([x, x * 2], 1).sum(1) + tl.stack([x[0], x[1]]).sum(1), [X]),
     "pad": (lambda i: tl.pad(i, (1, 2, 0, 1)) + tl.pad(i, (1, 2, 0, 1), mode="reflect")
             + tl.pad(i, (1, 2, 0, 1), mode="replicate") + tl.pad(i, (1, 2, 0, 1), mode="circular"), [IMG]),
