@@ -49,6 +49,46 @@ class SimulatedDeviceArray(np.ndarray):
         result = func(*_host_views(args), **_host_views(kwargs))
         return _device_views(result)
 
+    # CuPy refuses host arrays where device memory meets them: in an assignment's value and as an operand of
+    # an elementwise operation (numbers and 0-d arrays pass). Refusing them here too makes the simulator
+    # tier catch code that would only fail on a GPU.
+    def __setitem__(self, index, value):
+        if _is_host_array(value):
+            raise ValueError(f"assigning a host {type(value).__name__} into a device array: CuPy refuses it "
+                             "(move it to the device first)")
+        super().__setitem__(index, value)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        operands = (inputs[0],) + inputs[2:] if method == "at" else inputs  # at's second argument is an index
+        for operand in operands + tuple(kwargs.get("out", ())):
+            if _is_host_array(operand):
+                raise TypeError(f"{ufunc.__name__}.{method} of a device array with a host "
+                                f"{type(operand).__name__}: CuPy refuses it (move it to the device first)")
+        out = kwargs.get("out")
+        if out is not None:
+            kwargs["out"] = _host_views(out)
+        result = getattr(ufunc, method)(*_host_views(inputs), **kwargs)
+        if out is not None:  # the caller's own arrays, as NumPy and CuPy return them
+            return out[0] if len(out) == 1 else out
+        return _device_results(result)
+
+
+def _device_results(value):
+    """A ufunc's results as device arrays, 0-d results (NumPy scalars) included."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return np.asarray(value).view(SimulatedDeviceArray)
+    if isinstance(value, tuple):
+        return tuple(_device_results(item) for item in value)
+    return value
+
+
+def _is_host_array(value) -> bool:
+    """A host array or sequence that CuPy would not take next to a device array (numbers and 0-d arrays,
+    which CuPy takes as scalars, excluded)."""
+    if isinstance(value, (list, tuple)):
+        return True
+    return isinstance(value, np.ndarray) and not isinstance(value, SimulatedDeviceArray) and value.ndim > 0
+
 
 def _host_views(value):
     if isinstance(value, SimulatedDeviceArray):

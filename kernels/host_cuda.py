@@ -199,7 +199,9 @@ class _Guarded:
                 raise RuntimeError(f"{name}: argument {index} was written out of bounds, {side} the array "
                                    f"(element {offset:+d} from its {'start' if side == 'before' else 'end'})")
         if self.array.flags.writeable:
-            self.array.reshape(-1).view(np.uint8)[...] = self.inner
+            # the kernel's writes land in the caller's array (a plain view: under the CUDA simulator it is a
+            # simulated device array, which refuses host values from anyone but the device itself)
+            self.array.view(np.ndarray).reshape(-1).view(np.uint8)[...] = self.inner
 
 
 class HostKernel:
