@@ -246,13 +246,9 @@ class Tensor:
     def __setitem__(self, index, value):
         if self.requires_grad and autograd.is_grad_enabled():
             raise RuntimeError("in-place assignment into a tensor that requires grad is not differentiable here")
-        from tensorlib.ops.shape import check_device_index, normalize_index
+        from tensorlib.ops.shape import prepare_index
 
-        index = normalize_index(index)
-        if self.device == "cuda":  # index arrays join the data on the device, and are checked there
-            index = tuple(move(i, "cuda") if getattr(i, "ndim", 0) > 0 else i for i in index)
-            check_device_index(self.shape, index)
-        self.data[index] = self._assignable(value)
+        self.data[prepare_index(index, self.shape, self.device)] = self._assignable(value)
 
     def _assignable(self, value):
         """``value`` (a number, a Tensor on either device, an array or a list) as something this tensor's

@@ -184,11 +184,17 @@ class GetItem(Function):
         return gx
 
 
-def getitem(x, index):
+def prepare_index(index, shape, device):
+    """``index`` for an array of ``shape`` on ``device`` (reading or assigning): normalized, its arrays moved
+    to the device, and checked there (``check_device_index``)."""
     index = normalize_index(index)
-    index = tuple(move(i, x.device) if hasattr(i, "dtype") and array_device(i) != x.device else i for i in index)
-    check_device_index(x.shape, index)
-    return GetItem.apply(x, index)
+    index = tuple(move(i, device) if hasattr(i, "dtype") and array_device(i) != device else i for i in index)
+    check_device_index(shape, index)
+    return index
+
+
+def getitem(x, index):
+    return GetItem.apply(x, prepare_index(index, x.shape, x.device))
 
 
 class Cat(Function):
