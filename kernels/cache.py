@@ -24,10 +24,11 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 ENV = "TENSORLIB_CACHE_DIR"
 # The modules whose source generated kernels import (a change there must not reuse stale machine code).
-DEPENDENCIES = ("kernels/cache.py", "kernels/conv2d/numba_blocked.py", "kernels/conv2d/simd.py")
+DEPENDENCIES = ("kernels/cache.py", "kernels/conv2d/numba_blocked.py", "kernels/simd.py")
 
 
 def directory() -> Path | None:
@@ -86,3 +87,14 @@ def import_file(path: Path):
         spec.loader.exec_module(module)
         sys.modules[name] = module
     return sys.modules[name]
+
+
+def load_module(prefix: str, text: str, name: str):
+    """The module of kernel source ``text``, whose kernels say ``cache=True``: imported from its kernel file
+    where there is a cache, else run in memory with ``cache=False`` (its code named ``<name>``)."""
+    path = kernel_file(prefix, text)
+    if path is not None:
+        return import_file(path)
+    namespace = {}
+    exec(compile(text.replace("cache=True", "cache=False"), f"<{name}>", "exec"), namespace)
+    return SimpleNamespace(**namespace)

@@ -10,7 +10,8 @@ and logits of any magnitude are safe. A NaN logit makes its row NaN, as in PyTor
 |---------------------------------|----------------------------------------------------------------------|---------|
 | reference                       | float64 loops, one row at a time: max, sum of exponentials, loss, softmax (tests only) | cpu |
 | numpy.v0_rowwise                | vectorised NumPy over the whole (N, C) array, one pass per step, softmax normalised in place | cpu |
-| numba.v1_row_loops              | Numba loops row by row (maximum, exponentials and sum, loss, normalisation) while the row is in cache, rows over threads for large batches; CPU default | cpu |
+| numba.v1_row_loops              | Numba loops row by row (maximum, exponentials and sum, loss, normalisation) while the row is in cache, rows over threads for large batches | cpu |
+| numba.v2_vector_exp             | v1 with the row's maximum, exponentials, sum and scaling on 64-byte vectors (``kernels/simd.py``'s polynomial exponential, within 1 ulp); CPU default | cpu |
 | numba_cuda.v1_block_per_row     | one block per row: max and sum as shared-memory tree reductions, then the row's loss and softmax (forward) or gradient (backward) | cuda |
 
 Entry points take raw arrays (NumPy or CuPy), validate them, and dispatch to the variant the registry

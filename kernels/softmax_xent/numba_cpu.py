@@ -1,5 +1,9 @@
-"""CPU softmax cross-entropy row by row in Numba (v1): each row's maximum, exponentials, sum, loss and
-normalisation in one loop nest, rows over Numba's threads from ``PARALLEL_MIN_SIZE`` elements.
+"""CPU softmax cross-entropy row by row in Numba: v1 (plain loops) and v2 (the same rows on vectors, its
+kernels in ``vector_rows.py``). Each row's maximum, exponentials, sum, loss and normalisation run in one
+loop nest, rows over Numba's threads from ``PARALLEL_MIN_SIZE`` elements. v1's ``np.exp`` is one scalar
+``expf`` call per element (this Numba has no SVML), which is its whole time at 1000 classes; v2's
+polynomial exponential on 16 lanes is the CPU default. The backward pass, a subtraction and a scale per
+element that LLVM vectorises as written, is v1's loop under both names.
 
 v0's NumPy steps each pass over the whole (N, C) array (maximum, subtraction, exponential, sum, gather,
 division) and allocate the shifted logits; here a row is read twice (maximum, then exponentials) while it is
@@ -11,9 +15,13 @@ as the CUDA kernel does.
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import numpy as np
 from numba import njit, prange
 
+from kernels import cache
 from kernels.registry import register
 
 PARALLEL_MIN_SIZE = 1 << 16
@@ -82,9 +90,7 @@ def _applies(*arrays):
     return arrays[0].dtype.char in "fd" and all(type(a) is np.ndarray for a in arrays)
 
 
-@register("softmax_xent_forward", "numba", "v1_row_loops", default=True)
-def softmax_xent_forward(logits, targets, ignore_index):
-    """Per row: maximum, shifted exponentials and their sum, loss, then the softmax normalised in place."""
+def _forward(serial, parallel, logits, targets, ignore_index):
     if not _applies(logits):
         from kernels.softmax_xent.numpy import softmax_xent_forward as expression
 
@@ -92,12 +98,32 @@ def softmax_xent_forward(logits, targets, ignore_index):
     logits = np.ascontiguousarray(logits)
     losses = np.empty(logits.shape[0], logits.dtype)
     probs = np.empty(logits.shape, logits.dtype)
-    kernel = _forward_parallel if logits.size >= PARALLEL_MIN_SIZE else _forward_serial
+    kernel = parallel if logits.size >= PARALLEL_MIN_SIZE else serial
     kernel(logits, targets, ignore_index, losses, probs, logits.dtype.type(0))
     return losses, probs
 
 
-@register("softmax_xent_backward", "numba", "v1_row_loops", default=True)
+@register("softmax_xent_forward", "numba", "v1_row_loops")
+def softmax_xent_forward(logits, targets, ignore_index):
+    """Per row: maximum, shifted exponentials and their sum, loss, then the softmax normalised in place."""
+    return _forward(_forward_serial, _forward_parallel, logits, targets, ignore_index)
+
+
+@functools.lru_cache(maxsize=1)
+def _vector_rows():
+    path = Path(__file__).with_name("vector_rows.py")
+    return cache.load_module("softmax_xent_vector_rows", path.read_text(), "softmax_xent vector_rows")
+
+
+@register("softmax_xent_forward", "numba", "v2_vector_exp", default=True)
+def softmax_xent_forward_vector(logits, targets, ignore_index):
+    """v1's row loops on whole vectors, the exponential a polynomial (``vector_rows.py``); CPU default."""
+    rows = _vector_rows()
+    return _forward(rows.forward_serial, rows.forward_parallel, logits, targets, ignore_index)
+
+
+@register("softmax_xent_backward", "numba", "v2_vector_exp", default=True)
+@register("softmax_xent_backward", "numba", "v1_row_loops")
 def softmax_xent_backward(probs, targets, grad_losses, ignore_index):
     """Per row: softmax * g, minus g at the target; ignored rows get g = 0."""
     if not _applies(probs, grad_losses):

@@ -39,6 +39,28 @@ def test_without_a_cache_the_kernels_compile_in_memory(monkeypatch):
     assert run.py_func.__code__.co_filename == "<conv2d v2_direct_blocked in memory>"
 
 
+def test_load_module_imports_the_kernel_file_or_compiles_in_memory(tmp_path, monkeypatch):
+    monkeypatch.setenv(cache.ENV, str(tmp_path))
+    text = TEXT + "\n# a text of its own, so no earlier test has imported its module\n"
+    cached = cache.load_module("demo", text, "demo in memory")
+    assert cached.twice(21) == 42
+    assert cached.twice.py_func.__code__.co_filename.startswith(str(tmp_path / "kernels"))
+    assert type(cached.twice._cache).__name__ != "NullCache"
+    monkeypatch.setenv(cache.ENV, "off")
+    in_memory = cache.load_module("demo", text, "demo in memory")
+    assert in_memory.twice(21) == 42 and in_memory.twice.py_func.__code__.co_filename == "<demo in memory>"
+    assert type(in_memory.twice._cache).__name__ == "NullCache"
+
+
+def test_kernels_built_on_the_intrinsics_are_keyed_by_their_source():
+    """The modules that import kernels/simd.py reach Numba through kernel files, whose names hash it."""
+    assert "kernels/simd.py" in cache.DEPENDENCIES
+    from kernels.softmax_xent import numba_cpu
+
+    rows = numba_cpu._vector_rows()
+    assert rows.forward_serial.py_func.__code__.co_filename != numba_cpu.__file__.replace("numba_cpu", "vector_rows")
+
+
 SECOND_PROCESS = """
 import numpy as np
 from kernels import conv2d
