@@ -8,7 +8,7 @@ AVX-512, split into two ymm by LLVM on AVX2). They act on arrays at a lane offse
 so a block of ``fma_lanes`` over such an array is a register-blocked FMA kernel with no loads or stores
 of the accumulators. Loads and stores are unaligned; no bounds are checked.
 
-Beyond loads, stores and FMA: lane-wise maximum (NaN-propagating) and its reduction over the lanes, lane
+Beyond loads, stores and FMA: lane-wise maximum and its reduction over the lanes, lane
 sums and scaling, and ``exp_lanes``, an exponential within one unit in the last place (Cody-Waite range
 reduction, a Taylor polynomial, ``2^n`` from the exponent bits; ``_ExpConstants`` has the figures).
 """
@@ -130,21 +130,27 @@ def fma_vectors(typingctx, acc, i, a, j, b, k):
     return types.none(acc, i, a, j, b, k), codegen
 
 
+def _pairwise(context, builder, signature, args, combine):
+    """One value from the vector at (args[0], args[1]): ``combine(low half, high half)`` until one lane is
+    left, a fixed order whatever the compiler."""
+    source, vector = _vector_at(context, builder, signature.args[0], args[0], args[1])
+    value, count = builder.load(source, align=1), vector.count
+    while count > 1:
+        count //= 2
+        index = ir.VectorType(ir.IntType(32), count)
+        low = builder.shuffle_vector(value, value, ir.Constant(index, list(range(count))))
+        high = builder.shuffle_vector(value, value, ir.Constant(index, list(range(count, 2 * count))))
+        value = combine(low, high)
+    return builder.extract_element(value, ir.Constant(ir.IntType(32), 0))
+
+
 @intrinsic
 def sum_lanes(typingctx, acc, i):
     """The sum of acc[i : i + lanes] as a pairwise tree: the upper half added to the lower half until one
     lane is left (a fixed order, so the result does not depend on the compiler)."""
 
     def codegen(context, builder, signature, args):
-        source, vector = _vector_at(context, builder, signature.args[0], args[0], args[1])
-        value, count = builder.load(source, align=1), vector.count
-        while count > 1:
-            count //= 2
-            index = ir.VectorType(ir.IntType(32), count)
-            low = builder.shuffle_vector(value, value, ir.Constant(index, list(range(count))))
-            high = builder.shuffle_vector(value, value, ir.Constant(index, list(range(count, 2 * count))))
-            value = builder.fadd(low, high)
-        return builder.extract_element(value, ir.Constant(ir.IntType(32), 0))
+        return _pairwise(context, builder, signature, args, builder.fadd)
 
     return acc.dtype(acc, i), codegen
 
@@ -226,15 +232,10 @@ def max_of_lanes(typingctx, acc, i):
     """The largest of acc[i : i + lanes] (a pairwise tree of comparisons, as ``max_lanes``)."""
 
     def codegen(context, builder, signature, args):
-        source, vector = _vector_at(context, builder, signature.args[0], args[0], args[1])
-        value, count = builder.load(source, align=1), vector.count
-        while count > 1:
-            count //= 2
-            index = ir.VectorType(ir.IntType(32), count)
-            low = builder.shuffle_vector(value, value, ir.Constant(index, list(range(count))))
-            high = builder.shuffle_vector(value, value, ir.Constant(index, list(range(count, 2 * count))))
-            value = builder.select(builder.fcmp_ordered(">", high, low), high, low)
-        return builder.extract_element(value, ir.Constant(ir.IntType(32), 0))
+        def larger(low, high):
+            return builder.select(builder.fcmp_ordered(">", high, low), high, low)
+
+        return _pairwise(context, builder, signature, args, larger)
 
     return acc.dtype(acc, i), codegen
 
