@@ -28,7 +28,8 @@ from types import SimpleNamespace
 
 ENV = "TENSORLIB_CACHE_DIR"
 # The modules whose source generated kernels import (a change there must not reuse stale machine code).
-DEPENDENCIES = ("kernels/cache.py", "kernels/conv2d/numba_blocked.py", "kernels/simd.py")
+DEPENDENCIES = ("kernels/cache.py", "kernels/conv2d/numba_blocked.py", "kernels/simd.py",
+                "kernels/softmax_xent/numba_cpu.py")
 
 
 def directory() -> Path | None:

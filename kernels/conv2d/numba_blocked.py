@@ -304,7 +304,7 @@ from numba import carray, njit, prange, uint64
 
 from kernels.conv2d.numba_blocked import _fill_buffer as fill_buffer
 from kernels.simd import (copy_lanes, fma_lanes, fma_vectors, relu_lanes, stack_array, sum_lanes,
-                                 transpose_lanes, zero_lanes)
+                          transpose_lanes, zero_lanes)
 
 """
 

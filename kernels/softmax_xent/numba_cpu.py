@@ -28,6 +28,17 @@ PARALLEL_MIN_SIZE = 1 << 16
 
 
 @njit(inline="always")
+def row_loss(row, target, ignore_index, total, peak, zero):
+    """One sample's loss from its row's sum of shifted exponentials: 0 for an ignored row, NaN for a target
+    outside the row (v1 and v2 alike)."""
+    if target == ignore_index:
+        return zero
+    if 0 <= target < row.shape[0]:
+        return np.log(total) - (row[target] - peak)
+    return zero * np.nan
+
+
+@njit(inline="always")
 def _forward_row(logits, targets, ignore_index, losses, probs, i, zero):
     C = logits.shape[1]
     peak = logits[i, 0]
@@ -40,13 +51,7 @@ def _forward_row(logits, targets, ignore_index, losses, probs, i, zero):
         e = np.exp(logits[i, j] - peak)
         probs[i, j] = e
         total += e
-    target = targets[i]
-    if target == ignore_index:
-        losses[i] = zero
-    elif 0 <= target < C:
-        losses[i] = np.log(total) - (logits[i, target] - peak)
-    else:
-        losses[i] = zero * np.nan
+    losses[i] = row_loss(logits[i], targets[i], ignore_index, total, peak, zero)
     for j in range(C):
         probs[i, j] = probs[i, j] / total
 

@@ -9,15 +9,15 @@ last ``C % lanes`` columns go through a one-vector buffer on the stack, so a row
 classes included, takes the same vector exponential.
 
 ``numba_cpu.py`` loads this file through ``kernels.cache.load_module``, whose file name hashes
-``kernels/simd.py`` too: Numba's own cache looks at this file's date only, and would keep machine code
+``kernels/simd.py`` and ``numba_cpu.py`` (``row_loss``) too: Numba's own cache looks at this file's date only, and would keep machine code
 built from intrinsics that have since changed.
 """
 
-import numpy as np
 from numba import carray, njit, prange
 
 from kernels.simd import add_lanes, copy_lanes, exp_lanes, max_lanes, max_of_lanes, scale_lanes, stack_array
 from kernels.simd import sum_lanes, zero_lanes
+from kernels.softmax_xent.numba_cpu import row_loss
 
 BUFFER = 16  # elements of a stack buffer: one vector of float32 (two of float64)
 
@@ -52,13 +52,7 @@ def _forward_row(logits, targets, ignore_index, losses, probs, i, acc, tail, zer
             out[full + k] = tail[k]
             total += tail[k]
 
-    target = targets[i]
-    if target == ignore_index:
-        losses[i] = zero
-    elif 0 <= target < C:
-        losses[i] = np.log(total) - (row[target] - peak)
-    else:
-        losses[i] = zero * np.nan
+    losses[i] = row_loss(row, targets[i], ignore_index, total, peak, zero)
 
     scale = (zero + 1) / total
     for j in range(0, full, V):
