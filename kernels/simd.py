@@ -9,7 +9,7 @@ so a block of ``fma_lanes`` over such an array is a register-blocked FMA kernel 
 of the accumulators. Loads and stores are unaligned; no bounds are checked.
 
 Beyond loads, stores and FMA: lane-wise maximum and its reduction over the lanes, lane
-sums and scaling, and ``exp_lanes``, an exponential within one unit in the last place (Cody-Waite range
+sums, differences and scaling, and ``exp_lanes``, an exponential within one unit in the last place (Cody-Waite range
 reduction, a Taylor polynomial, ``2^n`` from the exponent bits; ``_ExpConstants`` has the figures).
 """
 
@@ -240,18 +240,29 @@ def max_of_lanes(typingctx, acc, i):
     return acc.dtype(acc, i), codegen
 
 
-@intrinsic
-def add_lanes(typingctx, acc, i, src, j):
-    """acc[i : i + lanes] += src[j : j + lanes]."""
+def _update(combine):
+    """The codegen of ``acc[i : i + lanes] = combine(acc[i : i + lanes], src[j : j + lanes])``."""
 
     def codegen(context, builder, signature, args):
         target, _ = _vector_at(context, builder, signature.args[0], args[0], args[1])
         source, _ = _vector_at(context, builder, signature.args[2], args[2], args[3])
-        total = builder.fadd(builder.load(target, align=1), builder.load(source, align=1))
-        builder.store(total, target, align=1)
+        result = getattr(builder, combine)(builder.load(target, align=1), builder.load(source, align=1))
+        builder.store(result, target, align=1)
         return context.get_dummy_value()
 
-    return types.none(acc, i, src, j), codegen
+    return codegen
+
+
+@intrinsic
+def add_lanes(typingctx, acc, i, src, j):
+    """acc[i : i + lanes] += src[j : j + lanes]."""
+    return types.none(acc, i, src, j), _update("fadd")
+
+
+@intrinsic
+def sub_lanes(typingctx, acc, i, src, j):
+    """acc[i : i + lanes] -= src[j : j + lanes]."""
+    return types.none(acc, i, src, j), _update("fsub")
 
 
 @intrinsic

@@ -121,5 +121,6 @@ def conv2d_backward_bias(dy):
 
 from kernels.conv2d import numba_blocked  # noqa: E402,F401  (CPU default for forward and backward_input, first)
 from kernels.conv2d import numpy as _numpy  # noqa: E402,F401  (registers the CPU variants)
+from kernels.conv2d import winograd  # noqa: E402,F401  (CPU Winograd F(2x2, 3x3), the default on deep 3x3 layers)
 from kernels.conv2d import numba_direct  # noqa: E402,F401  (CPU direct variant, not a default)
 from kernels.conv2d import cupy_cuda, numba_cuda  # noqa: E402,F401  (GPU variants, CuPy defaults first)

@@ -109,7 +109,8 @@ def test_backward_input_needs_stride_one(kernel):
         ("conv2d_backward_input", (2, 8, 9, 9), (32, 4, 3, 3), 1, 2, "backward_input_lanes"),
         ("conv2d_backward_input", (2, 4, 9, 9), (8, 4, 3, 3), 1, 1, None),  # few channels on both sides
         ("conv2d_backward_input", (2, 16, 9, 9), (8, 16, 1, 1), 1, 1, None),
-        # deep layers go to v0's BLAS GEMM: a reduction of 2304, or of 1152 over at most 64 positions
+        # deep layers leave the blocked kernel (for v0's BLAS GEMM, or Winograd's: test_conv2d_winograd.py):
+        # a reduction of 2304, or of 1152 over at most 64 positions
         ("conv2d_forward", (1, 256, 4, 4), (8, 256, 3, 3), 1, 1, None),
         ("conv2d_forward", (1, 128, 10, 10), (8, 128, 3, 3), 1, 1, None),
         ("conv2d_forward", (1, 128, 12, 12), (8, 128, 3, 3), 1, 1, "forward_blocked"),

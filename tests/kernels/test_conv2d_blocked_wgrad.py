@@ -64,10 +64,11 @@ def test_images_split_over_threads(monkeypatch, poisoned_empty):
         ((2, 16, 9, 9), (8, 16, 1, 1), 1, 1, True),
         ((2, 4, 9, 9), (4, 1, 3, 3), 1, 4, False),  # depthwise: 1 of 16 lanes busy
         ((2, 3, 9, 9), (5, 3, 3, 3), 1, 1, False),
-        # deep layers (padding 1): v0's GEMM, a reduction of 4608, or of 2304 over at most 16 positions
-        ((1, 512, 3, 3), (8, 512, 3, 3), 1, 1, False),
-        ((1, 256, 4, 4), (8, 256, 3, 3), 1, 1, False),
-        ((1, 256, 5, 5), (8, 256, 3, 3), 1, 1, True),
+        # deep layers (padding 1, stride 2: at stride 1 Winograd takes them, test_conv2d_winograd.py): v0's
+        # GEMM, a reduction of 4608, or of 2304 over at most 16 positions
+        ((1, 512, 6, 6), (8, 512, 3, 3), 2, 1, False),
+        ((1, 256, 7, 7), (8, 256, 3, 3), 2, 1, False),
+        ((1, 256, 9, 9), (8, 256, 3, 3), 2, 1, True),
     ],
 )
 def test_default_routes_between_blocked_and_im2col(x_shape, w_shape, stride, groups, blocked, monkeypatch):

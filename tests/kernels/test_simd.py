@@ -88,21 +88,26 @@ def _reductions(src, j, factor):
     sums = np.zeros(V + 2, src.dtype)
     simd.add_lanes(sums, 2, src, j)
     simd.add_lanes(sums, 2, src, j + V)
+    differences = np.zeros(V + 2, src.dtype)
+    simd.copy_lanes(differences, 1, src, j)
+    simd.sub_lanes(differences, 1, src, j + V)
     scaled = src.copy()
     simd.scale_lanes(scaled, j, factor)
-    return acc, peak, sums, scaled
+    return acc, peak, sums, differences, scaled
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_max_add_and_scale_lanes(dtype):
+def test_max_add_sub_and_scale_lanes(dtype):
     V = simd.lanes(np.dtype(dtype))
     src = np.random.default_rng(2).standard_normal(3 * V).astype(dtype)
-    acc, peak, sums, scaled = _reductions(src, 3, dtype(0.5))
+    acc, peak, sums, differences, scaled = _reductions(src, 3, dtype(0.5))
     first, second = src[3:3 + V], src[3 + V:3 + 2 * V]
     np.testing.assert_array_equal(acc[1:1 + V], np.maximum(first, second))
     assert acc[0] == 0 and acc[-1] == 0 and peak == np.maximum(first, second).max()
     np.testing.assert_array_equal(sums[2:], first + second)
     assert sums[0] == 0 and sums[1] == 0
+    np.testing.assert_array_equal(differences[1:1 + V], first - second)
+    assert differences[0] == 0 and differences[-1] == 0
     expected = src.copy()
     expected[3:3 + V] *= dtype(0.5)
     np.testing.assert_array_equal(scaled, expected)
