@@ -45,9 +45,10 @@ import threading
 from math import ceil
 from pathlib import Path
 
+import numba
 import numpy as np
 
-from kernels import cache
+from kernels import blas, cache
 from kernels.conv2d import numpy as v0
 from kernels.conv2d.epilogue import fuses
 from kernels.registry import register
@@ -76,7 +77,7 @@ def tiles():
 
 
 class _Run:
-    """Tile counts, chunks of images and threads of one pass; ``map`` spreads work over the threads."""
+    """Tile counts, chunks of images and the threads of one pass, and its scratch."""
 
     def __init__(self, g, out_rows, out_cols, in_channels, out_channels, dtype):
         self.TP, self.TQ = ceil(out_rows / 2), ceil(out_cols / 2)
@@ -84,30 +85,27 @@ class _Run:
         per_image = 16 * self.tiles * (in_channels + out_channels) * dtype.itemsize
         chunks = ceil(g.N / max(1, CHUNK_BYTES // per_image))
         self.chunk = max(1, ceil(g.N / max(1, chunks)))  # as even as whole images allow
-        self.workers = v0._threads.workers(g)
+        self.parts = numba.get_num_threads() if g.flops >= v0.PARALLEL_MIN_FLOPS else 1
         self.dtype, self.half = dtype, dtype.type(0.5)
+        self.gemm = blas.gemm(dtype)
+        self.one, self.zero = dtype.type(1), dtype.type(0)
 
     def chunks(self, N):
         return [(start, min(start + self.chunk, N)) for start in range(0, N, self.chunk)]
-
-    def map(self, work, count):
-        """work(start, stop) over ``count`` items cut into one range per thread."""
-        if count:
-            v0._threads.map(work, count, ceil(count / self.workers), self.workers)
 
     def buffer(self, name, channels):
         """A (16, chunk * tiles, channels) view of this thread's scratch ``name`` (V or M)."""
         return _scratch(name, (16, self.chunk * self.tiles, channels), self.dtype)
 
-    def image(self, name, source, top=None, left=None):
-        """The calling thread's zeroed channels-last scratch for one image of ``source`` (NCHW): padded by
-        (top, left) into (2 TP + 2) x (2 TQ + 2) tiles' worth for the input transform, or the 2 TP x 2 TQ
+    def images(self, name, source, top=None, left=None):
+        """Zeroed channels-last scratch, one row per part, for one image of ``source`` (NCHW) each: padded
+        by (top, left) into (2 TP + 2) x (2 TQ + 2) tiles' worth for the input transform, or the 2 TP x 2 TQ
         grid of the tiles' outputs if no padding is given. Its key fixes the region the kernels write."""
         rows, cols = 2 * self.TP, 2 * self.TQ
         if top is not None:
             rows, cols = rows + 2, cols + 2
         key = ("winograd image", name, source.shape[1:], top, left, self.TP, self.TQ)
-        return v0._buffer(key, (rows * cols * source.shape[1],), self.dtype)
+        return v0._buffer(key, (self.parts, rows * cols * source.shape[1]), self.dtype)
 
 
 def _scratch(name, shape, dtype):
@@ -132,8 +130,40 @@ def _grouped(matrix, groups):
 def _filters(w, run):
     """U (16, K, C/groups) of the weight w (K, C/groups, 3, 3)."""
     U = _scratch("U", (16,) + w.shape[:2], w.dtype)
-    run.map(lambda k0, k1: tiles().filter_transform(w, U, k0, k1, run.half), w.shape[0])
+    tiles().filters_parallel(w, U, run.half, run.parts)
     return U
+
+
+# Where NumPy's BLAS is not an OpenBLAS (no CBLAS pointer for the threads to call), the 16 GEMMs run as
+# NumPy matmuls in turn, each on one thread.
+
+def _gemms_forward(run, V, U, M, T, groups):
+    if run.gemm is not None:
+        return tiles().gemms_forward(V, U, M, T, groups, run.gemm, run.one, run.zero)
+    for xi in range(16):
+        right = U[xi].reshape(groups, -1, U.shape[2]).transpose(0, 2, 1)
+        np.matmul(_grouped(V[xi, :T], groups), right, out=_grouped(M[xi, :T], groups))
+
+
+def _gemms_backward_input(run, V, U, M, T, groups):
+    if run.gemm is not None:
+        return tiles().gemms_backward_input(V, U, M, T, groups, _FLIP, run.gemm, run.one, run.zero)
+    for xi in range(16):
+        right = U[_FLIP[xi]].reshape(groups, -1, U.shape[2])
+        np.matmul(_grouped(V[xi, :T], groups), right, out=_grouped(M[xi, :T], groups))
+
+
+def _gemms_backward_weight(run, dM, V, dU, T, groups, accumulate):
+    if run.gemm is not None:
+        beta = run.one if accumulate else run.zero
+        return tiles().gemms_backward_weight(dM, V, dU, T, groups, run.gemm, run.one, beta)
+    for xi in range(16):
+        left, right = _grouped(dM[xi, :T], groups).transpose(0, 2, 1), _grouped(V[xi, :T], groups)
+        out = dU[xi].reshape(groups, -1, dU.shape[2])
+        if accumulate:
+            out += np.matmul(left, right)
+        else:
+            np.matmul(left, right, out=out)
 
 
 @register("conv2d_forward", "numpy", "v3_winograd")
@@ -147,27 +177,13 @@ def conv2d_forward(x, w, b, g, activation=None):
     bias = np.zeros(g.K, x.dtype) if b is None else v0._operand(b).astype(x.dtype, copy=False)
     y = np.empty(g.y_shape, x.dtype)
     run = _Run(g, g.P, g.Q, g.C, g.K, x.dtype)
-    U, V, M = _filters(w, run), run.buffer("V", g.C), run.buffer("M", g.K)
-    relu = activation == "relu"
-    for first, last in run.chunks(g.N):
-        T = (last - first) * run.tiles
-
-        def inputs(n0, n1):
-            image = run.image("input", x, *g.padding)
-            tiles().input_transform(x, first, first + n0, first + n1, *g.padding, *run.grid, V, image)
-
-        def gemms(start, stop):  # M[xi] (T x K) = V[xi] (T x C) @ U[xi]^T, per group
-            for xi in range(start, stop):
-                right = U[xi].reshape(g.groups, -1, U.shape[2]).transpose(0, 2, 1)
-                np.matmul(_grouped(V[xi, :T], g.groups), right, out=_grouped(M[xi, :T], g.groups))
-
-        def outputs(n0, n1):
-            image = run.image("output", y)
-            tiles().output_transform(M, bias, y, first, first + n0, first + n1, *run.grid, relu, image)
-
-        run.map(inputs, last - first)
-        run.map(gemms, 16)
-        run.map(outputs, last - first)
+    inputs, outputs = run.images("input", x, *g.padding), run.images("output", y)
+    with blas.one_thread():
+        U, V, M = _filters(w, run), run.buffer("V", g.C), run.buffer("M", g.K)
+        for first, last in run.chunks(g.N):
+            tiles().inputs_parallel(x, first, last, *g.padding, *run.grid, V, inputs)
+            _gemms_forward(run, V, U, M, (last - first) * run.tiles, g.groups)
+            tiles().outputs_parallel(M, bias, y, first, last, *run.grid, activation == "relu", outputs)
     return y.astype(dtype, copy=False)
 
 
@@ -180,28 +196,15 @@ def conv2d_backward_input(dy, w, g):
     dtype, dy, w = dy.dtype, v0._operand(dy), v0._operand(w)
     dx = np.empty(g.x_shape, dy.dtype)
     run = _Run(g, g.H, g.W, g.K, g.C, dy.dtype)
-    U, V, M = _filters(w, run), run.buffer("V_grad", g.K), run.buffer("M_grad", g.C)
-    zero = np.zeros(g.C, dy.dtype)
     top, left = 2 - g.padding[0], 2 - g.padding[1]
-    for first, last in run.chunks(g.N):
-        T = (last - first) * run.tiles
-
-        def inputs(n0, n1):
-            image = run.image("input", dy, top, left)
-            tiles().input_transform(dy, first, first + n0, first + n1, top, left, *run.grid, V, image)
-
-        def gemms(start, stop):  # dM[xi] (T x C) = V[xi] (T x K) @ U[flip xi] (K x C), per group
-            for xi in range(start, stop):
-                right = U[_FLIP[xi]].reshape(g.groups, -1, U.shape[2])
-                np.matmul(_grouped(V[xi, :T], g.groups), right, out=_grouped(M[xi, :T], g.groups))
-
-        def outputs(n0, n1):
-            image = run.image("output", dx)
-            tiles().output_transform(M, zero, dx, first, first + n0, first + n1, *run.grid, False, image)
-
-        run.map(inputs, last - first)
-        run.map(gemms, 16)
-        run.map(outputs, last - first)
+    inputs, outputs = run.images("input", dy, top, left), run.images("output", dx)
+    zero = np.zeros(g.C, dy.dtype)
+    with blas.one_thread():
+        U, V, M = _filters(w, run), run.buffer("V_grad", g.K), run.buffer("M_grad", g.C)
+        for first, last in run.chunks(g.N):
+            tiles().inputs_parallel(dy, first, last, top, left, *run.grid, V, inputs)
+            _gemms_backward_input(run, V, U, M, (last - first) * run.tiles, g.groups)
+            tiles().outputs_parallel(M, zero, dx, first, last, *run.grid, False, outputs)
     return dx.astype(dtype, copy=False)
 
 
@@ -215,28 +218,14 @@ def conv2d_backward_weight(dy, x, g):
     if g.N == 0:
         return np.zeros(g.w_shape, dtype)
     run = _Run(g, g.P, g.Q, g.C, g.K, dy.dtype)
-    V, dM = run.buffer("V", g.C), run.buffer("M", g.K)
-    dU = _scratch("dU", (16, g.K, g.C // g.groups), dy.dtype)
-    for first, last in run.chunks(g.N):
-        T = (last - first) * run.tiles
-
-        def transforms(n0, n1):
-            image = run.image("input", x, *g.padding)
-            tiles().input_transform(x, first, first + n0, first + n1, *g.padding, *run.grid, V, image)
-            image = run.image("grad", dy)
-            tiles().grad_output_transform(dy, first, first + n0, first + n1, *run.grid, dM, image, -2 * run.half)
-
-        def gemms(start, stop):  # dU[xi] (K x C) += dM[xi]^T (K x T) @ V[xi] (T x C), per group
-            for xi in range(start, stop):
-                left = _grouped(dM[xi, :T], g.groups).transpose(0, 2, 1)
-                out = dU[xi].reshape(g.groups, -1, dU.shape[2])
-                if first == 0:
-                    np.matmul(left, _grouped(V[xi, :T], g.groups), out=out)
-                else:
-                    out += np.matmul(left, _grouped(V[xi, :T], g.groups))
-
-        run.map(transforms, last - first)
-        run.map(gemms, 16)
+    inputs, grads = run.images("input", x, *g.padding), run.images("grad", dy)
     dw = np.empty(g.w_shape, dy.dtype)
-    run.map(lambda k0, k1: tiles().filter_gradient(dU, dw, k0, k1, run.half), g.K)
+    with blas.one_thread():
+        V, dM = run.buffer("V", g.C), run.buffer("M", g.K)
+        dU = _scratch("dU", (16, g.K, g.C // g.groups), dy.dtype)
+        for first, last in run.chunks(g.N):
+            tiles().inputs_parallel(x, first, last, *g.padding, *run.grid, V, inputs)
+            tiles().grads_parallel(dy, first, last, *run.grid, dM, grads, -2 * run.half)
+            _gemms_backward_weight(run, dM, V, dU, (last - first) * run.tiles, g.groups, accumulate=first > 0)
+        tiles().gradient_parallel(dU, dw, run.half, run.parts)
     return dw.astype(dtype, copy=False)

@@ -14,11 +14,12 @@ Flat arrays are indexed with unsigned integers: Numba then omits its negative-in
 ``kernels/simd.py`` too: Numba's own cache looks at this file's date only.
 """
 
-from numba import carray, njit, uint64
+from numba import carray, njit, prange, uint64
 
 from kernels.simd import add_lanes, copy_lanes, scale_lanes, stack_array, sub_lanes
 
 TILE = 256  # elements of a stack tile: 16 vectors of float32 (float64 uses half)
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # CBLAS's enums
 
 
 # --- one column of a transform, on scalars (the channels past the last whole vector) -----------------------
@@ -338,3 +339,94 @@ def grad_output_transform(dy, first, n0, n1, TP, TQ, dM, image, minus_one):
                         values = a_column(left[a], right[a], minus_one)
                         for b in range(4):
                             mf[uint64((4 * a + b) * plane + out + k)] = values[b]
+
+
+# --- a pass's phases over the threads: prange over parts (one per thread), GEMMs through CBLAS ---------------
+# Numba's OpenMP threads run every phase, as they run the blocked kernels and the other layers: handing work
+# to Python threads instead, right after an OpenMP kernel, found both cores taken by OpenMP's spinning
+# workers for milliseconds (kernels/conv2d/README.md, "Winograd").
+
+@njit(cache=True)
+def part_range(count, parts, part):
+    step = (count + parts - 1) // parts
+    return min(part * step, count), min((part + 1) * step, count)
+
+
+@njit(cache=True, parallel=True)
+def filters_parallel(w, U, half, parts):
+    for part in prange(parts):
+        k0, k1 = part_range(w.shape[0], parts, part)
+        filter_transform(w, U, k0, k1, half)
+
+
+@njit(cache=True, parallel=True)
+def gradient_parallel(dU, dw, half, parts):
+    for part in prange(parts):
+        k0, k1 = part_range(dw.shape[0], parts, part)
+        filter_gradient(dU, dw, k0, k1, half)
+
+
+@njit(cache=True, parallel=True)
+def inputs_parallel(x, first, last, ph, pw, TP, TQ, V, images):
+    """input_transform of images first..last, part p with the scratch images[p]."""
+    parts = images.shape[0]
+    for part in prange(parts):
+        n0, n1 = part_range(last - first, parts, part)
+        input_transform(x, first, first + n0, first + n1, ph, pw, TP, TQ, V, images[part])
+
+
+@njit(cache=True, parallel=True)
+def outputs_parallel(M, bias, y, first, last, TP, TQ, relu, images):
+    parts = images.shape[0]
+    for part in prange(parts):
+        n0, n1 = part_range(last - first, parts, part)
+        output_transform(M, bias, y, first, first + n0, first + n1, TP, TQ, relu, images[part])
+
+
+@njit(cache=True, parallel=True)
+def grads_parallel(dy, first, last, TP, TQ, dM, images, minus_one):
+    parts = images.shape[0]
+    for part in prange(parts):
+        n0, n1 = part_range(last - first, parts, part)
+        grad_output_transform(dy, first, first + n0, first + n1, TP, TQ, dM, images[part], minus_one)
+
+
+@njit(cache=True)
+def address(a, index):
+    """The address of element ``index`` of the C-contiguous array a, an integer as CBLAS's pointers."""
+    return a.ctypes.data + uint64(index * a.itemsize)
+
+
+@njit(cache=True, parallel=True)
+def gemms_forward(V, U, M, T, groups, gemm, one, zero):
+    """M[xi, :T] = V[xi, :T] @ U[xi]^T per group; V (16, T', C), U (16, K, C/groups), M (16, T', K)."""
+    C, K, Cg = V.shape[2], M.shape[2], U.shape[2]
+    Kg = K // groups
+    for xi in prange(16):
+        for grp in range(groups):
+            gemm(ROW_MAJOR, NO_TRANS, TRANS, T, Kg, Cg, one, address(V, xi * V.shape[1] * C + grp * Cg), C,
+                 address(U, (xi * K + grp * Kg) * Cg), Cg, zero, address(M, xi * M.shape[1] * K + grp * Kg), K)
+
+
+@njit(cache=True, parallel=True)
+def gemms_backward_input(V, U, M, T, groups, flip, gemm, one, zero):
+    """M[xi, :T] = V[xi, :T] @ U[flip[xi]] per group; V (16, T', K), U (16, K, C/groups), M (16, T', C)."""
+    K, C, Cg = V.shape[2], M.shape[2], U.shape[2]
+    Kg = K // groups
+    for xi in prange(16):
+        for grp in range(groups):
+            gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, T, Cg, Kg, one, address(V, xi * V.shape[1] * K + grp * Kg), K,
+                 address(U, (flip[xi] * K + grp * Kg) * Cg), Cg, zero, address(M, xi * M.shape[1] * C + grp * Cg),
+                 C)
+
+
+@njit(cache=True, parallel=True)
+def gemms_backward_weight(dM, V, dU, T, groups, gemm, one, beta):
+    """dU[xi] = beta dU[xi] + dM[xi, :T]^T @ V[xi, :T] per group; dM (16, T', K), V (16, T', C),
+    dU (16, K, C/groups)."""
+    K, C, Cg = dM.shape[2], V.shape[2], dU.shape[2]
+    Kg = K // groups
+    for xi in prange(16):
+        for grp in range(groups):
+            gemm(ROW_MAJOR, TRANS, NO_TRANS, Kg, Cg, T, one, address(dM, xi * dM.shape[1] * K + grp * Kg), K,
+                 address(V, xi * V.shape[1] * C + grp * Cg), C, beta, address(dU, (xi * K + grp * Kg) * Cg), Cg)

@@ -1,7 +1,7 @@
 """numpy.v3_winograd (Winograd F(2x2, 3x3)) on the geometries it runs itself: 3x3 filters at stride 1 and
 dilation 1, any padding (backward_input up to 2), odd and even planes (partial tiles), channel counts below,
 at and past a vector (16 float32 or 8 float64 lanes: the vector loops and their scalar tails), groups and
-batches of 0..3; chunks of images over threads; the routing of the CPU default to it; and its rounding on a
+batches of 0..3; chunks of images, on one part or a part per thread, both ways of running the GEMMs; the routing of the CPU default to it; and its rounding on a
 deep layer against im2col's. Outputs are poisoned (NaN-filled ``np.empty``), so an element never written
 shows up.
 
@@ -15,9 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_conv2d import DTYPES, assert_close, normal
 from test_conv2d_relu import SETTINGS, poisoned_empty  # noqa: F401  (fixture)
-from threadpoolctl import threadpool_limits
 
-from kernels import conv2d, registry
+from kernels import blas, conv2d, registry
 from kernels.conv2d import numba_blocked, reference, winograd
 from kernels.conv2d import numpy as conv2d_numpy
 
@@ -84,16 +83,22 @@ def test_every_pass_runs_winograd_itself_where_it_applies(op, monkeypatch):
     assert_close(out, ref, np.float32, reduction, *inputs)
 
 
-@pytest.mark.parametrize("blas_threads", [1, None], ids=["one_thread", "all_threads"])
+@pytest.mark.parametrize("gemms", ["cblas", "numpy"])
+@pytest.mark.parametrize("parallel", [False, True], ids=["one_part", "parts_per_thread"])
 @pytest.mark.parametrize("op", OPS)
-def test_chunks_of_images_serial_and_threaded(op, blas_threads, monkeypatch, poisoned_empty):
-    """Chunks of one image (backward_weight sums its dU over them), run in turn or spread over threads."""
+def test_chunks_of_images_in_parts_and_both_gemm_paths(op, parallel, gemms, monkeypatch, poisoned_empty):
+    """Chunks of one image (backward_weight sums its dU over them), on one part or a part per thread, with
+    the GEMMs through CBLAS on the threads or (no OpenBLAS) through NumPy."""
     monkeypatch.setattr(winograd, "CHUNK_BYTES", 1)
-    monkeypatch.setattr(conv2d_numpy, "PARALLEL_MIN_FLOPS", 0)
+    monkeypatch.setattr(conv2d_numpy, "PARALLEL_MIN_FLOPS", 0 if parallel else float("inf"))
+    if gemms == "numpy":
+        monkeypatch.setattr(winograd.blas, "gemm", lambda dtype: None)
+    elif blas.gemm(np.float32) is None:
+        pytest.skip("NumPy's BLAS here is not an OpenBLAS")
     case = ((5, 18, 7, 6), (20, 9, 3, 3), (1, (1, 2), 1, 2))
-    with threadpool_limits(blas_threads):
-        out, ref, reduction, inputs = run(op, case, np.float32, seed=11)
-    assert_close(out, ref, np.float32, reduction, *inputs)
+    for dtype in DTYPES:
+        out, ref, reduction, inputs = run(op, case, dtype, seed=11)
+        assert_close(out, ref, dtype, reduction, *inputs)
 
 
 def test_results_are_fresh_and_half_precision_comes_back_as_half():
