@@ -501,25 +501,31 @@ def deep_weight(depth: int, positions: int) -> bool:
     return depth >= 4608 or (depth >= 2304 and positions <= 16)
 
 
+# Channels per group from which Winograd's forward and backward_input beat the blocked kernel on any plane:
+# 96 -> 96 at 16x16 and 32x32, 128 -> 128 at 16x16 and 28x28 (0.6-0.87 of its time); 64 channels lost or tied.
+WINOGRAD_WIDTH = 96
+
+
 def prefers_winograd(g, op) -> bool:
-    """Whether a deep pass (``deep``) of a 3x3 stride-1 layer runs numpy.v3_winograd: backward_weight on
-    every plane, forward and backward_input on planes of more than 4 positions. On a 2x2 plane each image is
-    one tile, so the 16 GEMMs are thin and the filter transform is a quarter of the time: v0 was as fast
-    there (kernels/conv2d/README.md, "Winograd")."""
+    """Whether a 3x3 stride-1 pass runs numpy.v3_winograd: a deep pass (``deep``), or forward and
+    backward_input with 96 or more input and output channels per group; but not the forward on planes of
+    4 positions or fewer, where each image is one tile, the 16 GEMMs are thin and v0 was as fast
+    (kernels/conv2d/README.md, "Winograd")."""
     from kernels.conv2d.winograd import applies  # here: importing it first would make v0 the default
 
+    Cg, Kg = g.C // g.groups, g.K // g.groups
+    wide = min(Cg, Kg) >= WINOGRAD_WIDTH
     if op == "conv2d_backward_input":
-        return deep(g.K // g.groups * 9, g.H * g.W) and g.H * g.W > 4 and applies(g, backward_input=True)
-    depth = g.C // g.groups * 9
+        return (wide or deep(Kg * 9, g.H * g.W)) and applies(g, backward_input=True)
     if op == "conv2d_forward":
-        return deep(depth, g.P * g.Q) and g.P * g.Q > 4 and applies(g)
-    return deep(depth, g.P * g.Q) and applies(g)
+        return (wide or deep(Cg * 9, g.P * g.Q)) and g.P * g.Q > 4 and applies(g)
+    return deep(Cg * 9, g.P * g.Q) and applies(g)
 
 
 def prefers_forward(g):
     """Whether the blocked forward beats v0 here: with 6 or more channels per group a block's lanes are at
     least 6/16 busy, and v0's GEMMs are slower still (kernels/conv2d/README.md, v2 measurements); but not
-    on deep layers, where v0's one large GEMM per batch block wins."""
+    on deep layers, where v0's one large GEMM per batch block (or Winograd's 16) wins."""
     return g.K // g.groups >= 6 and not deep(g.C // g.groups * g.R * g.S, g.P * g.Q)
 
 
@@ -545,13 +551,13 @@ def prefers_backward_weight(g):
 @register("conv2d_forward", "numba", "v2_direct_blocked", default=True)
 @fuses("relu")
 def conv2d_forward(x, w, b, g, activation=None):
-    """Register-blocked direct convolution (positions x output-channel lanes), threads over images; on deep
-    3x3 stride-1 layers Winograd (``prefers_winograd``), and v0 on the other deep layers and where groups
-    have fewer than 6 output channels."""
-    if prefers_forward(g):
-        return forward_blocked(x, w, b, g, activation)
+    """Winograd on deep or wide 3x3 stride-1 layers (``prefers_winograd``); else the register-blocked direct
+    convolution (positions x output-channel lanes), threads over images; v0 on the other deep layers and
+    where groups have fewer than 6 output channels."""
     if prefers_winograd(g, "conv2d_forward"):
         return variant("conv2d_forward", "numpy.v3_winograd").fn(x, w, b, g, activation)
+    if prefers_forward(g):
+        return forward_blocked(x, w, b, g, activation)
     return variant("conv2d_forward", "numpy.v0_im2col").fn(x, w, b, g, activation)
 
 
@@ -559,14 +565,15 @@ def conv2d_forward(x, w, b, g, activation=None):
 def conv2d_backward_input(dy, w, g):
     """Stride 1, not 1x1: the kernel with dy's channels as lanes where groups have few input channels and
     16+ output channels, else the blocked kernel on dy with the flipped, transposed weight where groups have
-    6+ input channels; Winograd on deep 3x3 layers (``prefers_winograd``), v0 otherwise."""
+    6+ input channels; before either, Winograd on deep or wide 3x3 layers (``prefers_winograd``); v0
+    otherwise."""
+    if prefers_winograd(g, "conv2d_backward_input"):
+        return variant("conv2d_backward_input", "numpy.v3_winograd").fn(dy, w, g)
     kernel = prefers_backward_input(g)
     if kernel == "lanes":
         return backward_input_lanes(dy, w, g)
     if kernel == "blocked":
         return backward_input_blocked(dy, w, g)
-    if prefers_winograd(g, "conv2d_backward_input"):
-        return variant("conv2d_backward_input", "numpy.v3_winograd").fn(dy, w, g)
     return variant("conv2d_backward_input", "numpy.v0_im2col").fn(dy, w, g)
 
 

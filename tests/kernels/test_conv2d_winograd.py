@@ -156,15 +156,20 @@ def test_rounding_on_a_deep_layer_is_within_a_few_times_im2col():
         ("conv2d_forward", (1, 64, 16, 16), (128, 64, 3, 3), "blocked"),
         ("conv2d_forward", (1, 512, 2, 2), (512, 512, 3, 3), "v0"),  # one tile per image
         ("conv2d_backward_input", (1, 256, 8, 8), (256, 256, 3, 3), "winograd"),
-        ("conv2d_backward_input", (1, 512, 2, 2), (512, 512, 3, 3), "v0"),
+        ("conv2d_backward_input", (1, 512, 2, 2), (512, 512, 3, 3), "winograd"),
+        # wide layers, not deep: 96 -> 96 at 16x16 runs Winograd, 64 -> 96 stays blocked; not backward_weight
+        ("conv2d_forward", (1, 96, 16, 16), (96, 96, 3, 3), "winograd"),
+        ("conv2d_backward_input", (1, 96, 16, 16), (96, 96, 3, 3), "winograd"),
+        ("conv2d_forward", (1, 64, 16, 16), (96, 64, 3, 3), "blocked"),
+        ("conv2d_backward_weight", (1, 96, 16, 16), (96, 96, 3, 3), "blocked"),
         ("conv2d_backward_input", (1, 64, 16, 16), (128, 64, 3, 3), "blocked"),
         ("conv2d_backward_weight", (1, 128, 8, 8), (256, 128, 3, 3), "winograd"),
         ("conv2d_backward_weight", (1, 512, 2, 2), (512, 512, 3, 3), "winograd"),
         ("conv2d_backward_weight", (1, 64, 16, 16), (128, 64, 3, 3), "blocked"),
     ],
 )
-def test_default_routes_deep_3x3_layers_to_winograd(op, x_shape, w_shape, expected, monkeypatch):
-    """The CPU default picks Winograd on deep 3x3 stride-1 layers (padding 1), as measured in
+def test_default_routes_deep_and_wide_3x3_layers_to_winograd(op, x_shape, w_shape, expected, monkeypatch):
+    """The CPU default picks Winograd on deep or wide 3x3 stride-1 layers (padding 1), as measured in
     kernels/conv2d/README.md ("Winograd"); the result is the reference's whichever runs."""
     calls = []
     lookup = numba_blocked.variant
