@@ -504,22 +504,32 @@ def deep_weight(depth: int, positions: int) -> bool:
 # Channels per group from which Winograd's forward and backward_input beat the blocked kernel on any plane:
 # 96 -> 96 at 16x16 and 32x32, 128 -> 128 at 16x16 and 28x28 (0.6-0.87 of its time); 64 channels lost or tied.
 WINOGRAD_WIDTH = 96
+# Rows of Winograd's 16 GEMMs (tiles of the pass's output over the batch) from which its forward and
+# backward_input beat v0: below, the GEMMs are too thin to pay for reading the transformed filters U, 16/9
+# times the weights' bytes (512 -> 512 at 2x2: v0 faster at batch 8-32, Winograd from 64; at 4x4 from 16).
+WINOGRAD_MIN_ROWS = 64
+
+
+def winograd_rows(g, op) -> int:
+    """Rows of the 16 GEMMs of a Winograd pass: images times 2x2 tiles of its output (y, or dx for
+    backward_input); for backward_weight they are the GEMMs' reduction."""
+    rows, cols = (g.H, g.W) if op == "conv2d_backward_input" else (g.P, g.Q)
+    return g.N * ((rows + 1) // 2) * ((cols + 1) // 2)
 
 
 def prefers_winograd(g, op) -> bool:
-    """Whether a 3x3 stride-1 pass runs numpy.v3_winograd: a deep pass (``deep``), or forward and
-    backward_input with 96 or more input and output channels per group; but not the forward on planes of
-    4 positions or fewer, where each image is one tile, the 16 GEMMs are thin and v0 was as fast
-    (kernels/conv2d/README.md, "Winograd")."""
+    """Whether a 3x3 stride-1 pass runs numpy.v3_winograd: backward_weight on deep passes (``deep``);
+    forward and backward_input on deep passes or with 96 or more input and output channels per group, once
+    the batch gives its GEMMs ``WINOGRAD_MIN_ROWS`` rows (kernels/conv2d/README.md, "Winograd")."""
     from kernels.conv2d.winograd import applies  # here: importing it first would make v0 the default
 
     Cg, Kg = g.C // g.groups, g.K // g.groups
+    if op == "conv2d_backward_weight":
+        return deep(Cg * 9, g.P * g.Q) and applies(g)
+    depth, positions = (Kg * 9, g.H * g.W) if op == "conv2d_backward_input" else (Cg * 9, g.P * g.Q)
     wide = min(Cg, Kg) >= WINOGRAD_WIDTH
-    if op == "conv2d_backward_input":
-        return (wide or deep(Kg * 9, g.H * g.W)) and applies(g, backward_input=True)
-    if op == "conv2d_forward":
-        return (wide or deep(Cg * 9, g.P * g.Q)) and g.P * g.Q > 4 and applies(g)
-    return deep(Cg * 9, g.P * g.Q) and applies(g)
+    return ((wide or deep(depth, positions)) and winograd_rows(g, op) >= WINOGRAD_MIN_ROWS
+            and applies(g, backward_input=op == "conv2d_backward_input"))
 
 
 def prefers_forward(g):

@@ -151,26 +151,33 @@ def test_rounding_on_a_deep_layer_is_within_a_few_times_im2col():
     "op, x_shape, w_shape, expected",
     [
         # VGG-11 on CIFAR: 128 -> 256 at 8x8 and deeper run Winograd; 64 -> 128 at 16x16 stays blocked
-        ("conv2d_forward", (1, 128, 8, 8), (256, 128, 3, 3), "winograd"),
-        ("conv2d_forward", (1, 512, 4, 4), (512, 512, 3, 3), "winograd"),
+        ("conv2d_forward", (4, 128, 8, 8), (256, 128, 3, 3), "winograd"),
+        ("conv2d_forward", (16, 256, 4, 4), (256, 256, 3, 3), "winograd"),
         ("conv2d_forward", (1, 64, 16, 16), (128, 64, 3, 3), "blocked"),
-        ("conv2d_forward", (1, 512, 2, 2), (512, 512, 3, 3), "v0"),  # one tile per image
-        ("conv2d_backward_input", (1, 256, 8, 8), (256, 256, 3, 3), "winograd"),
-        ("conv2d_backward_input", (1, 512, 2, 2), (512, 512, 3, 3), "winograd"),
+        ("conv2d_forward", (64, 128, 2, 2), (128, 128, 3, 3), "winograd"),
+        ("conv2d_backward_input", (4, 256, 8, 8), (256, 256, 3, 3), "winograd"),
+        ("conv2d_backward_input", (64, 128, 2, 2), (128, 128, 3, 3), "winograd"),
+        # too few images for 64 rows of tiles: the GEMMs are too thin for Winograd, v0 (deep) or blocked (wide)
+        ("conv2d_forward", (15, 256, 4, 4), (256, 256, 3, 3), "v0"),
+        ("conv2d_forward", (63, 128, 2, 2), (128, 128, 3, 3), "v0"),
+        ("conv2d_backward_input", (3, 256, 8, 8), (256, 256, 3, 3), "v0"),
+        ("conv2d_forward", (1, 96, 13, 14), (96, 96, 3, 3), "blocked"),
         # wide layers, not deep: 96 -> 96 at 16x16 runs Winograd, 64 -> 96 stays blocked; not backward_weight
         ("conv2d_forward", (1, 96, 16, 16), (96, 96, 3, 3), "winograd"),
         ("conv2d_backward_input", (1, 96, 16, 16), (96, 96, 3, 3), "winograd"),
         ("conv2d_forward", (1, 64, 16, 16), (96, 64, 3, 3), "blocked"),
         ("conv2d_backward_weight", (1, 96, 16, 16), (96, 96, 3, 3), "blocked"),
         ("conv2d_backward_input", (1, 64, 16, 16), (128, 64, 3, 3), "blocked"),
+        # backward_weight on deep layers whatever the batch: its GEMMs reduce over the tiles
         ("conv2d_backward_weight", (1, 128, 8, 8), (256, 128, 3, 3), "winograd"),
         ("conv2d_backward_weight", (1, 512, 2, 2), (512, 512, 3, 3), "winograd"),
         ("conv2d_backward_weight", (1, 64, 16, 16), (128, 64, 3, 3), "blocked"),
     ],
 )
 def test_default_routes_deep_and_wide_3x3_layers_to_winograd(op, x_shape, w_shape, expected, monkeypatch):
-    """The CPU default picks Winograd on deep or wide 3x3 stride-1 layers (padding 1), as measured in
-    kernels/conv2d/README.md ("Winograd"); the result is the reference's whichever runs."""
+    """The CPU default picks Winograd on deep or wide 3x3 stride-1 layers (padding 1) whose batch fills 64
+    rows of tiles (any batch for backward_weight), as measured in kernels/conv2d/README.md ("Winograd");
+    the result is the reference's whichever runs."""
     calls = []
     lookup = numba_blocked.variant
     monkeypatch.setattr(numba_blocked, "variant", lambda o, key: calls.append(key) or lookup(o, key))
