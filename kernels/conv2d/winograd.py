@@ -55,8 +55,9 @@ from kernels.registry import register
 
 # Bytes of V and M (the transformed input and the GEMMs' output) per chunk of images, both reused buffers.
 CHUNK_BYTES = 48 << 20
-# Filter flip on the transformed tile's rows and columns: 0 <-> 3, 1 and 2 stay.
+# Each thread's scratch arrays (``_scratch``).
 _local = threading.local()
+# Filter flip on the transformed tile's rows and columns: 0 <-> 3, 1 and 2 stay.
 _FLIP = np.array([(3 - a if a in (0, 3) else a) * 4 + (3 - b if b in (0, 3) else b)
                   for a in range(4) for b in range(4)])
 
