@@ -57,3 +57,19 @@ def pytest_collection_modifyitems(config, items):
             ok, reason = _compile_usable()
             if not ok:
                 item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture
+def small_blocks_in_the_simulator(monkeypatch):
+    """In the simulator (about 1 ms per simulated thread) the Numba CUDA batch-norm and softmax cross-entropy
+    kernels launch 16- and 32-thread blocks instead of their defaults (256 and 128). For the device tests that
+    train or capture whole steps (dispatch, transfers, graphs); the kernel tests keep the default blocks
+    (test_batchnorm_cuda.py, test_softmax_xent_cuda.py)."""
+    if simulating():
+        from kernels.batchnorm import numba_cuda as batchnorm
+        from kernels.softmax_xent import numba_cuda as softmax_xent
+
+        monkeypatch.setattr(batchnorm, "REDUCE_THREADS", 16)
+        monkeypatch.setattr(batchnorm, "ELEMENT_THREADS", 32)
+        monkeypatch.setattr(softmax_xent, "THREADS", 16)
+    yield

@@ -145,8 +145,10 @@ def _channel_vector(value, fill, like):
 
 
 @register("batchnorm_forward_train", "numba_cuda", "v1_channel_blocks", device="cuda", default=True)
-def batchnorm_forward_train(x, weight, bias, eps, reduce_threads=REDUCE_THREADS, threads=ELEMENT_THREADS):
-    """A block per channel reduces mean, then the squared deviations; a thread per element normalises."""
+def batchnorm_forward_train(x, weight, bias, eps, reduce_threads=None, threads=None):
+    """A block per channel reduces mean, then the squared deviations; a thread per element normalises.
+    Block sizes: REDUCE_THREADS and ELEMENT_THREADS (read at each call) where None."""
+    reduce_threads, threads = reduce_threads or REDUCE_THREADS, threads or ELEMENT_THREADS
     C = x.shape[1]
     mean, var, inv_std = (empty((C,), x.dtype, like=x) for _ in range(3))
     y = empty(x.shape, x.dtype, like=x)
@@ -157,8 +159,10 @@ def batchnorm_forward_train(x, weight, bias, eps, reduce_threads=REDUCE_THREADS,
 
 
 @register("batchnorm_backward", "numba_cuda", "v1_channel_blocks", device="cuda", default=True)
-def batchnorm_backward(dy, x, weight, mean, inv_std, reduce_threads=REDUCE_THREADS, threads=ELEMENT_THREADS):
-    """A block per channel reduces sum(dy) and sum(dy * x_hat) in one pass; a thread per element forms dx."""
+def batchnorm_backward(dy, x, weight, mean, inv_std, reduce_threads=None, threads=None):
+    """A block per channel reduces sum(dy) and sum(dy * x_hat) in one pass; a thread per element forms dx;
+    block sizes as in the forward."""
+    reduce_threads, threads = reduce_threads or REDUCE_THREADS, threads or ELEMENT_THREADS
     C = x.shape[1]
     mean, inv_std = contiguous(mean), contiguous(inv_std)
     dweight, dbias = empty((C,), x.dtype, like=x), empty((C,), x.dtype, like=x)

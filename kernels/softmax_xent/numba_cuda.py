@@ -93,8 +93,10 @@ def _backward_factory(T, threads):
 
 
 @register("softmax_xent_forward", "numba_cuda", "v1_block_per_row", device="cuda", default=True)
-def softmax_xent_forward(logits, targets, ignore_index, threads=THREADS):
-    """One block per row: shared-memory tree max and sum, thread 0 writes the loss, all write the softmax."""
+def softmax_xent_forward(logits, targets, ignore_index, threads=None):
+    """One block per row: shared-memory tree max and sum, thread 0 writes the loss, all write the softmax;
+    ``threads`` per block, THREADS (read at each call) when None."""
+    threads = threads or THREADS
     losses = empty(logits.shape[:1], logits.dtype, like=logits)
     probs = empty(logits.shape, logits.dtype, like=logits)
     if logits.shape[0]:  # one block per row: nothing to launch for an empty batch
@@ -104,8 +106,10 @@ def softmax_xent_forward(logits, targets, ignore_index, threads=THREADS):
 
 
 @register("softmax_xent_backward", "numba_cuda", "v1_block_per_row", device="cuda", default=True)
-def softmax_xent_backward(probs, targets, grad_losses, ignore_index, threads=THREADS):
-    """One block per row: (softmax - onehot) * g with the row's target and g read once."""
+def softmax_xent_backward(probs, targets, grad_losses, ignore_index, threads=None):
+    """One block per row: (softmax - onehot) * g with the row's target and g read once; ``threads`` as in
+    the forward."""
+    threads = threads or THREADS
     dlogits = empty(probs.shape, probs.dtype, like=probs)
     if probs.shape[0]:
         kernel = compile_kernel(_backward_factory, probs.dtype, threads)

@@ -21,7 +21,7 @@ REFERENCE = {"simulator": ("cpu", 1e-4), "gpu": ("cuda", 1e-6)}
 
 
 @pytest.fixture(autouse=True)
-def cheap_kernels_in_the_simulator():
+def cheap_kernels_in_the_simulator(small_blocks_in_the_simulator):
     from kernels.device_arrays import simulating
 
     if simulating():  # one thread per output instead of 128x128 tiles of threads

@@ -63,7 +63,7 @@ def small_cnn():
     )
 
 
-def test_gpu_defaults_train_like_the_cpu(cuda_c_defaults):
+def test_gpu_defaults_train_like_the_cpu(cuda_c_defaults, small_blocks_in_the_simulator):
     tl.manual_seed(0)
     cpu_model, cuda_model = small_cnn(), small_cnn()
     cuda_model.load_state_dict(cpu_model.state_dict())

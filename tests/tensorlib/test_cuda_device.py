@@ -46,7 +46,7 @@ def tiny_cnn():
     return nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(2 * 3 * 3, 3))
 
 
-def test_model_to_cuda_trains_like_the_cpu(tier):
+def test_model_to_cuda_trains_like_the_cpu(tier, small_blocks_in_the_simulator):
     tl.manual_seed(0)
     cpu_model = tiny_cnn()
     cuda_model = tiny_cnn()
