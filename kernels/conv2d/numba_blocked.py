@@ -510,26 +510,20 @@ WINOGRAD_WIDTH = 96
 WINOGRAD_MIN_ROWS = 64
 
 
-def winograd_rows(g, op) -> int:
-    """Rows of the 16 GEMMs of a Winograd pass: images times 2x2 tiles of its output (y, or dx for
-    backward_input); for backward_weight they are the GEMMs' reduction."""
-    rows, cols = (g.H, g.W) if op == "conv2d_backward_input" else (g.P, g.Q)
-    return g.N * ((rows + 1) // 2) * ((cols + 1) // 2)
-
-
 def prefers_winograd(g, op) -> bool:
     """Whether a 3x3 stride-1 pass runs numpy.v3_winograd: backward_weight on deep passes (``deep``);
     forward and backward_input on deep passes or with 96 or more input and output channels per group, once
     the batch gives its GEMMs ``WINOGRAD_MIN_ROWS`` rows (kernels/conv2d/README.md, "Winograd")."""
-    from kernels.conv2d.winograd import applies  # here: importing it first would make v0 the default
+    from kernels.conv2d.winograd import applies, gemm_rows  # here: importing it first would make v0 the default
 
     Cg, Kg = g.C // g.groups, g.K // g.groups
     if op == "conv2d_backward_weight":
         return deep(Cg * 9, g.P * g.Q) and applies(g)
-    depth, positions = (Kg * 9, g.H * g.W) if op == "conv2d_backward_input" else (Cg * 9, g.P * g.Q)
+    backward_input = op == "conv2d_backward_input"
+    depth, positions = (Kg * 9, g.H * g.W) if backward_input else (Cg * 9, g.P * g.Q)
     wide = min(Cg, Kg) >= WINOGRAD_WIDTH
-    return ((wide or deep(depth, positions)) and winograd_rows(g, op) >= WINOGRAD_MIN_ROWS
-            and applies(g, backward_input=op == "conv2d_backward_input"))
+    return ((wide or deep(depth, positions)) and gemm_rows(g, backward_input) >= WINOGRAD_MIN_ROWS
+            and applies(g, backward_input))
 
 
 def prefers_forward(g):

@@ -70,6 +70,13 @@ def applies(g, backward_input=False):
     return not backward_input or max(g.padding) <= 2
 
 
+def gemm_rows(g, backward_input=False):
+    """Rows of a pass's 16 GEMMs (``_Run.tiles`` per image, times the images): the 2x2 tiles of its output,
+    y or (backward_input) dx, over the batch."""
+    rows, cols = (g.H, g.W) if backward_input else (g.P, g.Q)
+    return g.N * ceil(rows / 2) * ceil(cols / 2)
+
+
 @functools.lru_cache(maxsize=1)
 def tiles():
     """The transforms (``winograd_tiles.py``), compiled once per process and cached on disk."""
