@@ -3,8 +3,12 @@
 A model's state dict (a flat mapping of names to arrays) becomes a plain safetensors file that
 ``safetensors.torch.load_file`` reads. Nested state (an optimizer's, a training checkpoint's) is flattened
 to dotted keys for its arrays; everything else (numbers, strings, lists) is kept as JSON in the file's
-metadata together with the layout, so ``load`` rebuilds the same structure. A SHA-256 of the array bytes in
-the metadata lets ``load`` reject a file whose contents were altered.
+metadata together with the layout, so ``load`` rebuilds the same structure. A SHA-256 of the array bytes and
+of the layout in the metadata lets ``load`` reject a file whose contents were altered, numbers and strings of
+the layout (a checkpoint's epoch, say) included.
+
+Format versions (the ``tensorlib.format`` metadata key): 2 checksums the arrays and the layout; files written
+before it carry no version and their checksum covers the arrays only, which ``load`` still checks.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from tensorlib.device import move
 
 LAYOUT_KEY = "tensorlib.layout"
 CHECKSUM_KEY = "tensorlib.sha256"
+FORMAT_KEY = "tensorlib.format"
+FORMAT_VERSION = "2"
 
 
 class CheckpointError(ValueError):
@@ -58,6 +64,7 @@ def _flatten(value, prefix, arrays):
 
 
 def _unflatten(layout, arrays):
+    """The structure ``_flatten`` described; KeyError, TypeError or ValueError when ``layout`` is malformed."""
     if isinstance(layout, dict):
         if "__array__" in layout:
             return arrays[layout["__array__"]]
@@ -69,8 +76,11 @@ def _unflatten(layout, arrays):
     return layout
 
 
-def _checksum(arrays) -> str:
+def _checksum(arrays, layout_text: str | None) -> str:
+    """SHA-256 of the arrays (names, dtypes, shapes, bytes) and, from format 2 on, of the layout's JSON text."""
     digest = hashlib.sha256()
+    if layout_text is not None:
+        digest.update(layout_text.encode())
     for key in sorted(arrays):
         digest.update(key.encode())
         digest.update(str(arrays[key].dtype).encode() + str(arrays[key].shape).encode())
@@ -90,13 +100,15 @@ def save(obj, path) -> None:
         raise TypeError(f"save expects a mapping (a state dict), got {type(obj).__name__}")
     arrays: dict[str, np.ndarray] = {}
     layout = _flatten(obj, "", arrays)
-    metadata = {LAYOUT_KEY: json.dumps(layout), CHECKSUM_KEY: _checksum(arrays)}
+    layout_text = json.dumps(layout)
+    metadata = {LAYOUT_KEY: layout_text, CHECKSUM_KEY: _checksum(arrays, layout_text), FORMAT_KEY: FORMAT_VERSION}
     payload = to_bytes(arrays, metadata=metadata)
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".safetensors")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes the file private (0600); give it the mode open() would
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
@@ -106,6 +118,12 @@ def save(obj, path) -> None:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+
+
+def _umask() -> int:
+    current = os.umask(0)  # the only way to read it is to set it
+    os.umask(current)
+    return current
 
 
 def _read(path):
@@ -137,14 +155,20 @@ def load(path, model=None, strict: bool = True):
     ``CheckpointError`` naming the file and the first offending key, and leaves the model unchanged.
     """
     path, arrays, metadata = _read(path)
+    version = metadata.get(FORMAT_KEY)
+    if version not in (None, FORMAT_VERSION):
+        raise CheckpointError(f"{path}: format version {version!r} is not one this tensorlib reads "
+                              f"(it reads {FORMAT_VERSION} and the unversioned files written before it)")
     expected = metadata.get(CHECKSUM_KEY)
-    if expected is not None and _checksum(arrays) != expected:
-        raise CheckpointError(f"{path}: contents do not match the checksum recorded when it was saved (tampered?)")
+    covered = metadata.get(LAYOUT_KEY) if version is not None else None
+    if expected is not None and _checksum(arrays, covered) != expected:
+        raise CheckpointError(f"{path}: contents do not match the checksum recorded when it was saved "
+                              "(altered or damaged since)")
     if LAYOUT_KEY in metadata:
         try:
             state = _unflatten(json.loads(metadata[LAYOUT_KEY]), arrays)
-        except (json.JSONDecodeError, KeyError) as error:
-            raise CheckpointError(f"{path}: corrupt layout metadata ({error})") from None
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
+            raise CheckpointError(f"{path}: corrupt layout metadata ({type(error).__name__}: {error})") from None
     else:
         state = OrderedDict(sorted(arrays.items()))
     if model is not None:

@@ -103,3 +103,73 @@ def test_refuses_non_mappings(tmp_path):
     header = json.dumps({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
     (tmp_path / "plain.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + b"\0\0\0\0")
     assert list(nn.load(tmp_path / "plain.safetensors")) == ["a"]  # files from other tools load too
+
+
+def _rewrite_metadata(path, change):
+    """Rewrite the safetensors header of ``path`` with ``change(metadata)`` applied, arrays untouched."""
+    payload = path.read_bytes()
+    size = int.from_bytes(payload[:8], "little")
+    header = json.loads(payload[8:8 + size])
+    change(header["__metadata__"])
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(len(text).to_bytes(8, "little") + text + payload[8 + size:])
+
+
+def test_edited_metadata_is_rejected(tmp_path):
+    path = tmp_path / "c.safetensors"
+    nn.save({"model": {"w": np.ones(3)}, "progress": {"epoch": 2}}, path)
+
+    def later_epoch(metadata):
+        assert '"epoch", 2' in metadata["tensorlib.layout"]
+        metadata["tensorlib.layout"] = metadata["tensorlib.layout"].replace('"epoch", 2', '"epoch", 7')
+
+    _rewrite_metadata(path, later_epoch)
+    with pytest.raises(nn.CheckpointError, match="c.safetensors.*checksum"):
+        nn.load(path)
+
+
+def test_unversioned_files_load_with_their_array_checksum(tmp_path):
+    from nn.serialization import CHECKSUM_KEY, FORMAT_KEY, _checksum
+
+    path = tmp_path / "old.safetensors"
+    nn.save({"progress": {"epoch": 2}, "w": np.arange(3.0)}, path)
+
+    def as_written_before_versions(metadata):
+        del metadata[FORMAT_KEY]
+        metadata[CHECKSUM_KEY] = _checksum({"w": np.arange(3.0)}, None)
+
+    _rewrite_metadata(path, as_written_before_versions)
+    assert nn.load(path)["progress"]["epoch"] == 2
+    _rewrite_metadata(path, lambda metadata: metadata.update({FORMAT_KEY: "99"}))
+    with pytest.raises(nn.CheckpointError, match="format version '99'"):
+        nn.load(path)
+
+
+@pytest.mark.parametrize("layout", ["5", '{"__dict__": 5}', '{"__dict__": [[1]]}', '{"__list__": 3}'])
+def test_malformed_layout_is_a_checkpoint_error(tmp_path, layout):
+    from nn.serialization import CHECKSUM_KEY, LAYOUT_KEY, _checksum
+
+    path = tmp_path / "m.safetensors"
+    nn.save({"w": np.ones(2)}, path)
+
+    def replace_layout(metadata):
+        metadata[LAYOUT_KEY] = layout
+        metadata[CHECKSUM_KEY] = _checksum({"w": np.ones(2)}, layout)
+
+    _rewrite_metadata(path, replace_layout)
+    try:
+        state = nn.load(path)
+    except nn.CheckpointError as error:
+        assert "m.safetensors" in str(error)
+    else:
+        assert not isinstance(state, dict) or "w" not in state  # a well-formed JSON value, returned as saved
+
+
+def test_file_mode_follows_the_umask(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        nn.save({"w": np.ones(2)}, tmp_path / "m.safetensors")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "m.safetensors").stat().st_mode & 0o777 == 0o644
