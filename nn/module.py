@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import operator
 from collections import OrderedDict, namedtuple
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -71,23 +73,41 @@ class Module:
 
     # ---- registration -----------------------------------------------------------------------------
     def __setattr__(self, name, value):
+        """Register Parameters and Modules, as PyTorch does.
+
+        A name already in the same table is replaced where it stands, so ``seq.act = nn.ReLU()`` keeps the
+        layer's place in a Sequential and ``linear.weight = Parameter(...)`` keeps the state dict's key order.
+        A name that moves to another table leaves the old one.
+        """
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"call super().__init__() in {type(self).__name__}.__init__ before assigning {name!r}")
-        if isinstance(value, (Parameter, Module)):
-            for table in (self._parameters, self._buffers, self._modules, self.__dict__):
-                table.pop(name, None)
-            (self._parameters if isinstance(value, Parameter) else self._modules)[name] = value
+        if isinstance(value, Parameter):
+            self._forget(name, self._buffers, self._modules)
+            self._parameters[name] = value
+        elif name in self._parameters:
+            if value is not None:
+                raise TypeError(f"{name!r} must be a Parameter or None, got {type(value).__name__}")
+            self._parameters[name] = None
+        elif isinstance(value, Module):
+            self._forget(name, self._parameters, self._buffers)
+            self._modules[name] = value
+        elif name in self._modules:
+            if value is not None:
+                raise TypeError(f"{name!r} must be a Module or None, got {type(value).__name__}")
+            self._modules[name] = None
         elif name in self._buffers:
             if value is not None and not isinstance(value, tl.Tensor):
                 raise TypeError(f"buffer {name!r} must be a Tensor or None, got {type(value).__name__}")
             self._buffers[name] = value
-        elif name in self._parameters or name in self._modules:
-            if value is not None:
-                kind = "Parameter" if name in self._parameters else "Module"
-                raise TypeError(f"{name!r} must be a {kind} or None, got {type(value).__name__}")
-            (self._parameters if name in self._parameters else self._modules)[name] = None
         else:
             object.__setattr__(self, name, value)
+
+    def _forget(self, name, *tables):
+        """Remove ``name`` from ``tables`` and from the plain attributes, before it is registered elsewhere."""
+        for table in tables:
+            table.pop(name, None)
+        self.__dict__.pop(name, None)
+        self._non_persistent.discard(name)
 
     def __getattr__(self, name):
         for table in ("_parameters", "_buffers", "_modules"):
@@ -100,6 +120,7 @@ class Module:
         for table in (self._parameters, self._buffers, self._modules):
             if name in table:
                 del table[name]
+                self._non_persistent.discard(name)
                 return
         object.__delattr__(self, name)
 
@@ -126,15 +147,18 @@ class Module:
         self._modules[name] = module
 
     # ---- traversal --------------------------------------------------------------------------------
-    def named_modules(self, memo=None, prefix=""):
+    def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True):
+        """(dotted name, module) of this module and every submodule, depth first; a module reached by two
+        paths is given once unless ``remove_duplicate`` is False."""
         memo = set() if memo is None else memo
         if id(self) in memo:
             return
-        memo.add(id(self))
+        if remove_duplicate:
+            memo.add(id(self))
         yield prefix, self
         for name, module in self._modules.items():
             if module is not None:
-                yield from module.named_modules(memo, f"{prefix}.{name}" if prefix else name)
+                yield from module.named_modules(memo, f"{prefix}.{name}" if prefix else name, remove_duplicate)
 
     def modules(self):
         for _, module in self.named_modules():
@@ -149,25 +173,27 @@ class Module:
         for _, module in self.named_children():
             yield module
 
-    def _named_members(self, table, prefix, recurse):
+    def _named_members(self, table, prefix, recurse, remove_duplicate):
         seen = set()
-        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
         for module_prefix, module in modules:
             for name, value in getattr(module, table).items():
-                if value is None or id(value) in seen:
+                if value is None or (remove_duplicate and id(value) in seen):
                     continue
                 seen.add(id(value))
                 yield (f"{module_prefix}.{name}" if module_prefix else name), value
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True):
-        yield from self._named_members("_parameters", prefix, recurse)
+    def named_parameters(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
+        """(dotted name, Parameter) pairs; a shared Parameter is given once, under its first name, unless
+        ``remove_duplicate`` is False."""
+        yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True):
         for _, param in self.named_parameters(recurse=recurse):
             yield param
 
-    def named_buffers(self, prefix: str = "", recurse: bool = True):
-        yield from self._named_members("_buffers", prefix, recurse)
+    def named_buffers(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
+        yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True):
         for _, buffer in self.named_buffers(recurse=recurse):
@@ -181,8 +207,10 @@ class Module:
 
     # ---- modes, devices, gradients ----------------------------------------------------------------
     def train(self, mode: bool = True):
+        if not isinstance(mode, bool):  # train("no") would otherwise mean training, since bool("no") is True
+            raise ValueError(f"training mode is expected to be boolean (True or False), got {mode!r}")
         for module in self.modules():
-            object.__setattr__(module, "training", bool(mode))
+            object.__setattr__(module, "training", mode)
         return self
 
     def eval(self):
@@ -240,25 +268,25 @@ class Module:
         return self.to(tl.float64)
 
     # ---- state --------------------------------------------------------------------------------------
-    def state_dict(self, prefix: str = "") -> "OrderedDict[str, np.ndarray]":
-        """Parameters and persistent buffers by PyTorch's dotted names, as NumPy arrays (copies)."""
-        state = OrderedDict()
-        for module_prefix, module in self.named_modules(prefix=prefix.rstrip(".")):
-            for table, skip in ((module._parameters, ()), (module._buffers, module._non_persistent)):
-                for name, tensor in table.items():
-                    if tensor is None or name in skip:
-                        continue
-                    state[f"{module_prefix}.{name}" if module_prefix else name] = np.array(move(tensor.data, "cpu"))
-        return state
-
-    def load_state_dict(self, state_dict, strict: bool = True):
-        """Copy arrays into the parameters and buffers in place, checking names and shapes first."""
-        own = OrderedDict()
-        for module_prefix, module in self.named_modules():
+    def _state_tensors(self, prefix: str = ""):
+        """(dotted name, tensor) of every parameter and persistent buffer, along every path to it: a module or
+        Parameter held twice (``Sequential(linear, relu, linear)``) is listed under each of its names, as in
+        PyTorch's state dict."""
+        for module_prefix, module in self.named_modules(prefix=prefix, remove_duplicate=False):
             for table, skip in ((module._parameters, ()), (module._buffers, module._non_persistent)):
                 for name, tensor in table.items():
                     if tensor is not None and name not in skip:
-                        own[f"{module_prefix}.{name}" if module_prefix else name] = tensor
+                        yield (f"{module_prefix}.{name}" if module_prefix else name), tensor
+
+    def state_dict(self, prefix: str = "", keep_vars: bool = False) -> "OrderedDict[str, np.ndarray]":
+        """Parameters and persistent buffers by PyTorch's dotted names, as NumPy arrays (copies); with
+        ``keep_vars=True``, the module's own Parameter and buffer tensors instead."""
+        return OrderedDict((key, tensor if keep_vars else np.array(move(tensor.data, "cpu")))
+                           for key, tensor in self._state_tensors(prefix.rstrip(".")))
+
+    def load_state_dict(self, state_dict, strict: bool = True):
+        """Copy arrays into the parameters and buffers in place, checking names and shapes first."""
+        own = OrderedDict(self._state_tensors())
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
         mismatched = []
@@ -304,7 +332,64 @@ def _raw(value):
     return value
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """Indexing shared by Sequential and ModuleList, with PyTorch's rules: positions may be negative,
+    ``del`` renumbers the keys 0..n-1, ``insert`` shifts the numbered keys after it up by one."""
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def _key(self, index) -> str:
+        """The key of the module at position ``index``."""
+        index = operator.index(index)
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} is out of range for a {type(self).__name__} of {len(self)} modules")
+        return list(self._modules)[index]
+
+    def __setitem__(self, index, module):
+        setattr(self, self._key(index), module)  # replaced in place: the module keeps its position
+
+    def __delitem__(self, index):
+        keys = list(self._modules)[index] if isinstance(index, slice) else [self._key(index)]
+        for key in keys:
+            del self._modules[key]
+        modules = list(self._modules.values())
+        self._modules.clear()
+        self._modules.update((str(i), module) for i, module in enumerate(modules))
+
+    def insert(self, index, module):
+        """Put ``module`` before position ``index`` (``-len <= index <= len``)."""
+        if not isinstance(module, Module):
+            raise TypeError(f"insert expects a Module, got {type(module).__name__}")
+        n, index = len(self), operator.index(index)
+        if not -n <= index <= n:
+            raise IndexError(f"insert index {index} is out of range for a {type(self).__name__} of {n} modules")
+        index = index + n if index < 0 else index
+        shifted = [str(i) for i in range(index, n)]
+        if list(self._modules)[index:] != shifted:
+            raise ValueError(f"insert at {index} renumbers the modules after it, which needs them keyed {shifted}; "
+                             f"the keys are {list(self._modules)}")
+        for i in range(n, index, -1):
+            self._modules[str(i)] = self._modules[str(i - 1)]
+        self._modules[str(index)] = module
+        return self
+
+    def append(self, module):
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        if not isinstance(modules, Iterable):
+            raise TypeError(f"extend expects an iterable of Modules, got {type(modules).__name__}")
+        for module in modules:
+            self.append(module)
+        return self
+
+
+class Sequential(_ModuleSequence):
     """Modules applied in order; ``Sequential(a, b)`` or ``Sequential(OrderedDict(name=module))``."""
 
     def __init__(self, *modules):
@@ -322,46 +407,21 @@ class Sequential(Module):
         return x
 
     def __getitem__(self, index):
-        modules = list(self._modules.values())
         if isinstance(index, slice):
             return Sequential(OrderedDict(list(self._modules.items())[index]))
-        return modules[index]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
+        return self._modules[self._key(index)]
 
 
-class ModuleList(Module):
-    def __init__(self, modules=()):
+class ModuleList(_ModuleSequence):
+    def __init__(self, modules=None):
         super().__init__()
-        for module in modules:
-            self.append(module)
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for module in modules:
-            self.append(module)
-        return self
+        if modules is not None:
+            self.extend(modules)
 
     def __getitem__(self, index):
-        modules = list(self._modules.values())
-        return ModuleList(modules[index]) if isinstance(index, slice) else modules[index]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
+        if isinstance(index, slice):
+            return ModuleList(list(self._modules.values())[index])
+        return self._modules[self._key(index)]
 
 
 class ModuleDict(Module):

@@ -153,3 +153,137 @@ def test_assignment_type_checks():
 
     with pytest.raises(AttributeError, match="super"):
         Forgot()
+
+
+def test_reassigning_a_layer_keeps_its_position():
+    tl.manual_seed(0)
+    seq = nn.Sequential(OrderedDict(fc=nn.Linear(3, 4), act=nn.Tanh(), out=nn.Linear(4, 2)))
+    seq.act = nn.ReLU()
+    assert list(seq._modules) == ["fc", "act", "out"]
+    x = tl.randn(5, 3)
+    expected = seq.out(seq.fc(x).relu())  # the ReLU runs between fc and out, not after out
+    np.testing.assert_array_equal(seq(x).detach().numpy(), expected.detach().numpy())
+
+    linear = nn.Linear(2, 3)
+    linear.weight = nn.Parameter(tl.ones(3, 2))
+    assert list(linear.state_dict()) == ["weight", "bias"]
+    assert [name for name, _ in linear.named_parameters()] == ["weight", "bias"]
+    np.testing.assert_array_equal(linear.state_dict()["weight"], np.ones((3, 2)))
+
+
+def test_assigning_to_another_table_moves_the_name():
+    block = Block()
+    block.conv = nn.Parameter(tl.ones(2))  # a module name becomes a parameter
+    assert "conv" not in block._modules and list(block._parameters) == ["scale", "conv"]
+    block.register_buffer("stats", tl.zeros(1), persistent=False)
+    block.stats = nn.Parameter(tl.ones(1))  # a buffer name becomes a parameter, and is saved
+    assert "stats" not in block._buffers and "stats" in block.state_dict()
+    with pytest.raises(TypeError, match="'scale' must be a Parameter or None, got Linear"):
+        block.scale = nn.Linear(1, 1)  # as in PyTorch, a parameter name does not take a module
+    block.scale = None
+    assert block._parameters["scale"] is None and "scale" not in block.state_dict()
+
+
+def _kinds(container):
+    return [type(module).__name__ for module in container]
+
+
+@pytest.mark.parametrize("container", [nn.Sequential, lambda *m: nn.ModuleList(m)], ids=["Sequential", "ModuleList"])
+def test_sequence_setitem_delitem_insert(container):
+    seq = container(nn.Linear(2, 2), nn.ReLU(), nn.Tanh(), nn.Sigmoid())
+    seq[-1] = nn.GELU()
+    seq[1] = nn.ELU()
+    assert _kinds(seq) == ["Linear", "ELU", "Tanh", "GELU"] and list(seq._modules) == ["0", "1", "2", "3"]
+    with pytest.raises(IndexError, match="index 4 is out of range"):
+        seq[4] = nn.ReLU()
+    with pytest.raises(TypeError, match="'0' must be a Module or None, got int"):
+        seq[0] = 3
+    del seq[1]
+    assert _kinds(seq) == ["Linear", "Tanh", "GELU"] and list(seq._modules) == ["0", "1", "2"]  # renumbered
+    del seq[-2:]
+    assert _kinds(seq) == ["Linear"] and list(seq._modules) == ["0"]
+    with pytest.raises(IndexError, match="index -2 is out of range"):
+        del seq[-2]
+    seq.insert(0, nn.Tanh())
+    seq.insert(-1, nn.ReLU())
+    seq.insert(3, nn.Sigmoid())  # index == len appends
+    assert _kinds(seq) == ["Tanh", "ReLU", "Linear", "Sigmoid"] and list(seq._modules) == ["0", "1", "2", "3"]
+    for index in (5, -5):
+        with pytest.raises(IndexError, match=f"insert index {index} is out of range"):
+            seq.insert(index, nn.ReLU())
+    with pytest.raises(TypeError, match="insert expects a Module, got int"):
+        seq.insert(0, 3)
+    assert seq.extend([nn.ReLU(), nn.Tanh()]) is seq and seq.append(nn.ELU()) is seq
+    assert _kinds(seq)[-3:] == ["ReLU", "Tanh", "ELU"] and list(seq._modules)[-1] == "6"
+    with pytest.raises(TypeError, match="extend expects an iterable of Modules, got int"):
+        seq.extend(3)
+
+
+def test_sequential_forward_follows_edits():
+    tl.manual_seed(1)
+    first, second = nn.Linear(3, 3), nn.Linear(3, 3)
+    seq = nn.Sequential(first, nn.ReLU(), second)
+    x = tl.randn(4, 3)
+    seq.insert(1, nn.Tanh())
+    del seq[2]
+    np.testing.assert_array_equal(seq(x).detach().numpy(), second(first(x).tanh()).detach().numpy())
+    assert list(seq.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+
+
+def test_sequential_deletion_renumbers_named_keys_and_insert_needs_numbers():
+    seq = nn.Sequential(OrderedDict(a=nn.ReLU(), b=nn.Tanh(), c=nn.Sigmoid()))
+    del seq[0]
+    assert list(seq._modules) == ["0", "1"]  # as PyTorch: del renumbers every key
+    named = nn.Sequential(OrderedDict(a=nn.ReLU(), b=nn.Tanh()))
+    with pytest.raises(ValueError, match=r"insert at 1 .* keyed \['1'\]; the keys are \['a', 'b'\]"):
+        named.insert(1, nn.ELU())
+    named.insert(2, nn.ELU())  # at the end nothing is renumbered
+    assert list(named._modules) == ["a", "b", "2"]
+
+
+def test_module_used_twice_is_saved_under_each_name():
+    linear = nn.Linear(2, 2)
+    model = nn.Sequential(linear, nn.ReLU(), linear)
+    state = model.state_dict()
+    assert list(state) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    np.testing.assert_array_equal(state["0.weight"], state["2.weight"])
+    assert [name for name, _ in model.named_parameters()] == ["0.weight", "0.bias"]
+    assert [name for name, _ in model.named_parameters(remove_duplicate=False)] == list(state)
+    assert [name for name, _ in model.named_modules(remove_duplicate=False)] == ["", "0", "1", "2"]
+    assert [name for name, _ in model.named_modules()] == ["", "0", "1"]
+
+    rng = np.random.default_rng(3)
+    weight, bias = rng.standard_normal((2, 2)).astype(np.float32), rng.standard_normal(2).astype(np.float32)
+    result = model.load_state_dict({"0.weight": weight, "0.bias": bias, "2.weight": weight, "2.bias": bias})
+    assert result.missing_keys == [] and result.unexpected_keys == []
+    np.testing.assert_array_equal(linear.weight.detach().numpy(), weight)
+    with pytest.raises(RuntimeError, match="missing keys: 2.weight, 2.bias"):
+        model.load_state_dict({"0.weight": weight, "0.bias": bias})
+
+
+def test_tied_parameter_is_saved_under_each_name():
+    class Tied(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encode, self.decode = nn.Linear(3, 3), nn.Linear(3, 3)
+            self.decode.weight = self.encode.weight
+
+    model = Tied()
+    assert list(model.state_dict()) == ["encode.weight", "encode.bias", "decode.weight", "decode.bias"]
+    assert [name for name, _ in model.named_parameters()] == ["encode.weight", "encode.bias", "decode.bias"]
+    assert len(list(model.named_parameters(remove_duplicate=False))) == 4
+
+
+def test_state_dict_keep_vars_gives_the_module_tensors():
+    block = Block()
+    state = block.state_dict(keep_vars=True)
+    assert state["conv.weight"] is block.conv.weight and state["steps"] is block.steps
+    assert list(state) == list(block.state_dict())
+
+
+@pytest.mark.parametrize("mode", ["no", 1, 1.5, None, np.True_])
+def test_train_mode_must_be_a_bool(mode):
+    block = Block().eval()
+    with pytest.raises(ValueError, match=f"training mode is expected to be boolean.*got {mode!r}"):
+        block.train(mode)
+    assert not any(m.training for m in block.modules())  # unchanged
