@@ -4,6 +4,7 @@ generator seeded by ``tensorlib.manual_seed``."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -19,6 +20,15 @@ def _fill(tensor, values):
 def _draw_dtype(tensor):
     """Draw directly in float32 for float32 tensors: no float64 temporary (a VGG layer is 100M weights)."""
     return np.float32 if tensor.dtype == np.float32 else np.float64
+
+
+def _is_empty(tensor) -> bool:
+    """True (with PyTorch's warning) for a zero-element tensor, whose fans are 0: there is nothing to draw,
+    and the std formulas would divide by zero."""
+    if tensor.numel() == 0:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
+        return True
+    return False
 
 
 def calculate_gain(nonlinearity: str, param=None) -> float:
@@ -75,12 +85,16 @@ def ones_(tensor):
 
 
 def xavier_uniform_(tensor, gain=1.0):
+    if _is_empty(tensor):
+        return tensor
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(tensor, -bound, bound)
 
 
 def xavier_normal_(tensor, gain=1.0):
+    if _is_empty(tensor):
+        return tensor
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
 
@@ -94,9 +108,13 @@ def _kaiming_std(tensor, a, mode, nonlinearity):
 
 
 def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    if _is_empty(tensor):
+        return tensor
     bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
     return uniform_(tensor, -bound, bound)
 
 
 def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    if _is_empty(tensor):
+        return tensor
     return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity))

@@ -38,6 +38,13 @@ def _check_positive(name, value):
         raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
+def _place(module, device):
+    """Move a freshly built layer to ``device`` (None: stay on the CPU). Parameters are always drawn on the
+    CPU first, so a seed gives the same initial weights on every device."""
+    if device is not None:
+        module.to(device=device)
+
+
 def _default_uniform_init(weight, bias, fan_in):
     """PyTorch's default for Linear and Conv: kaiming_uniform_(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
     init.kaiming_uniform_(weight, a=math.sqrt(5))
@@ -49,7 +56,7 @@ def _default_uniform_init(weight, bias, fan_in):
 class Linear(Module):
     """y = x W^T + b, weight (out_features, in_features)."""
 
-    def __init__(self, in_features, out_features, bias=True, dtype=None):
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
         _check_positive("in_features", in_features)
         _check_positive("out_features", out_features)
@@ -59,6 +66,7 @@ class Linear(Module):
         if not bias:
             self.register_parameter("bias", None)
         _default_uniform_init(self.weight, self.bias, in_features)
+        _place(self, device)
 
     def forward(self, x):
         return F.linear(x, self.weight, self.bias)
@@ -71,7 +79,7 @@ class Conv2d(Module):
     """2-D convolution over an (N, C, H, W) input; weight (out_channels, in_channels/groups, kH, kW)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, padding_mode="zeros", dtype=None):
+                 bias=True, padding_mode="zeros", device=None, dtype=None):
         super().__init__()
         _check_positive("in_channels", in_channels)
         _check_positive("out_channels", out_channels)
@@ -83,6 +91,8 @@ class Conv2d(Module):
             raise ValueError(f"padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', got {padding_mode!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size, self.stride, self.dilation = pair(kernel_size, "kernel_size"), pair(stride, "stride"), pair(dilation, "dilation")
+        if min(self.kernel_size) < 1:
+            raise ValueError(f"kernel_size must be positive, got {kernel_size!r}")
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
                 raise ValueError(f"padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
@@ -98,6 +108,7 @@ class Conv2d(Module):
             self.register_parameter("bias", None)
         fan_in = in_channels // groups * self.kernel_size[0] * self.kernel_size[1]
         _default_uniform_init(self.weight, self.bias, fan_in)
+        _place(self, device)
 
     def forward(self, x):
         return self._conv_forward(x, F.conv2d)
@@ -292,11 +303,11 @@ class Maxout(Module):
     max(x W_1^T + b_1, ..., x W_k^T + b_k). It learns its own piecewise-linear activation; with k = 2 and one
     map fixed at zero it is ReLU."""
 
-    def __init__(self, in_features, out_features, pool_size=2):
+    def __init__(self, in_features, out_features, pool_size=2, device=None, dtype=None):
         super().__init__()
         _check_positive("pool_size", pool_size)
         self.in_features, self.out_features, self.pool_size = in_features, out_features, pool_size
-        self.linear = Linear(in_features, out_features * pool_size)
+        self.linear = Linear(in_features, out_features * pool_size, device=device, dtype=dtype)
 
     def forward(self, x):
         pieces = self.linear(x).reshape(*x.shape[:-1], self.out_features, self.pool_size)
@@ -328,9 +339,11 @@ class _BatchNorm(Module):
     expected_dims = ()
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, bias=True,
-                 dtype=None):
+                 device=None, dtype=None):
         super().__init__()
         _check_positive("num_features", num_features)
+        if not eps >= 0:  # also catches NaN
+            raise ValueError(f"eps must be non-negative, got {eps!r}")
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         self.register_parameter("weight", Parameter(tl.ones(num_features, dtype=dtype)) if affine else None)
@@ -343,6 +356,7 @@ class _BatchNorm(Module):
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
+        _place(self, device)
 
     def forward(self, x):
         if x.ndim not in self.expected_dims:
@@ -351,12 +365,21 @@ class _BatchNorm(Module):
         if x.shape[1] != self.num_features:
             raise ValueError(f"{type(self).__name__}({self.num_features}) got an input with {x.shape[1]} channels "
                              f"(shape {x.shape})")
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            tensor = getattr(self, name)
+            if tensor is not None and tensor.dtype != x.dtype:
+                raise RuntimeError(f"mixed dtype: {type(self).__name__} got a {x.dtype} input but its {name} is "
+                                   f"{tensor.dtype}; convert one of them (module.to(dtype) or input.to(dtype))")
+        use_batch_stats = self.training or not self.track_running_stats
+        # PyTorch's rule: a batch's variance can be 0 (a constant channel), so training needs eps > 0
+        if self.eps < 0 or (use_batch_stats and self.eps == 0):
+            raise ValueError(f"{type(self).__name__} needs eps > 0 in training and eps >= 0 in eval, "
+                             f"got eps={self.eps}")
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.data[...] += 1
             if self.momentum is None:  # cumulative moving average
                 momentum = 1.0 / float(self.num_batches_tracked.item())
-        use_batch_stats = self.training or not self.track_running_stats
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_batch_stats,
                             momentum, self.eps)
 

@@ -14,15 +14,15 @@ import numpy as np
 
 
 def pair(value, name: str) -> tuple[int, int]:
-    """``3 -> (3, 3)``, ``(3, 2) -> (3, 2)``; anything else raises naming ``name``."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    if isinstance(value, (int, np.integer)):
+    """``3 -> (3, 3)``, ``(3, 2) -> (3, 2)``, ``(3,) -> (3, 3)`` (PyTorch expands a one-element sequence to
+    both axes); anything else raises naming ``name``."""
+    def is_int(v):
+        return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+    if is_int(value):
         return int(value), int(value)
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in value
-    ):
-        return int(value[0]), int(value[1])
+    if isinstance(value, (tuple, list)) and len(value) in (1, 2) and all(is_int(v) for v in value):
+        return int(value[0]), int(value[-1])
     raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
 
 

@@ -86,5 +86,12 @@ class AdaptiveAvgPool2d(Function):
 
 @_batched
 def adaptive_avg_pool2d(input, output_size):
-    """Average over PyTorch's adaptive windows; ``output_size=1`` is global average pooling."""
+    """Average over PyTorch's adaptive windows; ``output_size=1`` is global average pooling, and None in a
+    pair keeps the input's size along that axis (``(None, 1)`` averages each row)."""
+    if isinstance(output_size, (tuple, list)):
+        if len(output_size) != 2:  # unlike kernel sizes, PyTorch does not expand a one-element output_size
+            raise TypeError(f"output_size must be an int or a pair (None keeps the input's size), got {output_size!r}")
+        if input.ndim == 4:  # other ranks are rejected, naming their shape, by the kernel's checks
+            output_size = tuple(size if size is not None else input.shape[axis]
+                                for size, axis in zip(output_size, (2, 3)))
     return AdaptiveAvgPool2d.apply(input, output_size)

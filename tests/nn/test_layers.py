@@ -1,6 +1,7 @@
 """Every layer: forward against a NumPy float64 reference, backward by gradcheck, train/eval behaviour."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -35,6 +36,12 @@ def gradcheck_module(module, x):
 
 def np_of(t):
     return t.detach().numpy()
+
+
+def assert_state_equal(a, b):
+    assert list(a.state_dict()) == list(b.state_dict())
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        np.testing.assert_array_equal(x, y, err_msg=name)
 
 
 def test_linear():
@@ -248,3 +255,104 @@ def test_simple_inits():
     values = np_of(nn.init.normal_(tl.empty(20000), 1.0, 0.5))
     assert abs(values.mean() - 1) < 0.02 and abs(values.std() - 0.5) < 0.02
     assert nn.init.calculate_gain("relu") == math.sqrt(2)
+
+
+@pytest.mark.parametrize("make", [
+    lambda **kw: nn.Linear(3, 2, **kw),
+    lambda **kw: nn.Conv2d(2, 4, 3, **kw),
+    lambda **kw: nn.BatchNorm2d(3, **kw),
+    lambda **kw: nn.Maxout(3, 2, **kw),
+], ids=["Linear", "Conv2d", "BatchNorm2d", "Maxout"])
+def test_layers_take_device_and_dtype(make):
+    tl.manual_seed(7)
+    reference = make()
+    tl.manual_seed(7)
+    layer = make(device="cpu", dtype=tl.float64)
+    tl.manual_seed(7)
+    assert_state_equal(layer, make(dtype=tl.float64))  # device="cpu" is the default
+    for (name, expected), (_, tensor) in zip(reference.state_dict(keep_vars=True).items(),
+                                             layer.state_dict(keep_vars=True).items()):
+        assert tensor.device == "cpu" and tensor.shape == expected.shape
+        assert tensor.dtype == (tl.float64 if expected.dtype.kind == "f" else expected.dtype), name
+    with pytest.raises(ValueError, match="device must be 'cpu', 'cuda' or 'cuda:N', got 'tpu'"):
+        make(device="tpu")
+
+
+def test_layers_built_on_the_device(tier):
+    tl.manual_seed(3)
+    on_cpu = nn.Conv2d(2, 3, 3)
+    tl.manual_seed(3)
+    on_device = nn.Conv2d(2, 3, 3, device="cuda")
+    assert on_device.weight.device == "cuda" and on_device.bias.device == "cuda"
+    assert_state_equal(on_device, on_cpu)  # drawn on the CPU, then moved: the same numbers
+    bn = nn.BatchNorm2d(3, device="cuda")
+    assert all(t.device == "cuda" for t in bn.state_dict(keep_vars=True).values())
+
+
+@pytest.mark.parametrize("kernel_size", [0, (3, 0), (0, 2), -1])
+def test_conv2d_rejects_a_non_positive_kernel_size(kernel_size):
+    with pytest.raises(ValueError, match=rf"kernel_size must be positive, got {re.escape(repr(kernel_size))}"):
+        nn.Conv2d(3, 4, kernel_size)
+
+
+@pytest.mark.parametrize("name", ["kaiming_uniform_", "kaiming_normal_", "xavier_uniform_", "xavier_normal_"])
+@pytest.mark.parametrize("shape", [(0, 3), (3, 0), (0, 0), (4, 3, 0, 2)])
+def test_fan_based_inits_leave_zero_element_tensors_alone(name, shape):
+    tensor = tl.empty(*shape)
+    with pytest.warns(UserWarning, match="zero-element tensors is a no-op"):
+        assert getattr(nn.init, name)(tensor) is tensor
+    assert tensor.shape == shape
+
+
+def test_one_element_sizes_mean_both_axes():
+    tl.manual_seed(2)
+    x = float64_input(1, 2, 9, 8)
+    conv = nn.Conv2d(2, 3, (3,), stride=(2,), padding=[1], dilation=(1,)).double()
+    assert conv.kernel_size == (3, 3) and conv.stride == (2, 2) and conv.padding == (1, 1)
+    expected = conv_reference.conv2d_forward(np_of(x), np_of(conv.weight), np_of(conv.bias), 2, 1, 1, 1)
+    np.testing.assert_allclose(np_of(conv(x)), expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(np_of(nn.functional.max_pool2d(x, (2,), stride=[1])),
+                                  pooled("max", np_of(x), 2, 1))
+    with pytest.raises(TypeError, match=r"stride must be an int or a pair of ints, got \(2, 2, 2\)"):
+        nn.Conv2d(2, 3, 3, stride=(2, 2, 2))
+    with pytest.raises(TypeError, match=r"kernel_size must be an int or a pair of ints, got \(\)"):
+        nn.Conv2d(2, 3, ())
+
+
+@pytest.mark.parametrize("output_size,full", [((None, 3), (7, 3)), ((4, None), (4, 6)), ([None, None], (7, 6))])
+def test_adaptive_avg_pool2d_none_keeps_the_input_size(output_size, full):
+    values = np.random.default_rng(6).standard_normal((2, 3, 7, 6))
+    layer = nn.AdaptiveAvgPool2d(output_size)
+    x = tl.tensor(values, requires_grad=True)
+    np.testing.assert_allclose(np_of(layer(x)), pooled("adaptive", values, full), rtol=1e-12)
+    gradcheck_module(layer, x)
+    assert nn.functional.adaptive_avg_pool2d(tl.tensor(values[0]), output_size).shape == (3,) + full  # (C, H, W)
+
+
+@pytest.mark.parametrize("output_size", [(3,), (None,), (2, 2, 2)])
+def test_adaptive_avg_pool2d_needs_an_int_or_a_pair(output_size):
+    with pytest.raises(TypeError, match=rf"output_size must be an int or a pair .*got {re.escape(repr(output_size))}"):
+        nn.functional.adaptive_avg_pool2d(tl.randn(1, 2, 5, 5), output_size)
+
+
+def test_batchnorm_eps_rules():
+    for eps in (-1e-5, float("nan")):
+        with pytest.raises(ValueError, match=f"eps must be non-negative, got {eps}"):
+            nn.BatchNorm2d(3, eps=eps)
+    layer = nn.BatchNorm2d(3, eps=0)
+    with pytest.raises(ValueError, match="BatchNorm2d needs eps > 0 in training and eps >= 0 in eval, got eps=0"):
+        layer(tl.randn(2, 3, 4, 4))
+    values = np.random.default_rng(8).standard_normal((2, 3, 4, 4)).astype(np.float32)
+    np.testing.assert_allclose(np_of(layer.eval()(tl.tensor(values))), values)  # running stats 0 and 1, eps 0
+
+
+@pytest.mark.parametrize("affine,track", [(True, True), (False, True), (True, False)])
+def test_batchnorm_rejects_mixed_dtypes(affine, track):
+    layer = nn.BatchNorm2d(3, affine=affine, track_running_stats=track).double()
+    with pytest.raises(RuntimeError, match="mixed dtype: BatchNorm2d got a float32 input but its .* is float64"):
+        layer(tl.randn(2, 3, 4, 4))
+    with pytest.raises(RuntimeError, match="mixed dtype: BatchNorm2d got a float64 input but its .* is float32"):
+        layer.float()(tl.randn(2, 3, 4, 4, dtype=tl.float64))
+    assert layer.num_batches_tracked is None or layer.num_batches_tracked.item() == 0  # nothing ran
+    without_state = nn.BatchNorm2d(3, affine=False, track_running_stats=False).double()
+    assert without_state(tl.randn(2, 3, 4, 4)).dtype == tl.float32  # nothing to mix with, as in PyTorch
