@@ -1,29 +1,67 @@
-"""Learning-rate schedulers: StepLR, MultiStepLR, CosineAnnealingLR, LinearLR, OneCycleLR and SequentialLR.
+"""Learning-rate schedulers with PyTorch's names, arguments and numbers.
 
-Each scheduler computes its learning rates in closed form from ``base_lrs`` (each group's "initial_lr") and
-``last_epoch``. PyTorch's chainable forms, which rescale the group's current "lr" step by step, give the same
-values up to float rounding as long as nothing else edits "lr"; here a value set by hand between steps is
-overwritten at the next ``step()``. Call ``scheduler.step()`` after ``optimizer.step()``.
+    LambdaLR, MultiplicativeLR, StepLR, MultiStepLR, ConstantLR, LinearLR, ExponentialLR, PolynomialLR,
+    CosineAnnealingLR, CosineAnnealingWarmRestarts, OneCycleLR, ReduceLROnPlateau, SequentialLR, ChainedScheduler
+
+Call ``scheduler.step()`` after ``optimizer.step()``; ``get_last_lr()`` is the lr each group has now.
+
+Chainable forms, as in PyTorch. ``get_lr()`` of MultiplicativeLR, StepLR, MultiStepLR, ConstantLR, LinearLR,
+ExponentialLR, PolynomialLR and CosineAnnealingLR rescales each group's *current* "lr" (StepLR multiplies it by
+``gamma`` at each boundary, LinearLR by the ratio of consecutive factors, ...). So schedulers stepped together on
+one optimizer compose (a LinearLR warm-up times a StepLR decay), and an lr set by hand between steps is carried
+forward rather than overwritten. LambdaLR, CosineAnnealingWarmRestarts and OneCycleLR compute from ``base_lrs``
+(each group's "initial_lr") and win over anything stepped before them; ReduceLROnPlateau reads a metric.
+
+Closed forms. The chainable schedulers also have ``_get_closed_form_lr()``, the lr at ``last_epoch`` from
+``base_lrs`` alone. It serves ``step(epoch)`` (deprecated, as in PyTorch: it warns, then jumps to ``epoch``)
+and SequentialLR, which starts each scheduler at its milestone from its closed form at epoch 0.
+
+Resuming. The schedule's state is split as in PyTorch: the current lr lives in the optimizer's param groups,
+the counters in the scheduler. Build both, then load the optimizer's state dict and then the scheduler's.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
+import types
+import warnings
 from bisect import bisect_right
+from collections import Counter
+from contextlib import contextmanager
 
 from nn.optim.optimizer import Optimizer
+
+__all__ = [
+    "LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR",
+    "ExponentialLR", "PolynomialLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "OneCycleLR",
+    "ReduceLROnPlateau", "SequentialLR", "ChainedScheduler",
+]
+
+EPOCH_DEPRECATION_WARNING = (
+    "scheduler.step(epoch) is deprecated (as in PyTorch): it sets last_epoch to epoch and uses the closed form "
+    "where the scheduler has one. Call scheduler.step() once per epoch (or batch) instead."
+)
 
 
 class LRScheduler:
     """Base class: ``step()`` advances ``last_epoch`` and sets each group's "lr" from ``get_lr()``.
 
-    Construction records each group's "lr" as its "initial_lr" (unless already there) and takes the first step,
-    to epoch 0. Resuming with ``last_epoch >= 0`` needs "initial_lr" in every group.
+    Construction records each group's "lr" as its "initial_lr" (unless already there), keeps those as
+    ``base_lrs`` and takes the first step, to epoch ``last_epoch + 1``. Resuming with ``last_epoch >= 0`` needs
+    "initial_lr" in every group (load the optimizer's state dict first). As in PyTorch, that first step keeps
+    the loaded lrs in ExponentialLR, MultiplicativeLR, LinearLR (after epoch 0), PolynomialLR and
+    CosineAnnealingLR, while StepLR and MultiStepLR apply a decay that falls on the epoch it steps to.
+
+    A subclass implements ``get_lr()``: the lrs at ``last_epoch``, which ``step()`` has just advanced. Chainable
+    ones read the groups' current "lr" and add ``_get_closed_form_lr()``.
     """
 
+    _is_initial = False  # True during the step taken at construction
+    _in_step = False  # True while step() calls get_lr()
+
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        _check_optimizer(optimizer)
         self.optimizer = optimizer
         for index, group in enumerate(optimizer.param_groups):
             if last_epoch == -1:
@@ -35,21 +73,38 @@ class LRScheduler:
                 )
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
-        self.step()
+        self._initial_step()
+
+    def _initial_step(self):
+        """The step taken at construction (and by SequentialLR when it starts its first scheduler)."""
+        with _raised(self, "_is_initial"):
+            self.step()
 
     def get_lr(self) -> list:
-        """The learning rate of each group at ``last_epoch``."""
+        """The lr of each group at ``last_epoch``; called by ``step()`` (read ``get_last_lr()`` instead)."""
         raise NotImplementedError
 
     def get_last_lr(self) -> list:
         """The learning rates the last ``step()`` set."""
         return self._last_lr
 
-    def step(self):
-        self.last_epoch += 1
-        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+    def step(self, epoch=None):
+        """Advance one epoch; ``epoch`` (deprecated) jumps to that epoch, with the closed form where there is one."""
+        if epoch is not None:
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
+        self._update_lr(epoch)
+
+    def _update_lr(self, epoch=None):
+        with _raised(self, "_in_step"):
+            if epoch is None:
+                self.last_epoch += 1
+                lrs = self.get_lr()
+            else:
+                self.last_epoch = epoch
+                lrs = self._get_closed_form_lr() if hasattr(self, "_get_closed_form_lr") else self.get_lr()
+        for group, lr in zip(self.optimizer.param_groups, lrs):
             group["lr"] = lr
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        self._last_lr = _current_lrs(self.optimizer)
 
     def state_dict(self) -> dict:
         """Every attribute except the optimizer, as PyTorch saves it."""
@@ -59,45 +114,129 @@ class LRScheduler:
         self.__dict__.update(state_dict)
 
 
+class LambdaLR(LRScheduler):
+    """``base_lr * lr_lambda(epoch)``; ``lr_lambda`` is one function or a list with one per group.
+
+    Not chainable: each step starts again from ``base_lrs``. The state dict holds the ``__dict__`` of callable
+    objects, and None for plain functions and lambdas, which cannot be saved (PyTorch does the same).
+    """
+
+    def __init__(self, optimizer, lr_lambda, last_epoch: int = -1):
+        _check_optimizer(optimizer)
+        self.lr_lambdas = _lr_lambdas(optimizer, lr_lambda)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        _warn_if_called_outside_step(self)
+        return [base_lr * lr_lambda(self.last_epoch) for lr_lambda, base_lr in zip(self.lr_lambdas, self.base_lrs)]
+
+    def state_dict(self):
+        return _state_with_lambdas(self)
+
+    def load_state_dict(self, state_dict):
+        _load_state_with_lambdas(self, state_dict)
+
+
+class MultiplicativeLR(LRScheduler):
+    """Multiply each group's lr by ``lr_lambda(epoch)`` at every step after the first (chainable).
+
+    ``lr_lambda`` is one function or a list with one per group; state dicts as for LambdaLR.
+    """
+
+    def __init__(self, optimizer, lr_lambda, last_epoch: int = -1):
+        _check_optimizer(optimizer)
+        self.lr_lambdas = _lr_lambdas(optimizer, lr_lambda)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        _warn_if_called_outside_step(self)
+        if self._is_initial:
+            return _current_lrs(self.optimizer)
+        return [group["lr"] * lr_lambda(self.last_epoch)
+                for lr_lambda, group in zip(self.lr_lambdas, self.optimizer.param_groups)]
+
+    def state_dict(self):
+        return _state_with_lambdas(self)
+
+    def load_state_dict(self, state_dict):
+        _load_state_with_lambdas(self, state_dict)
+
+
 class StepLR(LRScheduler):
-    """``base_lr * gamma ** (epoch // step_size)``: decay by ``gamma`` every ``step_size`` epochs."""
+    """Multiply the lr by ``gamma`` every ``step_size`` epochs: ``base_lr * gamma ** (epoch // step_size)``."""
 
     def __init__(self, optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
+        _check_positive_int(step_size=step_size)
         self.step_size, self.gamma = step_size, gamma
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
+        _warn_if_called_outside_step(self)
+        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
+            return _current_lrs(self.optimizer)
+        return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
+
+    def _get_closed_form_lr(self):
         return [base_lr * self.gamma ** (self.last_epoch // self.step_size) for base_lr in self.base_lrs]
 
 
 class MultiStepLR(LRScheduler):
-    """Decay by ``gamma`` at each milestone epoch (a milestone listed twice decays twice)."""
+    """Multiply the lr by ``gamma`` at each milestone epoch (a milestone listed twice multiplies twice).
+
+    ``milestones`` is kept as a Counter (milestone -> times listed), as in PyTorch.
+    """
 
     def __init__(self, optimizer, milestones, gamma: float = 0.1, last_epoch: int = -1):
-        self.milestones, self.gamma = sorted(milestones), gamma
+        milestones = list(milestones)
+        for milestone in milestones:
+            if isinstance(milestone, bool) or not isinstance(milestone, numbers.Integral):
+                raise TypeError(f"milestones must be integer epochs, got {milestone!r} in {milestones!r}")
+        self.milestones, self.gamma = Counter(milestones), gamma
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        passed = bisect_right(self.milestones, self.last_epoch)
+        _warn_if_called_outside_step(self)
+        if self.last_epoch not in self.milestones:
+            return _current_lrs(self.optimizer)
+        return [group["lr"] * self.gamma ** self.milestones[self.last_epoch] for group in self.optimizer.param_groups]
+
+    def _get_closed_form_lr(self):
+        passed = bisect_right(sorted(self.milestones.elements()), self.last_epoch)
         return [base_lr * self.gamma**passed for base_lr in self.base_lrs]
 
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        # a state dict read back by nn.load holds the Counter as a plain mapping
+        self.milestones = Counter(self.milestones)
 
-class CosineAnnealingLR(LRScheduler):
-    """``eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2``: half a cosine from ``base_lr``
-    down to ``eta_min`` over ``T_max`` epochs (and back up after, without restarts)."""
 
-    def __init__(self, optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):  # noqa: N803
-        self.T_max, self.eta_min = T_max, eta_min
+class ConstantLR(LRScheduler):
+    """Multiply the lr by ``factor`` for the first ``total_iters`` epochs, then restore it (divide by ``factor``)."""
+
+    def __init__(self, optimizer, factor: float = 1.0 / 3, total_iters: int = 5, last_epoch: int = -1):
+        # PyTorch accepts factor=0 and then divides by zero at total_iters
+        if not 0 < factor <= 1:
+            raise ValueError(f"factor must lie in (0, 1], got {factor!r}")
+        _check_non_negative_int(total_iters=total_iters)
+        self.factor, self.total_iters = factor, total_iters
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        cosine = (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
-        return [self.eta_min + (base_lr - self.eta_min) * cosine for base_lr in self.base_lrs]
+        _warn_if_called_outside_step(self)
+        if self.last_epoch == 0:
+            return [group["lr"] * self.factor for group in self.optimizer.param_groups]
+        if self.last_epoch != self.total_iters:
+            return _current_lrs(self.optimizer)
+        return [group["lr"] * (1.0 / self.factor) for group in self.optimizer.param_groups]
+
+    def _get_closed_form_lr(self):
+        return [base_lr * (self.factor + (self.last_epoch >= self.total_iters) * (1 - self.factor))
+                for base_lr in self.base_lrs]
 
 
 class LinearLR(LRScheduler):
-    """Scale ``base_lr`` by a factor moving linearly from ``start_factor`` to ``end_factor`` over
-    ``total_iters`` epochs, then constant (a warm-up)."""
+    """Scale the lr by a factor moving linearly from ``start_factor`` to ``end_factor`` over ``total_iters``
+    epochs, then constant (a warm-up). With ``total_iters=0`` the factor stays ``start_factor``, as in PyTorch."""
 
     def __init__(self, optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0, total_iters: int = 5,
                  last_epoch: int = -1):
@@ -105,13 +244,146 @@ class LinearLR(LRScheduler):
             raise ValueError(f"start_factor must lie in (0, 1], got {start_factor!r}")
         if not 0 <= end_factor <= 1:
             raise ValueError(f"end_factor must lie in [0, 1], got {end_factor!r}")
+        _check_non_negative_int(total_iters=total_iters)
         self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        progress = min(self.total_iters, self.last_epoch) / self.total_iters
+        _warn_if_called_outside_step(self)
+        if self.last_epoch == 0:
+            return [group["lr"] * self.start_factor for group in self.optimizer.param_groups]
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return _current_lrs(self.optimizer)
+        # factor(e) / factor(e - 1), written as PyTorch does so that the numbers agree to the last bit
+        change = self.end_factor - self.start_factor
+        ratio = 1.0 + change / (self.total_iters * self.start_factor + (self.last_epoch - 1) * change)
+        return [group["lr"] * ratio for group in self.optimizer.param_groups]
+
+    def _get_closed_form_lr(self):
+        progress = min(self.total_iters, self.last_epoch) / self.total_iters if self.total_iters else 0.0
         factor = self.start_factor + (self.end_factor - self.start_factor) * progress
         return [base_lr * factor for base_lr in self.base_lrs]
+
+
+class ExponentialLR(LRScheduler):
+    """Multiply the lr by ``gamma`` every epoch: ``base_lr * gamma ** epoch``."""
+
+    def __init__(self, optimizer, gamma: float, last_epoch: int = -1):
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        _warn_if_called_outside_step(self)
+        if self._is_initial:
+            return _current_lrs(self.optimizer)
+        return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
+
+    def _get_closed_form_lr(self):
+        return [base_lr * self.gamma**self.last_epoch for base_lr in self.base_lrs]
+
+
+class PolynomialLR(LRScheduler):
+    """``base_lr * (1 - min(epoch, total_iters) / total_iters) ** power``: down to 0 at ``total_iters``."""
+
+    def __init__(self, optimizer, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1):
+        _check_non_negative_int(total_iters=total_iters)
+        self.total_iters, self.power = total_iters, power
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        _warn_if_called_outside_step(self)
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return _current_lrs(self.optimizer)
+        decay = ((1.0 - self.last_epoch / self.total_iters)
+                 / (1.0 - (self.last_epoch - 1) / self.total_iters)) ** self.power
+        return [group["lr"] * decay for group in self.optimizer.param_groups]
+
+    def _get_closed_form_lr(self):
+        remaining = 1.0 - min(self.total_iters, self.last_epoch) / self.total_iters if self.total_iters else 1.0
+        return [base_lr * remaining**self.power for base_lr in self.base_lrs]
+
+
+class CosineAnnealingLR(LRScheduler):
+    """Half a cosine from ``base_lr`` down to ``eta_min`` over ``T_max`` epochs (and back up after, without
+    restarts): ``eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2``.
+
+    The chainable step scales ``lr - eta_min`` by the ratio of consecutive cosine terms; at the trough, where
+    that ratio is 0/0, it adds the first step up instead.
+    """
+
+    def __init__(self, optimizer, T_max, eta_min: float = 0.0, last_epoch: int = -1):  # noqa: N803
+        if isinstance(T_max, bool) or not isinstance(T_max, numbers.Real) or not T_max > 0:
+            raise ValueError(f"T_max must be a positive number of epochs, got {T_max!r}")
+        self.T_max, self.eta_min = T_max, eta_min
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        _warn_if_called_outside_step(self)
+        if self._is_initial:
+            return _current_lrs(self.optimizer)
+        if (self.last_epoch - 1 - self.T_max) % (2 * self.T_max) == 0:
+            return [group["lr"] + (base_lr - self.eta_min) * (1 - math.cos(math.pi / self.T_max)) / 2
+                    for base_lr, group in zip(self.base_lrs, self.optimizer.param_groups)]
+        ratio = (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / (
+            1 + math.cos(math.pi * (self.last_epoch - 1) / self.T_max))
+        return [ratio * (group["lr"] - self.eta_min) + self.eta_min for group in self.optimizer.param_groups]
+
+    def _get_closed_form_lr(self):
+        cosine = (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
+        return [self.eta_min + (base_lr - self.eta_min) * cosine for base_lr in self.base_lrs]
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """SGDR: cosine from ``base_lr`` to ``eta_min`` over ``T_i`` epochs, then back to ``base_lr``; the first
+    period is ``T_0`` and each restart multiplies it by ``T_mult``.
+
+    Not chainable. ``step(epoch)`` is not deprecated here: ``epoch`` may be fractional (``epoch + batch /
+    batches`` to anneal per batch), and ``T_cur``/``T_i`` follow it.
+    """
+
+    def __init__(self, optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0, last_epoch: int = -1):  # noqa: N803
+        _check_positive_int(T_0=T_0)
+        if isinstance(T_mult, bool) or not isinstance(T_mult, numbers.Integral) or T_mult < 1:
+            raise ValueError(f"Expected integer T_mult >= 1, but got {T_mult!r}")
+        if isinstance(eta_min, bool) or not isinstance(eta_min, numbers.Real):
+            raise ValueError(f"Expected float or int eta_min, but got {eta_min!r} of type {type(eta_min).__name__}")
+        self.T_0, self.T_i, self.T_mult, self.eta_min = T_0, T_0, T_mult, eta_min
+        self.T_cur = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        _warn_if_called_outside_step(self)
+        cosine = (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
+        return [self.eta_min + (base_lr - self.eta_min) * cosine for base_lr in self.base_lrs]
+
+    def step(self, epoch=None):
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur = self.T_cur + 1
+            if self.T_cur >= self.T_i:
+                self.T_cur = self.T_cur % self.T_i
+                self.T_i = self.T_i * self.T_mult
+        elif epoch < 0:
+            raise ValueError(f"Expected non-negative epoch, but got {epoch!r}")
+        elif epoch >= self.T_0:
+            if self.T_mult == 1:
+                self.T_cur = epoch % self.T_0
+            else:
+                # restarts completed by ``epoch``: T_0 * (1 + T_mult + ... + T_mult ** (n - 1)) <= epoch
+                n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+                self.T_cur = epoch - self.T_0 * (self.T_mult**n - 1) / (self.T_mult - 1)
+                self.T_i = self.T_0 * self.T_mult**n
+        else:
+            self.T_i = self.T_0
+            self.T_cur = epoch
+        self.last_epoch = math.floor(epoch)
+        with _raised(self, "_in_step"):
+            lrs = self.get_lr()
+        for group, lr in zip(self.optimizer.param_groups, lrs):
+            group["lr"] = lr
+        self._last_lr = _current_lrs(self.optimizer)
 
 
 class OneCycleLR(LRScheduler):
@@ -122,13 +394,13 @@ class OneCycleLR(LRScheduler):
     ``cycle_momentum`` the momentum (SGD/RMSprop "momentum", Adam's beta1) moves inversely, between
     ``max_momentum`` and ``base_momentum``. Each group gets "initial_lr", "max_lr" and "min_lr" keys (and
     "max_momentum", "base_momentum"), as in PyTorch; stepping past ``total_steps`` raises ValueError.
+    Not chainable: the lr at each step comes from those keys alone.
     """
 
     def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
                  anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
                  div_factor=25.0, final_div_factor=1e4, three_phase=False, last_epoch=-1):
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        _check_optimizer(optimizer)
         if total_steps is not None:
             _check_positive_int(total_steps=total_steps)
             self.total_steps = total_steps
@@ -186,6 +458,7 @@ class OneCycleLR(LRScheduler):
 
     def get_lr(self):
         """The lrs at ``last_epoch``; also sets each group's momentum when ``cycle_momentum``."""
+        _warn_if_called_outside_step(self)
         step = self.last_epoch
         if step > self.total_steps:
             raise ValueError(f"Tried to step {step} times. The specified number of total steps is {self.total_steps}")
@@ -203,61 +476,217 @@ class OneCycleLR(LRScheduler):
         return lrs
 
 
+class ReduceLROnPlateau(LRScheduler):
+    """Multiply the lr by ``factor`` when ``step(metric)`` has seen no improvement for more than ``patience``
+    epochs in a row.
+
+    ``mode`` "min" (a loss) or "max" (an accuracy). An improvement beats the best so far by more than
+    ``threshold``: relatively (``best * (1 - threshold)`` in min mode, ``best * (1 + threshold)`` in max mode)
+    with ``threshold_mode="rel"``, by ``threshold`` itself with "abs". After a reduction, ``cooldown`` epochs
+    count no bad epochs. An lr never goes below ``min_lr`` (one value, or one per group), and a reduction
+    smaller than ``eps`` is skipped.
+    """
+
+    def __init__(self, optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
+                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0, min_lr=0,
+                 eps: float = 1e-8):
+        if not factor < 1.0:
+            raise ValueError(f"factor must be < 1.0 (the lr is multiplied by it), got {factor!r}")
+        _check_optimizer(optimizer)
+        _check_non_negative_int(patience=patience, cooldown=cooldown)
+        self.factor, self.optimizer = factor, optimizer
+        if isinstance(min_lr, (list, tuple)):
+            self.default_min_lr, self.min_lrs = None, _per_group("min_lr", optimizer, min_lr)
+        else:
+            self.default_min_lr, self.min_lrs = min_lr, [min_lr] * len(optimizer.param_groups)
+        self.patience, self.cooldown, self.eps = patience, cooldown, eps
+        self.last_epoch = 0
+        self._last_lr = _current_lrs(optimizer)
+        self._init_is_better(mode, threshold, threshold_mode)
+        self._reset()
+
+    def _reset(self):
+        self.best = self.mode_worse
+        self.cooldown_counter = 0
+        self.num_bad_epochs = 0
+
+    def step(self, metrics, epoch=None):
+        """Record this epoch's ``metrics`` (a number or a one-element tensor) and reduce the lr if it is time."""
+        current = float(metrics)
+        if epoch is None:
+            epoch = self.last_epoch + 1
+        else:
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
+        self.last_epoch = epoch
+        if self._is_better(current, self.best):
+            self.best = current
+            self.num_bad_epochs = 0
+        else:
+            self.num_bad_epochs += 1
+        if self.in_cooldown:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0  # bad epochs during the cooldown do not count
+        if self.num_bad_epochs > self.patience:
+            self._reduce_lr()
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
+        self._last_lr = _current_lrs(self.optimizer)
+
+    def _reduce_lr(self):
+        if len(self.optimizer.param_groups) != len(self.min_lrs):
+            if self.default_min_lr is None:
+                raise RuntimeError(
+                    f"the optimizer has {len(self.optimizer.param_groups)} param groups but min_lrs has "
+                    f"{len(self.min_lrs)} values (a group added after ReduceLROnPlateau was made?); set min_lrs to "
+                    "one value per group"
+                )
+            self.min_lrs = [self.default_min_lr] * len(self.optimizer.param_groups)
+        for group, min_lr in zip(self.optimizer.param_groups, self.min_lrs):
+            old_lr = float(group["lr"])
+            new_lr = max(old_lr * self.factor, min_lr)
+            if old_lr - new_lr > self.eps:
+                group["lr"] = new_lr
+
+    @property
+    def in_cooldown(self) -> bool:
+        return self.cooldown_counter > 0
+
+    def _is_better(self, a, best):
+        if self.mode == "min" and self.threshold_mode == "rel":
+            return a < best * (1.0 - self.threshold)
+        if self.mode == "min":
+            return a < best - self.threshold
+        if self.threshold_mode == "rel":
+            return a > best * (self.threshold + 1.0)
+        return a > best + self.threshold
+
+    def _init_is_better(self, mode, threshold, threshold_mode):
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+        self.mode_worse = math.inf if mode == "min" else -math.inf
+        self.mode, self.threshold, self.threshold_mode = mode, threshold, threshold_mode
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        self._init_is_better(self.mode, self.threshold, self.threshold_mode)
+
+
 class SequentialLR(LRScheduler):
-    """Run ``schedulers`` one after another, switching at each of ``milestones`` (epochs); each scheduler counts
-    its epochs from its own milestone. E.g. ``[LinearLR(opt, 0.1, total_iters=5), CosineAnnealingLR(opt, 95)]``
-    with ``milestones=[5]`` warms up for 5 epochs, then anneals."""
+    """Run ``schedulers`` one after another, switching at each of ``milestones`` (epochs). At its milestone a
+    scheduler starts again from its epoch 0, in closed form from ``base_lrs`` where it has one. E.g.
+    ``[LinearLR(opt, 0.1, total_iters=5), CosineAnnealingLR(opt, 95)]`` with ``milestones=[5]`` warms up for 5
+    epochs, then anneals. ``step()`` takes no epoch."""
 
     def __init__(self, optimizer, schedulers, milestones, last_epoch: int = -1):
-        if not schedulers:
-            raise ValueError("SequentialLR expects at least one scheduler")
-        for index, scheduler in enumerate(schedulers):
-            if getattr(scheduler, "optimizer", None) is not optimizer:
-                raise ValueError(
-                    f"SequentialLR: scheduler {index} ({type(scheduler).__name__}) drives another optimizer"
-                )
+        _check_schedulers(self, schedulers, optimizer)
+        milestones = list(milestones)
         if len(milestones) != len(schedulers) - 1:
             raise ValueError(
                 f"SequentialLR expects one milestone fewer than schedulers, got {len(schedulers)} schedulers and "
                 f"{len(milestones)} milestones"
             )
+        if milestones != sorted(milestones):
+            raise ValueError(f"SequentialLR expects increasing milestones, got {milestones!r}")
         self.optimizer = optimizer
-        self._schedulers, self._milestones = list(schedulers), list(milestones)
+        self._schedulers, self._milestones = list(schedulers), milestones
         self.last_epoch = last_epoch + 1
         # Each scheduler stepped once when it was made; undo that and start the one that owns epoch 0.
         for group in optimizer.param_groups:
             group["lr"] = group["initial_lr"]
-        for scheduler in self._schedulers:
-            scheduler.last_epoch -= 1
+        self._undo_initial_steps(self)
         first = self._schedulers[bisect_right(self._milestones, 0)]
-        first.step()
+        first._initial_step()
         self._last_lr = first.get_last_lr()
 
-    def step(self):
+    @staticmethod
+    def _undo_initial_steps(scheduler):
+        if hasattr(scheduler, "_schedulers"):
+            for inner in scheduler._schedulers:
+                SequentialLR._undo_initial_steps(inner)
+        elif hasattr(scheduler, "last_epoch"):
+            scheduler.last_epoch -= 1
+
+    def step(self, epoch=None):
+        _refuse_epoch(self, epoch)
         self.last_epoch += 1
         index = bisect_right(self._milestones, self.last_epoch)
         scheduler = self._schedulers[index]
         if index > 0 and self._milestones[index - 1] == self.last_epoch:
-            scheduler.last_epoch = -1  # its epoch 0 is this milestone
-        scheduler.step()
+            scheduler._update_lr(0)
+        else:
+            scheduler.step()
         self._last_lr = scheduler.get_last_lr()
 
     def state_dict(self):
-        state = {key: value for key, value in self.__dict__.items() if key not in ("optimizer", "_schedulers")}
-        state["_schedulers"] = [scheduler.state_dict() for scheduler in self._schedulers]
-        return state
+        return _state_with_schedulers(self)
 
     def load_state_dict(self, state_dict):
-        state = dict(state_dict)
-        for scheduler, saved in zip(self._schedulers, state.pop("_schedulers")):
-            scheduler.load_state_dict(saved)
-        self.__dict__.update(state)
+        _load_state_with_schedulers(self, state_dict)
+
+
+class ChainedScheduler(LRScheduler):
+    """Step all of ``schedulers`` (on one optimizer) at each ``step()``, so that chainable ones compose: e.g.
+    ``ChainedScheduler([ConstantLR(opt, 0.1, total_iters=2), ExponentialLR(opt, 0.9)])``. ``step()`` takes no
+    epoch."""
+
+    def __init__(self, schedulers, optimizer=None):
+        if optimizer is None and schedulers:
+            optimizer = getattr(schedulers[0], "optimizer", None)
+        _check_schedulers(self, schedulers, optimizer)
+        self._schedulers, self.optimizer = list(schedulers), optimizer
+        self._last_lr = _current_lrs(optimizer)
+
+    def step(self, epoch=None):
+        _refuse_epoch(self, epoch)
+        for scheduler in self._schedulers:
+            scheduler.step()
+        self._last_lr = _current_lrs(self.optimizer)
+
+    def state_dict(self):
+        return _state_with_schedulers(self)
+
+    def load_state_dict(self, state_dict):
+        _load_state_with_schedulers(self, state_dict)
+
+
+def _current_lrs(optimizer) -> list:
+    return [group["lr"] for group in optimizer.param_groups]
+
+
+def _warn_if_called_outside_step(scheduler):
+    """A chainable ``get_lr()`` called by hand computes the *next* step's lrs from the current ones."""
+    if not scheduler._in_step:
+        warnings.warn("To get the last learning rate computed by the scheduler, please use `get_last_lr()`.",
+                      UserWarning, stacklevel=3)
+
+
+@contextmanager
+def _raised(scheduler, flag):
+    """Set the class-level False ``flag`` on ``scheduler`` for the block (it stays out of state dicts)."""
+    setattr(scheduler, flag, True)
+    try:
+        yield
+    finally:
+        delattr(scheduler, flag)
+
+
+def _check_optimizer(optimizer):
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
 
 
 def _check_positive_int(**values):
     for name, value in values.items():
-        if not isinstance(value, int) or value <= 0:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
             raise ValueError(f"Expected positive integer {name}, but got {value!r}")
+
+
+def _check_non_negative_int(**values):
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            raise ValueError(f"Expected non-negative integer {name}, but got {value!r}")
 
 
 def _per_group(name, optimizer, value) -> list:
@@ -270,3 +699,65 @@ def _per_group(name, optimizer, value) -> list:
             )
         return list(value)
     return [value] * len(optimizer.param_groups)
+
+
+def _lr_lambdas(optimizer, lr_lambda) -> list:
+    lr_lambdas = _per_group("lr_lambda", optimizer, lr_lambda)
+    for index, function in enumerate(lr_lambdas):
+        if not callable(function):
+            raise TypeError(f"lr_lambda must be callable (epoch -> factor), got {function!r} for group {index}")
+    return lr_lambdas
+
+
+def _state_with_lambdas(scheduler) -> dict:
+    """The state dict of LambdaLR/MultiplicativeLR: a callable object's ``__dict__``, None for a function."""
+    state = {key: value for key, value in scheduler.__dict__.items() if key not in ("optimizer", "lr_lambdas")}
+    state["lr_lambdas"] = [None if isinstance(function, types.FunctionType) else function.__dict__.copy()
+                           for function in scheduler.lr_lambdas]
+    return state
+
+
+def _load_state_with_lambdas(scheduler, state_dict):
+    state = dict(state_dict)
+    saved_lambdas = state.pop("lr_lambdas")
+    scheduler.__dict__.update(state)
+    for function, saved in zip(scheduler.lr_lambdas, saved_lambdas):
+        if saved is not None:
+            function.__dict__.update(saved)
+
+
+def _check_schedulers(owner, schedulers, optimizer):
+    """The schedulers a SequentialLR/ChainedScheduler runs: at least one, all on ``optimizer``, none that
+    needs a metric."""
+    name = type(owner).__name__
+    if not schedulers:
+        raise ValueError(f"{name} expects at least one scheduler")
+    for index, scheduler in enumerate(schedulers):
+        if not hasattr(scheduler, "optimizer"):
+            raise TypeError(f"{name}: scheduler {index} ({type(scheduler).__name__}) has no `optimizer` attribute")
+        if isinstance(scheduler, ReduceLROnPlateau):
+            raise ValueError(
+                f"{name} does not support ReduceLROnPlateau (scheduler {index}): its step() needs a metric"
+            )
+        if scheduler.optimizer is not optimizer:
+            raise ValueError(f"{name}: scheduler {index} ({type(scheduler).__name__}) drives another optimizer")
+
+
+def _refuse_epoch(scheduler, epoch):
+    if epoch is not None:
+        raise TypeError(
+            f"{type(scheduler).__name__}.step() takes no epoch (got {epoch!r}): call step() once per epoch"
+        )
+
+
+def _state_with_schedulers(scheduler) -> dict:
+    state = {key: value for key, value in scheduler.__dict__.items() if key not in ("optimizer", "_schedulers")}
+    state["_schedulers"] = [inner.state_dict() for inner in scheduler._schedulers]
+    return state
+
+
+def _load_state_with_schedulers(scheduler, state_dict):
+    state = dict(state_dict)
+    for inner, saved in zip(scheduler._schedulers, state.pop("_schedulers")):
+        inner.load_state_dict(saved)
+    scheduler.__dict__.update(state)

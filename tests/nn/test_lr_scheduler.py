@@ -1,6 +1,8 @@
-"""Learning-rate schedulers: lr (and momentum) sequences against closed forms, resuming, state dicts."""
+"""Learning-rate schedulers: lr (and momentum) sequences against closed forms and PyTorch's numbers, chaining,
+hand-set lrs, step(epoch), ReduceLROnPlateau, resuming, state dicts, errors."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -8,8 +10,11 @@ import pytest
 import tensorlib as tl
 from nn.optim import SGD, Adam
 from nn.optim.lr_scheduler import (
-    CosineAnnealingLR, LinearLR, LRScheduler, MultiStepLR, OneCycleLR, SequentialLR, StepLR,
+    ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, ExponentialLR, LambdaLR,
+    LinearLR, LRScheduler, MultiplicativeLR, MultiStepLR, OneCycleLR, PolynomialLR, ReduceLROnPlateau,
+    SequentialLR, StepLR,
 )
+from nn.serialization import load, save
 
 BASE_LRS = (0.1, 0.03)
 
@@ -34,6 +39,13 @@ def expected(formula, epochs):
     return np.array([[formula(base, e) for base in BASE_LRS] for e in range(epochs)])
 
 
+def warm_restart_position(epoch, period=3, growth=2):
+    """T_cur / T_i of SGDR at ``epoch``: periods of 3, 6, 12, ... epochs."""
+    while epoch >= period:
+        epoch, period = epoch - period, period * growth
+    return epoch / period
+
+
 @pytest.mark.parametrize(
     "make, formula",
     [
@@ -50,8 +62,18 @@ def expected(formula, epochs):
             lambda o: LinearLR(o, start_factor=0.5, end_factor=0.1, total_iters=4),
             lambda base, e: base * (0.5 - 0.4 * min(e, 4) / 4),
         ),
+        (lambda o: ExponentialLR(o, gamma=0.9), lambda base, e: base * 0.9**e),
+        (lambda o: ConstantLR(o, factor=0.25, total_iters=3), lambda base, e: base * (0.25 if e < 3 else 1.0)),
+        (lambda o: PolynomialLR(o, total_iters=4, power=2.0), lambda base, e: base * (1 - min(e, 4) / 4) ** 2),
+        (lambda o: LambdaLR(o, lambda e: 1 / (1 + e)), lambda base, e: base / (1 + e)),
+        (lambda o: MultiplicativeLR(o, lambda e: 0.95), lambda base, e: base * 0.95**e),
+        (
+            lambda o: CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2, eta_min=0.001),
+            lambda base, e: 0.001 + (base - 0.001) * (1 + math.cos(math.pi * warm_restart_position(e))) / 2,
+        ),
     ],
-    ids=["StepLR", "StepLR-gamma", "MultiStepLR", "Cosine", "Cosine-eta_min", "LinearLR", "LinearLR-down"],
+    ids=["StepLR", "StepLR-gamma", "MultiStepLR", "Cosine", "Cosine-eta_min", "LinearLR", "LinearLR-down",
+         "ExponentialLR", "ConstantLR", "PolynomialLR", "LambdaLR", "MultiplicativeLR", "WarmRestarts"],
 )
 def test_lr_sequences_follow_closed_forms(make, formula):
     optimizer = two_group_optimizer()
@@ -171,32 +193,195 @@ def test_sequential_warm_up_then_cosine():
         SequentialLR(optimizer, [warm_up, cosine], milestones=[])
 
 
-SCHEDULERS = {
-    "StepLR": lambda o: StepLR(o, step_size=2, gamma=0.5),
-    "MultiStepLR": lambda o: MultiStepLR(o, [3, 7]),
-    "Cosine": lambda o: CosineAnnealingLR(o, T_max=6),
-    "LinearLR": lambda o: LinearLR(o, start_factor=0.2, total_iters=6),
-    "OneCycleLR": lambda o: OneCycleLR(o, max_lr=0.5, total_steps=12, three_phase=True),
-    "SequentialLR": lambda o: SequentialLR(o, [LinearLR(o, 0.1, total_iters=3), StepLR(o, 2)], milestones=[4]),
-}
+# PyTorch 2.13's lrs for the two groups (0.1 and 0.03), epoch by epoch, printed with repr: the chainable steps
+# use the same arithmetic, so the numbers agree to the last bit.
+CHAINED_LINEAR_STEP = [[0.05, 0.015], [0.0625, 0.01875], [0.075, 0.0225], [0.00875, 0.002625], [0.01, 0.003],
+                       [0.01, 0.003], [0.001, 0.00030000000000000003], [0.001, 0.00030000000000000003],
+                       [0.001, 0.00030000000000000003], [0.0001, 3.0000000000000004e-05]]
+STEP_AFTER_HAND_SET_LR = [[0.1, 0.03], [0.1, 0.03], [0.7, 0.03], [0.35, 0.015], [0.35, 0.015], [0.35, 0.015],
+                          [0.175, 0.0075], [0.175, 0.0075]]
+COSINE_AFTER_HAND_SET_LR = [
+    [0.1, 0.03], [0.09397114317029975, 0.028660254037844383], [0.07, 0.024999999999999994],
+    [0.05, 0.019999999999999997], [0.030000000000000013, 0.015000000000000001],
+    [0.015358983848622453, 0.011339745962155612], [0.01, 0.01], [0.01602885682970026, 0.011339745962155614],
+    [0.03250000000000001, 0.015000000000000003], [0.05500000000000004, 0.02000000000000001],
+    [0.07750000000000007, 0.025000000000000022], [0.09397114317029981, 0.02866025403784441],
+    [0.10000000000000009, 0.030000000000000027], [0.09397114317029982, 0.02866025403784441],
+    [0.0775000000000001, 0.025000000000000022], [0.055000000000000104, 0.020000000000000025]]
+SEQUENTIAL_CONSTANT_EXPONENTIAL_STEP = [
+    [0.05, 0.015], [0.05, 0.015], [0.1, 0.03], [0.09000000000000001, 0.027], [0.08100000000000002, 0.0243],
+    [0.1, 0.03], [0.1, 0.03], [0.05, 0.015], [0.05, 0.015], [0.025, 0.0075]]
+CHAINED_CONSTANT_EXPONENTIAL = [
+    [0.010000000000000002, 0.003], [0.009000000000000003, 0.0027],
+    [0.08100000000000003, 0.024300000000000002], [0.07290000000000003, 0.021870000000000004],
+    [0.06561000000000003, 0.019683000000000003], [0.059049000000000025, 0.017714700000000003],
+    [0.05314410000000002, 0.015943230000000003]]
+LINEAR_DOWN = [[0.05, 0.015], [0.04000000000000001, 0.012], [0.030000000000000006, 0.009000000000000001],
+               [0.020000000000000004, 0.006], [0.01, 0.002999999999999999], [0.01, 0.002999999999999999]]
+POLYNOMIAL = [[0.1, 0.03], [0.05625, 0.016875], [0.024999999999999998, 0.0075], [0.0062499999999999995, 0.001875],
+              [0.0, 0.0], [0.0, 0.0]]
+MULTIPLICATIVE = [[0.1, 0.03], [0.08100000000000002, 0.024300000000000002], [0.06642000000000002, 0.019926000000000003],
+                  [0.05512860000000002, 0.016538580000000004], [0.046308024000000024, 0.013892407200000005]]
 
 
-@pytest.mark.parametrize("name", SCHEDULERS)
-def test_state_dict_round_trip_continues_identically(name):
-    optimizer = two_group_optimizer(Adam)
-    scheduler = SCHEDULERS[name](optimizer)
-    lr_sequence(scheduler, 5)
-    saved_scheduler, saved_optimizer = scheduler.state_dict(), optimizer.state_dict()
-    assert "optimizer" not in saved_scheduler and saved_scheduler["last_epoch"] == 5
-    uninterrupted = lr_sequence(scheduler, 6)
-    betas = [g["betas"] for g in optimizer.param_groups]
+def stepped_together(optimizer, schedulers, epochs, set_by_hand=None):
+    """The lrs of each epoch with all ``schedulers`` stepped after each; ``set_by_hand`` = (epoch, lr of group 0)."""
+    lrs = []
+    for epoch in range(epochs):
+        if set_by_hand and epoch == set_by_hand[0]:
+            optimizer.param_groups[0]["lr"] = set_by_hand[1]
+        lrs.append([g["lr"] for g in optimizer.param_groups])
+        optimizer.step()
+        for scheduler in schedulers:
+            scheduler.step()
+    return lrs
 
-    resumed_optimizer = two_group_optimizer(Adam)
-    resumed = SCHEDULERS[name](resumed_optimizer)
-    resumed_optimizer.load_state_dict(saved_optimizer)
-    resumed.load_state_dict(saved_scheduler)
-    np.testing.assert_array_equal(lr_sequence(resumed, 6), uninterrupted)
-    assert [g["betas"] for g in resumed_optimizer.param_groups] == betas
+
+def test_schedulers_stepped_on_one_optimizer_compose_like_pytorch():
+    optimizer = two_group_optimizer()
+    warm_up, decay = LinearLR(optimizer, 0.5, total_iters=4), StepLR(optimizer, 3, 0.1)
+    assert stepped_together(optimizer, [warm_up, decay], 10) == CHAINED_LINEAR_STEP
+
+
+@pytest.mark.parametrize("make, edit, want", [
+    (lambda o: StepLR(o, 3, 0.5), (2, 0.7), STEP_AFTER_HAND_SET_LR),
+    (lambda o: CosineAnnealingLR(o, 6, eta_min=0.01), (2, 0.07), COSINE_AFTER_HAND_SET_LR),
+], ids=["StepLR", "Cosine"])
+def test_an_lr_set_by_hand_is_carried_forward_like_pytorch(make, edit, want):
+    optimizer = two_group_optimizer()
+    assert stepped_together(optimizer, [make(optimizer)], len(want), set_by_hand=edit) == want
+
+
+@pytest.mark.parametrize("make, want", [
+    (lambda o: LinearLR(o, 0.5, 0.1, total_iters=4), LINEAR_DOWN),
+    (lambda o: PolynomialLR(o, total_iters=4, power=2.0), POLYNOMIAL),
+    (lambda o: MultiplicativeLR(o, lambda e: 0.8 + 0.01 * e), MULTIPLICATIVE),
+    (lambda o: SequentialLR(o, [ConstantLR(o, 0.5, total_iters=10), ExponentialLR(o, 0.9), StepLR(o, 2, 0.5)],
+                            milestones=[2, 5]), SEQUENTIAL_CONSTANT_EXPONENTIAL_STEP),
+    (lambda o: ChainedScheduler([ConstantLR(o, 0.1, total_iters=2), ExponentialLR(o, 0.9)]),
+     CHAINED_CONSTANT_EXPONENTIAL),
+], ids=["LinearLR", "PolynomialLR", "MultiplicativeLR", "SequentialLR", "ChainedScheduler"])
+def test_lrs_equal_pytorch_to_the_last_bit(make, want):
+    optimizer = two_group_optimizer()
+    assert lr_sequence(make(optimizer), len(want)).tolist() == want
+
+
+@pytest.mark.parametrize("make, want", [
+    (lambda o: LinearLR(o, 0.5, total_iters=0), [0.05, 0.015]),
+    (lambda o: ConstantLR(o, 0.25, total_iters=0), [0.025, 0.0075]),
+    (lambda o: PolynomialLR(o, total_iters=0), [0.1, 0.03]),
+], ids=["LinearLR", "ConstantLR", "PolynomialLR"])
+def test_total_iters_zero_keeps_the_first_lr_as_pytorch_does(make, want):
+    optimizer = two_group_optimizer()
+    assert lr_sequence(make(optimizer), 4).tolist() == [want] * 4
+
+
+def test_step_with_an_epoch_warns_and_jumps_there_in_closed_form():
+    optimizer = two_group_optimizer()
+    scheduler = StepLR(optimizer, 2, gamma=0.5)
+    got = []
+    for epoch in (3, 1, 7, 4):
+        with pytest.warns(UserWarning, match=r"step\(epoch\) is deprecated"):
+            scheduler.step(epoch)
+        got.append([*scheduler.get_last_lr(), scheduler.last_epoch])
+    scheduler.step()
+    got.append([*scheduler.get_last_lr(), scheduler.last_epoch])
+    # PyTorch 2.13's values
+    assert got == [[0.05, 0.015, 3], [0.1, 0.03, 1], [0.0125, 0.00375, 7], [0.025, 0.0075, 4],
+                   [0.025, 0.0075, 5]]
+
+    linear = LinearLR(two_group_optimizer(), 0.5, total_iters=4)
+    with pytest.warns(UserWarning):
+        linear.step(3)
+    assert linear.get_last_lr() == [0.08750000000000001, 0.02625]
+    zero_warm_up = LinearLR(two_group_optimizer(), 0.5, total_iters=0)
+    with pytest.warns(UserWarning):
+        zero_warm_up.step(3)
+    assert zero_warm_up.get_last_lr() == [0.05, 0.015]
+
+
+@pytest.mark.parametrize("make", [
+    lambda o: SequentialLR(o, [StepLR(o, 2), StepLR(o, 3)], milestones=[2]),
+    lambda o: ChainedScheduler([StepLR(o, 2), StepLR(o, 3)]),
+], ids=["SequentialLR", "ChainedScheduler"])
+def test_sequential_and_chained_take_no_epoch(make):
+    scheduler = make(two_group_optimizer())
+    with pytest.raises(TypeError, match=r"step\(\) takes no epoch \(got 4\)"):
+        scheduler.step(4)
+
+
+def test_get_lr_outside_step_warns_to_use_get_last_lr():
+    scheduler = ExponentialLR(two_group_optimizer(), gamma=0.5)
+    with pytest.warns(UserWarning, match="get_last_lr"):
+        scheduler.get_lr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scheduler.step()
+    assert scheduler.get_last_lr() == [0.05, 0.015]
+
+
+def test_warm_restarts_with_fractional_epochs():
+    scheduler = CosineAnnealingWarmRestarts(two_group_optimizer(), T_0=3, T_mult=2, eta_min=0.001)
+    got = []
+    for epoch in (0.5, 1.25, 3.0, 4.5, 9.0, 10.2, 21.5, 2.0):
+        scheduler.step(epoch)
+        got.append(scheduler.get_last_lr())
+    # PyTorch 2.13's values
+    assert got == [[0.09336825748732973, 0.02805736835487436], [0.06331154273257478, 0.01925287615398655],
+                   [0.1, 0.03], [0.0855017856687341, 0.025753048327204937], [0.1, 0.03],
+                   [0.09757729755661011, 0.029290319486279727], [0.09989401670031088, 0.029968954386959748],
+                   [0.025750000000000012, 0.008250000000000004]]
+    assert scheduler.last_epoch == 2
+    with pytest.raises(ValueError, match="non-negative epoch, but got -1"):
+        scheduler.step(-1)
+
+
+def plateau_run(scheduler, metrics, *attributes):
+    rows = []
+    for metric in metrics:
+        scheduler.step(metric)
+        rows.append([*scheduler.get_last_lr(), *(getattr(scheduler, name) for name in attributes)])
+    return rows
+
+
+def test_reduce_on_plateau_min_rel_with_patience_cooldown_and_min_lr():
+    optimizer = two_group_optimizer()
+    scheduler = ReduceLROnPlateau(optimizer, factor=0.5, patience=1, cooldown=1, min_lr=[0.0, 0.0025])
+    metrics = [1.0, 0.9, 0.9, 0.95, 0.91, 0.9, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8]
+    rows = plateau_run(scheduler, metrics, "best", "num_bad_epochs", "cooldown_counter")
+    # PyTorch 2.13's values; the last step stops group 1 at its min_lr
+    assert rows == [
+        [0.1, 0.03, 1.0, 0, 0], [0.1, 0.03, 0.9, 0, 0], [0.1, 0.03, 0.9, 1, 0], [0.05, 0.015, 0.9, 0, 1],
+        [0.05, 0.015, 0.9, 0, 0], [0.05, 0.015, 0.9, 1, 0], [0.05, 0.015, 0.8, 0, 0], [0.05, 0.015, 0.8, 1, 0],
+        [0.025, 0.0075, 0.8, 0, 1], [0.025, 0.0075, 0.8, 0, 0], [0.025, 0.0075, 0.8, 1, 0],
+        [0.0125, 0.00375, 0.8, 0, 1], [0.0125, 0.00375, 0.8, 0, 0], [0.0125, 0.00375, 0.8, 1, 0]]
+    scheduler.step(tl.tensor(0.8))  # a one-element tensor works as the metric
+    assert scheduler.get_last_lr() == [0.00625, 0.0025] and scheduler.last_epoch == 15
+
+
+def test_reduce_on_plateau_max_abs_and_eps():
+    optimizer = two_group_optimizer()
+    scheduler = ReduceLROnPlateau(optimizer, mode="max", threshold=0.05, threshold_mode="abs", patience=0, eps=0.02)
+    rows = plateau_run(scheduler, [0.5, 0.54, 0.56, 0.6, 0.61, 0.7, 0.7, 0.7], "best", "num_bad_epochs")
+    # PyTorch 2.13's values: 0.54 is no improvement on 0.5 by more than 0.05; after one reduction the next
+    # ones (0.01 -> 0.001) are smaller than eps and skipped
+    assert rows == [[0.1, 0.03, 0.5, 0], [0.010000000000000002, 0.003, 0.5, 0],
+                    [0.010000000000000002, 0.003, 0.56, 0], [0.010000000000000002, 0.003, 0.56, 0],
+                    [0.010000000000000002, 0.003, 0.56, 0], [0.010000000000000002, 0.003, 0.7, 0],
+                    [0.010000000000000002, 0.003, 0.7, 0], [0.010000000000000002, 0.003, 0.7, 0]]
+
+
+@pytest.mark.parametrize("mode, threshold_mode, want_best", [
+    ("min", "abs", [1.0, 1.0, 1.0, 0.85, 0.85, 0.85, 0.85, 0.85, 0.85]),
+    ("max", "rel", [1.0, 1.0, 1.0, 1.0, 1.2, 1.2, 1.2, 1.2, 1.2]),
+])
+def test_reduce_on_plateau_min_abs_and_max_rel(mode, threshold_mode, want_best):
+    scheduler = ReduceLROnPlateau(two_group_optimizer(), mode=mode, threshold=0.1, threshold_mode=threshold_mode,
+                                  patience=2)
+    rows = plateau_run(scheduler, [1.0, 0.95, 1.05, 0.85, 1.2, 1.25, 1.3, 1.3, 1.3], "best")
+    assert [row[2] for row in rows] == want_best  # PyTorch 2.13's values
+    reduced_at = {"min": 6, "max": 3}[mode]
+    assert [row[0] for row in rows].index(0.010000000000000002) == reduced_at
 
 
 def test_resuming_with_last_epoch():
@@ -204,14 +389,160 @@ def test_resuming_with_last_epoch():
     with pytest.raises(KeyError, match="initial_lr"):
         StepLR(optimizer, step_size=2, last_epoch=3)
     for group, base in zip(optimizer.param_groups, BASE_LRS):
-        group["initial_lr"] = base
+        group["initial_lr"], group["lr"] = base, base * 0.1  # the lr of epoch 3, as a loaded optimizer holds it
     scheduler = StepLR(optimizer, step_size=2, last_epoch=3)
-    assert scheduler.last_epoch == 4
-    assert scheduler.get_last_lr() == pytest.approx([base * 0.01 for base in BASE_LRS])
+    assert scheduler.last_epoch == 4 and scheduler.base_lrs == list(BASE_LRS)
+    assert scheduler.get_last_lr() == pytest.approx([base * 0.01 for base in BASE_LRS], rel=1e-12)
+    # the step taken at construction leaves a loaded lr as it is where the chainable step would move it on
+    for make in (lambda o: ExponentialLR(o, 0.5, last_epoch=3), lambda o: LinearLR(o, 0.5, last_epoch=2),
+                 lambda o: CosineAnnealingLR(o, 6, last_epoch=2)):
+        optimizer = two_group_optimizer()
+        for group, base in zip(optimizer.param_groups, BASE_LRS):
+            group["initial_lr"], group["lr"] = base, base * 0.4
+        assert make(optimizer).get_last_lr() == pytest.approx([base * 0.4 for base in BASE_LRS], rel=1e-15)
+
+
+class Halving:
+    """A callable object: LambdaLR's state dict keeps its attributes."""
+
+    def __init__(self):
+        self.rate = 0.5
+
+    def __call__(self, epoch):
+        return self.rate**epoch
+
+
+SCHEDULERS = {
+    "StepLR": lambda o: StepLR(o, step_size=2, gamma=0.5),
+    "MultiStepLR": lambda o: MultiStepLR(o, [3, 7, 7]),
+    "Cosine": lambda o: CosineAnnealingLR(o, T_max=6),
+    "LinearLR": lambda o: LinearLR(o, start_factor=0.2, total_iters=6),
+    "ConstantLR": lambda o: ConstantLR(o, factor=0.5, total_iters=7),
+    "ExponentialLR": lambda o: ExponentialLR(o, gamma=0.8),
+    "PolynomialLR": lambda o: PolynomialLR(o, total_iters=9, power=1.5),
+    "LambdaLR": lambda o: LambdaLR(o, [Halving(), lambda e: 1 / (1 + e)]),
+    "MultiplicativeLR": lambda o: MultiplicativeLR(o, lambda e: 0.9),
+    "WarmRestarts": lambda o: CosineAnnealingWarmRestarts(o, T_0=2, T_mult=2),
+    "OneCycleLR": lambda o: OneCycleLR(o, max_lr=0.5, total_steps=12, three_phase=True),
+    "SequentialLR": lambda o: SequentialLR(o, [LinearLR(o, 0.1, total_iters=3), StepLR(o, 2)], milestones=[4]),
+    "ChainedScheduler": lambda o: ChainedScheduler([LinearLR(o, 0.1, total_iters=8), MultiStepLR(o, [2, 6])]),
+}
+
+
+@pytest.mark.parametrize("through", ["memory", "file"])
+@pytest.mark.parametrize("name", SCHEDULERS)
+def test_state_dict_round_trip_continues_identically(name, through, tmp_path):
+    """Resume as the trainer does: build both, load the optimizer's state, then the scheduler's (from nn.save)."""
+    optimizer = two_group_optimizer(Adam)
+    scheduler = SCHEDULERS[name](optimizer)
+    lr_sequence(scheduler, 5)
+    saved = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
+    assert "optimizer" not in saved["scheduler"]
+    if name != "ChainedScheduler":  # which, as in PyTorch, keeps no epoch count of its own
+        assert saved["scheduler"]["last_epoch"] == 5
+    if through == "file":
+        save(saved, tmp_path / "checkpoint.safetensors")
+        saved = load(tmp_path / "checkpoint.safetensors")
+    uninterrupted = lr_sequence(scheduler, 6)
+    betas = [g["betas"] for g in optimizer.param_groups]
+
+    resumed_optimizer = two_group_optimizer(Adam)
+    resumed = SCHEDULERS[name](resumed_optimizer)
+    resumed_optimizer.load_state_dict(saved["optimizer"])
+    resumed.load_state_dict(saved["scheduler"])
+    np.testing.assert_array_equal(lr_sequence(resumed, 6), uninterrupted)
+    assert [g["betas"] for g in resumed_optimizer.param_groups] == betas
+
+
+def test_lambda_state_dict_keeps_callable_objects_and_skips_functions(tmp_path):
+    scheduler = SCHEDULERS["LambdaLR"](two_group_optimizer())
+    scheduler.lr_lambdas[0].rate = 0.25
+    state = scheduler.state_dict()
+    assert state["lr_lambdas"] == [{"rate": 0.25}, None]
+    save({"scheduler": state}, tmp_path / "s.safetensors")
+    resumed = SCHEDULERS["LambdaLR"](two_group_optimizer())
+    resumed.load_state_dict(load(tmp_path / "s.safetensors")["scheduler"])
+    assert resumed.lr_lambdas[0].rate == 0.25 and resumed.lr_lambdas[1].__name__ == "<lambda>"
+
+
+def test_reduce_on_plateau_state_dict_through_a_file(tmp_path):
+    optimizer = two_group_optimizer()
+    scheduler = ReduceLROnPlateau(optimizer, mode="max", patience=1, cooldown=2)
+    assert scheduler.state_dict()["best"] == -math.inf  # saved and loaded back like any float
+    plateau_run(scheduler, [0.5, 0.4, 0.4])
+    save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp_path / "c.safetensors")
+    uninterrupted = plateau_run(scheduler, [0.45, 0.3, 0.3, 0.3, 0.3], "num_bad_epochs", "cooldown_counter")
+
+    state = load(tmp_path / "c.safetensors")
+    resumed_optimizer = two_group_optimizer()
+    resumed = ReduceLROnPlateau(resumed_optimizer)
+    resumed_optimizer.load_state_dict(state["optimizer"])
+    resumed.load_state_dict(state["scheduler"])
+    assert (resumed.mode, resumed.mode_worse, resumed.best) == ("max", -math.inf, 0.5)
+    assert plateau_run(resumed, [0.45, 0.3, 0.3, 0.3, 0.3], "num_bad_epochs", "cooldown_counter") == uninterrupted
+
+
+@pytest.mark.parametrize("name", SCHEDULERS)
+def test_api_like_pytorch(name):
+    optimizer = two_group_optimizer()
+    scheduler = SCHEDULERS[name](optimizer)
+    assert scheduler.optimizer is optimizer
+    assert scheduler.get_last_lr() == [g["lr"] for g in optimizer.param_groups]
+    if name not in ("SequentialLR", "ChainedScheduler"):  # PyTorch gives these neither
+        assert scheduler.last_epoch == 0
+        assert scheduler.base_lrs == [g["initial_lr"] for g in optimizer.param_groups]
+    assert {"_is_initial", "_in_step"}.isdisjoint(scheduler.state_dict())
 
 
 def test_scheduler_needs_an_optimizer():
     with pytest.raises(TypeError, match="is not an Optimizer"):
         StepLR(object(), step_size=1)
+    with pytest.raises(TypeError, match="is not an Optimizer"):
+        ReduceLROnPlateau(object())
     with pytest.raises(NotImplementedError):
         LRScheduler(two_group_optimizer())
+
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda o: StepLR(o, step_size=0), ValueError, "positive integer step_size, but got 0"),
+    (lambda o: StepLR(o, step_size=2.5), ValueError, "positive integer step_size, but got 2.5"),
+    (lambda o: MultiStepLR(o, [2, 4.5]), TypeError, r"integer epochs, got 4.5 in \[2, 4.5\]"),
+    (lambda o: CosineAnnealingLR(o, T_max=0), ValueError, "T_max must be a positive number of epochs, got 0"),
+    (lambda o: ConstantLR(o, factor=0), ValueError, r"factor must lie in \(0, 1\], got 0"),
+    (lambda o: ConstantLR(o, factor=1.5), ValueError, r"factor must lie in \(0, 1\], got 1.5"),
+    (lambda o: LinearLR(o, start_factor=0), ValueError, "start_factor"),
+    (lambda o: LinearLR(o, end_factor=1.5), ValueError, "end_factor"),
+    (lambda o: LinearLR(o, total_iters=-1), ValueError, "non-negative integer total_iters, but got -1"),
+    (lambda o: PolynomialLR(o, total_iters=3.0), ValueError, "non-negative integer total_iters, but got 3.0"),
+    (lambda o: LambdaLR(o, 0.5), TypeError, "lr_lambda must be callable .* got 0.5 for group 0"),
+    (lambda o: MultiplicativeLR(o, [abs]), ValueError, "lr_lambda must have one value per param group"),
+    (lambda o: CosineAnnealingWarmRestarts(o, T_0=0), ValueError, "positive integer T_0, but got 0"),
+    (lambda o: CosineAnnealingWarmRestarts(o, T_0=2, T_mult=0), ValueError, "integer T_mult >= 1, but got 0"),
+    (lambda o: CosineAnnealingWarmRestarts(o, T_0=2, eta_min="0"), ValueError, "float or int eta_min"),
+    (lambda o: ReduceLROnPlateau(o, mode="low"), ValueError, "mode must be 'min' or 'max', got 'low'"),
+    (lambda o: ReduceLROnPlateau(o, threshold_mode="pct"), ValueError, "threshold_mode must be 'rel' or 'abs'"),
+    (lambda o: ReduceLROnPlateau(o, factor=1.0), ValueError, r"factor must be < 1.0 .*got 1.0"),
+    (lambda o: ReduceLROnPlateau(o, patience=-1), ValueError, "non-negative integer patience, but got -1"),
+    (lambda o: ReduceLROnPlateau(o, min_lr=[0.1]), ValueError, "min_lr must have one value per param group"),
+    (lambda o: SequentialLR(o, [StepLR(o, 2), StepLR(o, 3)], milestones=[]), ValueError, "one milestone fewer"),
+    (lambda o: SequentialLR(o, [StepLR(o, 2)] * 3, milestones=[5, 2]), ValueError,
+     r"increasing milestones, got \[5, 2\]"),
+    (lambda o: SequentialLR(o, [], milestones=[]), ValueError, "at least one scheduler"),
+    (lambda o: SequentialLR(o, [StepLR(o, 2), ReduceLROnPlateau(o)], milestones=[2]), ValueError, "needs a metric"),
+    (lambda o: ChainedScheduler([StepLR(o, 2), StepLR(two_group_optimizer(), 2)]), ValueError,
+     "scheduler 1 \\(StepLR\\) drives another optimizer"),
+    (lambda o: ChainedScheduler([object()]), TypeError, "has no `optimizer` attribute"),
+])
+def test_bad_arguments_are_named(make, error, message):
+    with pytest.raises(error, match=message):
+        make(two_group_optimizer())
+
+
+@pytest.mark.parametrize("saved_milestones", [{3: 1, 7: 2}, [3, 7, 7]], ids=["mapping (nn.load)", "sorted list"])
+def test_multistep_milestones_load_back_as_counts(saved_milestones):
+    """nn.load gives the Counter back as a plain mapping, and earlier state dicts held a sorted list; either way
+    a milestone listed twice still multiplies twice."""
+    optimizer = two_group_optimizer()
+    scheduler = MultiStepLR(optimizer, [1])
+    scheduler.load_state_dict({**scheduler.state_dict(), "milestones": saved_milestones, "gamma": 0.5})
+    np.testing.assert_allclose(lr_sequence(scheduler, 9)[:, 0], [0.1] * 3 + [0.05] * 4 + [0.0125] * 2, rtol=1e-15)
