@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
 import tensorlib as tl
-from tensorlib.device import module_for, move
+from tensorlib.autograd import Function
+from tensorlib.device import array_module, module_for, move
 from tensorlib.ops.fused import batch_norm_train, softmax_cross_entropy
 from tensorlib.random import default_generator
 
@@ -40,9 +42,54 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
     return tl.where(input > 0, input, input * negative_slope)
 
 
+class _Elu(Function):
+    """x for x > 0, alpha * (exp(x) - 1) for x <= 0, computed with expm1: exp(x) - 1 would lose every digit of a
+    tiny x (-1e-8 gives 0 in float32). The gradient alpha * exp(x) of the negative side comes from x, as in
+    PyTorch: from the output (out + alpha) it would round to 0 for x below about -17 in float32. A NaN input
+    takes the x > 0 side, passing its gradient, as in PyTorch."""
+
+    def forward(self, x, alpha):
+        xp = array_module(x)
+        self.x, self.alpha = x, alpha
+        # expm1 of the clamped input: the unused positive side never overflows
+        negative = alpha * xp.expm1(xp.minimum(x, 0))
+        return xp.where(x <= 0, negative, x).astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        xp = array_module(g)
+        slope = self.alpha * xp.exp(xp.minimum(self.x, 0))
+        return xp.where(self.x <= 0, g * slope, g).astype(g.dtype, copy=False), None
+
+
+def _check_floating(function, input):
+    if input.dtype.kind != "f":
+        raise TypeError(f"{function} needs a floating-point input, got dtype {input.dtype}")
+
+
 def elu(input, alpha=1.0, inplace=False):
-    # exp of the clamped input: the unused branch never overflows (its gradient would be inf * 0)
-    return tl.where(input > 0, input, (input.clamp(max=0).exp() - 1) * alpha)
+    _check_floating("elu", input)
+    return _Elu.apply(input, alpha)
+
+
+class _LogSigmoid(Function):
+    """log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)): exp never overflows, and log1p keeps a tiny exp(-|x|)
+    that log(1 + exp(-|x|)) would round away (the loss of a confident right answer)."""
+
+    def forward(self, x):
+        xp = array_module(x)
+        self.x = x
+        return (xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))).astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        # d/dx log(sigmoid(x)) = sigmoid(-x), from exp(-|x|) on both sides
+        xp = array_module(g)
+        e = xp.exp(-xp.abs(self.x))
+        return g * xp.where(self.x < 0, 1 / (1 + e), e / (1 + e)).astype(g.dtype, copy=False)
+
+
+def logsigmoid(input):
+    _check_floating("logsigmoid", input)
+    return _LogSigmoid.apply(input)
 
 
 def gelu(input, approximate="none"):
@@ -93,13 +140,25 @@ def dropout(input, p=0.5, training=True, inplace=False):
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False):
-    """Zero whole channels: one draw per (sample, channel) of an (N, C, H, W) or (C, H, W) input."""
+    """Zero whole channels: one draw per (dim 0, dim 1) pair, i.e. per (sample, channel) of (N, C, H, W).
+
+    As in PyTorch, a 3-D input is taken as (N, C, L), not as an unbatched (C, H, W), and inputs other than 3-D
+    and 4-D are accepted with a warning (the same draws per dims 0 and 1); fewer than 2 dims is an error.
+    """
     _check_probability(p)
+    if input.ndim < 2:
+        raise ValueError(f"dropout2d needs an input of at least 2 dims (N, C, ...), got shape {input.shape}")
     if input.ndim not in (3, 4):
-        raise ValueError(f"dropout2d expects a 3-D or 4-D input, got shape {input.shape}")
+        warnings.warn(f"dropout2d: received a {input.ndim}-D input (shape {input.shape}); dropout2d is meant for "
+                      "4-D (N, C, H, W) inputs. It zeroes each (dim 0, dim 1) slice, as PyTorch does; use dropout "
+                      "for elementwise dropout", stacklevel=2)
+    elif input.ndim == 3:
+        warnings.warn(f"dropout2d: received a 3-D input (shape {input.shape}), taken as (N, C, L) as PyTorch does: "
+                      "each (sample, channel) row is zeroed, not each channel of an unbatched (C, H, W) input",
+                      stacklevel=2)
     if not training or p == 0:
         return input
-    shape = input.shape[:-2] + (1, 1)
+    shape = input.shape[:2] + (1,) * (input.ndim - 2)
     return input * _keep_mask(shape, p, input)
 
 
@@ -146,9 +205,15 @@ def one_hot(tensor, num_classes=-1):
     return tl.Tensor._make((values[..., None] == xp.arange(num_classes)).astype(np.int64))
 
 
-def _check_reduction(reduction):
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+def _check_reduction(reduction, allowed=_REDUCTIONS):
+    if reduction not in allowed:
+        raise ValueError(f"reduction must be one of {allowed}, got {reduction!r}")
+
+
+def _reduce(losses, reduction):
+    if reduction == "none":
+        return losses
+    return losses.sum() if reduction == "sum" else losses.mean()
 
 
 def _classes_last(input):
@@ -167,14 +232,17 @@ def _check_targets(input, target):
                          f"(expected target shape {expected})")
 
 
-def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
-    """Negative log-likelihood of class indices; ``input`` holds log-probabilities along dim 1."""
-    _check_reduction(reduction)
-    if target.dtype.kind not in "iu":
-        raise TypeError(f"nll_loss target must hold class indices (integers), got dtype {target.dtype}")
-    _check_targets(input, target)
+def _check_class_weight(weight, classes):
+    if weight is not None and weight.shape != (classes,):
+        raise ValueError(f"weight must be a 1-D tensor with one entry per class ({classes} classes), "
+                         f"got shape {weight.shape}")
+
+
+def _target_weights(input, target, weight, ignore_index):
+    """For class-index targets, as flat arrays on the input's device: the class of each target (0 where ignored,
+    so that it can still index), the mask of the targets not ignored, and each target's weight (0 where
+    ignored). IndexError on a class out of range."""
     classes = input.shape[1] if input.ndim > 1 else input.shape[0]
-    flat = _classes_last(input)
     labels = target.data.reshape(-1)
     valid = labels != ignore_index
     bad = valid & ((labels < 0) | (labels >= classes))
@@ -183,14 +251,47 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     xp = module_for(input.device)
     safe = xp.where(valid, labels, 0)
     class_weight = xp.ones(classes, dtype=input.dtype) if weight is None else weight.data.astype(input.dtype)
-    sample_weight = class_weight[safe] * valid
-    picked = flat[tl.Tensor._make(xp.arange(flat.shape[0])), tl.Tensor._make(safe)]
-    losses = -picked * tl.Tensor._make(sample_weight)
+    return safe, valid, class_weight[safe] * valid
+
+
+class _DivideByTotalWeight(Function):
+    """``loss_sum / total_weight``: the 'mean' of nll_loss and cross_entropy, which divides by the total weight
+    of the targets not ignored. When every target is ignored that total is 0: the loss is NaN, as in PyTorch,
+    and the infinite gradient reaches only the ignored rows, whose ``where`` turns it into 0, so the gradient
+    is zero, as in PyTorch. NumPy is kept from warning about that 0 / 0 and 1 / 0."""
+
+    def forward(self, loss_sum, total_weight):
+        self.total_weight = total_weight
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return loss_sum / total_weight
+
+    def backward(self, g):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return g / self.total_weight, None
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """Negative log-likelihood of class indices; ``input`` holds log-probabilities along dim 1.
+
+    'mean' divides by the total weight of the targets not ignored. As in PyTorch, a batch whose targets are all
+    ignored gives a NaN loss and a zero gradient; targets whose weights sum to 0 give NaN in both.
+    """
+    _check_reduction(reduction)
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"nll_loss target must hold class indices (integers), got dtype {target.dtype}")
+    _check_targets(input, target)
+    _check_class_weight(weight, input.shape[1] if input.ndim > 1 else input.shape[0])
+    flat = _classes_last(input)
+    labels, valid, sample_weight = _target_weights(input, target, weight, ignore_index)
+    rows = module_for(input.device).arange(flat.shape[0])
+    picked = flat[tl.Tensor._make(rows), tl.Tensor._make(labels)]
+    # the where, not the zero weight, makes an ignored row's loss 0: its unused log-probability may be -inf
+    losses = tl.where(valid, -picked * tl.Tensor._make(sample_weight), 0.0)
     if reduction == "none":
         return losses.reshape(target.shape)
     if reduction == "sum":
         return losses.sum()
-    return losses.sum() / tl.Tensor._make(sample_weight.sum())
+    return _DivideByTotalWeight.apply(losses.sum(), sample_weight.sum())
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
@@ -202,11 +303,12 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     _check_reduction(reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+    class_dim = 1 if input.ndim > 1 else 0
+    classes = input.shape[class_dim]
+    _check_class_weight(weight, classes)
     if weight is None and not label_smoothing and input.ndim == 2 and target.dtype.kind in "iu":
         _check_targets(input, target)
         return softmax_cross_entropy(input, target, ignore_index, reduction)  # one fused op (kernels/softmax_xent)
-    class_dim = 1 if input.ndim > 1 else 0
-    classes = input.shape[class_dim]
     logp = tl.log_softmax(input, class_dim)
     weight_shape = (classes,) + (1,) * (input.ndim - class_dim - 1)
     if target.dtype.kind == "f":
@@ -225,21 +327,168 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     loss = nll_loss(logp, target, weight, ignore_index, reduction)
     if not label_smoothing:
         return loss
-    ignored = tl.Tensor._make(target.data == ignore_index)
+    _, valid, sample_weight = _target_weights(input, target, weight, ignore_index)
     smooth_terms = logp * weight.reshape(weight_shape) if weight is not None else logp
-    smooth = tl.where(ignored, 0.0, -smooth_terms.sum(class_dim))
+    smooth = tl.where(valid.reshape(target.shape), -smooth_terms.sum(class_dim), 0.0)
     if reduction == "mean":
-        labels = target.data[target.data != ignore_index]
-        denominator = weight.data[labels].sum() if weight is not None else labels.size
-        smooth = smooth.sum() / float(denominator)
+        smooth = _DivideByTotalWeight.apply(smooth.sum(), sample_weight.sum())
     elif reduction == "sum":
         smooth = smooth.sum()
     return loss * (1 - label_smoothing) + smooth * (label_smoothing / classes)
 
 
+def _warn_if_broadcast(input, target):
+    """PyTorch's warning in the regression losses: a target of another shape is broadcast against the input,
+    which is rarely what was meant (an (N, 1) input against an (N,) target gives N * N terms)."""
+    if target.shape != input.shape:
+        warnings.warn(f"Using a target size {target.shape} that is different to the input size {input.shape}. "
+                      "This will likely lead to incorrect results due to broadcasting. "
+                      "Please ensure they have the same size.", stacklevel=3)
+
+
 def mse_loss(input, target, reduction="mean"):
     _check_reduction(reduction)
-    squared = (input - target) ** 2
-    if reduction == "none":
-        return squared
-    return squared.sum() if reduction == "sum" else squared.mean()
+    _warn_if_broadcast(input, target)
+    return _reduce((input - target) ** 2, reduction)
+
+
+def l1_loss(input, target, reduction="mean"):
+    _check_reduction(reduction)
+    _warn_if_broadcast(input, target)
+    return _reduce((input - target).abs(), reduction)
+
+
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+    """0.5 * d**2 / beta where |d| < beta, else |d| - 0.5 * beta, with d = input - target; l1_loss when beta = 0."""
+    _check_reduction(reduction)
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss beta must be >= 0, got {beta}")
+    _warn_if_broadcast(input, target)
+    distance = (input - target).abs()
+    if beta == 0:
+        return _reduce(distance, reduction)
+    losses = tl.where(distance < beta, 0.5 * distance * distance / beta, distance - 0.5 * beta)
+    return _reduce(losses, reduction)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):
+    """0.5 * d**2 where |d| < delta, else delta * (|d| - 0.5 * delta), with d = input - target: smooth_l1_loss
+    with beta = delta, times delta."""
+    _check_reduction(reduction)
+    if delta <= 0:
+        raise ValueError(f"huber_loss delta must be > 0, got {delta}")
+    _warn_if_broadcast(input, target)
+    distance = (input - target).abs()
+    losses = tl.where(distance < delta, 0.5 * distance * distance, delta * (distance - 0.5 * delta))
+    return _reduce(losses, reduction)
+
+
+def _check_same_shape(function, input, target):
+    if target.shape != input.shape:
+        raise ValueError(f"{function}: target shape {target.shape} must equal input shape {input.shape}")
+
+
+def _check_broadcasts_to_input(function, name, value, input):
+    """``value`` (a weight) must broadcast to the input's shape without enlarging it."""
+    try:
+        fits = np.broadcast_shapes(value.shape, input.shape) == input.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{function}: {name} of shape {value.shape} does not broadcast to the input shape "
+                         f"{input.shape}")
+
+
+def _check_probabilities(function, name, tensor):
+    outside = ~((tensor.data >= 0) & (tensor.data <= 1))  # NaN is outside too
+    if outside.any():
+        raise ValueError(f"{function}: every element of {name} must be between 0 and 1, got "
+                         f"{float(tensor.data[outside][0])}")
+
+
+class _BinaryCrossEntropy(Function):
+    """-(t log x + (1 - t) log(1 - x)) elementwise, each log clamped to >= -100 as PyTorch does, so that a
+    probability of exactly 0 or 1 costs 100, not inf. The gradients are PyTorch's: (x - t) / max(x (1 - x),
+    1e-12) for x, which stays finite at 0 and 1 (the derivative of the clamped log would be 0 / 0 there), and
+    log(1 - x) - log(x) for t."""
+
+    EPSILON = 1e-12
+
+    def forward(self, x, t):
+        xp = array_module(x)
+        self.x, self.t = x, t
+        with np.errstate(divide="ignore"):  # log(0) = -inf, clamped to -100
+            log_x = xp.maximum(xp.log(x), -100)
+            log_1mx = xp.maximum(xp.log1p(-x), -100)
+        return (t - 1) * log_1mx - t * log_x
+
+    def backward(self, g):
+        xp = array_module(g)
+        gx = gt = None
+        if self.needs_input_grad[0]:
+            gx = g * (self.x - self.t) / xp.maximum((1 - self.x) * self.x, self.EPSILON)
+        if self.needs_input_grad[1]:
+            with np.errstate(divide="ignore", invalid="ignore"):  # +-inf at x = 0 or 1, as in PyTorch
+                gt = g * (xp.log1p(-self.x) - xp.log(self.x))
+        return gx, gt
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """Binary cross-entropy of probabilities ``input`` against ``target`` (same shape, both in [0, 1]), times
+    ``weight`` (broadcast to the input); each log is clamped to >= -100, as in PyTorch."""
+    _check_reduction(reduction)
+    _check_same_shape("binary_cross_entropy", input, target)
+    if input.dtype.kind != "f" or target.dtype != input.dtype:
+        raise TypeError(f"binary_cross_entropy needs floating-point input and target of the same dtype, got "
+                        f"input {input.dtype} and target {target.dtype}")
+    if weight is not None:
+        _check_broadcasts_to_input("binary_cross_entropy", "weight", weight, input)
+    _check_probabilities("binary_cross_entropy", "input", input)
+    _check_probabilities("binary_cross_entropy", "target", target)
+    losses = _BinaryCrossEntropy.apply(input, target)
+    if weight is not None:
+        losses = losses * weight
+    return _reduce(losses, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+    """Binary cross-entropy of sigmoid(input) against ``target``, from the logits, as PyTorch computes it:
+    (1 - t) x - (1 + (pos_weight - 1) t) log(sigmoid(x)), times ``weight``. logsigmoid keeps it exact for large
+    |x|: no overflow, and the small loss of a confident right answer is not rounded to 0. ``pos_weight``
+    weighs the positive term, one entry per class along the last dim."""
+    _check_reduction(reduction)
+    _check_same_shape("binary_cross_entropy_with_logits", input, target)
+    for name, value in (("weight", weight), ("pos_weight", pos_weight)):
+        if value is not None:
+            _check_broadcasts_to_input("binary_cross_entropy_with_logits", name, value, input)
+    log_sigmoid = logsigmoid(input)
+    if pos_weight is not None:
+        log_sigmoid = ((pos_weight - 1) * target + 1) * log_sigmoid
+    losses = (1 - target) * input - log_sigmoid
+    if weight is not None:
+        losses = losses * weight
+    return _reduce(losses, reduction)
+
+
+_KL_REDUCTIONS = _REDUCTIONS + ("batchmean",)
+
+
+def kl_div(input, target, reduction="mean", log_target=False):
+    """Pointwise KL divergence target * (log(target) - input), ``input`` holding log-probabilities and
+    ``target`` probabilities (log-probabilities with ``log_target=True``); target * log(target) is 0 where
+    target is 0. 'batchmean' divides the sum by the batch size (dim 0), the KL divergence's definition;
+    'mean' divides by the number of elements and warns, as PyTorch does."""
+    _check_reduction(reduction, _KL_REDUCTIONS)
+    if reduction == "mean":
+        warnings.warn("kl_div: reduction='mean' divides the total loss by both the batch size and the support "
+                      "size; 'batchmean' divides only by the batch size and matches the KL divergence's "
+                      "definition", stacklevel=2)
+    if log_target:
+        losses = target.exp() * (target - input)
+    else:
+        zero = target == 0
+        losses = tl.where(zero, 0.0, target * tl.where(zero, 1.0, target).log()) - target * input
+    if reduction == "batchmean":
+        total = losses.sum()
+        return total / input.shape[0] if input.ndim > 0 else total
+    return _reduce(losses, reduction)
