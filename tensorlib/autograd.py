@@ -17,7 +17,7 @@ def is_grad_enabled() -> bool:
     return getattr(_state, "grad_enabled", True)
 
 
-def set_grad_enabled(mode: bool):
+def _set_mode(mode: bool):
     _state.grad_enabled = bool(mode)
 
 
@@ -27,12 +27,35 @@ class _GradMode(contextlib.ContextDecorator):
 
     def __enter__(self):
         self.previous = is_grad_enabled()
-        set_grad_enabled(self.enabled)
+        _set_mode(self.enabled)
         return self
 
     def __exit__(self, *exc):
-        set_grad_enabled(self.previous)
+        _set_mode(self.previous)
         return False
+
+
+class set_grad_enabled:  # noqa: N801  (PyTorch's name)
+    """Switch graph recording on or off: at once when called (``set_grad_enabled(False)``), and back to the
+    previous mode at the end of a ``with set_grad_enabled(training):`` block."""
+
+    def __init__(self, mode: bool):
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(f"set_grad_enabled takes a bool, got {mode!r}")
+        self.previous = is_grad_enabled()
+        self.mode = bool(mode)
+        _set_mode(self.mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _set_mode(self.previous)
+        return False
+
+    def __call__(self, function):  # as a decorator, the mode applies inside each call only
+        _set_mode(self.previous)
+        return _GradMode(self.mode)(function)
 
 
 def no_grad():
@@ -52,6 +75,8 @@ class Function:
     of ``forward`` (None where there is none). ``self.needs_input_grad[i]`` tells whether argument i wants
     one. Gradients may have the broadcast shape: the engine sums them down to each input's shape.
     """
+
+    returns_view = False  # True where forward may return a view of its first argument's array
 
     def __init__(self):
         self.inputs: tuple = ()
@@ -83,8 +108,14 @@ class Function:
             if device == "cuda":
                 out = move(out, "cuda")
         result = Tensor._make(out, requires_grad=record)
+        first = args[0] if args and isinstance(args[0], Tensor) else None
+        if fn.returns_view and first is not None and _view_of(out, first.data):
+            result._version_cell = first._version  # in-place changes through either one count for both
+            result._base = first
         if record:
             fn.inputs = args
+            fn.versions = tuple(a._version[0] if isinstance(a, Tensor) else None for a in args)
+            fn.out_version = result._version[0]
             result._ctx = fn
         return result
 
@@ -102,6 +133,31 @@ class Function:
     @property
     def name(self) -> str:
         return type(self).__name__ + "Backward"
+
+
+def _view_of(out, array) -> bool:
+    base = getattr(out, "base", None)
+    return out is array or (base is not None and (base is array or base is getattr(array, "base", None)))
+
+
+def _check_saved_values(fn, output):
+    """Refuse to run ``fn.backward`` when an array it saved was changed in place since the forward: its gradient
+    would be computed from the wrong values."""
+    from tensorlib.tensor import Tensor
+
+    changed = [t for t, version in zip(fn.inputs, fn.versions) if isinstance(t, Tensor) and t._version[0] != version]
+    if output._version[0] != fn.out_version:
+        changed.append(output)
+    if not changed:
+        return
+    saved = {id(value) for value in vars(fn).values()}
+    for tensor in changed:
+        if id(tensor.data) in saved:
+            role = "output" if tensor is output else "input"
+            raise RuntimeError(
+                f"a value needed to compute the gradient of {fn.name} (its {role}, shape {tensor.shape}) was changed "
+                "by an in-place operation after the forward pass; change a copy (clone()) instead"
+            )
 
 
 def unbroadcast(grad, shape):
@@ -164,6 +220,9 @@ def run_backward(root, grad, retain_graph: bool = False):
             out_grad = pending.pop(id(tensor), None)
             if out_grad is None:
                 continue
+            if getattr(tensor, "_retains_grad", False):
+                _accumulate_leaf(tensor, out_grad)
+            _check_saved_values(fn, tensor)
             input_grads = fn.backward(out_grad)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)

@@ -45,20 +45,53 @@ def _infer_dtype(data) -> np.dtype:
 class Tensor:
     """An n-dimensional array with reverse-mode autograd. Create one with ``tensorlib.tensor``."""
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "__weakref__")
+    # _version_cell: a one-element list counting the in-place changes of the data, shared by the tensors
+    # that share the data (detach(), views); autograd compares it to detect saved values changed since.
+    # _base: the tensor this one is a view of (made by reshape, permute, indexing, expand), if any.
+    __slots__ = ("data", "_grad", "requires_grad", "_ctx", "_version_cell", "_base", "_retains_grad", "__weakref__")
     # Makes ``numpy_array * tensor`` call Tensor.__rmul__ instead of NumPy broadcasting over the tensor.
     __array_priority__ = 1000
 
     def __init__(self, data, dtype=None, device=None, requires_grad=False):
         made = tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
-        self.data, self.grad, self.requires_grad, self._ctx = made.data, None, made.requires_grad, None
+        self.data, self._grad, self.requires_grad, self._ctx = made.data, None, made.requires_grad, None
 
     @classmethod
     def _make(cls, data, requires_grad=False):
         """Wrap an array without copying or checking (internal fast path)."""
         t = object.__new__(cls)
-        t.data, t.grad, t.requires_grad, t._ctx = data, None, requires_grad, None
+        t.data, t._grad, t.requires_grad, t._ctx = data, None, requires_grad, None
         return t
+
+    @property
+    def _version(self) -> list:
+        """The version cell (made on first use: subclasses may fill the slots without calling __init__)."""
+        try:
+            return self._version_cell
+        except AttributeError:
+            self._version_cell = [0]
+            return self._version_cell
+
+    @property
+    def grad(self):
+        """The gradient accumulated by backward(): None or a tensor of this tensor's shape, dtype and device."""
+        try:
+            return self._grad
+        except AttributeError:
+            return None
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"grad must be a Tensor or None, got {type(value).__name__}")
+            if value.shape != self.shape:
+                raise RuntimeError(f"can't assign a gradient of shape {value.shape} to a tensor of shape {self.shape}")
+            if value.dtype != self.dtype:
+                raise RuntimeError(f"can't assign a gradient of dtype {value.dtype} to a tensor of dtype {self.dtype}")
+            if value.device != self.device:
+                raise RuntimeError(f"can't assign a gradient on {value.device} to a tensor on {self.device}")
+        self._grad = value
 
     # ---- properties -------------------------------------------------------------------------------
     @property
@@ -119,7 +152,21 @@ class Tensor:
         return move(self.data, "cpu").tolist()
 
     def detach(self) -> Tensor:
-        return Tensor._make(self.data)
+        """The same data without a graph (shares memory, and the in-place version count, with this tensor)."""
+        detached = Tensor._make(self.data)
+        detached._version_cell = self._version
+        return detached
+
+    def clone(self) -> Tensor:
+        """A copy of the data that gradients flow through."""
+        return _ops.clone(self)
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on this non-leaf tensor after backward (leaves keep theirs anyway)."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad() on a tensor that does not require grad")
+        if self._ctx is not None:
+            self._retains_grad = True
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and self.dtype.kind != "f":
@@ -225,23 +272,38 @@ class Tensor:
             grad = grad.astype(self.dtype, copy=False)
         autograd.run_backward(self, grad, retain_graph=retain_graph)
 
-    def zero_(self) -> Tensor:
-        self.data[...] = 0
+    # ---- in-place ops ------------------------------------------------------------------------------
+    # They write into ``data`` itself, so every tensor sharing it sees the change, and count it in the version
+    # cell: backward refuses a graph whose saved values were changed since (PyTorch's rule). A leaf that requires
+    # grad can be changed in place only under no_grad(), as an optimizer does.
+    def _check_inplace(self, name):
+        if self.requires_grad and self._ctx is None and autograd.is_grad_enabled():
+            raise RuntimeError(
+                f"{name}: a leaf tensor that requires grad is used in an in-place operation; wrap it in no_grad()"
+            )
+
+    def _changed(self) -> Tensor:
+        self._version[0] += 1
         return self
+
+    def zero_(self) -> Tensor:
+        self._check_inplace("zero_")
+        self.data[...] = 0
+        return self._changed()
 
     def fill_(self, value) -> Tensor:
         """Every element set to ``value``: a number or a 0-d tensor (from either device)."""
+        self._check_inplace("fill_")
         if isinstance(value, Tensor) and value.ndim != 0:
             raise RuntimeError(f"fill_ takes a number or a 0-d tensor, got a tensor of shape {value.shape}")
         self.data[...] = self._assignable(value)
-        return self
+        return self._changed()
 
     def copy_(self, source) -> Tensor:
         """Overwrite the data in place (shape broadcast, dtype cast); not recorded by autograd."""
-        if self.requires_grad and self._ctx is None and autograd.is_grad_enabled():
-            raise RuntimeError("a leaf tensor that requires grad is used in an in-place operation; wrap it in no_grad()")
+        self._check_inplace("copy_")
         self.data[...] = self._assignable(source)
-        return self
+        return self._changed()
 
     def __setitem__(self, index, value):
         if self.requires_grad and autograd.is_grad_enabled():
@@ -249,6 +311,70 @@ class Tensor:
         from tensorlib.ops.shape import prepare_index
 
         self.data[prepare_index(index, self.shape, self.device)] = self._assignable(value)
+        self._changed()
+
+    def _inplace(self, name, op, *operands) -> Tensor:
+        """``self = op(self, *operands)`` written into this tensor's memory. Recorded by autograd when a grad is
+        wanted: the op then reads a stand-in holding this tensor's place in the graph before the change, and this
+        tensor becomes the op's output."""
+        self._check_inplace(name)
+        if not getattr(getattr(self.data, "flags", None), "writeable", True):  # CuPy's flags have no such field
+            raise RuntimeError(f"{name}: this tensor's memory is read-only (an expand() shares one element between many)")
+        record = autograd.is_grad_enabled() and (
+            self.requires_grad or any(isinstance(o, Tensor) and o.requires_grad for o in operands)
+        )
+        before = self
+        if record:
+            if getattr(self, "_base", None) is not None:  # the base's graph would not see the change
+                raise RuntimeError(
+                    f"{name}: in-place change of a view (reshape, permute, indexing, expand) while autograd records; "
+                    "change the tensor it is a view of, or compute out of place"
+                )
+            before = Tensor._make(self.data, requires_grad=self.requires_grad)
+            before._ctx, before._version_cell = self._ctx, self._version
+        result = op(before, *operands)
+        if record and result._ctx is not None:  # what the op saved of the old values must survive the write
+            for key, value in list(vars(result._ctx).items()):
+                if value is self.data:
+                    setattr(result._ctx, key, value.copy())
+        if result.shape != self.shape:
+            raise RuntimeError(
+                f"{name}: the result's broadcast shape {result.shape} does not fit this tensor's shape {self.shape}"
+            )
+        if result.dtype != self.dtype and not np.can_cast(result.dtype, self.dtype, "same_kind"):
+            raise TypeError(f"{name}: a result of dtype {result.dtype} can't be stored in a tensor of dtype {self.dtype}")
+        if result.device != self.device:
+            raise RuntimeError(f"{name}: the result is on {result.device} but this tensor is on {self.device}")
+        self.data[...] = result.data
+        self._changed()
+        if record:
+            self._ctx, self.requires_grad = result._ctx, True
+            if result.dtype != self.dtype:  # the graph's output must have this tensor's dtype
+                self._ctx = result.to(self.dtype)._ctx
+        return self
+
+    def add_(self, other, *, alpha=1):
+        return self._inplace("add_", _ops.add, other if alpha == 1 else other * alpha)
+
+    def sub_(self, other, *, alpha=1):
+        return self._inplace("sub_", _ops.sub, other if alpha == 1 else other * alpha)
+
+    def mul_(self, other):
+        return self._inplace("mul_", _ops.mul, other)
+
+    def div_(self, other):
+        return self._inplace("div_", _ops.div, other)
+
+    def clamp_(self, min=None, max=None):
+        return self._inplace("clamp_", _ops.clamp, min, max)
+
+    def relu_(self):
+        return self._inplace("relu_", _ops.relu)
+
+    __iadd__ = add_
+    __isub__ = sub_
+    __imul__ = mul_
+    __itruediv__ = div_
 
     def _assignable(self, value):
         """``value`` (a number, a Tensor on either device, an array or a list) as something this tensor's
@@ -287,6 +413,18 @@ class Tensor:
 
     def __rpow__(self, other):
         return _ops.pow(other, self)
+
+    def __floordiv__(self, other):
+        return _ops.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return _ops.floor_divide(other, self)
+
+    def __mod__(self, other):
+        return _ops.remainder(self, other)
+
+    def __rmod__(self, other):
+        return _ops.remainder(other, self)
 
     def __matmul__(self, other):
         return _ops.matmul(self, other)
@@ -377,6 +515,27 @@ class Tensor:
 
     def matmul(self, other):
         return _ops.matmul(self, other)
+
+    def mm(self, other):
+        return _ops.mm(self, other)
+
+    def bmm(self, other):
+        return _ops.bmm(self, other)
+
+    def t(self):
+        """The transpose of a matrix (a 0-d or 1-D tensor as it is), as torch.Tensor.t."""
+        if self.ndim > 2:
+            raise ValueError(f"t() expects a tensor of at most 2 dimensions, got shape {self.shape}; use transpose()")
+        return self.transpose(0, 1) if self.ndim == 2 else self
+
+    def gather(self, dim, index):
+        return _ops.gather(self, dim, index)
+
+    def cumsum(self, dim):
+        return _ops.cumsum(self, dim)
+
+    def logsumexp(self, dim, keepdim=False):
+        return _ops.logsumexp(self, dim, keepdim)
 
     def sum(self, dim=None, keepdim=False):
         return _ops.sum(self, dim, keepdim)

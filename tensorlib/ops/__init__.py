@@ -2,20 +2,23 @@
 
 from tensorlib.ops.conv import conv2d, conv2d_relu
 from tensorlib.ops.elementwise import (
-    abs, add, clamp, compare, div, erf, exp, log, logical, logical_not, maximum, minimum, mul, neg, pow, relu,
-    sigmoid, sqrt, sub, tanh, where,
+    abs, add, clamp, clone, compare, div, erf, exp, floor_divide, log, logical, logical_not, maximum, minimum, mul,
+    neg, pow, relu, remainder, result_type, sigmoid, sqrt, sub, tanh, where,
 )
-from tensorlib.ops.linalg import matmul
+from tensorlib.ops.linalg import bmm, matmul, mm
 from tensorlib.ops.pool import adaptive_avg_pool2d, avg_pool2d, lp_pool2d, max_pool2d
-from tensorlib.ops.reduce import argmax, argmin, log_softmax, max, mean, min, softmax, std, sum, var
+from tensorlib.ops.reduce import (
+    argmax, argmin, cumsum, log_softmax, logsumexp, max, mean, min, softmax, std, sum, var,
+)
 from tensorlib.ops.shape import (
-    cat, expand, flatten, getitem, pad, permute, reshape, squeeze, stack, transpose, unsqueeze,
+    cat, expand, flatten, gather, getitem, pad, permute, reshape, squeeze, stack, transpose, unsqueeze,
 )
 
 __all__ = [
-    "abs", "adaptive_avg_pool2d", "add", "argmax", "argmin", "avg_pool2d", "cat", "clamp", "compare", "conv2d",
-    "conv2d_relu", "div", "erf", "exp", "expand", "flatten", "getitem", "log", "log_softmax", "logical",
-    "logical_not", "lp_pool2d", "matmul", "max", "max_pool2d", "maximum", "mean", "min", "minimum", "mul", "neg",
-    "pad", "permute", "pow", "relu", "reshape", "sigmoid", "softmax", "sqrt", "squeeze", "stack", "std", "sub",
-    "sum", "tanh", "transpose", "unsqueeze", "var", "where",
+    "abs", "adaptive_avg_pool2d", "add", "argmax", "argmin", "avg_pool2d", "bmm", "cat", "clamp", "clone", "compare",
+    "conv2d", "conv2d_relu", "cumsum", "div", "erf", "exp", "expand", "flatten", "floor_divide", "gather", "getitem",
+    "log", "log_softmax", "logical", "logical_not", "logsumexp", "lp_pool2d", "matmul", "max", "max_pool2d",
+    "maximum", "mean", "min", "minimum", "mm", "mul", "neg", "pad", "permute", "pow", "relu", "remainder", "reshape",
+    "result_type", "sigmoid", "softmax", "sqrt", "squeeze", "stack", "std", "sub", "sum", "tanh", "transpose",
+    "unsqueeze", "var", "where",
 ]

@@ -12,21 +12,89 @@ from kernels import elementwise as elementwise_kernels
 from kernels.activation import activation_backward
 from tensorlib.autograd import Function
 from tensorlib.device import array_device, array_module, move
-from tensorlib.tensor import Tensor, get_default_dtype
+from tensorlib.tensor import Tensor, bool_, get_default_dtype
 
 
-def _operands(a, b):
-    """Wrap arrays as tensors; a float scalar with an integer tensor promotes the tensor to the default
-    float dtype (PyTorch's rule), whereas NumPy would pick float64."""
-    a = Tensor._make(a) if isinstance(a, np.ndarray) else a
-    b = Tensor._make(b) if isinstance(b, np.ndarray) else b
-    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
-        raise TypeError(f"expected at least one Tensor operand, got {type(a).__name__} and {type(b).__name__}")
-    for scalar, other in ((a, b), (b, a)):
-        if isinstance(scalar, float) and isinstance(other, Tensor) and other.dtype.kind in "iub":
-            promoted = other.to(get_default_dtype())
-            return (promoted, b) if other is a else (a, promoted)
-    return a, b
+def _category(dtype) -> int:
+    return 0 if dtype.kind == "b" else 1 if dtype.kind in "iu" else 2
+
+
+def _promote(a, b):
+    """Two dtypes' common dtype: within a category NumPy's rule, across categories the higher one's dtype
+    (PyTorch: int64 with float32 gives float32, where NumPy gives float64)."""
+    if a is None or b is None:
+        return a if b is None else b
+    if _category(a) == _category(b):
+        return np.promote_types(a, b)
+    return a if _category(a) > _category(b) else b
+
+
+def _combine(higher, lower):
+    """PyTorch's rule for operands of lower priority (0-d tensors below dimensioned ones, numbers below both):
+    they change the dtype only when their category is higher."""
+    if higher is None:
+        return lower
+    if lower is None or _category(higher) >= _category(lower):
+        return higher
+    return _promote(higher, lower)
+
+
+def _number_dtype(value) -> np.dtype:
+    if isinstance(value, (bool, np.bool_)):
+        return np.dtype(bool)
+    if isinstance(value, (numbers.Integral, np.integer)):
+        return np.dtype(np.int64)
+    return get_default_dtype()
+
+
+def result_type(*operands) -> np.dtype:
+    """The dtype of an elementwise op's result, by PyTorch's promotion: dimensioned tensors decide; 0-d tensors
+    and numbers count only where their category (bool < integer < float) is higher. So float32 tensors stay
+    float32 with a float64 0-d tensor or any Python or NumPy number, and integer tensors with a float number
+    become the default float dtype."""
+    dimensioned = zero_dim = number = None
+    for operand in operands:
+        if isinstance(operand, Tensor):
+            if operand.ndim:
+                dimensioned = _promote(dimensioned, operand.dtype)
+            else:
+                zero_dim = _promote(zero_dim, operand.dtype)
+        elif operand is not None:
+            number = _promote(number, _number_dtype(operand))
+    return _combine(dimensioned, _combine(zero_dim, number))
+
+
+def _as_number(value, dtype):
+    """A number as the Python number of ``dtype``'s category, which NumPy 2 combines without changing the
+    array's dtype (a NumPy float64 scalar would make a float32 result float64)."""
+    return bool(value) if dtype.kind == "b" else int(value) if dtype.kind in "iu" else float(value)
+
+
+def _operands(*operands):
+    """The operands of an elementwise op brought to their common dtype (``result_type``): arrays wrapped as
+    tensors, tensors cast (differentiably), numbers as Python numbers of that category."""
+    operands = [Tensor._make(o) if isinstance(o, np.ndarray) else o for o in operands]
+    if not any(isinstance(o, Tensor) for o in operands):
+        raise TypeError(
+            "expected at least one Tensor operand, got " + " and ".join(type(o).__name__ for o in operands)
+        )
+    dtype = result_type(*operands)
+    out = []
+    for o in operands:
+        if o is None:  # clamp's missing bound
+            out.append(o)
+        elif isinstance(o, Tensor):
+            out.append(o if o.dtype == dtype else o.to(dtype))
+        elif isinstance(o, (numbers.Number, np.generic)):
+            out.append(_as_number(o, dtype))
+        else:
+            raise TypeError(f"expected a Tensor or a number, got {type(o).__name__}")
+    return out
+
+
+def _floating(x):
+    """An integer or bool tensor as the default float dtype (PyTorch's rule for exp, log, sigmoid, ...)."""
+    return x.to(get_default_dtype()) if x.dtype.kind != "f" else x
 
 
 class Add(Function):
@@ -47,7 +115,9 @@ class Sub(Function):
 
 class Mul(Function):
     def forward(self, a, b):
-        self.a, self.b = a, b
+        # each gradient needs the other operand only: save just what backward will read
+        self.a = a if self.needs_input_grad[1] else None
+        self.b = b if self.needs_input_grad[0] else None
         return a * b
 
     def backward(self, g):
@@ -57,7 +127,8 @@ class Mul(Function):
 
 class Div(Function):
     def forward(self, a, b):
-        self.a, self.b = a, b
+        self.a = a if self.needs_input_grad[1] else None
+        self.b = b if any(self.needs_input_grad) else None
         out = a / b
         if out.dtype == np.float64 and _is_integral(a) and _is_integral(b):
             out = out.astype(get_default_dtype())
@@ -85,16 +156,71 @@ class Pow(Function):
         xp = array_module(g)
         gb = ge = None
         if self.needs_input_grad[0]:
-            gb = g * self.exponent * self.base ** (self.exponent - 1)
-        if self.needs_input_grad[1]:
-            # d(b^e)/de = b^e * log(b); zero where b^e is zero (b = 0, e > 0) instead of 0 * -inf. A number
-            # base (2 ** t) takes its log on the host: cupy.where needs an array condition
-            if isinstance(self.base, numbers.Number):
-                log_base = math.log(self.base) if self.base > 0 else 0.0
+            # e * b^(e-1), and 0 where e = 0 (b^0 is constant; at b = 0 the formula would give 0 * inf)
+            if isinstance(self.exponent, numbers.Number) and self.exponent == 0:
+                gb = xp.zeros_like(g)
             else:
-                log_base = xp.log(xp.where(self.base > 0, self.base, 1))
-            ge = g * self.out * log_base
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    gb = g * self.exponent * self.base ** (self.exponent - 1)
+                if not isinstance(self.exponent, numbers.Number):
+                    gb = xp.where(self.exponent == 0, 0, gb)
+        if self.needs_input_grad[1]:
+            # d(b^e)/de = b^e * log(b): 0 where b = 0 and e >= 0 (b^e is 0 or 1 there, instead of 0 * -inf),
+            # NaN for a negative base (no real logarithm), as in PyTorch. A number base (2 ** t) takes its log
+            # on the host: cupy.where needs an array condition
+            if isinstance(self.base, numbers.Number):
+                log_base = math.log(self.base) if self.base > 0 else 0.0 if self.base == 0 else math.nan
+                ge = g * self.out * log_base
+                if self.base == 0:
+                    ge = xp.where(self.exponent >= 0, 0, ge)
+            else:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ge = g * self.out * xp.log(self.base)
+                ge = xp.where((self.base == 0) & (self.exponent >= 0), 0, ge)
         return gb, ge
+
+
+class Clone(Function):
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, g):
+        return g
+
+
+def clone(x):
+    """A copy of the data that gradients flow through."""
+    return Clone.apply(x)
+
+
+class FloorDivide(Function):
+    def forward(self, a, b):
+        return array_module(a if not isinstance(a, numbers.Number) else b).floor_divide(a, b)
+
+    def backward(self, g):
+        raise RuntimeError("floor division (//) has no gradient: it is piecewise constant; detach() its inputs")
+
+
+class Remainder(Function):
+    """a - floor(a / b) * b, with the sign of b (Python's %, PyTorch's remainder)."""
+
+    def forward(self, a, b):
+        xp = array_module(a if not isinstance(a, numbers.Number) else b)
+        self.a, self.b = a, b
+        return xp.remainder(a, b)
+
+    def backward(self, g):
+        xp = array_module(g)
+        gb = -g * xp.floor_divide(self.a, self.b) if self.needs_input_grad[1] else None
+        return g, gb
+
+
+def floor_divide(a, b):
+    return FloorDivide.apply(*_operands(a, b))
+
+
+def remainder(a, b):
+    return Remainder.apply(*_operands(a, b))
 
 
 class Neg(Function):
@@ -208,17 +334,29 @@ class Relu(Function):
 
 
 class Clamp(Function):
+    """min(max(x, low), high), with ``low`` and ``high`` numbers, tensors or None. The gradient goes to x where
+    low <= x <= high, to low where x < low < high, and to high where max(x, low) > high (PyTorch's rule)."""
+
     def forward(self, x, low, high):
         xp = array_module(x)
-        self.inside = xp.ones(x.shape, dtype=bool)
-        if low is not None:
-            self.inside &= x >= low
-        if high is not None:
-            self.inside &= x <= high
-        return xp.clip(x, low, high).astype(x.dtype, copy=False)
+        self.x, self.low, self.high = x, low, high
+        out = x if low is None else xp.maximum(x, low)
+        return out if high is None else xp.minimum(out, high)
 
     def backward(self, g):
-        return g * self.inside, None, None
+        xp = array_module(g)
+        x, low, high = self.x, self.low, self.high
+        inside = xp.ones(x.shape, dtype=bool)
+        if low is not None:
+            inside &= x >= low
+        if high is not None:
+            inside &= x <= high
+        g_low = g_high = None
+        if self.needs_input_grad[1]:
+            g_low = g * ((x < low) & (low < high) if high is not None else x < low)
+        if self.needs_input_grad[2]:
+            g_high = g * ((xp.maximum(x, low) if low is not None else x) > high)
+        return g * inside, g_low, g_high
 
 
 class Maximum(Function):
@@ -244,9 +382,10 @@ class Minimum(Function):
 
 
 class Where(Function):
-    def forward(self, condition, a, b):
+    def forward(self, condition, a, b, dtype):
         self.condition = condition
-        return array_module(condition).where(condition, a, b)
+        out = array_module(condition).where(condition, a, b)
+        return out if out.dtype == dtype else out.astype(dtype)  # where(c, 1.0, 0.0) makes float64
 
     def backward(self, g):
         xp = array_module(g)
@@ -278,15 +417,15 @@ def neg(x):
 
 
 def exp(x):
-    return Exp.apply(x)
+    return Exp.apply(_floating(x))
 
 
 def log(x):
-    return Log.apply(x)
+    return Log.apply(_floating(x))
 
 
 def sqrt(x):
-    return Sqrt.apply(x)
+    return Sqrt.apply(_floating(x))
 
 
 def abs(x):
@@ -294,17 +433,15 @@ def abs(x):
 
 
 def tanh(x):
-    return Tanh.apply(x)
+    return Tanh.apply(_floating(x))
 
 
 def sigmoid(x):
-    return Sigmoid.apply(x)
+    return Sigmoid.apply(_floating(x))
 
 
 def erf(x):
-    if x.dtype.kind != "f":
-        raise TypeError(f"erf needs a floating-point tensor, got dtype {x.dtype}")
-    return Erf.apply(x)
+    return Erf.apply(_floating(x))
 
 
 def relu(x):
@@ -312,12 +449,10 @@ def relu(x):
 
 
 def clamp(x, min=None, max=None):
+    """x limited to [min, max]; either bound may be None, a number or a tensor (broadcast against x)."""
     if min is None and max is None:
         raise ValueError("clamp needs at least one of min and max")
-    if isinstance(min, Tensor) or isinstance(max, Tensor):
-        if min is not None:
-            x = maximum(x, min)
-        return minimum(x, max) if max is not None else x
+    x, min, max = _operands(x, min, max)
     return Clamp.apply(x, min, max)
 
 
@@ -332,6 +467,12 @@ def minimum(a, b):
 def where(condition, a, b):
     """``a`` where ``condition`` holds, else ``b`` (differentiable in ``a`` and ``b``). A condition that is not
     a Tensor (a bool, list or NumPy array) is made on the operands' device; a Tensor condition must be on it."""
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):  # where(mask, 1.0, 0.0)
+        if not isinstance(condition, Tensor):
+            raise TypeError("where needs a Tensor condition or at least one Tensor operand")
+        dtype = result_type(a, b)
+        return Where.apply(condition.to(bool_) if condition.dtype != np.bool_ else condition,
+                           _as_number(a, dtype), _as_number(b, dtype), dtype=dtype)
     a, b = _operands(a, b)
     if not isinstance(condition, Tensor):
         device = (a if isinstance(a, Tensor) else b).device
@@ -340,7 +481,7 @@ def where(condition, a, b):
         condition = Tensor._make(move(condition, device))
     if condition.dtype != np.bool_:
         condition = Tensor._make(array_module(condition.data).asarray(condition.data, dtype=bool))
-    return Where.apply(condition, a, b)
+    return Where.apply(condition, a, b, dtype=(a if isinstance(a, Tensor) else b).dtype)
 
 
 _COMPARISONS = {"eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equal", "gt": "greater",

@@ -16,10 +16,11 @@ MinResult = namedtuple("MinResult", ["values", "indices"])
 
 
 def normalize_dims(dim, ndim: int, name: str = "dim") -> tuple[int, ...]:
-    """``dim`` (None, an int or a sequence) as a sorted tuple of non-negative axes; None means all."""
-    if dim is None:
+    """``dim`` (None, an int or a sequence) as a sorted tuple of non-negative axes; None and an empty sequence
+    mean all (PyTorch's rule). A 0-d tensor takes dim 0 or -1, which reduce nothing."""
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim) if dim is not None else ()
+    if not dims:
         return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
     normalized = []
     for d in dims:
         if not -builtins.max(ndim, 1) <= d < builtins.max(ndim, 1):
@@ -27,7 +28,7 @@ def normalize_dims(dim, ndim: int, name: str = "dim") -> tuple[int, ...]:
         normalized.append(int(d) % builtins.max(ndim, 1))
     if len(set(normalized)) != len(normalized):
         raise ValueError(f"{name} {dim} repeats a dimension")
-    return tuple(sorted(normalized))
+    return tuple(sorted(normalized)) if ndim else ()
 
 
 def _expand_back(g, shape, axes, keepdim):
@@ -69,7 +70,23 @@ class Var(Function):
 
     def backward(self, g):
         g = _expand_back(g, self.shape, self.axes, self.keepdim)
+        if self.denominator == 0:  # n <= correction: the variance is NaN, and so is its gradient (PyTorch)
+            return g * self.centered * np.nan
         return g * self.centered * (2 / self.denominator)
+
+
+class Std(Var):
+    """sqrt(var): its gradient is 0 where the deviation is 0 (constant data), not 0/0, as in PyTorch."""
+
+    def forward(self, x, axes, keepdim, correction):
+        self.out = array_module(x).sqrt(super().forward(x, axes, keepdim, correction))
+        return self.out
+
+    def backward(self, g):
+        xp = array_module(g)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g_var = xp.where(self.out == 0, 0, g / (2 * self.out))
+        return super().backward(g_var.astype(g.dtype, copy=False))
 
 
 class Extreme(Function):
@@ -83,7 +100,9 @@ class Extreme(Function):
         return self.out
 
     def backward(self, g):
-        mask = self.x == self.out
+        xp = array_module(g)
+        # a NaN is the extreme (max and min propagate it): the gradient goes to the NaNs
+        mask = xp.where(xp.isnan(self.out), xp.isnan(self.x), self.x == self.out)  # no host read on a device
         return g * mask / mask.sum()
 
 
@@ -134,12 +153,18 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    return var(x, dim, unbiased, keepdim, correction=correction).sqrt()
+    """Standard deviation, the square root of ``var`` with the same arguments."""
+    if x.dtype.kind != "f":
+        raise TypeError(f"std() needs a floating-point tensor, got dtype {x.dtype}")
+    return Std.apply(x, normalize_dims(dim, x.ndim), keepdim, _correction(unbiased, correction))
 
 
 def _extreme(x, dim, keepdim, largest, result):
     if dim is None:
         return Extreme.apply(x, largest)
+    if x.ndim == 0:  # dim 0 or -1 of a 0-d tensor: the element itself, at index 0
+        normalize_dims(dim, 0)
+        return result(x.clone(), Tensor._make(array_module(x.data).zeros((), dtype=np.int64)))
     (axis,) = normalize_dims(dim, x.ndim)
     fn_out = ExtremeAlong.apply(x, axis, keepdim, largest)
     indices = _along_indices(x, axis, keepdim, largest)
@@ -170,14 +195,14 @@ def min(x, dim=None, keepdim=False):
 
 
 def argmax(x, dim=None, keepdim=False):
-    if dim is None:
+    if dim is None or x.ndim == 0:
         return Tensor._make(np.int64(x.data.argmax()) if x.device == "cpu" else x.data.argmax())
     (axis,) = normalize_dims(dim, x.ndim)
     return _along_indices(x, axis, keepdim, True)
 
 
 def argmin(x, dim=None, keepdim=False):
-    if dim is None:
+    if dim is None or x.ndim == 0:
         return Tensor._make(np.int64(x.data.argmin()) if x.device == "cpu" else x.data.argmin())
     (axis,) = normalize_dims(dim, x.ndim)
     return _along_indices(x, axis, keepdim, False)
@@ -207,6 +232,48 @@ class LogSoftmax(Function):
     def backward(self, g):
         xp = array_module(g)
         return g - xp.exp(self.out) * g.sum(axis=self.dim, keepdims=True)
+
+
+class LogSumExp(Function):
+    def forward(self, x, axes, keepdim):
+        xp = array_module(x)
+        peak = x.max(axis=axes, keepdims=True)
+        peak = xp.where(xp.isfinite(peak), peak, 0)  # all -inf (or an inf) along a row: no inf - inf
+        with np.errstate(divide="ignore"):  # a row of -inf sums to 0: its log is -inf, the right answer
+            total = xp.log(xp.exp(x - peak).sum(axis=axes, keepdims=True)) + peak
+        self.x, self.total, self.axes, self.keepdim = x, total, axes, keepdim
+        return total if keepdim else total.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+
+    def backward(self, g):
+        xp = array_module(g)
+        g = _expand_back(g, self.x.shape, self.axes, self.keepdim)
+        return g * xp.exp(self.x - self.total)  # softmax over the reduced dims
+
+
+def logsumexp(x, dim, keepdim=False):
+    """log(sum(exp(x))) over ``dim``, computed after subtracting the max (no overflow)."""
+    x = x if x.dtype.kind == "f" else x.to(get_default_dtype())
+    return LogSumExp.apply(x, normalize_dims(dim, x.ndim), keepdim)
+
+
+class CumSum(Function):
+    def forward(self, x, axis):
+        self.axis = axis
+        return x.cumsum(axis=axis) if x.ndim else x.copy()
+
+    def backward(self, g):
+        xp = array_module(g)
+        if g.ndim == 0:
+            return g
+        return xp.flip(xp.flip(g, self.axis).cumsum(axis=self.axis), self.axis)  # each input feeds every later sum
+
+
+def cumsum(x, dim):
+    """Running sums along ``dim``; integer and bool tensors sum in int64, as in PyTorch."""
+    (axis,) = normalize_dims(dim, x.ndim) or (0,)
+    if x.dtype.kind in "biu":
+        x = x.to(np.int64)
+    return CumSum.apply(x, axis)
 
 
 def _softmax_input(x, dim):

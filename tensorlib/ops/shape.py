@@ -3,6 +3,7 @@ pad, and the device/dtype move."""
 
 from __future__ import annotations
 
+import functools
 import numbers
 
 import numpy as np
@@ -10,6 +11,7 @@ import numpy as np
 from kernels import device_arrays
 from tensorlib.autograd import Function
 from tensorlib.device import array_device, array_module, move, scatter_add
+from tensorlib.ops.elementwise import _promote
 from tensorlib.tensor import Tensor
 
 
@@ -29,6 +31,8 @@ def _axis(dim: int, ndim: int, name: str = "dim") -> int:
 
 
 class Reshape(Function):
+    returns_view = True
+
     def forward(self, x, shape):
         self.shape = x.shape
         return x.reshape(shape)
@@ -48,6 +52,8 @@ def reshape(x, *shape):
 
 
 class Permute(Function):
+    returns_view = True
+
     def forward(self, x, dims):
         self.inverse = tuple(np.argsort(dims))
         return x.transpose(dims)
@@ -98,6 +104,8 @@ def unsqueeze(x, dim):
 
 
 class Expand(Function):
+    returns_view = True
+
     def forward(self, x, shape):
         return array_module(x).broadcast_to(x, shape)
 
@@ -170,6 +178,8 @@ def _has_integer_array(index) -> bool:
 
 
 class GetItem(Function):
+    returns_view = True
+
     def forward(self, x, index):
         self.shape, self.dtype, self.index = x.shape, x.dtype, index
         return x[index]
@@ -197,6 +207,41 @@ def getitem(x, index):
     return GetItem.apply(x, prepare_index(index, x.shape, x.device))
 
 
+class Gather(Function):
+    def forward(self, x, index, axis):
+        xp = array_module(x)
+        self.shape, self.axis = x.shape, axis
+        # index may be smaller than x along the other axes: gather from the matching corner of x
+        corner = tuple(slice(0, n) if i != axis else slice(None) for i, n in enumerate(index.shape))
+        self.index = index
+        return xp.take_along_axis(x[corner], index, axis=axis)
+
+    def backward(self, g):
+        xp = array_module(g)
+        gx = xp.zeros(self.shape, dtype=g.dtype)
+        positions = list(xp.indices(self.index.shape, sparse=True))
+        positions[self.axis] = self.index
+        scatter_add(gx, tuple(positions), g)  # an index repeated along dim adds up
+        return gx, None, None
+
+
+def gather(x, dim, index):
+    """out[i][j][k] = x[index[i][j][k]][j][k] for dim 0 (and likewise along other dims), as torch.gather."""
+    axis = _axis(dim, x.ndim)
+    if not isinstance(index, Tensor) or index.dtype.kind not in "iu":
+        raise TypeError(f"gather: index must be an integer tensor, got {getattr(index, 'dtype', type(index).__name__)}")
+    if index.ndim != x.ndim:
+        raise ValueError(f"gather: index has {index.ndim} dimensions but the input has {x.ndim} (shapes {index.shape}, {x.shape})")
+    for i, (n_index, n_x) in enumerate(zip(index.shape, x.shape)):
+        if i != axis and n_index > n_x:
+            raise ValueError(f"gather: index shape {index.shape} is larger than the input's {x.shape} at dim {i}")
+    if index.numel():
+        low, high = int(index.data.min()), int(index.data.max())
+        if low < 0 or high >= x.shape[axis]:
+            raise IndexError(f"gather: index {low if low < 0 else high} is out of range for dim {dim} of size {x.shape[axis]}")
+    return Gather.apply(x, move(index.data, x.device), axis)
+
+
 class Cat(Function):
     def forward(self, *arrays, dim):
         self.dim = dim
@@ -207,10 +252,17 @@ class Cat(Function):
         return tuple(array_module(g).split(g, self.bounds, axis=self.dim))
 
 
+def _common_dtype(tensors):
+    """The tensors cast to their common dtype by PyTorch's promotion (int64 with float32 gives float32)."""
+    dtype = functools.reduce(_promote, (t.dtype for t in tensors))
+    return [t if t.dtype == dtype else t.to(dtype) for t in tensors]
+
+
 def cat(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
         raise ValueError("cat needs at least one tensor")
+    tensors = _common_dtype(tensors)
     ndim = tensors[0].ndim
     axis = _axis(dim, ndim)
     for i, t in enumerate(tensors[1:], 1):
@@ -233,6 +285,7 @@ def stack(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
         raise ValueError("stack needs at least one tensor")
+    tensors = _common_dtype(tensors)
     for i, t in enumerate(tensors[1:], 1):
         if t.shape != tensors[0].shape:
             raise ValueError(f"stack: tensor {i} has shape {t.shape}, tensor 0 has shape {tensors[0].shape}")

@@ -346,7 +346,7 @@ def test_base_class_needs_an_update_rule():
 
 # ---- gradient clipping ------------------------------------------------------------------------------------------
 def params_with_grads(*grads):
-    params = [tl.zeros(*g.shape, requires_grad=True) for g in grads]
+    params = [tl.zeros(*g.shape, dtype=g.dtype, requires_grad=True) for g in grads]  # a grad has its param's dtype
     for param, grad in zip(params, grads):
         param.grad = tl.tensor(grad)
     return params

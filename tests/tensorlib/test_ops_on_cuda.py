@@ -22,8 +22,19 @@ B = rng.standard_normal(4)
 LOGITS = rng.standard_normal((5, 4))
 LABELS = np.array([0, 3, 1, 3, 2])
 
+def inplace_and_small_ops(x, y):
+    z = x * 1.0
+    z += y
+    z *= y
+    z.clamp_(-1.0, 1.0)
+    index = tl.tensor(np.array([[[0, 3], [1, 1], [2, 0]]] * 2), device=x.device)
+    return (z + x.clamp(y - 1, y + 1) + x.logsumexp(2, keepdim=True) + x.cumsum(1) + x % 0.7 + x.clone()
+            + x.gather(2, index).sum(2, keepdim=True))
+
+
 # name: (function of tensors, float64 inputs); the output may be a tensor or a tuple of tensors
 OPS = {
+    "inplace_and_small_ops": (inplace_and_small_ops, [X, Y]),
     "neg_exp_log_sqrt": (lambda x, p: (-x).exp() + p.log() + p.sqrt(), [X, POS]),
     "abs_tanh_sigmoid": (lambda x: x.abs() + x.tanh() + x.sigmoid(), [X]),
     "relu_clamp_pow": (lambda x, p: x.relu() + x.clamp(-0.5, 0.6) + p**1.5 + 2.0**x, [X, POS]),
