@@ -26,9 +26,27 @@ def pair(value, name: str) -> tuple[int, int]:
     raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
 
 
-def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
-    """``floor((size + 2*padding - dilation*(kernel-1) - 1) / stride) + 1``."""
+def _output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    """``floor((size + 2*padding - dilation*(kernel-1) - 1) / stride) + 1``: the output size of a convolution
+    (or pooling window) along one axis. Raises where the arguments are not whole numbers in range, or where the
+    (dilated) kernel does not fit into the padded input, so no output position exists."""
+    for name, value, least in (("size", size, 0), ("kernel", kernel, 1), ("stride", stride, 1),
+                               ("padding", padding, 0), ("dilation", dilation, 1)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+            raise TypeError(f"{name} must be an int, got {value!r}")
+        if value < least:
+            raise ValueError(f"{name} must be at least {least}, got {value}")
+    out = _output_size(size, kernel, stride, padding, dilation)
+    if out < 1:
+        raise ValueError(
+            f"the kernel spans {dilation * (kernel - 1) + 1} (kernel {kernel}, dilation {dilation}) but the padded "
+            f"input only {size + 2 * padding} (size {size}, padding {padding}): the output would be empty"
+        )
+    return out
 
 
 def same_padding(kernel: int, dilation: int) -> tuple[int, int]:
@@ -124,8 +142,8 @@ def conv2d_geometry(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1)
         padding = pair(padding, "padding")
     if min(padding) < 0:
         raise ValueError(f"padding must be non-negative, got {padding}")
-    P = conv_output_size(H, R, stride[0], padding[0], dilation[0])
-    Q = conv_output_size(W, S, stride[1], padding[1], dilation[1])
+    P = _output_size(H, R, stride[0], padding[0], dilation[0])
+    Q = _output_size(W, S, stride[1], padding[1], dilation[1])
     if P < 1 or Q < 1:
         raise ValueError(
             f"conv2d output would be empty ({P}x{Q}): input size {(H, W)}, kernel {(R, S)}, stride {stride}, "

@@ -171,6 +171,20 @@ def test_7x7_input_3x3_filter_output_sizes(stride, size):
     assert conv2d.conv2d_forward(x, w, None, stride).shape == (1, 1, size, size)
 
 
+def test_conv_output_size_formula_and_its_arguments():
+    assert conv2d.conv_output_size(7, 3, stride=3, padding=0, dilation=1) == 2
+    assert conv2d.conv_output_size(32, 5, stride=1, padding=2, dilation=1) == 32
+    assert conv2d.conv_output_size(7, 3, stride=1, padding=0, dilation=3) == 1
+    with pytest.raises(ValueError, match="output would be empty"):
+        conv2d.conv_output_size(3, 7, stride=1, padding=0, dilation=1)
+    with pytest.raises(ValueError, match="stride must be at least 1, got 0"):
+        conv2d.conv_output_size(7, 3, stride=0, padding=0, dilation=1)
+    with pytest.raises(ValueError, match="padding must be at least 0, got -1"):
+        conv2d.conv_output_size(7, 3, stride=1, padding=-1, dilation=1)
+    with pytest.raises(TypeError, match="size must be an int, got 7.0"):
+        conv2d.conv_output_size(7.0, 3, stride=1, padding=0, dilation=1)
+
+
 def test_stride_3_on_7x7_floors_and_never_visits_the_last_row_and_column():
     rng = np.random.default_rng(4)
     x, w = rng.standard_normal((1, 1, 7, 7)), rng.standard_normal((1, 1, 3, 3))
