@@ -1,5 +1,5 @@
 """The training loop behind ``tensorlib train``: epochs of SGD-style steps, validation, checkpoints that
-resume exactly (mid-epoch included), a NaN guard and a clean stop on Ctrl-C."""
+resume exactly (mid-epoch included), a divergence guard and a clean stop on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -16,14 +16,21 @@ import numpy as np
 import tensorlib as tl
 from nn.graphed import GraphedStep
 from nn.losses import CrossEntropyLoss
-from nn.serialization import load, load_into, save
+from nn.serialization import CheckpointError, load, load_into, save
 
 CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.jsonl"
 
+# The run has diverged when a batch's loss exceeds this many times max(the run's first batch loss, 1). A
+# cross-entropy starts near ln(classes) and falls; a hundredfold rise only happens when the steps blow up
+# (LeNet-5 at lr 10 passes it on its 6th batch, its tanh units saturated, its loss never NaN).
+DIVERGENCE_FACTOR = 100.0
+# The weight of each auxiliary classifier's loss (GoogLeNet's aux heads), as in the GoogLeNet paper.
+AUX_LOSS_WEIGHT = 0.3
+
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+    """The loss became NaN or infinite or grew past the divergence bound; the last checkpoint is kept."""
 
 
 def _progress(iterable, total, description, enabled):
@@ -47,7 +54,15 @@ class Trainer:
     ``scheduler_interval`` is "epoch" (StepLR, cosine) or "batch" (OneCycleLR, warm-up). With ``out_dir``,
     every epoch writes ``checkpoint.safetensors`` (atomically) and appends a line to ``metrics.jsonl``.
     ``cuda_graph`` (device "cuda") replays each step as one captured CUDA graph (``nn.GraphedStep``); its
-    NaN guard then looks at the loss after the update, which the run stops on all the same.
+    divergence guard then looks at the loss after the update, which the run stops on all the same.
+
+    Divergence: training stops with ``TrainingDiverged`` when a batch's loss is NaN or infinite, or greater
+    than ``DIVERGENCE_FACTOR`` (100) times max(the run's first batch loss, 1), or when the validation loss is
+    not finite; the checkpoint of the last completed epoch (if any) is left as it was.
+
+    A model whose training-mode output is a named tuple ``(logits, aux1, aux2, ...)`` (GoogLeNet with
+    ``aux_logits=True``) is trained on the loss of the logits plus ``AUX_LOSS_WEIGHT`` (0.3) times the loss
+    of each auxiliary output, as in the GoogLeNet paper; accuracy counts the logits.
     """
 
     def __init__(self, model, optimizer, loss_fn=None, scheduler=None, scheduler_interval="epoch", device="cpu",
@@ -65,9 +80,13 @@ class Trainer:
         self.batch = 0  # completed batches of the current epoch
         self.epoch_rng_state = None
         self.sums = {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
+        self.first_loss = None  # the run's first batch loss: the scale of the divergence bound
         self.history = []
         self._stop = False
         self._callbacks = []
+        self._seconds_before = 0.0  # wall-clock seconds of training before this process (from the checkpoint)
+        self._fit_started = None
+        self._saved_at = None  # (epoch, batch) of the checkpoint on disk that this run wrote or restored
 
     # ---- control ------------------------------------------------------------------------------------
     def request_stop(self):
@@ -99,21 +118,20 @@ class Trainer:
 
     # ---- one step, one epoch ---------------------------------------------------------------------------
     def _step(self, inputs, labels):
-        # Overflow on the way to a NaN loss is reported once, by the guard below, not as NumPy warnings.
+        # Overflow on the way to a diverged loss is reported once, by the guard below, not as NumPy warnings.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return self._guarded_step(inputs, labels)
 
     def _guarded_step(self, inputs, labels):
         if self.graphed is not None:
             loss, correct = self.graphed(inputs, labels)
-            value = self._finite(float(loss.item()))
+            value = self._check_loss(float(loss.item()))
             if self.scheduler is not None and self.scheduler_interval == "batch":
                 self.scheduler.step()
             return value, int(correct.item())
         self.model.train()
-        logits = self.model(inputs)
-        loss = self.loss_fn(logits, labels)
-        value = self._finite(float(loss.item()))
+        logits, loss = self._loss(self.model(inputs), labels)
+        value = self._check_loss(float(loss.item()))
         self.optimizer.zero_grad()
         loss.backward()
         if hasattr(self.model, "sync_gradients"):  # DistributedDataParallel: average over the ranks
@@ -124,13 +142,40 @@ class Trainer:
         correct = int((logits.data.argmax(1) == labels.data).sum())
         return value, correct
 
-    def _finite(self, value: float) -> float:
+    def _loss(self, outputs, labels):
+        """(logits, loss) of a training-mode output: plain logits, or a named tuple with auxiliary outputs."""
+        if not (isinstance(outputs, tuple) and hasattr(outputs, "_fields")):
+            return outputs, self.loss_fn(outputs, labels)
+        logits, *auxiliary = outputs
+        loss = self.loss_fn(logits, labels)
+        for extra in auxiliary:
+            if extra is not None:
+                loss = loss + AUX_LOSS_WEIGHT * self.loss_fn(extra, labels)
+        return logits, loss
+
+    def _check_loss(self, value: float) -> float:
+        """``value``, or TrainingDiverged when it is not finite or past the divergence bound."""
+        where = f"at epoch {self.epoch + 1}, batch {self.batch + 1}"
         if not math.isfinite(value):
-            raise TrainingDiverged(
-                f"loss became {value} at epoch {self.epoch + 1}, batch {self.batch + 1}; stopping "
-                + (f"(the last good checkpoint is {os.path.join(self.out_dir, CHECKPOINT)})" if self.out_dir else "")
-                + " - try a smaller learning rate")
+            raise self._diverged(f"loss became {value} {where}")
+        if self.first_loss is None:
+            self.first_loss = value
+        bound = DIVERGENCE_FACTOR * max(self.first_loss, 1.0)
+        if value > bound:
+            raise self._diverged(f"loss became {value:.4g} {where}, more than {DIVERGENCE_FACTOR:g} times "
+                                 f"max(the first batch's loss {self.first_loss:.4g}, 1)")
         return value
+
+    def _diverged(self, what: str) -> TrainingDiverged:
+        if self.out_dir is None:
+            kept = "no checkpoint is written by this trainer"
+        elif self._saved_at is None:
+            kept = "no checkpoint had been written yet, so nothing is kept"
+        else:
+            epoch, batch = self._saved_at
+            kept = (f"the checkpoint {os.path.join(self.out_dir, CHECKPOINT)} (epoch {epoch}"
+                    + (f", batch {batch}" if batch else "") + ") is kept")
+        return TrainingDiverged(f"{what}: training diverged; stopping ({kept}) - try a smaller learning rate")
 
     def _batches(self, loader):
         """The loader's batches for this epoch, resuming after ``self.batch`` of them if restored mid-epoch."""
@@ -188,8 +233,8 @@ class Trainer:
         was_training = self.model.training
         self.model.eval()
         total_loss, predictions, targets = 0.0, [], []
-        try:
-            with tl.no_grad():
+        try:  # a diverged model overflows here too; the caller judges the loss, NumPy need not warn
+            with tl.no_grad(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 for inputs, labels in loader:
                     logits = self.model(inputs.to(self.device))
                     total_loss += float(self.loss_fn(logits, labels.to(self.device)).item()) * len(labels)
@@ -210,28 +255,43 @@ class Trainer:
         """Train up to ``epochs`` completed epochs (continuing from a restored state). Returns the history;
         ``self.stopped`` tells whether a stop request cut it short."""
         self.stopped = False
-        with self._ctrl_c_stops_cleanly():
-            while self.epoch < epochs:
-                metrics = self.train_epoch(train_loader)
-                if metrics is None:
-                    self.stopped = True
-                    self.save_checkpoint()
-                    self.log(f"stopped during epoch {self.epoch + 1} after {self.batch} batches; "
-                             + (f"resume with --resume {self.out_dir}" if self.out_dir else "checkpoint state kept"))
-                    return self.history
-                self.epoch += 1
-                metrics = {"epoch": self.epoch, **metrics, "lr": self.optimizer.param_groups[0]["lr"]}
-                if val_loader is not None:
-                    result = self.evaluate(val_loader, num_classes)
-                    metrics.update(val_loss=result["loss"], val_accuracy=result["accuracy"])
-                if self.scheduler is not None and self.scheduler_interval == "epoch":
-                    self.scheduler.step()
-                self.batch, self.epoch_rng_state = 0, None
-                self.sums = {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
-                self.history.append(metrics)
-                self._write_metrics(metrics)
+        self._fit_started = time.perf_counter()
+        try:
+            with self._ctrl_c_stops_cleanly():
+                return self._fit(train_loader, val_loader, epochs, num_classes)
+        finally:
+            self._seconds_before, self._fit_started = self.train_seconds, None
+
+    @property
+    def train_seconds(self) -> float:
+        """Wall-clock seconds spent in ``fit`` over the whole run, resumed parts included."""
+        running = time.perf_counter() - self._fit_started if self._fit_started is not None else 0.0
+        return self._seconds_before + running
+
+    def _fit(self, train_loader, val_loader, epochs, num_classes):
+        while self.epoch < epochs:
+            metrics = self.train_epoch(train_loader)
+            if metrics is None:
+                self.stopped = True
                 self.save_checkpoint()
-                self.log(_epoch_line(metrics, epochs))
+                self.log(f"stopped during epoch {self.epoch + 1} after {self.batch} batches; "
+                         + (f"resume with --resume {self.out_dir}" if self.out_dir else "checkpoint state kept"))
+                return self.history
+            self.epoch += 1
+            metrics = {"epoch": self.epoch, **metrics, "lr": self.optimizer.param_groups[0]["lr"]}
+            if val_loader is not None:
+                result = self.evaluate(val_loader, num_classes)
+                if not math.isfinite(result["loss"]):
+                    raise self._diverged(f"validation loss became {result['loss']} after epoch {self.epoch}")
+                metrics.update(val_loss=result["loss"], val_accuracy=result["accuracy"])
+            if self.scheduler is not None and self.scheduler_interval == "epoch":
+                self.scheduler.step()
+            self.batch, self.epoch_rng_state = 0, None
+            self.sums = {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
+            self.history.append(metrics)
+            self._write_metrics(metrics)
+            self.save_checkpoint()
+            self.log(_epoch_line(metrics, epochs))
         return self.history
 
     # ---- checkpoints ------------------------------------------------------------------------------------
@@ -239,7 +299,8 @@ class Trainer:
         state = {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "progress": {"epoch": self.epoch, "batch": self.batch, "sums": dict(self.sums)},
+            "progress": {"epoch": self.epoch, "batch": self.batch, "sums": dict(self.sums),
+                         "first_loss": self.first_loss, "train_seconds": self.train_seconds},
             "rng": json.dumps(tl.get_rng_state()),
             "epoch_rng": json.dumps(self.epoch_rng_state) if self.epoch_rng_state is not None else None,
             "config": json.dumps(self.config),
@@ -251,21 +312,30 @@ class Trainer:
     def save_checkpoint(self):
         if self.out_dir is not None:
             save(self.state(), os.path.join(self.out_dir, CHECKPOINT))
+            self._saved_at = (self.epoch, self.batch)
 
-    def restore(self, path):
-        """Continue exactly where the checkpoint at ``path`` (a file or a run directory) stopped."""
+    def restore(self, path, scheduler=True):
+        """Continue exactly where the checkpoint at ``path`` (a file or a run directory) stopped. With
+        ``scheduler=False`` the scheduler's saved state is not loaded (the caller sets the schedule up)."""
         if os.path.isdir(path):
             path = os.path.join(path, CHECKPOINT)
-        state = load(path)
+        state = read_checkpoint(path, ("model", "optimizer", "progress", "rng"))
         load_into(self.model, state["model"], path)
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None and "scheduler" in state:
-            self.scheduler.load_state_dict(state["scheduler"])
-        progress = state["progress"]
-        self.epoch, self.batch = int(progress["epoch"]), int(progress["batch"])
-        self.sums = dict(progress["sums"])
-        tl.set_rng_state(json.loads(state["rng"]))
-        self.epoch_rng_state = json.loads(state["epoch_rng"]) if state.get("epoch_rng") else None
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            if scheduler and self.scheduler is not None and "scheduler" in state:
+                self.scheduler.load_state_dict(state["scheduler"])
+            progress = state["progress"]
+            self.epoch, self.batch = int(progress["epoch"]), int(progress["batch"])
+            self.sums = {key: progress["sums"][key] for key in ("loss", "correct", "seen", "seconds")}
+            self.first_loss = progress.get("first_loss")
+            self._seconds_before = float(progress.get("train_seconds", 0.0))
+            tl.set_rng_state(json.loads(state["rng"]))
+            self.epoch_rng_state = json.loads(state["epoch_rng"]) if state.get("epoch_rng") else None
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+            raise CheckpointError(f"{path}: not a training checkpoint this trainer can resume "
+                                  f"({type(error).__name__}: {error})") from None
+        self._saved_at = (self.epoch, self.batch)
         return state
 
     def _write_metrics(self, metrics):
@@ -274,6 +344,21 @@ class Trainer:
         os.makedirs(self.out_dir, exist_ok=True)
         with open(os.path.join(self.out_dir, METRICS), "a", encoding="utf-8") as handle:
             handle.write(json.dumps(metrics) + "\n")
+
+
+def read_checkpoint(path, required=("model",)) -> dict:
+    """The state in the checkpoint file ``path``; CheckpointError naming the file when it is not a mapping
+    holding the ``required`` keys (a plain safetensors file of weights, say)."""
+    state = load(path)
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: not a training checkpoint (its layout holds a {type(state).__name__})")
+    missing = [key for key in required if key not in state]
+    if missing:
+        raise CheckpointError(f"{path}: not a training checkpoint: it lacks the key(s) {', '.join(map(repr, missing))} "
+                              "(a file of weights only? training writes checkpoint.safetensors with them)")
+    if not isinstance(state["model"], dict):
+        raise CheckpointError(f"{path}: 'model' must be a state dict, found a {type(state['model']).__name__}")
+    return state
 
 
 def _summed_over_ranks(sums):

@@ -15,8 +15,9 @@
 | resnet20 / 32 / 44 / 56 | (3, 32, 32)   | 269,722 / 464,154 / 658,586 / 853,018                 |
 | resnet18 / 34           | (3, 224, 224) | 11,689,512 / 21,797,672                               |
 
-Every builder takes ``num_classes`` (1000 for the ImageNet models, 10 for the MNIST and CIFAR ones); the
-VGGs also take ``small_input=True`` for (3, 32, 32) CIFAR images.
+Every builder takes ``num_classes`` (1000 for the ImageNet models, 10 for the MNIST and CIFAR ones) and
+``in_channels`` (3; LeNet-5's 1), e.g. ``resnet20(in_channels=1)`` for MNIST digits; the VGGs also take
+``small_input=True`` for (3, 32, 32) CIFAR images.
 """
 
 from __future__ import annotations

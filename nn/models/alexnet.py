@@ -29,10 +29,10 @@ class AlexNet(nn.Module):
     fully connected layers see both halves.
     """
 
-    def __init__(self, num_classes: int = 1000):
+    def __init__(self, num_classes: int = 1000, in_channels: int = 3):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 96, 11, stride=4, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
+            nn.Conv2d(in_channels, 96, 11, stride=4, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
             nn.Conv2d(96, 256, 5, padding=2, groups=2), nn.ReLU(), nn.MaxPool2d(3, 2),
             nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(),
             nn.Conv2d(384, 384, 3, padding=1, groups=2), nn.ReLU(),
@@ -52,10 +52,10 @@ class ZFNet(nn.Module):
     110 -> 55 and 26 -> 13. 62,357,608 parameters at 1000 classes.
     """
 
-    def __init__(self, num_classes: int = 1000):
+    def __init__(self, num_classes: int = 1000, in_channels: int = 3):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 96, 7, stride=2, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True),
+            nn.Conv2d(in_channels, 96, 7, stride=2, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True),
             nn.Conv2d(96, 256, 5, stride=2), nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True),
             nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(),
             nn.Conv2d(384, 384, 3, padding=1), nn.ReLU(),
@@ -67,11 +67,11 @@ class ZFNet(nn.Module):
         return self.classifier(self.features(x).flatten(1))
 
 
-def alexnet(num_classes: int = 1000) -> AlexNet:
+def alexnet(num_classes: int = 1000, in_channels: int = 3) -> AlexNet:
     """AlexNet for (3, 224, 224) ImageNet images: 60,965,224 parameters at 1000 classes (see ``AlexNet``)."""
-    return AlexNet(num_classes)
+    return AlexNet(num_classes, in_channels)
 
 
-def zfnet(num_classes: int = 1000) -> ZFNet:
+def zfnet(num_classes: int = 1000, in_channels: int = 3) -> ZFNet:
     """ZFNet for (3, 224, 224) ImageNet images: 62,357,608 parameters at 1000 classes (see ``ZFNet``)."""
-    return ZFNet(num_classes)
+    return ZFNet(num_classes, in_channels)

@@ -70,10 +70,10 @@ class GoogLeNet(nn.Module):
     initialised Kaiming-normal with zero bias (``kaiming_conv_init``): without batch norm, 22 layers need it.
     """
 
-    def __init__(self, num_classes: int = 1000, aux_logits: bool = False):
+    def __init__(self, num_classes: int = 1000, aux_logits: bool = False, in_channels: int = 3):
         super().__init__()
         self.aux_logits = aux_logits
-        self.conv1 = BasicConv2d(3, 64, 7, stride=2, padding=3)
+        self.conv1 = BasicConv2d(in_channels, 64, 7, stride=2, padding=3)
         self.maxpool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
         self.conv2 = BasicConv2d(64, 64, 1)
         self.conv3 = BasicConv2d(64, 192, 3, padding=1)
@@ -111,7 +111,7 @@ class GoogLeNet(nn.Module):
         return GoogLeNetOutputs(logits, aux1, aux2) if aux1 is not None else logits
 
 
-def googlenet(num_classes: int = 1000, aux_logits: bool = False) -> GoogLeNet:
+def googlenet(num_classes: int = 1000, aux_logits: bool = False, in_channels: int = 3) -> GoogLeNet:
     """GoogLeNet for (3, 224, 224) ImageNet images: 6,998,552 parameters at 1000 classes, 13,378,280 with
     the auxiliary classifiers (see ``GoogLeNet``)."""
-    return GoogLeNet(num_classes, aux_logits)
+    return GoogLeNet(num_classes, aux_logits, in_channels)

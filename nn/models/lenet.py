@@ -17,10 +17,11 @@ class LeNet5(nn.Sequential):
     The published net squashes with tanh and subsamples by averaging ("tanh", "avg", the defaults); ReLU
     with max pooling ("relu", "max") trains faster. The paper's trainable subsampling coefficients, its
     sparse C3 connection table and its Gaussian RBF output layer are replaced by plain average pooling,
-    a full 6->16 conv and a linear layer, as in the usual modern reading of the net.
+    a full 6->16 conv and a linear layer, as in the usual modern reading of the net. ``in_channels`` (1)
+    takes colour images (3) of the same 28x28 size.
     """
 
-    def __init__(self, num_classes: int = 10, activation: str = "tanh", pooling: str = "avg"):
+    def __init__(self, num_classes: int = 10, activation: str = "tanh", pooling: str = "avg", in_channels: int = 1):
         if activation not in ("tanh", "relu"):
             raise ValueError(f"activation must be 'tanh' or 'relu', got {activation!r}")
         if pooling not in ("avg", "max"):
@@ -28,7 +29,7 @@ class LeNet5(nn.Sequential):
         act = nn.Tanh if activation == "tanh" else nn.ReLU
         pool = nn.AvgPool2d if pooling == "avg" else nn.MaxPool2d
         super().__init__(OrderedDict([
-            ("conv1", nn.Conv2d(1, 6, 5, padding=2)), ("act1", act()), ("pool1", pool(2)),
+            ("conv1", nn.Conv2d(in_channels, 6, 5, padding=2)), ("act1", act()), ("pool1", pool(2)),
             ("conv2", nn.Conv2d(6, 16, 5)), ("act2", act()), ("pool2", pool(2)),
             ("flatten", nn.Flatten()),
             ("fc1", nn.Linear(16 * 5 * 5, 120)), ("act3", act()),
@@ -37,6 +38,6 @@ class LeNet5(nn.Sequential):
         ]))
 
 
-def lenet5(num_classes: int = 10, activation: str = "tanh", pooling: str = "avg") -> LeNet5:
+def lenet5(num_classes: int = 10, activation: str = "tanh", pooling: str = "avg", in_channels: int = 1) -> LeNet5:
     """LeNet-5 for (1, 28, 28) MNIST digits: 61,706 parameters at 10 classes (see ``LeNet5``)."""
-    return LeNet5(num_classes, activation, pooling)
+    return LeNet5(num_classes, activation, pooling, in_channels)

@@ -27,9 +27,9 @@ class NiN(nn.Sequential):
     Gaussians, so the nine-conv stack trains without batch norm.
     """
 
-    def __init__(self, num_classes: int = 10):
+    def __init__(self, num_classes: int = 10, in_channels: int = 3):
         super().__init__(
-            *_mlpconv(3, (192, 160, 96), 5), nn.MaxPool2d(3, 2, ceil_mode=True), nn.Dropout(0.5),
+            *_mlpconv(in_channels, (192, 160, 96), 5), nn.MaxPool2d(3, 2, ceil_mode=True), nn.Dropout(0.5),
             *_mlpconv(96, (192, 192, 192), 5), nn.AvgPool2d(3, 2, ceil_mode=True), nn.Dropout(0.5),
             *_mlpconv(192, (192, 192, num_classes), 3),
             nn.AdaptiveAvgPool2d(1), nn.Flatten(),
@@ -37,6 +37,6 @@ class NiN(nn.Sequential):
         kaiming_conv_init(self)
 
 
-def nin(num_classes: int = 10) -> NiN:
+def nin(num_classes: int = 10, in_channels: int = 3) -> NiN:
     """Network in Network for (3, 32, 32) CIFAR images: 966,986 parameters at 10 classes (see ``NiN``)."""
-    return NiN(num_classes)
+    return NiN(num_classes, in_channels)

@@ -74,9 +74,9 @@ class CifarResNet(nn.Module):
     Convs are initialised Kaiming-normal (``kaiming_conv_init``), as in common CIFAR ResNet code.
     """
 
-    def __init__(self, blocks_per_stage: int, num_classes: int = 10):
+    def __init__(self, blocks_per_stage: int, num_classes: int = 10, in_channels: int = 3):
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, 16, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
         self.relu = nn.ReLU()
         self.layer1 = _stage(16, 16, blocks_per_stage, 1, ZeroPadShortcut)
@@ -100,9 +100,9 @@ class ResNet(nn.Module):
     the shape are option B projections (1x1 conv + BN). Convs are initialised Kaiming-normal, as torchvision's.
     """
 
-    def __init__(self, blocks_per_stage: tuple, num_classes: int = 1000):
+    def __init__(self, blocks_per_stage: tuple, num_classes: int = 1000, in_channels: int = 3):
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU()
         self.maxpool = nn.MaxPool2d(3, 2, padding=1)
@@ -120,31 +120,31 @@ class ResNet(nn.Module):
         return self.fc(self.avgpool(x).flatten(1))
 
 
-def resnet20(num_classes: int = 10) -> CifarResNet:
+def resnet20(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
     """ResNet-20 (n=3) for (3, 32, 32) CIFAR images: 269,722 parameters at 10 classes (see ``CifarResNet``)."""
-    return CifarResNet(3, num_classes)
+    return CifarResNet(3, num_classes, in_channels)
 
 
-def resnet32(num_classes: int = 10) -> CifarResNet:
+def resnet32(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
     """ResNet-32 (n=5) for (3, 32, 32) CIFAR images: 464,154 parameters at 10 classes (see ``CifarResNet``)."""
-    return CifarResNet(5, num_classes)
+    return CifarResNet(5, num_classes, in_channels)
 
 
-def resnet44(num_classes: int = 10) -> CifarResNet:
+def resnet44(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
     """ResNet-44 (n=7) for (3, 32, 32) CIFAR images: 658,586 parameters at 10 classes (see ``CifarResNet``)."""
-    return CifarResNet(7, num_classes)
+    return CifarResNet(7, num_classes, in_channels)
 
 
-def resnet56(num_classes: int = 10) -> CifarResNet:
+def resnet56(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
     """ResNet-56 (n=9) for (3, 32, 32) CIFAR images: 853,018 parameters at 10 classes (see ``CifarResNet``)."""
-    return CifarResNet(9, num_classes)
+    return CifarResNet(9, num_classes, in_channels)
 
 
-def resnet18(num_classes: int = 1000) -> ResNet:
+def resnet18(num_classes: int = 1000, in_channels: int = 3) -> ResNet:
     """ResNet-18 for (3, 224, 224) ImageNet images: 11,689,512 parameters at 1000 classes (see ``ResNet``)."""
-    return ResNet((2, 2, 2, 2), num_classes)
+    return ResNet((2, 2, 2, 2), num_classes, in_channels)
 
 
-def resnet34(num_classes: int = 1000) -> ResNet:
+def resnet34(num_classes: int = 1000, in_channels: int = 3) -> ResNet:
     """ResNet-34 for (3, 224, 224) ImageNet images: 21,797,672 parameters at 1000 classes (see ``ResNet``)."""
-    return ResNet((3, 4, 6, 3), num_classes)
+    return ResNet((3, 4, 6, 3), num_classes, in_channels)

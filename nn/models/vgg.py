@@ -14,8 +14,8 @@ CONFIGS = {
 }
 
 
-def _features(config, batch_norm: bool) -> nn.Sequential:
-    layers, channels = [], 3
+def _features(config, batch_norm: bool, in_channels: int) -> nn.Sequential:
+    layers, channels = [], in_channels
     for item in config:
         if item == "M":
             layers.append(nn.MaxPool2d(2, 2))
@@ -45,11 +45,12 @@ class VGG(nn.Module):
     variant (configuration C) and LRN variant (A-LRN) are not provided.
     """
 
-    def __init__(self, depth: int, num_classes: int = 1000, batch_norm: bool = False, small_input: bool = False):
+    def __init__(self, depth: int, num_classes: int = 1000, batch_norm: bool = False, small_input: bool = False,
+                 in_channels: int = 3):
         super().__init__()
         if depth not in CONFIGS:
             raise ValueError(f"VGG depth must be one of {sorted(CONFIGS)}, got {depth!r}")
-        self.features = _features(CONFIGS[depth], batch_norm)
+        self.features = _features(CONFIGS[depth], batch_norm, in_channels)
         if small_input:
             self.avgpool = nn.AdaptiveAvgPool2d(1)
             self.classifier = nn.Linear(512, num_classes)
@@ -66,25 +67,29 @@ class VGG(nn.Module):
         return self.classifier(self.avgpool(self.features(x)).flatten(1))
 
 
-def vgg11(num_classes: int = 1000, batch_norm: bool = False, small_input: bool = False) -> VGG:
+def vgg11(num_classes: int = 1000, batch_norm: bool = False, small_input: bool = False,
+          in_channels: int = 3) -> VGG:
     """VGG-11 (configuration A) for (3, 224, 224) images, or (3, 32, 32) with ``small_input``:
     132,863,336 parameters at 1000 classes (see ``VGG``)."""
-    return VGG(11, num_classes, batch_norm, small_input)
+    return VGG(11, num_classes, batch_norm, small_input, in_channels)
 
 
-def vgg13(num_classes: int = 1000, batch_norm: bool = False, small_input: bool = False) -> VGG:
+def vgg13(num_classes: int = 1000, batch_norm: bool = False, small_input: bool = False,
+          in_channels: int = 3) -> VGG:
     """VGG-13 (configuration B) for (3, 224, 224) images, or (3, 32, 32) with ``small_input``:
     133,047,848 parameters at 1000 classes (see ``VGG``)."""
-    return VGG(13, num_classes, batch_norm, small_input)
+    return VGG(13, num_classes, batch_norm, small_input, in_channels)
 
 
-def vgg16(num_classes: int = 1000, batch_norm: bool = False, small_input: bool = False) -> VGG:
+def vgg16(num_classes: int = 1000, batch_norm: bool = False, small_input: bool = False,
+          in_channels: int = 3) -> VGG:
     """VGG-16 (configuration D) for (3, 224, 224) images, or (3, 32, 32) with ``small_input``:
     138,357,544 parameters at 1000 classes (see ``VGG``)."""
-    return VGG(16, num_classes, batch_norm, small_input)
+    return VGG(16, num_classes, batch_norm, small_input, in_channels)
 
 
-def vgg19(num_classes: int = 1000, batch_norm: bool = False, small_input: bool = False) -> VGG:
+def vgg19(num_classes: int = 1000, batch_norm: bool = False, small_input: bool = False,
+          in_channels: int = 3) -> VGG:
     """VGG-19 (configuration E) for (3, 224, 224) images, or (3, 32, 32) with ``small_input``:
     143,667,240 parameters at 1000 classes (see ``VGG``)."""
-    return VGG(19, num_classes, batch_norm, small_input)
+    return VGG(19, num_classes, batch_norm, small_input, in_channels)

@@ -131,7 +131,7 @@ def test_errors_are_reported_not_raised(tmp_path, capsys):
     code, _, err = run(["evaluate", str(tmp_path / "no-such-run")], capsys)
     assert code == 2 and "no-such-run" in err
     code, _, err = run(TRAIN + ["--epochs", "1", "--dataset", "mnist", "--out", str(tmp_path / "r")], capsys)
-    assert code == 2 and "root" in err
+    assert code == 2 and "--data-dir" in err
     code, _, err = run(TRAIN + ["--epochs", "1", "--device", "cpu", "--cuda-graph", "--out", str(tmp_path / "g")],
                        capsys)
     assert code == 2 and "--cuda-graph needs --device cuda" in err and "got --device cpu" in err

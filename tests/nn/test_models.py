@@ -212,3 +212,12 @@ def test_imagenet_state_dict_keys_and_shapes(imagenet_model):
     for key, shape in STATE_DICT_SHAPES[name].items():
         assert state[key].shape == shape, key
 
+
+
+@pytest.mark.parametrize("name, size", [("lenet5", (3, 28, 28)), ("resnet20", (1, 28, 28)), ("nin", (1, 32, 32)),
+                                        ("alexnet", (1, 224, 224))])
+def test_in_channels(name, size):
+    model = nn.models.get_model(name, num_classes=7, in_channels=size[0])
+    model.eval()
+    with tl.no_grad():
+        assert model(tl.randn(1, *size)).shape == (1, 7)

@@ -99,8 +99,9 @@ def _numpy_globals() -> dict:
     return found
 
 
-class RefusedGlobal(pickle.UnpicklingError):
-    """A pickle names a global that ``RestrictedUnpickler`` does not allow."""
+class RefusedGlobal(DatasetFormatError, pickle.UnpicklingError):
+    """A pickle names a global that ``RestrictedUnpickler`` does not allow (a DatasetFormatError, so callers
+    that report unreadable dataset files report it too)."""
 
 
 class RestrictedUnpickler(pickle.Unpickler):

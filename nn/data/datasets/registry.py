@@ -24,6 +24,9 @@ def _synthetic(root, split, n=None, seed=0, **kwargs):
     return SyntheticShapes(n=n, seed=seed if split == "train" else seed + 1, **kwargs)
 
 
+# The datasets read from files in a directory the caller names (``root``).
+FROM_FILES = ("mnist", "fashion-mnist", "cifar10")
+
 DATASETS = {
     "mnist-embedded": lambda root, split, **kwargs: MNISTEmbedded(split, **kwargs),
     "digits-sklearn": lambda root, split, **kwargs: SklearnDigits(split, **kwargs),
