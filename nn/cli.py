@@ -86,7 +86,8 @@ def _check_settings(config, source=None):
         return ValueError(f"{name} must be {expected}, got {config[key]!r}")
 
     def number(key):
-        return isinstance(config[key], (int, float)) and not isinstance(config[key], bool) and math.isfinite(config[key])
+        value = config[key]
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
     def integer(key):
         return isinstance(config[key], int) and not isinstance(config[key], bool)
@@ -130,7 +131,8 @@ def _new_config(args) -> dict:
     _check_settings(config)
     if config["data_dir"] is not None:
         config["data_dir"] = os.path.abspath(config["data_dir"])  # evaluate, predict and viz may run elsewhere
-    config["out"] = args.out or os.path.join("runs", f"{config['model']}-{config['dataset']}-{time.strftime('%Y%m%d-%H%M%S')}")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    config["out"] = args.out or os.path.join("runs", f"{config['model']}-{config['dataset']}-{stamp}")
     return config
 
 
@@ -336,8 +338,8 @@ def _check_model_fits(model, config, description):
         with tl.no_grad(), np.errstate(all="ignore"):
             output = model(tl.zeros(2, *size))
     except Exception as error:  # whatever layer fails, the cause is the image size: say so
-        designed = (3, 32, 32) if (config.get("model_options") or {}).get("small_input") else INPUT_SIZES.get(config["model"], ())
-        designed = "x".join(map(str, designed))
+        small = (config.get("model_options") or {}).get("small_input")
+        designed = "x".join(map(str, (3, 32, 32) if small else INPUT_SIZES.get(config["model"], ())))
         raise ValueError(f"--model {config['model']} cannot take the {images} images of --dataset "
                          f"{config['dataset']} ({type(error).__name__}: {error}); it is built for {designed} images"
                          ) from None
@@ -347,7 +349,8 @@ def _check_model_fits(model, config, description):
     logits = output[0] if isinstance(output, tuple) else output
     if tuple(logits.shape) != (2, description["num_classes"]):
         raise ValueError(f"--model {config['model']} gives outputs of shape {tuple(logits.shape)[1:]} for "
-                         f"{images} images; --dataset {config['dataset']} needs {description['num_classes']} class scores")
+                         f"{images} images; --dataset {config['dataset']} needs {description['num_classes']} "
+                         "class scores")
 
 
 def _build_optimizer(config, model):
@@ -624,7 +627,7 @@ def command_viz(args) -> int:
     out = args.out or args.run
     if os.path.exists(out) and not os.path.isdir(out):
         raise ValueError(f"--out {out} is a file, not a directory for the pictures")
-    config, trainer, data, description = _restore_run(args.run)
+    _, trainer, data, description = _restore_run(args.run)
     if not 0 <= args.index < len(data.test):
         raise ValueError(f"--index must be the number of a test image, 0..{len(data.test) - 1}, got {args.index}")
     os.makedirs(out, exist_ok=True)
