@@ -13,7 +13,7 @@ from tensorlib.gradcheck import GradcheckError, gradcheck
 from tensorlib.memory import _apply_at_import, host_allocator_tuned, tune_host_allocator
 from tensorlib.ops import (
     abs, adaptive_avg_pool2d, argmax, argmin, avg_pool2d, bmm, cat, clamp, clone, conv2d, conv2d_relu, cumsum, erf,
-    exp, flatten, floor_divide, gather, log, log_softmax, logsumexp, lp_pool2d, matmul, max, max_pool2d, maximum,
+    exp, expm1, flatten, floor_divide, gather, log, log1p, log_softmax, logsumexp, lp_pool2d, matmul, max, max_pool2d, maximum,
     mean, min, minimum, mm, pad, permute, relu, remainder, reshape, result_type, sigmoid, softmax, sqrt, squeeze,
     stack, std, sum, tanh, transpose, unsqueeze, var, where,
 )

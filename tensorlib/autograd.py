@@ -202,10 +202,20 @@ def _accumulate_leaf(leaf, grad):
         leaf.grad.data += grad
 
 
-def run_backward(root, grad, retain_graph: bool = False):
-    """Propagate ``grad`` (dL/droot, a raw array) to every leaf that requires grad, accumulating ``.grad``."""
+def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = None):
+    """Propagate ``grad`` (dL/droot, a raw array) to every leaf that requires grad, accumulating ``.grad``.
+    With ``capture`` (a dict from id(tensor) to None) no ``.grad`` is written: the gradients of those tensors,
+    leaves or not, are summed into the dict instead."""
+
+    def deliver(tensor, g, leaf):
+        if capture is None:
+            if leaf or getattr(tensor, "_retains_grad", False):
+                _accumulate_leaf(tensor, g)
+        elif id(tensor) in capture:
+            capture[id(tensor)] = g.copy() if capture[id(tensor)] is None else capture[id(tensor)] + g
+
     if root._ctx is None:
-        _accumulate_leaf(root, grad)
+        deliver(root, grad, True)
         return
     order = _graph_order(root)
     pending = {id(root): grad}
@@ -220,8 +230,7 @@ def run_backward(root, grad, retain_graph: bool = False):
             out_grad = pending.pop(id(tensor), None)
             if out_grad is None:
                 continue
-            if getattr(tensor, "_retains_grad", False):
-                _accumulate_leaf(tensor, out_grad)
+            deliver(tensor, out_grad, False)
             _check_saved_values(fn, tensor)
             input_grads = fn.backward(out_grad)
             if not isinstance(input_grads, tuple):
@@ -235,7 +244,7 @@ def run_backward(root, grad, retain_graph: bool = False):
                 if parent_grad.dtype != parent.dtype:
                     parent_grad = parent_grad.astype(parent.dtype)
                 if parent._ctx is None:
-                    _accumulate_leaf(parent, parent_grad)
+                    deliver(parent, parent_grad, True)
                 elif id(parent) in pending:
                     pending[id(parent)] = pending[id(parent)] + parent_grad
                 else:
@@ -243,3 +252,52 @@ def run_backward(root, grad, retain_graph: bool = False):
             if not retain_graph:
                 fn.release()
 
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
+    """The gradients of ``outputs`` (a tensor or a sequence, their gradients summed) with respect to ``inputs``
+    (a tensor or a sequence; leaves or intermediate tensors), returned as a tuple and not accumulated into any
+    ``.grad``. ``grad_outputs`` are dL/doutput (needed for outputs of more than one element). An input the
+    outputs do not depend on gets None with ``allow_unused=True`` and an error otherwise. The graph is freed
+    unless ``retain_graph=True``. Higher-order gradients (``create_graph=True``) are not supported: the
+    backward pass records no graph."""
+    from tensorlib.device import array_module
+    from tensorlib.tensor import Tensor
+
+    if create_graph:
+        raise NotImplementedError("grad(create_graph=True): higher-order gradients are not supported")
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
+    grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad: {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError(f"grad: input {i} is not a tensor that requires grad")
+    capture = {id(t): None for t in inputs}
+    for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
+        if not out.requires_grad:
+            raise RuntimeError(f"grad: output {i} does not require grad and has no grad_fn")
+        if g is None:
+            if out.data.size != 1:
+                raise RuntimeError(
+                    f"grad: output {i} has shape {out.shape}; a gradient of that shape is needed (grad_outputs=, "
+                    "or backward's gradient=)"
+                )
+            g = array_module(out.data).ones_like(out.data)
+        else:
+            g = g.data if isinstance(g, Tensor) else g
+            if tuple(g.shape) != out.shape:
+                raise RuntimeError(f"grad: grad_outputs[{i}] has shape {tuple(g.shape)}, output {i} has {out.shape}")
+        keep = bool(retain_graph) or i < len(outputs) - 1
+        run_backward(out, g.astype(out.dtype, copy=False), retain_graph=keep, capture=capture)
+    result = []
+    for i, t in enumerate(inputs):
+        g = capture[id(t)]
+        if g is None and not allow_unused:
+            raise RuntimeError(f"grad: input {i} was not used to compute the outputs; pass allow_unused=True")
+        result.append(None if g is None else Tensor._make(g))
+    return tuple(result)

@@ -252,8 +252,18 @@ class Tensor:
         return "tensor(" + ", ".join([body] + extras) + ")"
 
     # ---- autograd ---------------------------------------------------------------------------------
-    def backward(self, gradient=None, retain_graph: bool = False):
-        """Accumulate d(self)/d(leaf) * gradient into ``.grad`` of every leaf that requires grad."""
+    def backward(self, gradient=None, retain_graph: bool = False, create_graph: bool = False, inputs=None):
+        """Accumulate d(self)/d(leaf) * gradient into ``.grad`` of every leaf that requires grad (of the tensors
+        in ``inputs`` only, when given). Higher-order gradients (``create_graph=True``) are not supported."""
+        if create_graph:
+            raise NotImplementedError("backward(create_graph=True): higher-order gradients are not supported")
+        if inputs is not None:
+            inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+            grads = autograd.grad(self, inputs, gradient, retain_graph=retain_graph, allow_unused=True)
+            for t, g in zip(inputs, grads):
+                if g is not None:
+                    autograd._accumulate_leaf(t, g.data)
+            return
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad and has no grad_fn")
         if gradient is None:
@@ -480,6 +490,12 @@ class Tensor:
 
     def log(self):
         return _ops.log(self)
+
+    def expm1(self):
+        return _ops.expm1(self)
+
+    def log1p(self):
+        return _ops.log1p(self)
 
     def erf(self):
         return _ops.erf(self)

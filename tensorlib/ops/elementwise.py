@@ -240,6 +240,28 @@ class Exp(Function):
         return g * self.out
 
 
+class Expm1(Function):
+    """exp(x) - 1, exact for small x (where exp(x) - 1 loses the digits to rounding)."""
+
+    def forward(self, x):
+        self.out = array_module(x).expm1(x)
+        return self.out
+
+    def backward(self, g):
+        return g * (self.out + 1)
+
+
+class Log1p(Function):
+    """log(1 + x), exact for small x."""
+
+    def forward(self, x):
+        self.x = x
+        return array_module(x).log1p(x)
+
+    def backward(self, g):
+        return g / (1 + self.x)
+
+
 class Log(Function):
     def forward(self, x):
         self.x = x
@@ -422,6 +444,14 @@ def exp(x):
 
 def log(x):
     return Log.apply(_floating(x))
+
+
+def expm1(x):
+    return Expm1.apply(_floating(x))
+
+
+def log1p(x):
+    return Log1p.apply(_floating(x))
 
 
 def sqrt(x):

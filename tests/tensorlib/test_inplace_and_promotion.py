@@ -155,6 +155,35 @@ def test_retain_grad_keeps_an_intermediate_gradient():
     np.testing.assert_allclose(x.grad.numpy(), [18.0, 36.0])
 
 
+def test_autograd_grad_returns_gradients_without_touching_dot_grad():
+    x, w = leaf([1.0, 2.0]), leaf([3.0, -1.0])
+    h = x * w
+    y = (h * h).sum()
+    gx, gh = tl.autograd.grad(y, [x, h], retain_graph=True)
+    np.testing.assert_allclose(gx.numpy(), 2 * (x * w * w).detach().numpy())
+    np.testing.assert_allclose(gh.numpy(), 2 * h.detach().numpy())
+    assert x.grad is None and w.grad is None
+    (gw,) = tl.autograd.grad([y, w.sum()], w)  # two outputs: their gradients add up
+    np.testing.assert_allclose(gw.numpy(), 2 * (x * x * w).detach().numpy() + 1)
+    unused = leaf([1.0])
+    with pytest.raises(RuntimeError, match="not used"):
+        tl.autograd.grad((x * 2).sum(), [x, unused])
+    assert tl.autograd.grad((x * 2).sum(), [x, unused], allow_unused=True)[1] is None
+    with pytest.raises(RuntimeError, match="shape"):
+        tl.autograd.grad(x * 2, x)
+    (g,) = tl.autograd.grad(x * 2, x, grad_outputs=tl.tensor([1.0, 10.0], dtype=tl.float64))
+    np.testing.assert_allclose(g.numpy(), [2.0, 20.0])
+    with pytest.raises(NotImplementedError, match="higher-order"):
+        tl.autograd.grad((x * 2).sum(), x, create_graph=True)
+
+
+def test_backward_with_inputs_fills_only_those():
+    x, w = leaf([1.0, 2.0]), leaf([3.0, -1.0])
+    (x * w).sum().backward(inputs=[w])
+    assert x.grad is None
+    np.testing.assert_allclose(w.grad.numpy(), [1.0, 2.0])
+
+
 # ---- dtype promotion ------------------------------------------------------------------------------------
 i64, f32, f64 = tl.int64, tl.float32, tl.float64
 

@@ -31,6 +31,8 @@ UNARY = {
     "neg": (lambda x: -x, lambda x: -x, "any"),
     "exp": (lambda x: x.exp(), np.exp, "any"),
     "log": (lambda x: x.log(), np.log, "positive"),
+    "expm1": (lambda x: x.expm1(), np.expm1, "any"),
+    "log1p": (lambda x: tl.log1p(x), np.log1p, "positive"),
     "sqrt": (lambda x: x.sqrt(), np.sqrt, "positive"),
     "abs": (lambda x: x.abs(), np.abs, "nonzero"),
     "tanh": (lambda x: x.tanh(), np.tanh, "any"),
