@@ -162,14 +162,33 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     return input * _keep_mask(shape, p, input)
 
 
+def check_batch_norm(input, running_mean, running_var, weight, bias, training, eps, who="batch_norm"):
+    """Refuse what batch norm would compute silently wrong: an input of under 2 dims, statistics or affine
+    parameters that are not one value per channel or of another dtype than the input (PyTorch's "mixed dtype"
+    error), and eps < 0, or eps = 0 with batch statistics (a constant channel has variance 0)."""
+    if input.ndim < 2:
+        raise ValueError(f"{who} expects an input of at least 2 dims (N, C, ...), got shape {input.shape}")
+    channels = input.shape[1]
+    for name, tensor in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                         ("bias", bias)):
+        if tensor is None:
+            continue
+        if tuple(tensor.shape) != (channels,):
+            raise ValueError(f"{who}: {name} must have one value per channel, shape ({channels},), got {tensor.shape}")
+        if tensor.dtype != input.dtype:
+            raise RuntimeError(f"mixed dtype: {who} got a {input.dtype} input but its {name} is {tensor.dtype}; "
+                               "convert one of them (module.to(dtype) or input.to(dtype))")
+    if not eps >= 0 or (training and eps == 0):  # not >= also catches NaN
+        raise ValueError(f"{who} needs eps > 0 in training and eps >= 0 in eval, got eps={eps}")
+
+
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
     """Normalise each channel (dim 1) by the batch statistics (training) or the running ones (eval).
 
     In training the batch variance used to normalise is the biased one (divide by n), while the running
     variance is updated with the unbiased one (n - 1), exactly as PyTorch does.
     """
-    if input.ndim < 2:
-        raise ValueError(f"batch_norm expects an input of at least 2 dims (N, C, ...), got shape {input.shape}")
+    check_batch_norm(input, running_mean, running_var, weight, bias, training, eps)
     channels = input.shape[1]
     shape = (1, channels) + (1,) * (input.ndim - 2)
     if training:

@@ -365,16 +365,10 @@ class _BatchNorm(Module):
         if x.shape[1] != self.num_features:
             raise ValueError(f"{type(self).__name__}({self.num_features}) got an input with {x.shape[1]} channels "
                              f"(shape {x.shape})")
-        for name in ("weight", "bias", "running_mean", "running_var"):
-            tensor = getattr(self, name)
-            if tensor is not None and tensor.dtype != x.dtype:
-                raise RuntimeError(f"mixed dtype: {type(self).__name__} got a {x.dtype} input but its {name} is "
-                                   f"{tensor.dtype}; convert one of them (module.to(dtype) or input.to(dtype))")
         use_batch_stats = self.training or not self.track_running_stats
-        # PyTorch's rule: a batch's variance can be 0 (a constant channel), so training needs eps > 0
-        if self.eps < 0 or (use_batch_stats and self.eps == 0):
-            raise ValueError(f"{type(self).__name__} needs eps > 0 in training and eps >= 0 in eval, "
-                             f"got eps={self.eps}")
+        # checked before num_batches_tracked counts the batch
+        F.check_batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_batch_stats, self.eps,
+                           who=type(self).__name__)
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.data[...] += 1

@@ -110,3 +110,18 @@ def test_dropout2d_gradient_and_errors():
         F.dropout2d(tl.ones(5))
     with pytest.raises(ValueError, match="between 0 and 1, got 1.5"):
         F.dropout2d(tl.ones(2, 3, 4, 4), 1.5)
+
+
+def test_batch_norm_refuses_mismatched_statistics_and_eps():
+    x = tl.randn(4, 3, 2, 2)
+    with pytest.raises(RuntimeError, match="mixed dtype.*float32 input.*running_mean is float64"):
+        F.batch_norm(x, tl.zeros(3, dtype=tl.float64), tl.ones(3), training=False)
+    with pytest.raises(ValueError, match=r"running_var must have one value per channel, shape \(3,\), got \(4,\)"):
+        F.batch_norm(x, tl.zeros(3), tl.ones(4), training=False)
+    with pytest.raises(ValueError, match="weight"):
+        F.batch_norm(x, None, None, weight=tl.ones(2), training=True)
+    with pytest.raises(ValueError, match="eps > 0 in training"):
+        F.batch_norm(x, None, None, training=True, eps=0.0)
+    with pytest.raises(ValueError, match="eps=-1"):
+        F.batch_norm(x, tl.zeros(3), tl.ones(3), training=False, eps=-1e-5)
+    F.batch_norm(x, tl.zeros(3), tl.ones(3), training=False, eps=0.0)  # allowed in eval, as in PyTorch
