@@ -14,10 +14,12 @@ from tensorlib.ops.fused import batch_norm_train, softmax_cross_entropy
 from tensorlib.random import default_generator
 
 conv2d = tl.conv2d
+conv_transpose2d = tl.conv_transpose2d
 max_pool2d = tl.max_pool2d
 avg_pool2d = tl.avg_pool2d
 lp_pool2d = tl.lp_pool2d
 adaptive_avg_pool2d = tl.adaptive_avg_pool2d
+adaptive_max_pool2d = tl.adaptive_max_pool2d
 pad = tl.pad
 sigmoid = tl.sigmoid
 tanh = tl.tanh

@@ -11,6 +11,7 @@ from kernels.conv2d.geometry import pair
 from nn import functional as F
 from nn import init
 from nn.module import Module, Parameter, Sequential
+from tensorlib.ops.conv import transposed_output_size
 
 
 class Identity(Module):
@@ -143,6 +144,76 @@ class Conv2d(Module):
         return text
 
 
+class ConvTranspose2d(Module):
+    """2-D transposed convolution over an (N, C, H, W) input (``tl.conv_transpose2d``, which explains how it is
+    the convolution's backward pass); weight (in_channels, out_channels/groups, kH, kW), as in PyTorch."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
+        super().__init__()
+        _check_positive("in_channels", in_channels)
+        _check_positive("out_channels", out_channels)
+        _check_positive("groups", groups)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"in_channels {in_channels} and out_channels {out_channels} must be divisible by "
+                             f"groups={groups}")
+        if padding_mode != "zeros":
+            raise ValueError(f"ConvTranspose2d supports only padding_mode='zeros', got {padding_mode!r}")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size, self.stride = pair(kernel_size, "kernel_size"), pair(stride, "stride")
+        self.padding, self.output_padding = pair(padding, "padding"), pair(output_padding, "output_padding")
+        self.dilation, self.padding_mode = pair(dilation, "dilation"), padding_mode
+        for name, least in (("kernel_size", 1), ("stride", 1), ("padding", 0), ("output_padding", 0), ("dilation", 1)):
+            if min(getattr(self, name)) < least:
+                raise ValueError(f"{name} must be at least {least}, got {getattr(self, name)}")
+        self.weight = Parameter(tl.empty(in_channels, out_channels // groups, *self.kernel_size, dtype=dtype))
+        self.bias = Parameter(tl.empty(out_channels, dtype=dtype)) if bias else None
+        if not bias:
+            self.register_parameter("bias", None)
+        # PyTorch takes the fans from the weight's layout, so a transposed conv's fan_in counts its outputs
+        fan_in = out_channels // groups * self.kernel_size[0] * self.kernel_size[1]
+        _default_uniform_init(self.weight, self.bias, fan_in)
+        _place(self, device)
+
+    def forward(self, x, output_size=None):
+        """``output_size`` (H_out, W_out), optionally with the leading dims, picks the output_padding that gives
+        that size, as in PyTorch; None uses the layer's output_padding."""
+        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(x, output_size), self.groups, self.dilation)
+
+    def _output_padding(self, x, output_size):
+        if output_size is None:
+            return self.output_padding
+        output_size = tuple(output_size)
+        if len(output_size) == x.ndim:
+            output_size = output_size[-2:]
+        if len(output_size) != 2:
+            raise ValueError(f"ConvTranspose2d output_size must hold 2 or {x.ndim} sizes for a {x.ndim}-D input, "
+                             f"got {output_size}")
+        smallest = tuple(transposed_output_size(size, kernel, stride, padding, 0, dilation)
+                         for size, kernel, stride, padding, dilation in zip(x.shape[-2:], self.kernel_size, self.stride,
+                                                                            self.padding, self.dilation))
+        largest = tuple(size + stride - 1 for size, stride in zip(smallest, self.stride))
+        if any(not low <= size <= high for size, low, high in zip(output_size, smallest, largest)):
+            raise ValueError(f"ConvTranspose2d output_size {output_size} is not reachable from an input of size "
+                             f"{x.shape[-2:]}: valid sizes range from {smallest} to {largest}")
+        return tuple(size - low for size, low in zip(output_size, smallest))
+
+    def extra_repr(self):
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0, 0):
+            text += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            text += f", dilation={self.dilation}"
+        if self.output_padding != (0, 0):
+            text += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias is None:
+            text += ", bias=False"
+        return text
+
+
 class MaxPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
         super().__init__()
@@ -197,6 +268,18 @@ class AdaptiveAvgPool2d(Module):
 
     def forward(self, x):
         return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool2d(Module):
+    def __init__(self, output_size, return_indices=False):
+        super().__init__()
+        self.output_size, self.return_indices = output_size, return_indices
+
+    def forward(self, x):
+        return F.adaptive_max_pool2d(x, self.output_size, self.return_indices)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"

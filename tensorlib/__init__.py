@@ -12,10 +12,10 @@ from tensorlib.device import cuda_is_available, cuda_unavailable_reason
 from tensorlib.gradcheck import GradcheckError, gradcheck
 from tensorlib.memory import _apply_at_import, host_allocator_tuned, tune_host_allocator
 from tensorlib.ops import (
-    abs, adaptive_avg_pool2d, argmax, argmin, avg_pool2d, bmm, cat, clamp, clone, conv2d, conv2d_relu, cumsum, erf,
-    exp, expm1, flatten, floor_divide, gather, log, log1p, log_softmax, logsumexp, lp_pool2d, matmul, max, max_pool2d, maximum,
-    mean, min, minimum, mm, pad, permute, relu, remainder, reshape, result_type, sigmoid, softmax, sqrt, squeeze,
-    stack, std, sum, tanh, transpose, unsqueeze, var, where,
+    abs, adaptive_avg_pool2d, adaptive_max_pool2d, argmax, argmin, avg_pool2d, bmm, cat, clamp, clone, conv2d,
+    conv2d_relu, conv_transpose2d, cumsum, erf, exp, expm1, flatten, floor_divide, gather, log, log1p, log_softmax,
+    logsumexp, lp_pool2d, matmul, max, max_pool2d, maximum, mean, min, minimum, mm, pad, permute, relu, remainder,
+    reshape, result_type, sigmoid, softmax, sqrt, squeeze, stack, std, sum, tanh, transpose, unsqueeze, var, where,
 )
 from tensorlib.random import (
     default_generator, get_rng_state, manual_seed, rand, randint, randn, randperm, set_rng_state,

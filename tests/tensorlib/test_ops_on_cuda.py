@@ -63,6 +63,13 @@ OPS = {
     "conv2d": (lambda i, w, b: tl.conv2d(i, w, b, stride=(1, 2), padding=1, groups=2), [IMG, W, B]),
     "conv2d_dilated": (lambda i, w: tl.conv2d(i, w.reshape(2, 2, 3, 3), dilation=2, padding=1), [IMG, W]),
     "conv2d_relu": (lambda i, w, b: tl.conv2d_relu(i, w, b, padding=1, groups=2), [IMG, W, B]),
+    "conv_transpose2d": (lambda i, w, b: tl.conv_transpose2d(i, w.reshape(2, 2, 3, 3), b[:2], stride=2,
+                                                           padding=1, output_padding=1), [IMG, W, B]),
+    # output_padding 1 >= stride 1, allowed by dilation 2: the input gets a zero row and column appended
+    "conv_transpose2d_grouped_dilated": (lambda i, w: tl.conv_transpose2d(
+        i[:1, :, :3, :4], w.reshape(2, 2, 3, 3), groups=2, dilation=2, padding=1, output_padding=1), [IMG, W]),
+    "adaptive_max_pool": (lambda i: tl.cat([tl.adaptive_max_pool2d(i, (3, 2)).flatten(),
+                                            tl.adaptive_max_pool2d(i, (None, 3)).flatten()]), [IMG]),
     "max_avg_pool": (lambda i: tl.max_pool2d(i, 2, ceil_mode=True).sum() + tl.avg_pool2d(i, 3, 2, 1).sum(), [IMG]),
     "lp_adaptive_pool": (lambda i: tl.lp_pool2d(i.abs() + 0.1, 2, 2).sum() + tl.adaptive_avg_pool2d(i, 2).sum(),
                          [IMG]),
