@@ -41,6 +41,7 @@ TRAIN_DEFAULTS = {
 # Everything else would make it a different run.
 CHANGEABLE_ON_RESUME = ("epochs", "device", "cuda_graph", "data_dir")
 MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")
+SCHEDULERS = ("none", "cosine", "step", "onecycle", "plateau")
 
 
 def _option(key: str) -> str:
@@ -104,8 +105,8 @@ def _check_settings(config, source=None):
         raise bad("momentum", "a number in [0, 1)")
     if not number("weight_decay") or config["weight_decay"] < 0:
         raise bad("weight_decay", "a finite number >= 0")
-    if config["scheduler"] not in ("none", "cosine", "step", "onecycle"):
-        raise bad("scheduler", "one of none, cosine, step, onecycle")
+    if config["scheduler"] not in SCHEDULERS:
+        raise bad("scheduler", "one of " + ", ".join(SCHEDULERS))
     if config["augment"] not in ("none", "crop", "crop-flip"):
         raise bad("augment", "one of none, crop, crop-flip")
     if config["device"] not in ("auto", "cpu", "cuda"):
@@ -368,7 +369,8 @@ def _build_optimizer(config, model):
 
 
 def _build_scheduler(config, optimizer, steps_per_epoch):
-    """(scheduler, interval): cosine and step act per epoch, onecycle per batch. Each spans config["epochs"]."""
+    """(scheduler, interval): cosine and step act per epoch, onecycle per batch; each spans config["epochs"].
+    plateau divides the learning rate by 10 after 2 epochs without a lower validation loss (no horizon)."""
     from nn.optim import lr_scheduler
 
     name, epochs = config["scheduler"], config["epochs"]
@@ -378,6 +380,8 @@ def _build_scheduler(config, optimizer, steps_per_epoch):
         return lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs), "epoch"
     if name == "step":
         return lr_scheduler.StepLR(optimizer, step_size=max(epochs // 3, 1), gamma=0.1), "epoch"
+    if name == "plateau":
+        return lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.1, patience=2), "epoch"
     return lr_scheduler.OneCycleLR(optimizer, max_lr=config["lr"], epochs=epochs,
                                    steps_per_epoch=steps_per_epoch), "batch"
 
@@ -387,6 +391,9 @@ def _replan_schedule(trainer, config, steps_per_epoch):
     config["epochs"] from the start, at the step the run has reached: a fresh scheduler, from the base
     learning rate, stepped as many times as the run's scheduler was."""
     if config["scheduler"] == "none":
+        return
+    if config["scheduler"] == "plateau":  # no horizon: a fresh one, as the saved state is missing
+        trainer.scheduler, _ = _build_scheduler(config, trainer.optimizer, steps_per_epoch)
         return
     for group in trainer.optimizer.param_groups:
         group["lr"] = config["lr"]
@@ -465,7 +472,8 @@ def _train(args) -> int:
             raise ValueError(f"--epochs {config['epochs']}: the run in {args.resume} has already completed "
                              f"{trainer.epoch} epochs")
         saved_for = _saved_epochs(state, planned)
-        if saved_for == config["epochs"] and "scheduler" in state and trainer.scheduler is not None:
+        same_plan = saved_for == config["epochs"] or config["scheduler"] == "plateau"  # plateau has no horizon
+        if same_plan and "scheduler" in state and trainer.scheduler is not None:
             trainer.scheduler.load_state_dict(state["scheduler"])
         else:
             _replan_schedule(trainer, config, len(train_loader))
@@ -738,7 +746,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--momentum", type=float, default=None,
                        help=f"sgd and rmsprop only (default {default['momentum']})")
     train.add_argument("--weight-decay", type=float, default=None, help=f"default {default['weight_decay']}")
-    train.add_argument("--scheduler", default=None, choices=["none", "cosine", "step", "onecycle"],
+    train.add_argument("--scheduler", default=None, choices=list(SCHEDULERS),
                        help=f"default {default['scheduler']}")
     train.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"], help=f"default {default['device']}")
     train.add_argument("--seed", type=int, default=None, help=f"default {default['seed']}")

@@ -16,6 +16,7 @@ import numpy as np
 import tensorlib as tl
 from nn.graphed import GraphedStep
 from nn.losses import CrossEntropyLoss
+from nn.optim.lr_scheduler import ReduceLROnPlateau
 from nn.serialization import CheckpointError, load, load_into, save
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -51,7 +52,8 @@ def confusion_matrix(predictions: np.ndarray, labels: np.ndarray, num_classes: i
 class Trainer:
     """Trains ``model`` with ``optimizer`` on batches of (inputs, class labels).
 
-    ``scheduler_interval`` is "epoch" (StepLR, cosine) or "batch" (OneCycleLR, warm-up). With ``out_dir``,
+    ``scheduler_interval`` is "epoch" (StepLR, cosine) or "batch" (OneCycleLR, warm-up); a ReduceLROnPlateau
+    steps per epoch on the validation loss (the training loss without a validation set). With ``out_dir``,
     every epoch writes ``checkpoint.safetensors`` (atomically) and appends a line to ``metrics.jsonl``.
     ``cuda_graph`` (device "cuda") replays each step as one captured CUDA graph (``nn.GraphedStep``); its
     divergence guard then looks at the loss after the update, which the run stops on all the same.
@@ -285,7 +287,10 @@ class Trainer:
                     raise self._diverged(f"validation loss became {result['loss']} after epoch {self.epoch}")
                 metrics.update(val_loss=result["loss"], val_accuracy=result["accuracy"])
             if self.scheduler is not None and self.scheduler_interval == "epoch":
-                self.scheduler.step()
+                if isinstance(self.scheduler, ReduceLROnPlateau):  # judged on the validation loss, else training's
+                    self.scheduler.step(metrics.get("val_loss", metrics["train_loss"]))
+                else:
+                    self.scheduler.step()
             self.batch, self.epoch_rng_state = 0, None
             self.sums = {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
             self.history.append(metrics)

@@ -157,3 +157,23 @@ def test_ctrl_c_saves_a_checkpoint_and_exits(tmp_path):
     state = load(out / "checkpoint.safetensors")
     assert state["progress"]["epoch"] >= 1 and state["progress"]["epoch"] < 50
     assert os.path.exists(out / "config.json")
+
+
+def test_plateau_schedule_divides_the_lr_when_the_validation_loss_stalls(tmp_path, capsys, monkeypatch):
+    original = Trainer.evaluate
+
+    def stalled(self, loader, num_classes=None):
+        result = original(self, loader, num_classes)
+        result["loss"] = 1.0  # never improves
+        return result
+
+    monkeypatch.setattr(Trainer, "evaluate", stalled)
+    out = tmp_path / "plateau"
+    code, _, _ = run(TRAIN + ["--epochs", "5", "--scheduler", "plateau", "--out", str(out)], capsys)
+    assert code == 0
+    lrs = [json.loads(line)["lr"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    # best at epoch 1, then 3 epochs without improvement exceed patience 2: divided by 10 after epoch 4
+    assert lrs == pytest.approx([0.05, 0.05, 0.05, 0.05, 0.005])
+    code, out_text, _ = run(["train", "--resume", str(out), "--epochs", "6", "--no-progress"], capsys)
+    assert code == 0 and "re-planned" not in out_text
+    assert load(out / "checkpoint.safetensors")["scheduler"]["best"] == 1.0
