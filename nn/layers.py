@@ -76,6 +76,24 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
+def _conv_repr(layer) -> str:
+    """PyTorch's repr of a (transposed) convolution: the settings that differ from the defaults."""
+    text = f"{layer.in_channels}, {layer.out_channels}, kernel_size={layer.kernel_size}, stride={layer.stride}"
+    if layer.padding != (0, 0):
+        text += f", padding={layer.padding}"
+    if layer.dilation != (1, 1):
+        text += f", dilation={layer.dilation}"
+    if getattr(layer, "output_padding", (0, 0)) != (0, 0):
+        text += f", output_padding={layer.output_padding}"
+    if layer.groups != 1:
+        text += f", groups={layer.groups}"
+    if layer.bias is None:
+        text += ", bias=False"
+    if layer.padding_mode != "zeros":
+        text += f", padding_mode={layer.padding_mode}"
+    return text
+
+
 class Conv2d(Module):
     """2-D convolution over an (N, C, H, W) input; weight (out_channels, in_channels/groups, kH, kW)."""
 
@@ -130,18 +148,7 @@ class Conv2d(Module):
         return conv(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
     def extra_repr(self):
-        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != (0, 0):
-            text += f", padding={self.padding}"
-        if self.dilation != (1, 1):
-            text += f", dilation={self.dilation}"
-        if self.groups != 1:
-            text += f", groups={self.groups}"
-        if self.bias is None:
-            text += ", bias=False"
-        if self.padding_mode != "zeros":
-            text += f", padding_mode={self.padding_mode}"
-        return text
+        return _conv_repr(self)
 
 
 class ConvTranspose2d(Module):
@@ -200,18 +207,7 @@ class ConvTranspose2d(Module):
         return tuple(size - low for size, low in zip(output_size, smallest))
 
     def extra_repr(self):
-        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != (0, 0):
-            text += f", padding={self.padding}"
-        if self.dilation != (1, 1):
-            text += f", dilation={self.dilation}"
-        if self.output_padding != (0, 0):
-            text += f", output_padding={self.output_padding}"
-        if self.groups != 1:
-            text += f", groups={self.groups}"
-        if self.bias is None:
-            text += ", bias=False"
-        return text
+        return _conv_repr(self)
 
 
 class MaxPool2d(Module):

@@ -254,6 +254,29 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
 
 
 
+def output_gradient(output, gradient, who: str):
+    """dL/d(output) to start a backward pass from: ``gradient`` (a tensor or an array of the output's shape, on
+    its device) as a raw array of the output's dtype, or ones for an output of one element."""
+    from tensorlib.device import array_module
+    from tensorlib.tensor import Tensor
+
+    if not output.requires_grad:
+        raise RuntimeError(f"{who} does not require grad and has no grad_fn")
+    if gradient is None:
+        if output.data.size != 1:
+            raise RuntimeError(
+                f"{who}: a backward pass without a gradient needs a scalar output, got shape {output.shape}; "
+                "pass a gradient of the output's shape"
+            )
+        return array_module(output.data).ones_like(output.data)
+    if isinstance(gradient, Tensor) and gradient.device != output.device:
+        raise RuntimeError(f"{who}: the gradient is on {gradient.device} but the output is on {output.device}")
+    grad = gradient.data if isinstance(gradient, Tensor) else array_module(output.data).asarray(gradient)
+    if tuple(grad.shape) != output.shape:
+        raise RuntimeError(f"{who}: gradient shape {tuple(grad.shape)} does not match the output shape {output.shape}")
+    return grad.astype(output.dtype, copy=False)
+
+
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
     """The gradients of ``outputs`` (a tensor or a sequence, their gradients summed) with respect to ``inputs``
     (a tensor or a sequence; leaves or intermediate tensors), returned as a tuple and not accumulated into any
@@ -261,14 +284,12 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     outputs do not depend on gets None with ``allow_unused=True`` and an error otherwise. The graph is freed
     unless ``retain_graph=True``. Higher-order gradients (``create_graph=True``) are not supported: the
     backward pass records no graph."""
-    from tensorlib.device import array_module
     from tensorlib.tensor import Tensor
 
     if create_graph:
         raise NotImplementedError("grad(create_graph=True): higher-order gradients are not supported")
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    single = isinstance(inputs, Tensor)
-    inputs = [inputs] if single else list(inputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if grad_outputs is None or isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
     grad_outputs = list(grad_outputs)
@@ -279,21 +300,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             raise RuntimeError(f"grad: input {i} is not a tensor that requires grad")
     capture = {id(t): None for t in inputs}
     for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
-        if not out.requires_grad:
-            raise RuntimeError(f"grad: output {i} does not require grad and has no grad_fn")
-        if g is None:
-            if out.data.size != 1:
-                raise RuntimeError(
-                    f"grad: output {i} has shape {out.shape}; a gradient of that shape is needed (grad_outputs=, "
-                    "or backward's gradient=)"
-                )
-            g = array_module(out.data).ones_like(out.data)
-        else:
-            g = g.data if isinstance(g, Tensor) else g
-            if tuple(g.shape) != out.shape:
-                raise RuntimeError(f"grad: grad_outputs[{i}] has shape {tuple(g.shape)}, output {i} has {out.shape}")
         keep = bool(retain_graph) or i < len(outputs) - 1
-        run_backward(out, g.astype(out.dtype, copy=False), retain_graph=keep, capture=capture)
+        run_backward(out, output_gradient(out, g, f"grad(): output {i}"), retain_graph=keep, capture=capture)
     result = []
     for i, t in enumerate(inputs):
         g = capture[id(t)]

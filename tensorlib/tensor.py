@@ -264,22 +264,7 @@ class Tensor:
                 if g is not None:
                     autograd._accumulate_leaf(t, g.data)
             return
-        if not self.requires_grad:
-            raise RuntimeError("backward() on a tensor that does not require grad and has no grad_fn")
-        if gradient is None:
-            if self.data.size != 1:
-                raise RuntimeError(
-                    f"backward() without a gradient needs a scalar output, got shape {self.shape}; "
-                    "pass gradient= with the output's shape"
-                )
-            grad = array_module(self.data).ones_like(self.data)
-        else:
-            if isinstance(gradient, Tensor) and gradient.device != self.device:
-                raise RuntimeError(f"backward(): the gradient is on {gradient.device} but the output is on {self.device}")
-            grad = gradient.data if isinstance(gradient, Tensor) else array_module(self.data).asarray(gradient)
-            if tuple(grad.shape) != self.shape:
-                raise RuntimeError(f"gradient shape {tuple(grad.shape)} does not match the output shape {self.shape}")
-            grad = grad.astype(self.dtype, copy=False)
+        grad = autograd.output_gradient(self, gradient, "backward(): the output")
         autograd.run_backward(self, grad, retain_graph=retain_graph)
 
     # ---- in-place ops ------------------------------------------------------------------------------

@@ -114,21 +114,15 @@ class LRScheduler:
         self.__dict__.update(state_dict)
 
 
-class LambdaLR(LRScheduler):
-    """``base_lr * lr_lambda(epoch)``; ``lr_lambda`` is one function or a list with one per group.
-
-    Not chainable: each step starts again from ``base_lrs``. The state dict holds the ``__dict__`` of callable
-    objects, and None for plain functions and lambdas, which cannot be saved (PyTorch does the same).
-    """
+class _LambdaScheduler(LRScheduler):
+    """A scheduler driven by ``lr_lambda``: one function or a list with one per group. The state dict holds the
+    ``__dict__`` of callable objects, and None for plain functions and lambdas, which cannot be saved (PyTorch
+    does the same)."""
 
     def __init__(self, optimizer, lr_lambda, last_epoch: int = -1):
         _check_optimizer(optimizer)
         self.lr_lambdas = _lr_lambdas(optimizer, lr_lambda)
         super().__init__(optimizer, last_epoch)
-
-    def get_lr(self):
-        _warn_if_called_outside_step(self)
-        return [base_lr * lr_lambda(self.last_epoch) for lr_lambda, base_lr in zip(self.lr_lambdas, self.base_lrs)]
 
     def state_dict(self):
         return _state_with_lambdas(self)
@@ -137,16 +131,16 @@ class LambdaLR(LRScheduler):
         _load_state_with_lambdas(self, state_dict)
 
 
-class MultiplicativeLR(LRScheduler):
-    """Multiply each group's lr by ``lr_lambda(epoch)`` at every step after the first (chainable).
+class LambdaLR(_LambdaScheduler):
+    """``base_lr * lr_lambda(epoch)``. Not chainable: each step starts again from ``base_lrs``."""
 
-    ``lr_lambda`` is one function or a list with one per group; state dicts as for LambdaLR.
-    """
+    def get_lr(self):
+        _warn_if_called_outside_step(self)
+        return [base_lr * lr_lambda(self.last_epoch) for lr_lambda, base_lr in zip(self.lr_lambdas, self.base_lrs)]
 
-    def __init__(self, optimizer, lr_lambda, last_epoch: int = -1):
-        _check_optimizer(optimizer)
-        self.lr_lambdas = _lr_lambdas(optimizer, lr_lambda)
-        super().__init__(optimizer, last_epoch)
+
+class MultiplicativeLR(_LambdaScheduler):
+    """Multiply each group's lr by ``lr_lambda(epoch)`` at every step after the first (chainable)."""
 
     def get_lr(self):
         _warn_if_called_outside_step(self)
@@ -154,12 +148,6 @@ class MultiplicativeLR(LRScheduler):
             return _current_lrs(self.optimizer)
         return [group["lr"] * lr_lambda(self.last_epoch)
                 for lr_lambda, group in zip(self.lr_lambdas, self.optimizer.param_groups)]
-
-    def state_dict(self):
-        return _state_with_lambdas(self)
-
-    def load_state_dict(self, state_dict):
-        _load_state_with_lambdas(self, state_dict)
 
 
 class StepLR(LRScheduler):
