@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import weakref
 
 import numpy as np
 
@@ -87,7 +88,7 @@ class Function:
     def apply(cls, *args, **kwargs):
         from tensorlib.tensor import Tensor
 
-        device = None
+        device, needs, raw, producers = None, [], [], []
         for arg in args:
             if isinstance(arg, Tensor):
                 if device is None:
@@ -96,12 +97,16 @@ class Function:
                     raise RuntimeError(
                         f"{cls.__name__}: expected all tensors on the same device, found {device} and {arg.device}"
                     )
+                needs.append(arg.requires_grad)
+                raw.append(arg.data)
+                producers.append(arg._ctx)
+            else:
+                needs.append(False)
+                raw.append(arg)
+                producers.append(None)
         fn = cls()
-        fn.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        raw = [a.data if isinstance(a, Tensor) else a for a in args]
-        record = is_grad_enabled() and any(fn.needs_input_grad)
-        if not record:
-            fn.needs_input_grad = (False,) * len(args)
+        record = is_grad_enabled() and any(needs)
+        fn.needs_input_grad = tuple(needs) if record else (False,) * len(args)
         out = fn.forward(*raw, **kwargs)
         if isinstance(out, np.generic):  # NumPy returns scalars for 0-d results; keep arrays throughout
             out = np.asarray(out)
@@ -110,12 +115,18 @@ class Function:
         result = Tensor._make(out, requires_grad=record)
         first = args[0] if args and isinstance(args[0], Tensor) else None
         if fn.returns_view and first is not None and _view_of(out, first.data):
-            result._version_cell = first._version  # in-place changes through either one count for both
+            cell = result._version_cell = first._version  # in-place changes through either one count for both
             result._base = first
+        else:
+            cell = result._version_cell = [0, 0]
         if record:
+            # The graph's edges are the inputs' producing Functions as they are now: an input changed in place
+            # later gets a new producer, and this op's gradient must still reach the old one.
             fn.inputs = args
-            fn.versions = tuple(a._version[0] if isinstance(a, Tensor) else None for a in args)
-            fn.out_version = result._version[0]
+            fn.input_fns = tuple(producers)
+            fn.stamp = _changes[0]  # in-place changes so far: a cell changed later has a larger stamp
+            fn.output = weakref.ref(result)  # for retain_grad() and autograd.grad(); weak: no reference cycle
+            fn.out_cell, fn.out_id = cell, id(out)
             result._ctx = fn
         return result
 
@@ -128,7 +139,7 @@ class Function:
     def release(self):
         """Drop what backward needed (saved arrays, inputs) so memory can be reclaimed."""
         self.__dict__.clear()
-        self.inputs, self.needs_input_grad, self.released = (), (), True
+        self.inputs, self.input_fns, self.needs_input_grad, self.released = (), (), (), True
 
     @property
     def name(self) -> str:
@@ -140,23 +151,36 @@ def _view_of(out, array) -> bool:
     return out is array or (base is not None and (base is array or base is getattr(array, "base", None)))
 
 
-def _check_saved_values(fn, output):
+# In-place changes: a count over the process, and per data a cell [changes of it, count at its last change]
+# (shared by the tensors that share the data). A Function records the count at its forward (``stamp``); backward
+# looks closer only when the count has moved since, so graphs without in-place changes pay one comparison.
+_changes = [0]
+
+
+def note_change(cell: list):
+    """Count an in-place change of the data whose version cell is ``cell``."""
+    _changes[0] += 1
+    cell[0] += 1
+    cell[1] = _changes[0]
+
+
+def _check_saved_values(fn):
     """Refuse to run ``fn.backward`` when an array it saved was changed in place since the forward: its gradient
     would be computed from the wrong values."""
     from tensorlib.tensor import Tensor
 
-    changed = [t for t, version in zip(fn.inputs, fn.versions) if isinstance(t, Tensor) and t._version[0] != version]
-    if output._version[0] != fn.out_version:
-        changed.append(output)
+    changed = [(id(t.data), "input", t.shape) for t in fn.inputs if isinstance(t, Tensor) and t._version[1] > fn.stamp]
+    if fn.out_cell[1] > fn.stamp:
+        changed.append((fn.out_id, "output", None))
     if not changed:
         return
     saved = {id(value) for value in vars(fn).values()}
-    for tensor in changed:
-        if id(tensor.data) in saved:
-            role = "output" if tensor is output else "input"
+    for data_id, role, shape in changed:
+        if data_id in saved:
             raise RuntimeError(
-                f"a value needed to compute the gradient of {fn.name} (its {role}, shape {tensor.shape}) was changed "
-                "by an in-place operation after the forward pass; change a copy (clone()) instead"
+                f"a value needed to compute the gradient of {fn.name} (its {role}"
+                + (f", shape {shape}" if shape is not None else "")
+                + ") was changed by an in-place operation after the forward pass; change a copy (clone()) instead"
             )
 
 
@@ -172,24 +196,23 @@ def unbroadcast(grad, shape):
     return grad.sum(axis=axes, keepdims=True).reshape(shape)
 
 
-def _graph_order(root):
-    """Tensors made by ops, each after every tensor it was computed from (iterative post-order DFS)."""
-    from tensorlib.tensor import Tensor
-
+def _graph_order(root_fn):
+    """The Functions behind ``root_fn``, each after every Function that made one of its inputs (iterative
+    post-order DFS over the recorded edges ``input_fns``)."""
     order, visited = [], set()
-    stack = [(root, False)]
+    stack = [(root_fn, False)]
     while stack:
-        tensor, expanded = stack.pop()
+        fn, expanded = stack.pop()
         if expanded:
-            order.append(tensor)
+            order.append(fn)
             continue
-        if id(tensor) in visited:
+        if id(fn) in visited:
             continue
-        visited.add(id(tensor))
-        stack.append((tensor, True))
-        for parent in tensor._ctx.inputs:
-            if isinstance(parent, Tensor) and parent._ctx is not None and id(parent) not in visited:
-                stack.append((parent, False))
+        visited.add(id(fn))
+        stack.append((fn, True))
+        for parent_fn in fn.input_fns:
+            if parent_fn is not None and id(parent_fn) not in visited:
+                stack.append((parent_fn, False))
     return order
 
 
@@ -217,25 +240,27 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
     if root._ctx is None:
         deliver(root, grad, True)
         return
-    order = _graph_order(root)
-    pending = {id(root): grad}
+    pending = {id(root._ctx): grad}  # dL/d(output of fn), by id(fn)
     with no_grad():
-        for tensor in reversed(order):
-            fn = tensor._ctx
+        for fn in reversed(_graph_order(root._ctx)):
             if fn.released:
                 raise RuntimeError(
                     "trying to backward through the graph a second time: its saved values were freed by the "
                     "first backward; pass retain_graph=True to the first call to keep them"
                 )
-            out_grad = pending.pop(id(tensor), None)
+            out_grad = pending.pop(id(fn), None)
             if out_grad is None:
                 continue
-            deliver(tensor, out_grad, False)
-            _check_saved_values(fn, tensor)
+            output = fn.output()
+            if output is not None:
+                deliver(output, out_grad, False)
+            if _changes[0] != fn.stamp:  # something was changed in place since this op's forward
+                _check_saved_values(fn)
             input_grads = fn.backward(out_grad)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
-            for parent, needed, parent_grad in zip(fn.inputs, fn.needs_input_grad, input_grads):
+            for parent, parent_fn, needed, parent_grad in zip(fn.inputs, fn.input_fns, fn.needs_input_grad,
+                                                               input_grads):
                 if not needed or parent_grad is None:
                     continue
                 if isinstance(parent_grad, np.generic):
@@ -243,15 +268,14 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
                 parent_grad = unbroadcast(parent_grad, parent.shape)
                 if parent_grad.dtype != parent.dtype:
                     parent_grad = parent_grad.astype(parent.dtype)
-                if parent._ctx is None:
+                if parent_fn is None:
                     deliver(parent, parent_grad, True)
-                elif id(parent) in pending:
-                    pending[id(parent)] = pending[id(parent)] + parent_grad
+                elif id(parent_fn) in pending:
+                    pending[id(parent_fn)] = pending[id(parent_fn)] + parent_grad
                 else:
-                    pending[id(parent)] = parent_grad
+                    pending[id(parent_fn)] = parent_grad
             if not retain_graph:
                 fn.release()
-
 
 
 def output_gradient(output, gradient, who: str):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import weakref
 
 import numpy as np
 
@@ -45,8 +46,8 @@ def _infer_dtype(data) -> np.dtype:
 class Tensor:
     """An n-dimensional array with reverse-mode autograd. Create one with ``tensorlib.tensor``."""
 
-    # _version_cell: a one-element list counting the in-place changes of the data, shared by the tensors
-    # that share the data (detach(), views); autograd compares it to detect saved values changed since.
+    # _version_cell: [in-place changes of the data, the process-wide change count at the last one], shared by
+    # the tensors that share the data (detach(), views); autograd reads it to detect saved values changed since.
     # _base: the tensor this one is a view of (made by reshape, permute, indexing, expand), if any.
     __slots__ = ("data", "_grad", "requires_grad", "_ctx", "_version_cell", "_base", "_retains_grad", "__weakref__")
     # Makes ``numpy_array * tensor`` call Tensor.__rmul__ instead of NumPy broadcasting over the tensor.
@@ -69,7 +70,7 @@ class Tensor:
         try:
             return self._version_cell
         except AttributeError:
-            self._version_cell = [0]
+            self._version_cell = [0, 0]
             return self._version_cell
 
     @property
@@ -278,7 +279,7 @@ class Tensor:
             )
 
     def _changed(self) -> Tensor:
-        self._version[0] += 1
+        autograd.note_change(self._version)
         return self
 
     def zero_(self) -> Tensor:
@@ -327,6 +328,8 @@ class Tensor:
                 )
             before = Tensor._make(self.data, requires_grad=self.requires_grad)
             before._ctx, before._version_cell = self._ctx, self._version
+            if self._ctx is not None:  # the old node's output is now the stand-in (retain_grad() moves on)
+                self._ctx.output = weakref.ref(before)
         result = op(before, *operands)
         if record and result._ctx is not None:  # what the op saved of the old values must survive the write
             for key, value in list(vars(result._ctx).items()):
@@ -346,6 +349,7 @@ class Tensor:
             self._ctx, self.requires_grad = result._ctx, True
             if result.dtype != self.dtype:  # the graph's output must have this tensor's dtype
                 self._ctx = result.to(self.dtype)._ctx
+            self._ctx.output = weakref.ref(self)
         return self
 
     def add_(self, other, *, alpha=1):

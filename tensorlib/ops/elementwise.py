@@ -73,6 +73,11 @@ def _as_number(value, dtype):
 def _operands(*operands):
     """The operands of an elementwise op brought to their common dtype (``result_type``): arrays wrapped as
     tensors, tensors cast (differentiably), numbers as Python numbers of that category."""
+    first = operands[0]
+    if isinstance(first, Tensor) and first.dtype.kind == "f":  # fast path: float tensors of one dtype, Python numbers
+        dtype = first.dtype
+        if all(type(o) in (float, int) or (isinstance(o, Tensor) and o.dtype == dtype) for o in operands[1:]):
+            return operands
     operands = [Tensor._make(o) if isinstance(o, np.ndarray) else o for o in operands]
     if not any(isinstance(o, Tensor) for o in operands):
         raise TypeError(

@@ -64,6 +64,46 @@ def test_inplace_ops_on_intermediate_tensors_are_differentiated():
     assert y.grad_fn is not None
 
 
+def test_ops_that_read_a_tensor_before_its_inplace_change_keep_their_gradient_path():
+    # the gradient of y = x + 2 (computed before x.mul_) must not pass through the multiplication
+    a = leaf([1.0, 2.0])
+    x = a * 1.0
+    y = x + 2.0
+    x.mul_(3.0)
+    y.sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), [1.0, 1.0])
+
+    a = leaf([1.0, 2.0])
+    x = a * 1.0
+    z = x.exp()
+    x.clamp_(max=1.5)
+    (z.sum() + x.sum()).backward()
+    np.testing.assert_allclose(a.grad.numpy(), np.exp([1.0, 2.0]) + [1.0, 0.0])
+
+
+@pytest.mark.parametrize("update, gradient", [
+    (lambda x: x.__iadd__(x.exp()), lambda a: 1 + np.exp(a)),  # h += f(h)
+    (lambda x: x.__iadd__(x), lambda a: np.full_like(a, 2.0)),
+    (lambda x: x.mul_(x), lambda a: 2 * a),
+])
+def test_an_inplace_op_whose_operand_is_the_tensor_itself(update, gradient):
+    a = leaf([0.5, 1.0, 3.0])
+    x = a * 1.0
+    update(x)
+    x.sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), gradient(a.detach().numpy()))
+
+
+def test_retain_grad_follows_the_tensor_through_an_inplace_change():
+    a = leaf([1.0, 3.0])
+    x = a * 2
+    x.retain_grad()
+    x += 1
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [6.0, 14.0])
+    np.testing.assert_array_equal(a.grad.numpy(), [12.0, 28.0])
+
+
 def test_a_value_saved_for_backward_and_changed_in_place_is_refused():
     x = leaf([1.0, 2.0])
     y = x.exp()  # exp saves its output
