@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 import tensorlib as tl
+from kernels import device_arrays
 from tensorlib.autograd import Function
 from tensorlib.device import array_module, module_for, move
 from tensorlib.ops.fused import batch_norm_train, softmax_cross_entropy
@@ -421,6 +422,8 @@ def _check_broadcasts_to_input(function, name, value, input):
 
 
 def _check_probabilities(function, name, tensor):
+    if device_arrays.capturing(tensor.data):  # the check reads the device: not while a CUDA graph is captured
+        return
     outside = ~((tensor.data >= 0) & (tensor.data <= 1))  # NaN is outside too
     if outside.any():
         raise ValueError(f"{function}: every element of {name} must be between 0 and 1, got "

@@ -8,6 +8,7 @@ import numbers
 
 import numpy as np
 
+from kernels import device_arrays
 from kernels import elementwise as elementwise_kernels
 from kernels.activation import activation_backward
 from tensorlib.autograd import Function
@@ -174,8 +175,9 @@ class Pow(Function):
             # NaN for a negative base (no real logarithm), as in PyTorch. A number base (2 ** t) takes its log
             # on the host: cupy.where needs an array condition
             if isinstance(self.base, numbers.Number):
-                log_base = math.log(self.base) if self.base > 0 else 0.0 if self.base == 0 else math.nan
-                ge = g * self.out * log_base
+                log_base = math.log(self.base) if self.base > 0 else -math.inf if self.base == 0 else math.nan
+                with np.errstate(invalid="ignore"):  # 0 * -inf where 0^e = 0: masked just below
+                    ge = g * self.out * log_base
                 if self.base == 0:
                     ge = xp.where(self.exponent >= 0, 0, ge)
             else:
@@ -220,12 +222,27 @@ class Remainder(Function):
         return g, gb
 
 
+def _check_integer_divisor(a, b, op):
+    """Integer division by zero raises, as in PyTorch (NumPy would warn and return 0). It reads the divisor, so
+    it is skipped while a CUDA graph captures."""
+    if not isinstance(b, Tensor):
+        if b == 0 and a.dtype.kind in "iub":
+            raise ZeroDivisionError(f"{op}: integer division by zero")
+        return
+    if b.dtype.kind in "iub" and not device_arrays.capturing(b.data) and bool((b.data == 0).any()):
+        raise ZeroDivisionError(f"{op}: integer division by zero (the divisor tensor holds a 0)")
+
+
 def floor_divide(a, b):
-    return FloorDivide.apply(*_operands(a, b))
+    a, b = _operands(a, b)
+    _check_integer_divisor(a if isinstance(a, Tensor) else b, b, "floor_divide (//)")
+    return FloorDivide.apply(a, b)
 
 
 def remainder(a, b):
-    return Remainder.apply(*_operands(a, b))
+    a, b = _operands(a, b)
+    _check_integer_divisor(a if isinstance(a, Tensor) else b, b, "remainder (%)")
+    return Remainder.apply(a, b)
 
 
 class Neg(Function):

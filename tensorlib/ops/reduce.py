@@ -31,6 +31,15 @@ def normalize_dims(dim, ndim: int, name: str = "dim") -> tuple[int, ...]:
     return tuple(sorted(normalized)) if ndim else ()
 
 
+def single_dim(dim, ndim: int, op: str) -> int:
+    """``dim`` for an op that works along one dimension (max, argmax, cumsum): one int, as a non-negative axis
+    (0 for a 0-d tensor)."""
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{op}: dim must be one int, got {dim!r}")
+    axes = normalize_dims(dim, ndim)
+    return axes[0] if axes else 0
+
+
 def _expand_back(g, shape, axes, keepdim):
     """Broadcast a reduced gradient back over the reduced ``axes`` of ``shape``."""
     xp = array_module(g)
@@ -162,10 +171,9 @@ def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
 def _extreme(x, dim, keepdim, largest, result):
     if dim is None:
         return Extreme.apply(x, largest)
+    axis = single_dim(dim, x.ndim, "max" if largest else "min")
     if x.ndim == 0:  # dim 0 or -1 of a 0-d tensor: the element itself, at index 0
-        normalize_dims(dim, 0)
         return result(x.clone(), Tensor._make(array_module(x.data).zeros((), dtype=np.int64)))
-    (axis,) = normalize_dims(dim, x.ndim)
     fn_out = ExtremeAlong.apply(x, axis, keepdim, largest)
     indices = _along_indices(x, axis, keepdim, largest)
     return result(fn_out, indices)
@@ -196,16 +204,18 @@ def min(x, dim=None, keepdim=False):
 
 def argmax(x, dim=None, keepdim=False):
     if dim is None or x.ndim == 0:
+        if dim is not None:
+            single_dim(dim, 0, "argmax")
         return Tensor._make(np.int64(x.data.argmax()) if x.device == "cpu" else x.data.argmax())
-    (axis,) = normalize_dims(dim, x.ndim)
-    return _along_indices(x, axis, keepdim, True)
+    return _along_indices(x, single_dim(dim, x.ndim, "argmax"), keepdim, True)
 
 
 def argmin(x, dim=None, keepdim=False):
     if dim is None or x.ndim == 0:
+        if dim is not None:
+            single_dim(dim, 0, "argmin")
         return Tensor._make(np.int64(x.data.argmin()) if x.device == "cpu" else x.data.argmin())
-    (axis,) = normalize_dims(dim, x.ndim)
-    return _along_indices(x, axis, keepdim, False)
+    return _along_indices(x, single_dim(dim, x.ndim, "argmin"), keepdim, False)
 
 
 class Softmax(Function):
@@ -270,7 +280,7 @@ class CumSum(Function):
 
 def cumsum(x, dim):
     """Running sums along ``dim``; integer and bool tensors sum in int64, as in PyTorch."""
-    (axis,) = normalize_dims(dim, x.ndim) or (0,)
+    axis = single_dim(dim, x.ndim, "cumsum")
     if x.dtype.kind in "biu":
         x = x.to(np.int64)
     return CumSum.apply(x, axis)
@@ -279,8 +289,7 @@ def cumsum(x, dim):
 def _softmax_input(x, dim):
     if x.dtype.kind != "f":
         x = x.to(get_default_dtype())
-    (axis,) = normalize_dims(dim, x.ndim)
-    return x, axis
+    return x, single_dim(dim, x.ndim, "softmax")
 
 
 def softmax(x, dim):

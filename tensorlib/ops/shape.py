@@ -219,7 +219,10 @@ class Gather(Function):
     def backward(self, g):
         xp = array_module(g)
         gx = xp.zeros(self.shape, dtype=g.dtype)
-        positions = list(xp.indices(self.index.shape, sparse=True))
+        # every index position's coordinates, as arrays broadcasting against the index (an open grid)
+        ndim = self.index.ndim
+        positions = [xp.arange(n).reshape((1,) * i + (n,) + (1,) * (ndim - i - 1))
+                     for i, n in enumerate(self.index.shape)]
         positions[self.axis] = self.index
         scatter_add(gx, tuple(positions), g)  # an index repeated along dim adds up
         return gx, None, None
@@ -235,7 +238,7 @@ def gather(x, dim, index):
     for i, (n_index, n_x) in enumerate(zip(index.shape, x.shape)):
         if i != axis and n_index > n_x:
             raise ValueError(f"gather: index shape {index.shape} is larger than the input's {x.shape} at dim {i}")
-    if index.numel():
+    if index.numel() and not device_arrays.capturing(index.data):  # a host read: skipped while a graph captures
         low, high = int(index.data.min()), int(index.data.max())
         if low < 0 or high >= x.shape[axis]:
             raise IndexError(f"gather: index {low if low < 0 else high} is out of range for dim {dim} of size {x.shape[axis]}")

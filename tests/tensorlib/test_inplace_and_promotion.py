@@ -303,6 +303,11 @@ def test_pow_gradients_at_zero():
     power.sum().backward()
     np.testing.assert_array_equal(base.grad.numpy(), [0.0, -np.inf])
     np.testing.assert_array_equal(exponent.grad.numpy(), [0.0, -np.inf])
+    exponent = leaf([2.0, -1.0])
+    with np.errstate(divide="ignore"):
+        power = 0.0**exponent
+    power.sum().backward()
+    np.testing.assert_array_equal(exponent.grad.numpy(), [0.0, -np.inf])  # a number base of 0
     exponent = leaf([2.0, 0.0, 1.0])
     (tl.tensor([-2.0, 0.0, 2.0], dtype=tl.float64) ** exponent).sum().backward()
     assert np.isnan(exponent.grad.numpy()[0])
@@ -344,6 +349,14 @@ def test_reductions_over_an_empty_dim_list_and_of_0d_tensors():
 
 
 # ---- the smaller ops --------------------------------------------------------------------------------------
+def test_ops_along_one_dim_name_a_bad_dim():
+    x = tl.randn(2, 3)
+    for call in (lambda: x.max(dim=[]), lambda: x.max(dim=(0, 1)), lambda: x.argmax(dim=[0]),
+                 lambda: x.cumsum(None), lambda: x.softmax((0, 1))):
+        with pytest.raises(TypeError, match="dim must be one int"):
+            call()
+
+
 def test_clone_copies_and_passes_gradients():
     x = leaf([1.0, 2.0])
     c = x.clone()
@@ -360,6 +373,12 @@ def test_floor_division_and_remainder():
     np.testing.assert_array_equal((tl.tensor([5, -5]) // 2).numpy(), [2, -3])
     np.testing.assert_array_equal((a % 3).numpy(), [2.0, 1.0])
     np.testing.assert_array_equal((7 % tl.tensor([3, -3])).numpy(), [1, -2])
+    with pytest.raises(ZeroDivisionError, match="integer division by zero"):
+        tl.tensor([5]) // tl.tensor([0])
+    with pytest.raises(ZeroDivisionError):
+        tl.tensor([5]) % 0
+    with np.errstate(divide="ignore"):  # floats follow IEEE, with NumPy's warning
+        assert np.isinf((tl.tensor([5.0]) // 0).numpy()).all()
     x = leaf([2.3, -1.7, 4.1])
     with pytest.raises(RuntimeError, match="no gradient"):
         (x // 2).sum().backward()
