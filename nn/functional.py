@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 import warnings
 
 import numpy as np
@@ -37,12 +38,24 @@ def linear(input, weight, bias=None):
     return out + bias if bias is not None else out
 
 
+def _result(input, inplace, name, function, *args):
+    """``function(input, *args)``, or with ``inplace`` written back into the input's memory, as PyTorch's
+    ``inplace=True`` does (the tensor then holds the result; autograd records it as an in-place op)."""
+    if inplace:
+        return input._inplace(name, function, *args)
+    return function(input, *args)
+
+
 def relu(input, inplace=False):
-    return tl.relu(input)
+    return _result(input, inplace, "relu(inplace=True)", tl.relu)
+
+
+def _leaky_relu(input, negative_slope):
+    return tl.where(input > 0, input, input * negative_slope)
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
-    return tl.where(input > 0, input, input * negative_slope)
+    return _result(input, inplace, "leaky_relu(inplace=True)", _leaky_relu, negative_slope)
 
 
 class _Elu(Function):
@@ -71,7 +84,7 @@ def _check_floating(function, input):
 
 def elu(input, alpha=1.0, inplace=False):
     _check_floating("elu", input)
-    return _Elu.apply(input, alpha)
+    return _result(input, inplace, "elu(inplace=True)", _Elu.apply, alpha)
 
 
 class _LogSigmoid(Function):
@@ -139,7 +152,7 @@ def dropout(input, p=0.5, training=True, inplace=False):
     _check_probability(p)
     if not training or p == 0:
         return input
-    return input * _keep_mask(input.shape, p, input)
+    return _result(input, inplace, "dropout(inplace=True)", operator.mul, _keep_mask(input.shape, p, input))
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False):
@@ -162,7 +175,7 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     if not training or p == 0:
         return input
     shape = input.shape[:2] + (1,) * (input.ndim - 2)
-    return input * _keep_mask(shape, p, input)
+    return _result(input, inplace, "dropout2d(inplace=True)", operator.mul, _keep_mask(shape, p, input))
 
 
 def check_batch_norm(input, running_mean, running_var, weight, bias, training, eps, who="batch_norm"):

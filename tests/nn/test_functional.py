@@ -125,3 +125,31 @@ def test_batch_norm_refuses_mismatched_statistics_and_eps():
     with pytest.raises(ValueError, match="eps=-1"):
         F.batch_norm(x, tl.zeros(3), tl.ones(3), training=False, eps=-1e-5)
     F.batch_norm(x, tl.zeros(3), tl.ones(3), training=False, eps=0.0)  # allowed in eval, as in PyTorch
+
+
+@pytest.mark.parametrize("function", [
+    lambda t, inplace: F.relu(t, inplace),
+    lambda t, inplace: F.leaky_relu(t, 0.1, inplace),
+    lambda t, inplace: F.elu(t, 1.0, inplace),
+])
+def test_inplace_activations_write_into_their_input_and_differentiate(function):
+    values = [-1.5, -0.2, 0.3, 2.0]
+    w = tl.tensor(values, dtype=tl.float64, requires_grad=True)
+    x = w * 1.0
+    assert function(x, True) is x  # the input's memory holds the result, as in PyTorch
+    (x * x).sum().backward()
+    v = tl.tensor(values, dtype=tl.float64, requires_grad=True)
+    expected = function(v * 1.0, False)
+    (expected * expected).sum().backward()
+    np.testing.assert_allclose(x.detach().numpy(), expected.detach().numpy())
+    np.testing.assert_allclose(w.grad.numpy(), v.grad.numpy())
+    with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
+        function(tl.ones(2, requires_grad=True), True)
+
+
+def test_inplace_dropout_zeroes_the_input_itself():
+    tl.manual_seed(0)
+    x = tl.ones(1000)
+    out = F.dropout(x, 0.5, training=True, inplace=True)
+    assert out is x and 300 < int((x.numpy() == 0).sum()) < 700
+    assert set(np.unique(x.numpy())) <= {0.0, 2.0}
