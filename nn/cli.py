@@ -370,7 +370,8 @@ def _build_optimizer(config, model):
 
 def _build_scheduler(config, optimizer, steps_per_epoch):
     """(scheduler, interval): cosine and step act per epoch, onecycle per batch; each spans config["epochs"].
-    plateau divides the learning rate by 10 after 2 epochs without a lower validation loss (no horizon)."""
+    plateau divides the learning rate by 10 at the 3rd epoch in a row without a lower validation loss
+    (patience 2: more than 2 bad epochs, as PyTorch counts them; no horizon)."""
     from nn.optim import lr_scheduler
 
     name, epochs = config["scheduler"], config["epochs"]
@@ -442,7 +443,9 @@ def command_train(args) -> int:
     if args.distributed:
         parallel.init_process_group(device=args.device)
     try:
-        with parallel.abort_on_error():  # no-op in one process; else the other ranks would wait forever
+        # A no-op in one process; else a rank's error ends the job (the other ranks would wait forever), the
+        # errors main() reports in one line reported in one line here too.
+        with parallel.abort_on_error(one_line=(ValueError, RuntimeError, OSError)):
             return _train(args)
     finally:
         if args.distributed:
@@ -468,9 +471,9 @@ def _train(args) -> int:
     config["data"] = data.description
     if args.resume:
         state = trainer.restore(args.resume, scheduler=False)
-        if trainer.epoch > config["epochs"]:
+        if trainer.epoch > config["epochs"] or (trainer.epoch == config["epochs"] and trainer.batch > 0):
             raise ValueError(f"--epochs {config['epochs']}: the run in {args.resume} has already completed "
-                             f"{trainer.epoch} epochs")
+                             f"{_progress_text(trainer.epoch, trainer.batch)}")
         saved_for = _saved_epochs(state, planned)
         same_plan = saved_for == config["epochs"] or config["scheduler"] == "plateau"  # plateau has no horizon
         if same_plan and "scheduler" in state and trainer.scheduler is not None:
@@ -491,12 +494,11 @@ def _train(args) -> int:
     val_loader = data.loader("val") if data.val is not None and rank == 0 else None
     try:
         trainer.fit(train_loader, val_loader, config["epochs"], num_classes=data.description["num_classes"])
-    except TrainingDiverged as error:
-        if world > 1:
-            raise  # ends the job on every rank
-        if not args.resume:
-            _remove_if_unstarted(config["out"])
-        print(f"tensorlib train: error: {error}", file=sys.stderr)
+    except TrainingDiverged as error:  # raised on every rank at the same batch, with the same message
+        if rank == 0:
+            if not args.resume:
+                _remove_if_unstarted(config["out"])
+            print(f"tensorlib train: error: {error}", file=sys.stderr)
         return 1
     if trainer.stopped:
         return 130
@@ -510,6 +512,14 @@ def _train(args) -> int:
     print(f"test accuracy {result['accuracy']:.4f} (loss {result['loss']:.4f}) on {len(data.test)} "
           f"held-out images; {trainer.train_seconds:.1f} s of training")
     return 0
+
+
+def _progress_text(epoch, batch):
+    """"1 epoch and 11 batches of epoch 2", "2 epochs"."""
+    text = f"{epoch} epoch" + ("s" if epoch != 1 else "")
+    if batch:
+        text += f" and {batch} batch" + ("es" if batch != 1 else "") + f" of epoch {epoch + 1}"
+    return text
 
 
 def _remove_if_unstarted(out):

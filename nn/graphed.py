@@ -32,10 +32,28 @@ from tensorlib.graphs import Graph
 from nn.losses import CrossEntropyLoss
 from nn.optim.optimizer import DeviceScalars
 
+# The weight of each auxiliary classifier's loss (GoogLeNet's aux heads), as in the GoogLeNet paper.
+AUX_LOSS_WEIGHT = 0.3
+
+
+def training_loss(outputs, labels, loss_fn):
+    """(logits, loss) of a model's training-mode ``outputs``: plain logits, or a named tuple ``(logits, aux1,
+    aux2, ...)`` (GoogLeNet with ``aux_logits=True``) whose loss is the logits' plus ``AUX_LOSS_WEIGHT`` (0.3)
+    times each auxiliary output's, as in the GoogLeNet paper. The Trainer and GraphedStep both train on it."""
+    if not (isinstance(outputs, tuple) and hasattr(outputs, "_fields")):
+        return outputs, loss_fn(outputs, labels)
+    logits, *auxiliary = outputs
+    loss = loss_fn(logits, labels)
+    for extra in auxiliary:
+        if extra is not None:
+            loss = loss + AUX_LOSS_WEIGHT * loss_fn(extra, labels)
+    return logits, loss
+
 
 class GraphedStep:
     """``step(inputs, labels) -> (loss, correct)``: one SGD-style step on a batch, as 0-d device tensors
-    (the loss ``loss_fn`` returns and the number of rows whose arg-max is the label)."""
+    (the loss of ``training_loss``, auxiliary heads included, and the number of rows whose logits' arg-max
+    is the label)."""
 
     def __init__(self, model, optimizer, loss_fn=None, warmup: int = 2):
         if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 1:
@@ -76,8 +94,7 @@ class GraphedStep:
     def _step(self, inputs, labels, update):
         self.model.train()
         self.optimizer.zero_grad()
-        logits = self.model(inputs)
-        loss = self.loss_fn(logits, labels)
+        logits, loss = training_loss(self.model(inputs), labels, self.loss_fn)
         loss.backward()
         if hasattr(self.model, "sync_gradients"):  # DistributedDataParallel: average over the ranks
             self.model.sync_gradients()

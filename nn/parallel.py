@@ -310,19 +310,21 @@ def broadcast_object(value, src: int = 0):
 
 
 @contextmanager
-def abort_on_error():
+def abort_on_error(one_line=()):
     """An exception on one rank ends the whole job: print "rank R failed: ..." and abort every process.
 
     Without it, the other ranks would wait for the failed one in their next collective forever. With a
     single process the exception propagates as usual. Without MPI (torchrun) the process exits with status 1
-    and the launcher stops the others.
+    and the launcher stops the others. The traceback is printed before, except for exceptions of the types
+    in ``one_line`` (errors a program reports to its user as a message, say).
     """
     try:
         yield
     except (Exception, KeyboardInterrupt) as error:
         if get_world_size() == 1:
             raise
-        traceback.print_exc()
+        if not isinstance(error, one_line):
+            traceback.print_exc()
         print(f"rank {get_rank()} failed: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
         sys.stdout.flush()
         if _group.mpi is not None:

@@ -64,7 +64,8 @@ def _flatten(value, prefix, arrays):
 
 
 def _unflatten(layout, arrays):
-    """The structure ``_flatten`` described; KeyError, TypeError or ValueError when ``layout`` is malformed."""
+    """The structure ``_flatten`` described; KeyError, TypeError or ValueError when ``layout`` is malformed
+    (``_flatten`` writes every mapping, list and array as a marked JSON object, everything else as a JSON scalar)."""
     if isinstance(layout, dict):
         if "__array__" in layout:
             return arrays[layout["__array__"]]
@@ -73,6 +74,9 @@ def _unflatten(layout, arrays):
         if "__list__" in layout:
             items = [_unflatten(item, arrays) for item in layout["__list__"]]
             return tuple(items) if layout.get("tuple") else items
+        raise ValueError(f"an object without __array__, __dict__ or __list__: {json.dumps(layout)[:80]}")
+    if isinstance(layout, list):
+        raise ValueError(f"a bare list where a value or a marked object belongs: {json.dumps(layout)[:80]}")
     return layout
 
 
@@ -166,7 +170,10 @@ def load(path, model=None, strict: bool = True):
                               "(altered or damaged since)")
     if LAYOUT_KEY in metadata:
         try:
-            state = _unflatten(json.loads(metadata[LAYOUT_KEY]), arrays)
+            layout = json.loads(metadata[LAYOUT_KEY])
+            if not (isinstance(layout, dict) and "__dict__" in layout):  # save writes mappings only
+                raise ValueError(f"the top level is {json.dumps(layout)[:80]}, not the mapping save writes")
+            state = _unflatten(layout, arrays)
         except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
             raise CheckpointError(f"{path}: corrupt layout metadata ({type(error).__name__}: {error})") from None
     else:

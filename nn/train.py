@@ -14,7 +14,8 @@ from contextlib import contextmanager
 import numpy as np
 
 import tensorlib as tl
-from nn.graphed import GraphedStep
+from nn import parallel
+from nn.graphed import GraphedStep, training_loss
 from nn.losses import CrossEntropyLoss
 from nn.optim.lr_scheduler import ReduceLROnPlateau
 from nn.serialization import CheckpointError, load, load_into, save
@@ -26,8 +27,7 @@ METRICS = "metrics.jsonl"
 # cross-entropy starts near ln(classes) and falls; a hundredfold rise only happens when the steps blow up
 # (LeNet-5 at lr 10 passes it on its 6th batch, its tanh units saturated, its loss never NaN).
 DIVERGENCE_FACTOR = 100.0
-# The weight of each auxiliary classifier's loss (GoogLeNet's aux heads), as in the GoogLeNet paper.
-AUX_LOSS_WEIGHT = 0.3
+SUM_KEYS = ("loss", "correct", "seen", "seconds")  # the running sums of an epoch in progress
 
 
 class TrainingDiverged(RuntimeError):
@@ -64,7 +64,15 @@ class Trainer:
 
     A model whose training-mode output is a named tuple ``(logits, aux1, aux2, ...)`` (GoogLeNet with
     ``aux_logits=True``) is trained on the loss of the logits plus ``AUX_LOSS_WEIGHT`` (0.3) times the loss
-    of each auxiliary output, as in the GoogLeNet paper; accuracy counts the logits.
+    of each auxiliary output, as in the GoogLeNet paper (``nn.graphed.training_loss``, which ``GraphedStep``
+    uses too); accuracy counts the logits.
+
+    In a distributed job (``nn.parallel``; every rank calls ``fit`` with its shard) the ranks agree after every
+    batch: all stop at the same batch when one is asked to stop, and all raise ``TrainingDiverged``, with the
+    message of the first rank whose loss diverged, at the same batch. The divergence bound's first loss is the
+    mean of the ranks' first batch losses; validation (given to rank 0 only, say) and ReduceLROnPlateau use rank
+    0's validation loss on every rank. A checkpoint records the world size and every rank's sums of the epoch in
+    progress, and ``restore`` refuses one written by a job of another size.
     """
 
     def __init__(self, model, optimizer, loss_fn=None, scheduler=None, scheduler_interval="epoch", device="cpu",
@@ -81,8 +89,9 @@ class Trainer:
         self.epoch = 0  # completed epochs
         self.batch = 0  # completed batches of the current epoch
         self.epoch_rng_state = None
-        self.sums = {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
+        self.sums = _zero_sums()
         self.first_loss = None  # the run's first batch loss: the scale of the divergence bound
+        self._divergence = None  # what diverged on this rank, told to the others after the batch (distributed)
         self.history = []
         self._stop = False
         self._callbacks = []
@@ -132,7 +141,7 @@ class Trainer:
                 self.scheduler.step()
             return value, int(correct.item())
         self.model.train()
-        logits, loss = self._loss(self.model(inputs), labels)
+        logits, loss = training_loss(self.model(inputs), labels, self.loss_fn)
         value = self._check_loss(float(loss.item()))
         self.optimizer.zero_grad()
         loss.backward()
@@ -144,29 +153,30 @@ class Trainer:
         correct = int((logits.data.argmax(1) == labels.data).sum())
         return value, correct
 
-    def _loss(self, outputs, labels):
-        """(logits, loss) of a training-mode output: plain logits, or a named tuple with auxiliary outputs."""
-        if not (isinstance(outputs, tuple) and hasattr(outputs, "_fields")):
-            return outputs, self.loss_fn(outputs, labels)
-        logits, *auxiliary = outputs
-        loss = self.loss_fn(logits, labels)
-        for extra in auxiliary:
-            if extra is not None:
-                loss = loss + AUX_LOSS_WEIGHT * self.loss_fn(extra, labels)
-        return logits, loss
-
     def _check_loss(self, value: float) -> float:
-        """``value``, or TrainingDiverged when it is not finite or past the divergence bound."""
-        where = f"at epoch {self.epoch + 1}, batch {self.batch + 1}"
+        """``value``, or TrainingDiverged when it is not finite or past the divergence bound. In a distributed
+        job the step goes on (the other ranks wait for its gradients) and every rank raises after the batch."""
+        problem = self._divergence_of(value)
+        if problem is not None:
+            if parallel.get_world_size() == 1:
+                raise self._diverged(problem)
+            self._divergence = self._divergence or problem
+        return value
+
+    def _divergence_of(self, value: float) -> str | None:
+        world = parallel.get_world_size()
+        where = f"at epoch {self.epoch + 1}, batch {self.batch + 1}" + (
+            f" on rank {parallel.get_rank()}" if world > 1 else "")
         if not math.isfinite(value):
-            raise self._diverged(f"loss became {value} {where}")
+            return f"loss became {value} {where}"
         if self.first_loss is None:
             self.first_loss = value
         bound = DIVERGENCE_FACTOR * max(self.first_loss, 1.0)
         if value > bound:
-            raise self._diverged(f"loss became {value:.4g} {where}, more than {DIVERGENCE_FACTOR:g} times "
-                                 f"max(the first batch's loss {self.first_loss:.4g}, 1)")
-        return value
+            first = "the first batch's loss" + (f" (mean over the {world} ranks)" if world > 1 else "")
+            return (f"loss became {value:.4g} {where}, more than {DIVERGENCE_FACTOR:g} times "
+                    f"max({first} {self.first_loss:.4g}, 1)")
+        return None
 
     def _diverged(self, what: str) -> TrainingDiverged:
         if self.out_dir is None:
@@ -186,6 +196,9 @@ class Trainer:
         if self.batch == 0 or self.epoch_rng_state is None:
             self.epoch_rng_state = tl.get_rng_state()
             return iter(loader)
+        if self.batch > len(loader):
+            raise ValueError(f"the checkpoint stopped after {self.batch} batches of epoch {self.epoch + 1}, but an "
+                             f"epoch of this data has {len(loader)}: the data (or the batch size) changed since")
         current = tl.get_rng_state()
         tl.set_rng_state(self.epoch_rng_state)  # the same shuffle as the interrupted epoch
         iterator = iter(loader)
@@ -200,6 +213,7 @@ class Trainer:
         bar = _progress(batches, len(loader) - self.batch, f"epoch {self.epoch + 1}", self.progress)
         try:
             for inputs, labels in bar:
+                first_batch = self.first_loss is None  # None on every rank alike (the ranks agree on it)
                 started = time.perf_counter()
                 inputs, labels = inputs.to(self.device), labels.to(self.device)
                 loss, correct = self._step(inputs, labels)
@@ -211,7 +225,7 @@ class Trainer:
                 bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
                 for callback in self._callbacks:
                     callback(self)
-                if self._stop_agreed():
+                if self._agree_after_batch(first_batch):
                     return None
         finally:
             bar.close()
@@ -220,14 +234,28 @@ class Trainer:
         return {"train_loss": sums["loss"] / seen, "train_accuracy": sums["correct"] / seen,
                 "images_per_second": sums["seen"] / max(sums["seconds"], 1e-9)}
 
-    def _stop_agreed(self) -> bool:
-        """Whether to stop now; in a distributed job, when any rank asked, so that all stop at the same batch."""
-        from nn import parallel
-
-        if parallel.get_world_size() == 1:
+    def _agree_after_batch(self, first_batch: bool) -> bool:
+        """Whether to stop now. In a distributed job, one all-reduce after each batch makes the ranks agree: all
+        stop when any asked; all raise TrainingDiverged, with the first diverged rank's message, when any loss
+        diverged; after the run's first batch, all take the mean of the ranks' first losses as the bound's scale."""
+        world = parallel.get_world_size()
+        if world == 1:
             return self._stop
-        flag = tl.tensor([int(self._stop)], dtype=tl.int64, device=parallel.collective_device())
-        self._stop = bool(parallel.all_reduce(flag).item())
+        rank = parallel.get_rank()
+        votes = np.zeros(2 + world)  # [stop, first loss, diverged on rank 0, 1, ...]
+        votes[0] = self._stop
+        votes[1] = self.first_loss if first_batch and self.first_loss is not None else 0.0
+        votes[2 + rank] = self._divergence is not None
+        totals = parallel.all_reduce(tl.tensor(votes, dtype=tl.float64, device=parallel.collective_device())).numpy()
+        diverged = np.flatnonzero(totals[2:])
+        if diverged.size:
+            source = int(diverged[0])
+            what = parallel.broadcast_object(self._divergence if rank == source else None, source)
+            self._divergence = None
+            raise self._diverged(what)
+        if first_batch:
+            self.first_loss = float(totals[1]) / world
+        self._stop = bool(totals[0])
         return self._stop
 
     def evaluate(self, loader, num_classes=None):
@@ -283,16 +311,17 @@ class Trainer:
             metrics = {"epoch": self.epoch, **metrics, "lr": self.optimizer.param_groups[0]["lr"]}
             if val_loader is not None:
                 result = self.evaluate(val_loader, num_classes)
-                if not math.isfinite(result["loss"]):
-                    raise self._diverged(f"validation loss became {result['loss']} after epoch {self.epoch}")
                 metrics.update(val_loss=result["loss"], val_accuracy=result["accuracy"])
+            judged = _rank_0_value(metrics.get("val_loss", metrics["train_loss"]))  # the same on every rank
+            if not math.isfinite(judged):  # training losses are finite (checked batch by batch): validation's
+                raise self._diverged(f"validation loss became {judged} after epoch {self.epoch}")
             if self.scheduler is not None and self.scheduler_interval == "epoch":
                 if isinstance(self.scheduler, ReduceLROnPlateau):  # judged on the validation loss, else training's
-                    self.scheduler.step(metrics.get("val_loss", metrics["train_loss"]))
+                    self.scheduler.step(judged)
                 else:
                     self.scheduler.step()
             self.batch, self.epoch_rng_state = 0, None
-            self.sums = {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
+            self.sums = _zero_sums()
             self.history.append(metrics)
             self._write_metrics(metrics)
             self.save_checkpoint()
@@ -300,11 +329,15 @@ class Trainer:
         return self.history
 
     # ---- checkpoints ------------------------------------------------------------------------------------
-    def state(self) -> dict:
+    def state(self, sums_of_ranks=None) -> dict:
+        """Everything ``restore`` needs. ``sums_of_ranks``: every rank's sums of the epoch in progress, in rank
+        order (``save_checkpoint`` gathers them; by default ``_sums_of_every_rank()``, a collective in the middle
+        of a distributed epoch)."""
         state = {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "progress": {"epoch": self.epoch, "batch": self.batch, "sums": dict(self.sums),
+            "progress": {"epoch": self.epoch, "batch": self.batch, "world_size": parallel.get_world_size(),
+                         "sums": sums_of_ranks if sums_of_ranks is not None else self._sums_of_every_rank(),
                          "first_loss": self.first_loss, "train_seconds": self.train_seconds},
             "rng": json.dumps(tl.get_rng_state()),
             "epoch_rng": json.dumps(self.epoch_rng_state) if self.epoch_rng_state is not None else None,
@@ -315,9 +348,24 @@ class Trainer:
         return state
 
     def save_checkpoint(self):
+        """Write the state to ``out_dir`` (atomically), if this trainer has one. In a distributed job every rank
+        calls it (``fit`` does): a checkpoint taken in the middle of an epoch holds every rank's sums."""
+        sums_of_ranks = self._sums_of_every_rank()
         if self.out_dir is not None:
-            save(self.state(), os.path.join(self.out_dir, CHECKPOINT))
+            save(self.state(sums_of_ranks), os.path.join(self.out_dir, CHECKPOINT))
             self._saved_at = (self.epoch, self.batch)
+
+    def _sums_of_every_rank(self) -> list:
+        """[rank 0's sums, rank 1's, ...] of the epoch in progress; gathered by an all-reduce in the middle of a
+        distributed epoch, where each rank holds its own (at an epoch's start they are zeros everywhere)."""
+        world = parallel.get_world_size()
+        if world == 1 or self.batch == 0:
+            return [dict(self.sums) for _ in range(world)]
+        rows = np.zeros((world, len(SUM_KEYS)))
+        rows[parallel.get_rank()] = [self.sums[key] for key in SUM_KEYS]
+        rows = parallel.all_reduce(tl.tensor(rows, dtype=tl.float64, device=parallel.collective_device())).numpy()
+        return [{"loss": float(loss), "correct": int(correct), "seen": int(seen), "seconds": float(seconds)}
+                for loss, correct, seen, seconds in rows]
 
     def restore(self, path, scheduler=True):
         """Continue exactly where the checkpoint at ``path`` (a file or a run directory) stopped. With
@@ -325,6 +373,7 @@ class Trainer:
         if os.path.isdir(path):
             path = os.path.join(path, CHECKPOINT)
         state = read_checkpoint(path, ("model", "optimizer", "progress", "rng"))
+        _check_world_size(state["progress"], path)
         load_into(self.model, state["model"], path)
         try:
             self.optimizer.load_state_dict(state["optimizer"])
@@ -332,7 +381,9 @@ class Trainer:
                 self.scheduler.load_state_dict(state["scheduler"])
             progress = state["progress"]
             self.epoch, self.batch = int(progress["epoch"]), int(progress["batch"])
-            self.sums = {key: progress["sums"][key] for key in ("loss", "correct", "seen", "seconds")}
+            sums = progress["sums"]  # one mapping per rank; one mapping in checkpoints written before that
+            sums = sums[parallel.get_rank()] if isinstance(sums, (list, tuple)) else sums
+            self.sums = {key: sums[key] for key in SUM_KEYS}
             self.first_loss = progress.get("first_loss")
             self._seconds_before = float(progress.get("train_seconds", 0.0))
             tl.set_rng_state(json.loads(state["rng"]))
@@ -366,10 +417,33 @@ def read_checkpoint(path, required=("model",)) -> dict:
     return state
 
 
+def _check_world_size(progress, path):
+    """CheckpointError naming both sizes when the checkpoint was written by a job of another world size (the
+    global batch, each rank's shard and the saved sums depend on it). Checkpoints written before the size was
+    recorded hold one process's sums and count as written by one process."""
+    world = parallel.get_world_size()
+    recorded = progress.get("world_size") if isinstance(progress, dict) else None
+    saved = 1 if recorded is None else recorded
+    if saved != world:
+        unrecorded = "" if recorded is not None else " (a checkpoint from before world sizes were recorded counts as 1)"
+        raise CheckpointError(f"{path}: the run was trained with world size {saved}{unrecorded}, but this job has "
+                              f"world size {world}: resume it with {saved} process(es), as it was trained (the global "
+                              "batch and each rank's share of the data depend on it)")
+
+
+def _zero_sums() -> dict:
+    return {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
+
+
+def _rank_0_value(value: float) -> float:
+    """Rank 0's ``value`` on every rank of a distributed job (``value`` itself in one process)."""
+    if parallel.get_world_size() == 1:
+        return value
+    return float(parallel.broadcast(tl.tensor([value], dtype=tl.float64, device=parallel.collective_device())).item())
+
+
 def _summed_over_ranks(sums):
     """The epoch's sums over all ranks of a distributed job (seconds: the mean over ranks)."""
-    from nn import parallel
-
     if parallel.get_world_size() == 1:
         return sums
     device = parallel.collective_device()

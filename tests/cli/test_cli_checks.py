@@ -74,6 +74,7 @@ def test_divergence_after_a_checkpoint_names_it(tmp_path):
 
 
 def test_auxiliary_heads_add_a_weighted_loss():
+    from nn.graphed import training_loss
     from nn.models import GoogLeNetOutputs
 
     class WithAux(nn.Module):
@@ -87,7 +88,7 @@ def test_auxiliary_heads_add_a_weighted_loss():
     model = WithAux()
     trainer = Trainer(model, nn.optim.SGD(model.parameters(), lr=0.1), progress=False, log=lambda *_: None)
     x, y = tl.randn(4, 3), tl.tensor([0, 1, 1, 0])
-    logits, loss = trainer._loss(model(x), y)
+    logits, loss = training_loss(model(x), y, trainer.loss_fn)
     expected = nn.CrossEntropyLoss()(model.main(x), y).item() + 0.3 * nn.CrossEntropyLoss()(model.aux(x), y).item()
     assert loss.item() == pytest.approx(expected, rel=1e-6) and logits.shape == (4, 2)
     trainer._step(x, y)
@@ -111,6 +112,49 @@ def test_extending_a_run_replans_the_schedule(tmp_path, capsys, scheduler):
     assert json.loads((out / "test.json").read_text())["train_seconds"] > first_seconds  # the total, both parts
     code, _, err = run(["train", "--resume", str(out), "--epochs", "1"], capsys)
     assert code == 2 and "already completed 2 epochs" in err
+
+
+@pytest.mark.parametrize("scheduler", ["cosine", "onecycle"])
+def test_epochs_of_a_run_stopped_part_way_through_them_are_refused(tmp_path, capsys, monkeypatch, scheduler):
+    """A run stopped in epoch 2 has done more than --epochs 1: refused, nothing written."""
+    out = tmp_path / "run"
+    original_init = Trainer.__init__
+
+    def stop_in_epoch_2(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        self.add_callback(lambda t: t.request_stop() if (t.epoch, t.batch) == (1, 3) else None)
+
+    monkeypatch.setattr(Trainer, "__init__", stop_in_epoch_2)
+    assert run(TRAIN + ["--epochs", "2", "--scheduler", scheduler, "--out", str(out)], capsys)[0] == 130
+    monkeypatch.setattr(Trainer, "__init__", original_init)
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    code, _, err = run(["train", "--resume", str(out), "--epochs", "1"], capsys)
+    assert code == 2
+    assert "--epochs 1: the run in" in err and "has already completed 1 epoch and 3 batches of epoch 2" in err
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+
+def test_a_checkpoint_of_another_world_size_is_refused(tmp_path, monkeypatch):
+    from nn import parallel
+    from nn.serialization import save
+
+    model = nn.Linear(2, 2)
+    trainer = Trainer(model, nn.optim.SGD(model.parameters(), lr=0.1), out_dir=str(tmp_path))
+    trainer.save_checkpoint()
+    monkeypatch.setattr(parallel, "get_world_size", lambda: 2)
+    with pytest.raises(nn.CheckpointError, match="trained with world size 1, but this job has world size 2"):
+        trainer.restore(str(tmp_path))
+    monkeypatch.undo()
+    # A checkpoint from before world sizes were recorded: one process's sums, taken as world size 1.
+    state = load(tmp_path / "checkpoint.safetensors")
+    state["progress"] = {**state["progress"], "sums": {"loss": 6.0, "correct": 2, "seen": 3, "seconds": 0.5}}
+    del state["progress"]["world_size"]
+    save(state, tmp_path / "checkpoint.safetensors")
+    trainer.restore(str(tmp_path))
+    assert trainer.sums == {"loss": 6.0, "correct": 2, "seen": 3, "seconds": 0.5}
+    monkeypatch.setattr(parallel, "get_world_size", lambda: 2)
+    with pytest.raises(nn.CheckpointError, match=r"world size 1 \(a checkpoint from before world sizes were recorded"):
+        trainer.restore(str(tmp_path))
 
 
 @pytest.mark.parametrize("args, named", [

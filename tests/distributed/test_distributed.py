@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import tensorlib as tl
-from nn import parallel
+from nn import cli, parallel
 from nn.data import DistributedSampler, DistributedShard, TensorDataset
 from nn.models import lenet5
 from nn.serialization import load
@@ -64,6 +64,90 @@ def test_cli_distributed_writes_from_rank_0_only_and_resumes(mpirun, tmp_path):
     state = load(out / "checkpoint.safetensors")
     assert state["progress"]["epoch"] == 2
     assert not np.array_equal(state["model"]["conv1.weight"], first["conv1.weight"])
+
+
+def train_cli(mpirun, args, timeout=120):
+    """``tensorlib train --distributed`` on 2 ranks through workers/train_cli.py (its hooks: environment variables)."""
+    return mpirun([worker("train_cli.py"), "train", "--distributed", "--device", "cpu", *args], timeout=timeout)
+
+
+def rank_reports(stdout):
+    return sorted(line for line in stdout.splitlines() if line.startswith("rank ") and "weights" in line)
+
+
+NEW_RUN = ["--model", "lenet5", "--dataset", "synthetic", "--batch-size", "100", "--no-progress", "--seed", "3"]
+
+
+def test_plateau_steps_every_rank_on_rank_0s_validation_loss(mpirun, tmp_path, monkeypatch):
+    """Only rank 0 validates; every rank must step ReduceLROnPlateau on that loss, or the ranks change the lr at
+    different epochs and their weights drift apart."""
+    monkeypatch.setenv("STALL_VALIDATION", "1")
+    result = train_cli(mpirun, NEW_RUN + ["--scheduler", "plateau", "--epochs", "5", "--out", tmp_path / "run"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    reports = rank_reports(result.stdout)
+    assert len(reports) == 2, result.stdout
+    # a constant validation loss: 3 epochs without improvement after the first, the lr divided after epoch 4
+    assert all(": lr 0.005," in line for line in reports), reports
+    assert reports[0].split(":", 1)[1] == reports[1].split(":", 1)[1], reports  # same lr, same weights
+
+
+def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(mpirun, tmp_path, capsys, monkeypatch):
+    """A stop in the middle of an epoch saves every rank's sums: the resumed epoch's metrics are those of the
+    uninterrupted run, and its weights too. A resume under another world size is refused."""
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    args = NEW_RUN + ["--scheduler", "onecycle", "--epochs", "2"]
+    result = train_cli(mpirun, args + ["--out", straight])
+    assert result.returncode == 0, result.stdout + result.stderr
+    monkeypatch.setenv("STOP_AT", "0,4")
+    result = train_cli(mpirun, args + ["--out", interrupted])
+    monkeypatch.delenv("STOP_AT")
+    assert "stopped during epoch 1 after 4 batches" in result.stdout, result.stdout + result.stderr
+    progress = load(interrupted / "checkpoint.safetensors")["progress"]
+    assert progress["world_size"] == 2 and [sums["seen"] for sums in progress["sums"]] == [400, 400]
+    result = train_cli(mpirun, ["--resume", interrupted, "--no-progress"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert rank_reports(result.stdout)[0].split(":", 1)[1] == rank_reports(result.stdout)[1].split(":", 1)[1]
+
+    def metrics(run):
+        lines = (run / "metrics.jsonl").read_text().splitlines()
+        return [{k: v for k, v in json.loads(line).items() if k != "images_per_second"} for line in lines]
+
+    assert metrics(interrupted) == metrics(straight)
+    a, b = load(straight / "checkpoint.safetensors")["model"], load(interrupted / "checkpoint.safetensors")["model"]
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(straight), "--epochs", "3", "--no-progress"]) == 2  # one process
+    assert "trained with world size 2, but this job has world size 1" in capsys.readouterr().err
+    assert json.loads((straight / "config.json").read_text())["epochs"] == 2  # nothing written
+
+
+def test_resume_under_another_world_size_is_refused_in_one_line(mpirun, tmp_path, capsys):
+    one = tmp_path / "one"
+    assert cli.main(["train", *NEW_RUN, "--epochs", "1", "--scheduler", "onecycle", "--out", str(one)]) == 0
+    code = cli.main(["train", "--resume", str(one), "--epochs", "2", "--no-progress"])
+    assert code == 0  # the same world size resumes
+    capsys.readouterr()
+    result = train_cli(mpirun, ["--resume", one, "--epochs", "3", "--no-progress"], timeout=60)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "trained with world size 1, but this job has world size 2" in output, output
+    assert "Traceback" not in output
+    assert [json.loads(line)["epoch"] for line in (one / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+
+
+def test_divergence_ends_every_rank_with_one_error_line(mpirun, tmp_path):
+    """As in one process: rank 0 prints the one-line error and every rank exits with status 1 (no tracebacks,
+    no abort); the new run directory, with no checkpoint in it, is removed."""
+    out = tmp_path / "lr10"
+    result = train_cli(mpirun, NEW_RUN + ["--lr", "10", "--epochs", "2", "--out", out], timeout=60)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert output.count("tensorlib train: error:") == 1, output
+    assert "training diverged" in output and "on rank" in output and "smaller learning rate" in output
+    assert "Traceback" not in output and "failed" not in output and "MPI_ABORT" not in output
+    assert not out.exists()
 
 
 # ---- in this process ------------------------------------------------------------------------------------

@@ -231,3 +231,61 @@ def test_index_padding_builds_its_indices_on_the_device(tier, mode):
     numpy_mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
     expected = np.pad(x.cpu().numpy(), ((0, 0), (0, 0), (3, 1), (1, 2)), mode=numpy_mode)
     np.testing.assert_array_equal(tl.Tensor._make(out).numpy(), expected)
+
+
+class WithAuxiliaryHead(nn.Module):
+    """GoogLeNet's training-mode output in small: a named tuple (logits, aux1, aux2), aux2 absent."""
+
+    def __init__(self):
+        super().__init__()
+        self.main, self.aux = nn.Linear(4, 3), nn.Linear(4, 3)
+
+    def forward(self, x):
+        from nn.models import GoogLeNetOutputs
+
+        return GoogLeNetOutputs(self.main(x), self.aux(x), None) if self.training else self.main(x)
+
+
+def aux_model_and_optimizer(device):
+    tl.manual_seed(0)
+    model = WithAuxiliaryHead().to(device)
+    return model, optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+
+def test_the_step_trains_auxiliary_heads_as_the_trainer_does():
+    """GraphedStep's step function (what it runs eagerly and captures) on the CPU: the loss of the logits plus
+    0.3 times the auxiliary head's, the same loss, gradients and update as the Trainer's eager step."""
+    from nn.train import Trainer
+
+    x, y = batches(1, device="cpu")[0]
+    model, optimizer = aux_model_and_optimizer("cpu")
+    loss, correct = nn.GraphedStep(model, optimizer)._step(x, y, optimizer.step)
+    reference, reference_optimizer = aux_model_and_optimizer("cpu")
+    trainer = Trainer(reference, reference_optimizer, progress=False, log=lambda *_: None)
+    expected_loss, expected_correct = trainer._step(x, y)
+    assert float(loss) == pytest.approx(expected_loss, rel=1e-6) and int(correct) == expected_correct
+    assert np.abs(model.aux.weight.grad.numpy()).sum() > 0  # the auxiliary head was trained
+    for (name, a), (_, b) in zip(reference.state_dict().items(), model.state_dict().items()):
+        np.testing.assert_allclose(b, a, rtol=1e-6, err_msg=name)
+
+
+def test_replays_train_auxiliary_heads(tier):
+    device, rtol = REFERENCE[tier]
+    data = batches(3)
+    reference, reference_optimizer = aux_model_and_optimizer(device)
+    ref_losses = []
+    for inputs, labels in data:
+        reference.train()
+        reference_optimizer.zero_grad()
+        logits, loss = nn.graphed.training_loss(reference(inputs.to(device)), labels.to(device), nn.CrossEntropyLoss())
+        loss.backward()
+        reference_optimizer.step()
+        ref_losses.append((loss.item(), int((logits.data.argmax(1) == labels.to(device).data).sum())))
+    model, optimizer = aux_model_and_optimizer("cuda")
+    step = nn.GraphedStep(model, optimizer, warmup=1)
+    losses = run_graphed(step, None, data)
+    assert step.replays == 2
+    np.testing.assert_allclose([l for l, _ in losses], [l for l, _ in ref_losses], rtol=rtol)
+    assert [c for _, c in losses] == [c for _, c in ref_losses]
+    for (name, a), (_, b) in zip(reference.state_dict().items(), model.state_dict().items()):
+        np.testing.assert_allclose(b, a, rtol=rtol, atol=rtol / 100, err_msg=name)
