@@ -46,10 +46,20 @@ def _place(module, device):
         module.to(device=device)
 
 
-def _default_uniform_init(weight, bias, fan_in):
-    """PyTorch's default for Linear and Conv: kaiming_uniform_(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+def _register_weight_and_bias(module, weight_shape, bias, bias_size, dtype):
+    module.weight = Parameter(tl.empty(*weight_shape, dtype=dtype))
+    if bias:
+        module.bias = Parameter(tl.empty(bias_size, dtype=dtype))
+    else:
+        module.register_parameter("bias", None)
+
+
+def _default_uniform_init(weight, bias):
+    """PyTorch's default for Linear and Conv: kaiming_uniform_(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+    the fan taken from the weight's layout (so a transposed conv's fan_in counts its outputs, as in PyTorch)."""
     init.kaiming_uniform_(weight, a=math.sqrt(5))
     if bias is not None:
+        fan_in, _ = init.calculate_fan_in_and_fan_out(weight)
         bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
         init.uniform_(bias, -bound, bound)
 
@@ -62,12 +72,12 @@ class Linear(Module):
         _check_positive("in_features", in_features)
         _check_positive("out_features", out_features)
         self.in_features, self.out_features = in_features, out_features
-        self.weight = Parameter(tl.empty(out_features, in_features, dtype=dtype))
-        self.bias = Parameter(tl.empty(out_features, dtype=dtype)) if bias else None
-        if not bias:
-            self.register_parameter("bias", None)
-        _default_uniform_init(self.weight, self.bias, in_features)
+        _register_weight_and_bias(self, (out_features, in_features), bias, out_features, dtype)
+        self.reset_parameters()
         _place(self, device)
+
+    def reset_parameters(self):
+        _default_uniform_init(self.weight, self.bias)
 
     def forward(self, x):
         return F.linear(x, self.weight, self.bias)
@@ -121,13 +131,13 @@ class Conv2d(Module):
         else:
             self.padding = pair(padding, "padding")
         self.padding_mode = padding_mode
-        self.weight = Parameter(tl.empty(out_channels, in_channels // groups, *self.kernel_size, dtype=dtype))
-        self.bias = Parameter(tl.empty(out_channels, dtype=dtype)) if bias else None
-        if not bias:
-            self.register_parameter("bias", None)
-        fan_in = in_channels // groups * self.kernel_size[0] * self.kernel_size[1]
-        _default_uniform_init(self.weight, self.bias, fan_in)
+        _register_weight_and_bias(self, (out_channels, in_channels // groups, *self.kernel_size), bias, out_channels,
+                                  dtype)
+        self.reset_parameters()
         _place(self, device)
+
+    def reset_parameters(self):
+        _default_uniform_init(self.weight, self.bias)
 
     def forward(self, x):
         return self._conv_forward(x, F.conv2d)
@@ -173,14 +183,13 @@ class ConvTranspose2d(Module):
         for name, least in (("kernel_size", 1), ("stride", 1), ("padding", 0), ("output_padding", 0), ("dilation", 1)):
             if min(getattr(self, name)) < least:
                 raise ValueError(f"{name} must be at least {least}, got {getattr(self, name)}")
-        self.weight = Parameter(tl.empty(in_channels, out_channels // groups, *self.kernel_size, dtype=dtype))
-        self.bias = Parameter(tl.empty(out_channels, dtype=dtype)) if bias else None
-        if not bias:
-            self.register_parameter("bias", None)
-        # PyTorch takes the fans from the weight's layout, so a transposed conv's fan_in counts its outputs
-        fan_in = out_channels // groups * self.kernel_size[0] * self.kernel_size[1]
-        _default_uniform_init(self.weight, self.bias, fan_in)
+        _register_weight_and_bias(self, (in_channels, out_channels // groups, *self.kernel_size), bias, out_channels,
+                                  dtype)
+        self.reset_parameters()
         _place(self, device)
+
+    def reset_parameters(self):
+        _default_uniform_init(self.weight, self.bias)
 
     def forward(self, x, output_size=None):
         """``output_size`` (H_out, W_out), optionally with the leading dims, picks the output_padding that gives
@@ -425,17 +434,33 @@ class _BatchNorm(Module):
             raise ValueError(f"eps must be non-negative, got {eps!r}")
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        self.register_parameter("weight", Parameter(tl.ones(num_features, dtype=dtype)) if affine else None)
-        self.register_parameter("bias", Parameter(tl.zeros(num_features, dtype=dtype)) if affine and bias else None)
+        self.register_parameter("weight", Parameter(tl.empty(num_features, dtype=dtype)) if affine else None)
+        self.register_parameter("bias", Parameter(tl.empty(num_features, dtype=dtype)) if affine and bias else None)
         if track_running_stats:
-            self.register_buffer("running_mean", tl.zeros(num_features, dtype=dtype))
-            self.register_buffer("running_var", tl.ones(num_features, dtype=dtype))
+            self.register_buffer("running_mean", tl.empty(num_features, dtype=dtype))
+            self.register_buffer("running_var", tl.empty(num_features, dtype=dtype))
             self.register_buffer("num_batches_tracked", tl.tensor(0, dtype=tl.int64))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
+        self.reset_parameters()
         _place(self, device)
+
+    def reset_running_stats(self):
+        """Running mean 0, running variance 1, no batches counted (nothing to do without running statistics)."""
+        if self.track_running_stats:
+            init.zeros_(self.running_mean)
+            init.ones_(self.running_var)
+            init.zeros_(self.num_batches_tracked)
+
+    def reset_parameters(self):
+        """The running statistics, and the affine weight 1 and bias 0."""
+        self.reset_running_stats()
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
 
     def forward(self, x):
         if x.ndim not in self.expected_dims:

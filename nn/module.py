@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import operator
 from collections import OrderedDict, namedtuple
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -36,11 +36,20 @@ IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_k
 
 
 class RemovableHandle:
+    """Returned by the ``register_*_hook`` methods: ``remove()`` takes the hook off; as a context manager, the
+    hook is removed when the ``with`` block ends."""
+
     def __init__(self, hooks: dict, key: int):
         self.hooks, self.key = hooks, key
 
     def remove(self):
         self.hooks.pop(self.key, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.remove()
 
 
 class Module:
@@ -52,18 +61,30 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args, **kwargs):
+        for hook in list(self._forward_pre_hooks.values()):
+            result = hook(self, args)
+            if result is not None:
+                args = result if isinstance(result, tuple) else (result,)
         out = self.forward(*args, **kwargs)
         for hook in list(self._forward_hooks.values()):
             result = hook(self, args, out)
             if result is not None:
                 out = result
         return out
+
+    def register_forward_pre_hook(self, hook) -> RemovableHandle:
+        """``hook(module, args)`` runs before every forward with the positional arguments as a tuple; a non-None
+        return replaces them (a value that is not a tuple becomes the single argument)."""
+        key = next(_hook_ids)
+        self._forward_pre_hooks[key] = hook
+        return RemovableHandle(self._forward_pre_hooks, key)
 
     def register_forward_hook(self, hook) -> RemovableHandle:
         """``hook(module, inputs, output)`` runs after every forward; a non-None return replaces the output."""
@@ -83,7 +104,7 @@ class Module:
             raise AttributeError(f"call super().__init__() in {type(self).__name__}.__init__ before assigning {name!r}")
         if isinstance(value, Parameter):
             self._forget(name, self._buffers, self._modules)
-            self._parameters[name] = value
+            self.register_parameter(name, value)
         elif name in self._parameters:
             if value is not None:
                 raise TypeError(f"{name!r} must be a Parameter or None, got {type(value).__name__}")
@@ -124,17 +145,37 @@ class Module:
                 return
         object.__delattr__(self, name)
 
+    def _check_name(self, name, kind: str, table: dict):
+        """PyTorch's rules for a new parameter, buffer or module name: a non-empty string without ".", which
+        is not already an attribute of another kind."""
+        if not isinstance(name, str):
+            raise TypeError(f"{kind} name should be a string, got {type(name).__name__} {name!r}")
+        if "." in name:
+            raise KeyError(f"{kind} name can't contain \".\", got {name!r}")
+        if name == "":
+            raise KeyError(f"{kind} name can't be empty string \"\"")
+        if hasattr(self, name) and name not in table:
+            raise KeyError(f"attribute {name!r} already exists in {type(self).__name__}: cannot register a {kind} "
+                           f"under that name")
+
     def register_parameter(self, name: str, param):
-        if param is None:
-            self._parameters[name] = None
-        else:
-            setattr(self, name, param)
+        """Add ``param`` (a Parameter, or None for an absent one such as a bias turned off) as ``name``."""
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"call super().__init__() in {type(self).__name__}.__init__ before registering "
+                                 f"parameter {name!r}")
+        self._check_name(name, "parameter", self._parameters)
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"parameter {name!r} must be a Parameter or None, got {type(param).__name__}")
+        self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor, persistent: bool = True):
         """A tensor saved in the state dict (if persistent) and moved by ``to``, but not trained."""
+        if "_buffers" not in self.__dict__:
+            raise AttributeError(f"call super().__init__() in {type(self).__name__}.__init__ before registering "
+                                 f"buffer {name!r}")
+        self._check_name(name, "buffer", self._buffers)
         if tensor is not None and not isinstance(tensor, tl.Tensor):
             raise TypeError(f"buffer {name!r} must be a Tensor or None, got {type(tensor).__name__}")
-        self.__dict__.pop(name, None)
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent.discard(name)
@@ -143,8 +184,47 @@ class Module:
 
     def add_module(self, name: str, module):
         if module is not None and not isinstance(module, Module):
-            raise TypeError(f"{name!r} must be a Module, got {type(module).__name__}")
+            raise TypeError(f"module {name!r} must be a Module or None, got {type(module).__name__}")
+        self._check_name(name, "module", self._modules)
         self._modules[name] = module
+
+    def register_module(self, name: str, module):
+        """Alias of ``add_module``."""
+        self.add_module(name, module)
+
+    def get_submodule(self, target: str) -> "Module":
+        """The submodule at the dotted path ``target`` ("" is this module), e.g. ``"features.0"``."""
+        if target == "":
+            return self
+        module = self
+        for item in target.split("."):
+            if not hasattr(module, item):
+                raise AttributeError(f"{type(module).__name__} has no attribute {item!r} (looking up submodule "
+                                     f"{target!r})")
+            module = getattr(module, item)
+            if not isinstance(module, Module):
+                raise AttributeError(f"{item!r} is not a Module but a {type(module).__name__} (looking up "
+                                     f"submodule {target!r})")
+        return module
+
+    def _get_member(self, target: str, kind: str, is_member):
+        module_path, _, name = target.rpartition(".")
+        module = self.get_submodule(module_path)
+        if not hasattr(module, name):
+            raise AttributeError(f"{type(module).__name__} has no attribute {name!r} (looking up {kind} {target!r})")
+        if not is_member(module, name):
+            raise AttributeError(f"{name!r} is not a {kind} of {type(module).__name__} (looking up {kind} "
+                                 f"{target!r})")
+        return getattr(module, name)
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The Parameter at the dotted path ``target``, e.g. ``"features.0.weight"``."""
+        return self._get_member(target, "parameter", lambda module, name: module._parameters.get(name) is not None)
+
+    def get_buffer(self, target: str):
+        """The buffer at the dotted path ``target``, e.g. ``"bn1.running_mean"`` (None for a buffer registered
+        as None)."""
+        return self._get_member(target, "buffer", lambda module, name: name in module._buffers)
 
     # ---- traversal --------------------------------------------------------------------------------
     def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True):
@@ -165,8 +245,12 @@ class Module:
             yield module
 
     def named_children(self):
+        """(name, module) of the direct submodules; a module registered under two names is given once, under
+        the first."""
+        seen = set()
         for name, module in self._modules.items():
-            if module is not None:
+            if module is not None and id(module) not in seen:
+                seen.add(id(module))
                 yield name, module
 
     def children(self):
@@ -200,6 +284,8 @@ class Module:
             yield buffer
 
     def apply(self, fn):
+        """Call ``fn`` on every child (recursively, children first) and then on this module, as PyTorch does:
+        a child registered twice in one container is visited once."""
         for module in self.children():
             module.apply(fn)
         fn(self)
@@ -267,6 +353,9 @@ class Module:
     def double(self):
         return self.to(tl.float64)
 
+    def half(self):
+        return self.to(tl.float16)
+
     # ---- state --------------------------------------------------------------------------------------
     def _state_tensors(self, prefix: str = ""):
         """(dotted name, tensor) of every parameter and persistent buffer, along every path to it: a module or
@@ -315,15 +404,26 @@ class Module:
         return ""
 
     def __repr__(self):
-        lines = []
-        for name, module in self._modules.items():
-            child = repr(module).replace("\n", "\n  ")
-            lines.append(f"({name}): {child}")
-        extra = self.extra_repr()
-        if not lines:
-            return f"{type(self).__name__}({extra})"
-        body = "\n  ".join(([extra] if extra else []) + lines)
-        return f"{type(self).__name__}(\n  {body}\n)"
+        """PyTorch's form: a one-line extra_repr inside the parentheses; otherwise each line of extra_repr,
+        then each child, on its own indented line."""
+        extra_lines = self.extra_repr().split("\n") if self.extra_repr() else []
+        child_lines = [f"({name}): {_indent(repr(module))}" for name, module in self._modules.items()]
+        return _enclose(type(self).__name__, extra_lines, child_lines)
+
+
+def _indent(text: str) -> str:
+    """Indent every line but the first by two spaces (blank lines stay empty), to nest a child's repr."""
+    first, *rest = text.split("\n")
+    return "\n".join([first] + [f"  {line}" if line.strip() else "" for line in rest])
+
+
+def _enclose(name: str, extra_lines: list, child_lines: list) -> str:
+    if len(extra_lines) == 1 and not child_lines:
+        return f"{name}({extra_lines[0]})"
+    lines = extra_lines + child_lines
+    if not lines:
+        return f"{name}()"
+    return f"{name}(\n  " + "\n  ".join(lines) + "\n)"
 
 
 def _raw(value):
@@ -377,6 +477,12 @@ class _ModuleSequence(Module):
         self._modules[str(index)] = module
         return self
 
+    def pop(self, index):
+        """Remove the module (or, for a slice, the container of modules) at ``index`` and return it."""
+        popped = self[index]
+        del self[index]
+        return popped
+
     def append(self, module):
         self.add_module(str(len(self)), module)
         return self
@@ -423,12 +529,58 @@ class ModuleList(_ModuleSequence):
             return ModuleList(list(self._modules.values())[index])
         return self._modules[self._key(index)]
 
+    def __repr__(self):
+        """PyTorch's form, which folds a run of identically printed modules into one line: ``(0-2): 3 x ...``."""
+        runs = []  # [first index, last index, repr]
+        for index, module in enumerate(self):
+            text = repr(module)
+            if runs and runs[-1][2] == text:
+                runs[-1][1] = index
+            else:
+                runs.append([index, index, text])
+        lines = [f"({first}): {_indent(text)}" if first == last
+                 else f"({first}-{last}): {last - first + 1} x {_indent(text)}" for first, last, text in runs]
+        return _enclose(type(self).__name__, [], lines)
+
 
 class ModuleDict(Module):
+    """Modules by name, in insertion order; built from a mapping or from (name, module) pairs."""
+
     def __init__(self, modules=None):
         super().__init__()
-        for name, module in (modules or {}).items():
-            self.add_module(name, module)
+        if modules is not None:
+            self.update(modules)
+
+    def update(self, modules):
+        """Add or replace modules from a mapping or an iterable of (name, module) pairs."""
+        if isinstance(modules, Mapping):
+            pairs = list(modules.items())
+        elif isinstance(modules, Iterable):
+            pairs = list(modules)
+            for index, pair in enumerate(pairs):
+                if not isinstance(pair, Iterable) or isinstance(pair, Module):
+                    raise TypeError(f"ModuleDict.update element #{index} must be a (name, module) pair, got "
+                                    f"{type(pair).__name__}")
+                if len(pair) != 2:
+                    raise ValueError(f"ModuleDict.update element #{index} has length {len(pair)}; 2 (name, module) "
+                                     f"is required")
+        else:
+            raise TypeError(f"ModuleDict.update expects a mapping or an iterable of (name, module) pairs, got "
+                            f"{type(modules).__name__}")
+        for name, module in pairs:
+            self[name] = module
+
+    def pop(self, name):
+        """Remove the module called ``name`` and return it."""
+        module = self[name]
+        del self[name]
+        return module
+
+    def clear(self):
+        self._modules.clear()
+
+    def __delitem__(self, name):
+        del self._modules[name]
 
     def __getitem__(self, name):
         return self._modules[name]

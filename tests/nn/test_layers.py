@@ -356,3 +356,48 @@ def test_batchnorm_rejects_mixed_dtypes(affine, track):
     assert layer.num_batches_tracked is None or layer.num_batches_tracked.item() == 0  # nothing ran
     without_state = nn.BatchNorm2d(3, affine=False, track_running_stats=False).double()
     assert without_state(tl.randn(2, 3, 4, 4)).dtype == tl.float32  # nothing to mix with, as in PyTorch
+
+
+@pytest.mark.parametrize("make, fan_in", [
+    (lambda: nn.Linear(6, 4), 6),
+    (lambda: nn.Linear(6, 4, bias=False), 6),
+    (lambda: nn.Conv2d(4, 6, (3, 2), groups=2), 2 * 3 * 2),
+    (lambda: nn.ConvTranspose2d(4, 6, 3, groups=2), 3 * 3 * 3),  # the fans of the (in, out/groups, kH, kW) weight
+], ids=["Linear", "Linear-no-bias", "Conv2d", "ConvTranspose2d"])
+def test_reset_parameters_redraws_the_default_init(make, fan_in):
+    tl.manual_seed(11)
+    layer = make()
+    first = layer.state_dict()
+    weight = layer.weight
+    tl.manual_seed(11)
+    layer.reset_parameters()  # the constructor's init: the same seed gives the same values
+    assert layer.weight is weight
+    for name, values in layer.state_dict().items():
+        np.testing.assert_array_equal(values, first[name], err_msg=name)
+    bound = 1 / math.sqrt(fan_in)
+    for tensor in layer.parameters():
+        assert np.abs(np_of(tensor)).max() <= bound
+    assert ("bias" in layer.state_dict()) == (layer.bias is not None)
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_reset_running_stats_and_parameters(affine):
+    layer = nn.BatchNorm1d(3, momentum=None, affine=affine)
+    layer(tl.randn(8, 3) * 3 + 1)
+    if affine:
+        layer.weight.data[...] = 2
+        layer.bias.data[...] = -1
+    layer.reset_running_stats()
+    np.testing.assert_array_equal(np_of(layer.running_mean), 0)
+    np.testing.assert_array_equal(np_of(layer.running_var), 1)
+    assert layer.num_batches_tracked.item() == 0 and layer.num_batches_tracked.dtype == tl.int64
+    if affine:
+        assert np_of(layer.weight).tolist() == [2, 2, 2]  # parameters are left to reset_parameters
+        layer(tl.randn(8, 3))
+        layer.reset_parameters()
+        assert np_of(layer.weight).tolist() == [1, 1, 1] and np_of(layer.bias).tolist() == [0, 0, 0]
+        assert layer.num_batches_tracked.item() == 0
+    untracked = nn.BatchNorm2d(3, track_running_stats=False)
+    untracked.reset_running_stats()  # nothing to reset
+    untracked.reset_parameters()
+    assert untracked.running_mean is None

@@ -287,3 +287,174 @@ def test_train_mode_must_be_a_bool(mode):
     with pytest.raises(ValueError, match=f"training mode is expected to be boolean.*got {mode!r}"):
         block.train(mode)
     assert not any(m.training for m in block.modules())  # unchanged
+
+
+def test_a_child_registered_twice_is_one_child_and_apply_visits_it_once():
+    shared = nn.Linear(2, 2)
+    model = nn.Sequential(shared, nn.ReLU(), shared)
+    assert [name for name, _ in model.named_children()] == ["0", "1"]
+    assert list(model.children()) == [shared, model[1]]
+    visited = []
+    model.apply(visited.append)
+    assert visited == [shared, model[1], model]
+    before = shared.weight.detach().numpy().copy()
+    model.apply(lambda m: m.weight.data.__imul__(2) if isinstance(m, nn.Linear) else None)
+    np.testing.assert_array_equal(shared.weight.detach().numpy(), 2 * before)  # rescaled once, not twice
+    assert list(model.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]  # still under each name
+
+
+@pytest.mark.parametrize("register", [
+    lambda m, name: m.add_module(name, nn.ReLU()),
+    lambda m, name: m.register_module(name, nn.ReLU()),
+    lambda m, name: m.register_buffer(name, None),
+    lambda m, name: m.register_parameter(name, None),
+    lambda m, name: m.register_parameter(name, nn.Parameter(tl.ones(1))),
+], ids=["add_module", "register_module", "register_buffer", "register_parameter", "register_parameter_value"])
+def test_names_are_checked_like_pytorch(register):
+    module = nn.Linear(2, 2)
+    for name, message in [("a.b", "name can't contain \".\", got 'a.b'"), ("", "name can't be empty string"),
+                          ("in_features", "attribute 'in_features' already exists in Linear"),
+                          ("forward", "attribute 'forward' already exists")]:
+        with pytest.raises(KeyError) as error:
+            register(module, name)
+        assert message in error.value.args[0]
+    with pytest.raises(TypeError, match="name should be a string, got int 5"):
+        register(module, 5)
+    assert module.in_features == 2 and "" not in module._modules and "a.b" not in module._buffers
+
+
+def test_a_name_of_another_kind_cannot_be_registered_but_its_own_kind_is_replaced():
+    block = Block()
+    with pytest.raises(KeyError, match="attribute 'conv' already exists"):
+        block.register_buffer("conv", None)
+    with pytest.raises(KeyError, match="attribute 'steps' already exists"):
+        block.register_parameter("steps", None)
+    with pytest.raises(KeyError, match="attribute 'scale' already exists"):
+        block.add_module("scale", nn.ReLU())
+    with pytest.raises(KeyError, match="attribute 'note' already exists"):
+        block.register_buffer("note", tl.zeros(1))
+    block.register_buffer("steps", tl.tensor(5))
+    block.register_parameter("scale", None)
+    block.add_module("conv", nn.Identity())
+    assert block.steps.item() == 5 and block.scale is None and isinstance(block.conv, nn.Identity)
+    with pytest.raises(TypeError, match="parameter 'w' must be a Parameter or None, got Tensor"):
+        block.register_parameter("w", tl.ones(1))
+    with pytest.raises(KeyError, match="parameter name can.*t contain"):
+        setattr(block, "a.b", nn.Parameter(tl.ones(1)))
+    with pytest.raises(TypeError, match="module name should be a string"):
+        nn.ModuleDict()[5] = nn.ReLU()
+
+
+def test_get_submodule_parameter_and_buffer():
+    model = nn.Sequential(nn.Linear(2, 2, bias=False), nn.Sequential(nn.BatchNorm1d(2)))
+    assert model.get_submodule("") is model
+    assert model.get_submodule("1.0") is model[1][0]
+    assert model.get_parameter("0.weight") is model[0].weight
+    assert model.get_buffer("1.0.running_mean") is model[1][0].running_mean
+    for getter, target, message in [
+        ("get_submodule", "1.5", "Sequential has no attribute '5'"),
+        ("get_submodule", "0.weight", "'weight' is not a Module but a Parameter"),
+        ("get_parameter", "0.nope", "Linear has no attribute 'nope'"),
+        ("get_parameter", "0.bias", "'bias' is not a parameter of Linear"),  # registered as None
+        ("get_parameter", "1.0.running_mean", "'running_mean' is not a parameter of BatchNorm1d"),
+        ("get_buffer", "1.0.weight", "'weight' is not a buffer of BatchNorm1d"),
+        ("get_buffer", "1.0.eps", "'eps' is not a buffer"),
+        ("get_buffer", "9.x", "Sequential has no attribute '9'"),
+    ]:
+        with pytest.raises(AttributeError, match=message):
+            getattr(model, getter)(target)
+
+
+def test_forward_pre_hooks_see_and_replace_the_arguments():
+    tl.manual_seed(0)
+    linear = nn.Linear(2, 3)
+    seen = []
+    handle = linear.register_forward_pre_hook(lambda module, args: seen.append((module, args)))
+    x = tl.randn(4, 2)
+    linear(x)
+    assert seen[0][0] is linear and isinstance(seen[0][1], tuple) and seen[0][1][0] is x
+    handle.remove()
+    zeros = tl.zeros(4, 2)
+    outputs = []
+    linear.register_forward_hook(lambda module, args, output: outputs.append(args[0]))
+    for replacement in (zeros, (zeros,)):  # a single value is wrapped in a tuple
+        with linear.register_forward_pre_hook(lambda module, args: replacement):
+            out = linear(x)
+        np.testing.assert_allclose(out.detach().numpy(), np.broadcast_to(linear.bias.detach().numpy(), (4, 3)))
+        assert outputs[-1] is zeros  # the forward hook sees the replaced arguments
+    assert not linear._forward_pre_hooks  # removed when the with block ended
+    assert len(seen) == 1
+
+
+def test_half_casts_floating_parameters_and_buffers():
+    block = Block().half()
+    assert block.conv.weight.dtype == tl.float16 and block.bn.running_var.dtype == tl.float16
+    assert block.steps.dtype == tl.int64 and block.bn.num_batches_tracked.dtype == tl.int64
+
+
+def test_module_dict_editing():
+    relu, tanh, identity = nn.ReLU(), nn.Tanh(), nn.Identity()
+    heads = nn.ModuleDict([("a", relu), ("b", tanh)])
+    assert list(heads.items()) == [("a", relu), ("b", tanh)]
+    assert heads.pop("a") is relu and list(heads) == ["b"]
+    heads.update([("c", identity)])
+    heads.update(OrderedDict(b=relu))
+    assert list(heads.items()) == [("b", relu), ("c", identity)]  # an existing key is replaced in place
+    del heads["c"]
+    assert list(heads) == ["b"]
+    with pytest.raises(KeyError):
+        heads.pop("missing")
+    with pytest.raises(KeyError):
+        del heads["missing"]
+    heads.clear()
+    assert len(heads) == 0 and list(heads.parameters()) == []
+    with pytest.raises(ValueError, match="element #0 has length 3; 2"):
+        nn.ModuleDict([("a", relu, 1)])
+    with pytest.raises(TypeError, match="element #1 must be a \\(name, module\\) pair, got ReLU"):
+        nn.ModuleDict([("a", relu), relu])
+    with pytest.raises(TypeError, match="mapping or an iterable of \\(name, module\\) pairs, got int"):
+        heads.update(5)
+    with pytest.raises(KeyError, match="attribute 'keys' already exists"):
+        nn.ModuleDict({"keys": relu})
+
+
+@pytest.mark.parametrize("container", [nn.Sequential, lambda *m: nn.ModuleList(m)], ids=["Sequential", "ModuleList"])
+def test_sequence_pop(container):
+    relu, tanh, sigmoid = nn.ReLU(), nn.Tanh(), nn.Sigmoid()
+    seq = container(relu, tanh, sigmoid)
+    assert seq.pop(1) is tanh
+    assert list(seq._modules.items()) == [("0", relu), ("1", sigmoid)]  # renumbered
+    assert seq.pop(-1) is sigmoid and list(seq) == [relu]
+    with pytest.raises(IndexError, match="index 5 is out of range"):
+        seq.pop(5)
+    seq = container(relu, tanh, sigmoid)
+    popped = seq.pop(slice(0, 2))
+    assert type(popped) is type(seq) and list(popped) == [relu, tanh] and list(seq) == [sigmoid]
+
+
+class TwoLines(nn.Module):
+    def extra_repr(self):
+        return "line1\nline2"
+
+
+def test_repr_puts_each_line_of_a_multi_line_extra_repr_on_its_own_line():
+    assert repr(TwoLines()) == "TwoLines(\n  line1\n  line2\n)"
+    outer = nn.Sequential(TwoLines())
+    assert repr(outer) == "Sequential(\n  (0): TwoLines(\n    line1\n    line2\n  )\n)"
+    assert repr(nn.Sequential()) == "Sequential()"
+
+
+def test_module_list_repr_folds_runs_of_identical_modules():
+    layers = nn.ModuleList([nn.Linear(2, 2) for _ in range(3)] + [nn.ReLU(), nn.Linear(2, 2), nn.Linear(2, 3)])
+    assert repr(layers) == "\n".join([
+        "ModuleList(",
+        "  (0-2): 3 x Linear(in_features=2, out_features=2, bias=True)",
+        "  (3): ReLU()",
+        "  (4): Linear(in_features=2, out_features=2, bias=True)",
+        "  (5): Linear(in_features=2, out_features=3, bias=True)",
+        ")",
+    ])
+    blocks = nn.ModuleList([nn.Sequential(nn.ReLU(), nn.Tanh()) for _ in range(2)])
+    assert repr(blocks) == "ModuleList(\n  (0-1): 2 x Sequential(\n    (0): ReLU()\n    (1): Tanh()\n  )\n)"
+    assert repr(nn.ModuleList()) == "ModuleList()"
+    assert repr(nn.Sequential(nn.ReLU(), nn.ReLU())).count("(1): ReLU()") == 1  # Sequential does not fold
