@@ -1,9 +1,10 @@
 """``summary(model, input_size)``: each layer's output shape, parameters and multiply-accumulates, and the
 model's totals, like torchsummary / torchinfo.
 
-It runs on shapes alone: the forward pass sees a zero-size batch ``zeros(0, *input_size)``, which every layer
-passes through at no cost (even VGG-16 at 224x224), and forward hooks record each layer's output shape;
-the batch dimension is then reported as ``batch_size``.
+The forward pass runs on a batch of one sample (two if a batch norm uses batch statistics in eval mode, which
+needs more than one value per channel), so ``x.reshape(x.shape[0], -1)`` works as it does in training (VGG-16
+at 224x224 takes about a second on a CPU); forward hooks record each layer's output shape, whose leading
+dimension is then reported as ``batch_size``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 from dataclasses import dataclass
 
 import tensorlib as tl
-from nn.layers import Conv2d, ConvReLU2d, Linear
+from nn.layers import Conv2d, ConvReLU2d, Linear, _BatchNorm
 
 _MB = 2**20  # bytes in a megabyte, as torchsummary counts them
 
@@ -21,7 +22,7 @@ _MB = 2**20  # bytes in a megabyte, as torchsummary counts them
 @dataclass(frozen=True)
 class LayerSummary:
     """One row: ``name`` as in ``named_modules`` ("" for a model that is a single layer), the module's class,
-    its output shape (of its last call) with the batch dimension set to the batch size (a tuple of shapes
+    its output shape (of its last call) with the leading (batch) dimension set to the batch size (a tuple of shapes
     for a tuple output; None if the forward pass never called it, like GoogLeNet's auxiliary heads in eval
     mode), the parameters it owns directly, and its multiply-accumulates (summed over its calls; Conv2d and
     Linear only)."""
@@ -93,10 +94,11 @@ def summary(model, input_size=(3, 32, 32), batch_size: int = 1, dtype=None, verb
     N*K*P*Q*(C/groups)*R*S and Linear as rows*in_features*out_features; biases and other layers count 0.
     Memory is in MB of 2**20 bytes: parameters and buffers, and the forward outputs of every row for the batch.
 
-    The forward pass runs in eval mode under ``no_grad`` on a zero-size batch of ``dtype`` (default: the
-    parameters' dtype) on the parameters' device. The modules' training flags are restored and the hooks
-    removed afterwards, also on error. A forward that fails (e.g. an input too small for the model) raises
-    RuntimeError naming the input size and the innermost layer that was running.
+    The forward pass runs in eval mode under ``no_grad`` on a small batch of ``dtype`` (default: the
+    parameters' dtype) on the parameters' device; an output whose leading dimension is that batch size is
+    reported with ``batch_size`` there. The model is left as it was, also on error: training flags and buffers
+    (a batch norm's running statistics) are restored and the hooks removed. A forward that fails (e.g. an input
+    too small for the model) raises RuntimeError naming the input size and the innermost layer that was running.
     """
     input_size = tuple(input_size)
     if not input_size or not all(isinstance(d, int) and d > 0 for d in input_size):
@@ -114,24 +116,31 @@ def summary(model, input_size=(3, 32, 32), batch_size: int = 1, dtype=None, verb
               or isinstance(module, ConvReLU2d)]
     calls = {id(module): [] for _, module in layers}  # per call: [(shape for the batch, itemsize)] per output
 
-    def record(module, inputs, output):
-        calls[id(module)].append([(_with_batch(t.shape, batch_size), t.dtype.itemsize) for t in _tensors(output)])
+    # eval-mode batch norm without running statistics normalises with the batch's: one sample is not enough
+    probe = 2 if any(isinstance(m, _BatchNorm) and not m.track_running_stats for m in model.modules()) else 1
 
-    x = tl.zeros(0, *input_size, dtype=dtype, device=device)
+    def record(module, inputs, output):
+        calls[id(module)].append([(_with_batch(t.shape, probe, batch_size), t.dtype.itemsize)
+                                  for t in _tensors(output)])
+
+    x = tl.zeros(probe, *input_size, dtype=dtype, device=device)
     modes = [(module, module.training) for module in model.modules()]
+    buffers = [(buffer, buffer.data.copy()) for buffer in model.buffers()]
     handles = [module.register_forward_hook(record) for _, module in layers]
     try:
         model.eval()
         with tl.no_grad():
             model(x)
     except Exception as error:
-        raise RuntimeError(f"summary: the forward pass fails for input size {input_size} (run on a zero-size "
-                           f"batch of shape {x.shape}) in {_failing_layer(error, model)}: {error}") from error
+        raise RuntimeError(f"summary: the forward pass fails for input size {input_size} (run on a batch of "
+                           f"shape {x.shape}) in {_failing_layer(error, model)}: {error}") from error
     finally:
         for handle in handles:
             handle.remove()
         for module, mode in modes:
             module.training = mode
+        for buffer, saved in buffers:
+            buffer.data[...] = saved
 
     rows, seen = [], set()
     for name, module in layers:
@@ -170,9 +179,10 @@ def _tensors(output) -> list:
     return []
 
 
-def _with_batch(shape: tuple, batch_size: int) -> tuple:
-    """The shape the layer gives for the real batch: the zero-size batch dimension becomes ``batch_size``."""
-    return (batch_size, *shape[1:]) if shape and shape[0] == 0 else tuple(shape)
+def _with_batch(shape: tuple, probe: int, batch_size: int) -> tuple:
+    """The shape the layer gives for the real batch: a leading dimension of the probe batch's size becomes
+    ``batch_size``."""
+    return (batch_size, *shape[1:]) if shape and shape[0] == probe else tuple(shape)
 
 
 def _macs(module, shapes: list) -> int:

@@ -1,7 +1,8 @@
-"""nn.summary: rows, totals and table from a zero-size forward pass; modes and hooks left as they were."""
+"""nn.summary: rows, totals and table from a forward pass on a small batch; the model left as it was."""
 
 import math
 
+import numpy as np
 import pytest
 
 import nn
@@ -123,3 +124,66 @@ def test_modes_restored_and_hooks_removed(input_size):
     assert len(model.fc3._forward_hooks) == 1  # the user's hook survives
     model(tl.randn(2, 1, 28, 28))
     assert seen[-1] == (2, 10)
+
+
+class FlattenByBatch(nn.Module):
+    """Flattens with the batch size read from the input, the common ``x.reshape(x.shape[0], -1)`` idiom."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3)
+        self.bn = nn.BatchNorm2d(2)
+        self.fc = nn.Linear(2 * 4 * 4, 3)
+
+    def forward(self, x):
+        x = self.bn(self.conv(x))
+        x = x.view(x.size(0), -1)
+        return self.fc(x.reshape(x.shape[0], -1))
+
+
+@pytest.mark.parametrize("batch_size", [1, 5])
+def test_forward_reading_the_batch_size_from_the_input(batch_size):
+    stats = summary(FlattenByBatch(), (1, 6, 6), batch_size=batch_size, verbose=False)
+    assert [(row.name, row.output_shape) for row in stats.rows] == [
+        ("conv", (batch_size, 2, 4, 4)), ("bn", (batch_size, 2, 4, 4)), ("fc", (batch_size, 3))]
+    assert stats.total_macs == batch_size * (2 * 4 * 4 * 1 * 3 * 3 + 32 * 3)
+
+
+def test_summary_leaves_batch_norm_statistics_modes_and_random_state_alone():
+    tl.manual_seed(1)
+    model = FlattenByBatch().train()
+    model(tl.randn(4, 1, 6, 6) * 2 + 3)  # running statistics away from their initial values
+    before = {key: value.copy() for key, value in model.state_dict().items()}
+    rng_state = tl.get_rng_state()
+    summary(model, (1, 6, 6), verbose=False)
+    assert tl.get_rng_state() == rng_state
+    assert all(module.training for module in model.modules())
+    after = model.state_dict()
+    for key in ("bn.running_mean", "bn.running_var", "bn.num_batches_tracked"):
+        np.testing.assert_array_equal(after[key], before[key], err_msg=key)
+    assert after["bn.num_batches_tracked"] == 1
+
+
+class CountsCalls(nn.Module):
+    """A layer whose forward writes its own buffer, even in eval mode."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("calls", tl.tensor(0))
+
+    def forward(self, x):
+        self.calls.data[...] += 1
+        return x
+
+
+def test_buffers_written_by_a_forward_are_restored():
+    model = nn.Sequential(CountsCalls(), nn.Linear(3, 2))
+    summary(model, (3,), verbose=False)
+    assert model[0].calls.item() == 0
+
+
+def test_batch_norm_using_batch_statistics_in_eval_gets_two_samples():
+    model = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3, track_running_stats=False))
+    stats = summary(model, (4,), batch_size=3, verbose=False)
+    assert [row.output_shape for row in stats.rows] == [(3, 3), (3, 3)]
+    assert stats.total_macs == 3 * 4 * 3
