@@ -89,7 +89,9 @@ def _fuse_group(model, names: list):
     first, last = modules[0], modules[-1]
     fused = fused_type(*modules)
     fused.train(first.training)
-    # as in PyTorch: the hooks that ran after the last module now run after the fused one
+    # as in PyTorch: the hooks that ran before the first module and after the last now run around the fused one
+    fused._forward_pre_hooks.update(first._forward_pre_hooks)
+    first._forward_pre_hooks.clear()
     fused._forward_hooks.update(last._forward_hooks)
     last._forward_hooks.clear()
     _set_submodule(model, names[0], fused)

@@ -98,11 +98,13 @@ def test_inplace_training_flags_and_hooks():
     model = lenet().eval()
     seen = []
     model.act1.register_forward_hook(lambda module, inputs, output: seen.append(output.shape))
+    model.conv1.register_forward_pre_hook(lambda module, args: seen.append(("before", args[0].shape)))
     fused = fuse_modules(model, ["conv1", "act1"], inplace=True)
     assert fused is model and isinstance(model.conv1, nn.ConvReLU2d)
     assert not model.conv1.training and not model.act1.training
     model(digits())
-    assert seen == [(3, 6, 28, 28)]  # the ReLU's hook now runs after the fused module
+    # the conv's pre-hook now runs before the fused module, the ReLU's hook after it
+    assert seen == [("before", (3, 1, 28, 28)), (3, 6, 28, 28)]
 
 
 @pytest.mark.parametrize("padding, padding_mode", [("same", "zeros"), (1, "reflect"), ("same", "circular"),

@@ -1,6 +1,6 @@
 """nn.models: published parameter counts, output and feature-map shapes, gradients, PyTorch's state dict keys.
 
-The ImageNet models are only built and run on a zero-size batch through ``summary`` (shapes, no arithmetic);
+The ImageNet models are only built and run on a batch of one through ``summary`` (shapes);
 each is built once (module-scoped fixture) and freed before the next, since VGG's weights alone are ~550 MB.
 """
 
