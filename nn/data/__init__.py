@@ -8,8 +8,8 @@
 """
 
 from nn.data import transforms
-from nn.data.collate import default_collate
-from nn.data.dataset import Dataset, Subset, TensorDataset, random_split
+from nn.data.collate import default_collate, default_convert
+from nn.data.dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
 from nn.data.distributed import DistributedSampler, DistributedShard
 from nn.data.datasets import (
     CIFAR10, DATASETS, MNIST, DatasetFormatError, FashionMNIST, ImageDataset, MNISTEmbedded, RestrictedUnpickler,
@@ -18,8 +18,8 @@ from nn.data.datasets import (
 from nn.data.loader import DataLoader
 
 __all__ = [
-    "CIFAR10", "DATASETS", "DataLoader", "Dataset", "DatasetFormatError", "DistributedSampler", "DistributedShard",
-    "FashionMNIST", "ImageDataset", "MNIST",
+    "CIFAR10", "ConcatDataset", "DATASETS", "DataLoader", "Dataset", "DatasetFormatError", "DistributedSampler",
+    "DistributedShard", "FashionMNIST", "ImageDataset", "MNIST",
     "MNISTEmbedded", "RestrictedUnpickler", "SklearnDigits", "Subset", "SyntheticShapes", "TensorDataset",
-    "default_collate", "get_dataset", "random_split", "transforms",
+    "default_collate", "default_convert", "get_dataset", "random_split", "transforms",
 ]

@@ -1,4 +1,5 @@
-"""Map-style datasets, as in ``torch.utils.data``: ``Dataset``, ``TensorDataset``, ``Subset``, ``random_split``.
+"""Map-style datasets, as in ``torch.utils.data``: ``Dataset``, ``TensorDataset``, ``Subset``, ``ConcatDataset``,
+``random_split``.
 
 A dataset may also define ``get_batch(indices)``: the batch ``default_collate([self[i] for i in indices])``
 would give, built with one fancy-indexing operation per array instead of one Python call per sample.
@@ -7,6 +8,7 @@ would give, built with one fancy-indexing operation per array instead of one Pyt
 
 from __future__ import annotations
 
+import bisect
 import math
 import numbers
 
@@ -38,6 +40,10 @@ class Dataset:
     def __len__(self) -> int:
         raise NotImplementedError(f"{type(self).__name__} must define __len__")
 
+    def __add__(self, other) -> ConcatDataset:
+        """``a + b``: the samples of ``a`` followed by those of ``b``."""
+        return ConcatDataset([self, other])
+
 
 class TensorDataset(Dataset):
     """Sample ``i`` is ``tuple(t[i] for t in tensors)``; the tensors (or arrays) must agree in their first dim."""
@@ -57,7 +63,7 @@ class TensorDataset(Dataset):
         return self.tensors[0].shape[0]
 
     def get_batch(self, indices):
-        return tuple(tl.Tensor._make(t.data[array_module(t.data).asarray(indices)]) for t in self.tensors)
+        return [tl.Tensor._make(t.data[array_module(t.data).asarray(indices)]) for t in self.tensors]
 
 
 class Subset(Dataset):
@@ -77,6 +83,30 @@ class Subset(Dataset):
         if hasattr(self.dataset, "get_batch"):
             return self.dataset.get_batch(self.indices[indices])
         return default_collate([self[i] for i in indices])
+
+
+class ConcatDataset(Dataset):
+    """The samples of ``datasets``, one dataset after the other (sample ``len(datasets[0])`` is ``datasets[1][0]``)."""
+
+    def __init__(self, datasets):
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("ConcatDataset: datasets should not be an empty iterable")
+        self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
+
+    def __len__(self) -> int:
+        return self.cumulative_sizes[-1]
+
+    def __getitem__(self, index):
+        if index < 0:
+            if -index > len(self):
+                raise ValueError(f"ConcatDataset: absolute value of index {index} should not exceed dataset length "
+                                 f"{len(self)}")
+            index += len(self)
+        part = bisect.bisect_right(self.cumulative_sizes, index)
+        if part == len(self.datasets):
+            raise IndexError(f"ConcatDataset: index {index} is out of range for {len(self)} samples")
+        return self.datasets[part][index - (self.cumulative_sizes[part - 1] if part else 0)]
 
 
 def random_split(dataset, lengths, generator=None) -> list[Subset]:

@@ -85,34 +85,49 @@ class ToTensor(Transform):
             images = images.transpose(0, 3, 1, 2)
         elif images.ndim != 4:
             raise ValueError(f"ToTensor expects HW, HWC or CHW images, got shape {images.shape[1:]}")
-        if images.dtype == np.uint8:
-            return images.astype(np.float32, order="C") * np.float32(1 / 255)
+        if images.dtype == np.uint8:  # a division, as torchvision's div(255): x * (1/255) is 1 ULP off at times
+            converted = images.astype(np.float32, order="C")
+            return np.divide(converted, np.float32(255), out=converted)
         if images.dtype.kind == "f":
             return np.ascontiguousarray(images)
         raise TypeError(f"ToTensor expects uint8 or floating-point images, got {images.dtype}")
 
 
 class Normalize(Transform):
-    """``(image - mean[c]) / std[c]`` per channel of a CHW image (a Tensor or float array, as after ToTensor)."""
+    """``(image - mean[c]) / std[c]`` per channel of a CHW image (a Tensor or float array, as after ToTensor).
+
+    As torchvision: ``mean`` and ``std`` are numbers or one value per channel (a single value applies to every
+    channel); they are cast to the image's dtype and applied as a subtraction and then a division (the same
+    float32 rounding as ``sub(mean).div(std)``); a std of zero is refused, a negative one is allowed.
+    """
 
     batchable = True
 
     def __init__(self, mean, std):
-        self.mean, self.std = tuple(float(m) for m in np.atleast_1d(mean)), tuple(float(s) for s in np.atleast_1d(std))
-        if len(self.mean) != len(self.std) or not all(s > 0 for s in self.std):
-            raise ValueError(f"Normalize needs one positive std per mean, got mean={self.mean}, std={self.std}")
+        self.mean = _per_channel("mean", mean)
+        self.std = _per_channel("std", std)
+        if len(self.mean) != len(self.std) and 1 not in (len(self.mean), len(self.std)):
+            raise ValueError(f"Normalize: mean and std need the same number of channels (or one value), "
+                             f"got mean={self.mean}, std={self.std}")
+        if any(s == 0 for s in self.std):
+            raise ValueError(f"Normalize: std must not be zero (it divides), got std={self.std}")
 
     def __call__(self, image):
         data = _data(image)
         if data.dtype.kind != "f":
             raise TypeError(f"Normalize expects a floating-point image (apply ToTensor first), got {data.dtype}")
-        if data.ndim < 3 or len(self.mean) not in (1, data.shape[-3]):
+        channels = max(len(self.mean), len(self.std))
+        if data.ndim < 3 or channels not in (1, data.shape[-3]):
             raise ValueError(
-                f"Normalize with {len(self.mean)} channel(s) got an image of shape {data.shape} (CHW expected)"
+                f"Normalize with {channels} channel(s) got an image of shape {data.shape} (CHW expected)"
             )
         mean = np.asarray(self.mean, dtype=data.dtype)[:, None, None]
-        scale = (1 / np.asarray(self.std, dtype=np.float64)).astype(data.dtype)[:, None, None]
-        return tl.Tensor._make((data - mean) * scale)
+        std = np.asarray(self.std, dtype=data.dtype)[:, None, None]
+        if not std.all():
+            raise ValueError(f"Normalize: std={self.std} evaluated to zero after conversion to {data.dtype}, "
+                             "leading to division by zero")
+        normalized = np.subtract(data, mean)
+        return tl.Tensor._make(np.divide(normalized, std, out=normalized))
 
     apply_batch = __call__
 
@@ -121,13 +136,13 @@ class RandomCrop(Transform):
     """A random ``size`` crop, after zero ``padding`` (an int: all sides; (left/right, top/bottom); or (l, t, r, b))."""
 
     def __init__(self, size, padding=None):
-        self.size = (size, size) if isinstance(size, numbers.Integral) else tuple(size)
-        self.padding = padding
+        self.size = _crop_size(size)
+        self.padding = None if padding is None else _padding(padding)
 
     def __call__(self, image):
         data, (h_axis, w_axis) = _data(image), _spatial_axes(image)
         if self.padding is not None:
-            left, top, right, bottom = _padding(self.padding)
+            left, top, right, bottom = self.padding
             shape = list(data.shape)
             shape[h_axis] += top + bottom
             shape[w_axis] += left + right
@@ -184,11 +199,32 @@ def _window(ndim, h_axis, w_axis, top, left, height, width) -> tuple:
     return tuple(window)
 
 
+def _per_channel(name: str, values) -> tuple[float, ...]:
+    values = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"Normalize: {name} must be a number or a sequence of per-channel numbers, got {values}")
+    return tuple(float(v) for v in values)
+
+
+def _crop_size(size) -> tuple[int, int]:
+    """torchvision's reading of a crop size: an int or a 1-sequence (a square), or (height, width); positive."""
+    sizes = (size,) if isinstance(size, numbers.Integral) else tuple(size) if isinstance(size, (tuple, list)) else None
+    if sizes is None or len(sizes) not in (1, 2):
+        raise ValueError(f"RandomCrop: size must be an int or a sequence of 1 or 2 ints (height, width), got {size!r}")
+    if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0 for s in sizes):
+        raise ValueError(f"RandomCrop: size must hold positive ints, got {size!r}")
+    return (int(sizes[0]), int(sizes[-1]))
+
+
 def _padding(padding) -> tuple[int, int, int, int]:
-    if isinstance(padding, numbers.Integral):
-        return (padding,) * 4
-    if len(padding) == 2:
-        return (padding[0], padding[1], padding[0], padding[1])
-    if len(padding) == 4:
-        return tuple(padding)
-    raise ValueError(f"padding must be an int or a sequence of 2 or 4 ints, got {padding!r}")
+    """(left, top, right, bottom) from torchvision's padding: an int (all sides), (left/right, top/bottom) or
+    (left, top, right, bottom), each a non-negative int."""
+    values = (padding,) if isinstance(padding, numbers.Integral) else tuple(padding) if isinstance(
+        padding, (tuple, list)) else None
+    if values is None or len(values) not in (1, 2, 4) or not all(
+            isinstance(p, numbers.Integral) and not isinstance(p, bool) for p in values):
+        raise ValueError(f"RandomCrop: padding must be an int or a sequence of 1, 2 or 4 ints, got {padding!r}")
+    if any(p < 0 for p in values):
+        raise ValueError(f"RandomCrop: padding must be non-negative, got {padding!r}")
+    left, top, right, bottom = values * 4 if len(values) == 1 else values * 2 if len(values) == 2 else values
+    return int(left), int(top), int(right), int(bottom)

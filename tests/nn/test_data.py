@@ -9,12 +9,16 @@ import numpy as np
 import pytest
 
 import tensorlib as tl
-from nn.data import DataLoader, Dataset, ImageDataset, Subset, TensorDataset, default_collate, random_split
+from nn.data import (
+    ConcatDataset, DataLoader, Dataset, ImageDataset, Subset, TensorDataset, default_collate, default_convert,
+    random_split,
+)
 from nn.data import transforms as T
 
 
 class Indices(Dataset):
-    """Sample i is (i, 2.5 * i): no get_batch, so the loader takes the per-sample path."""
+    """Sample i is (i, 2.5 * i): no get_batch, so the loader takes the per-sample path (int64 and float64 batches,
+    as PyTorch collates Python ints and floats)."""
 
     def __init__(self, n):
         self.n = n
@@ -31,7 +35,7 @@ class Indices(Dataset):
 def index_dataset(kind, n):
     if kind == "per-sample":
         return Indices(n)
-    return TensorDataset(tl.arange(n), tl.tensor(2.5 * np.arange(n), dtype=tl.float32))
+    return TensorDataset(tl.arange(n), tl.tensor(2.5 * np.arange(n), dtype=tl.float64))
 
 
 def epoch(loader):
@@ -55,6 +59,20 @@ def test_tensor_dataset_samples_and_length():
 def test_tensor_dataset_rejects_mismatched_first_dims():
     with pytest.raises(ValueError, match=r"\(5, 3\).*\(4,\)"):
         TensorDataset(tl.randn(5, 3), tl.zeros(4))
+
+
+def test_concat_dataset_and_add():
+    both = Indices(3) + Indices(2)
+    assert isinstance(both, ConcatDataset) and len(both) == 5
+    assert [both[i] for i in range(5)] == [(0, 0.0), (1, 2.5), (2, 5.0), (0, 0.0), (1, 2.5)]
+    assert both[-1] == (1, 2.5) and both[-5] == (0, 0.0)
+    with pytest.raises(ValueError, match="should not exceed"):
+        both[-6]
+    with pytest.raises(IndexError, match="out of range"):
+        both[5]
+    with pytest.raises(ValueError, match="empty"):
+        ConcatDataset([])
+    assert seen(DataLoader(both, batch_size=2)) == [0, 1, 2, 0, 1]
 
 
 def test_subset_maps_indices():
@@ -112,7 +130,7 @@ def test_drop_last(kind):
 @pytest.mark.parametrize("kind", ["per-sample", "fast"])
 def test_batch_dtypes_match_between_paths(kind):
     x, y = next(iter(DataLoader(index_dataset(kind, 10), batch_size=4)))
-    assert (x.dtype, y.dtype, x.shape, y.shape) == (tl.int64, tl.float32, (4,), (4,))
+    assert (x.dtype, y.dtype, x.shape, y.shape) == (tl.int64, tl.float64, (4,), (4,))
 
 
 def test_shuffle_follows_manual_seed_and_changes_across_epochs():
@@ -133,9 +151,40 @@ def test_shuffle_with_a_seeded_generator_is_reproducible():
     assert first != second and two_epochs(np.random.default_rng(3)) == (first, second) != two_epochs(4)
 
 
-def test_batch_size_must_be_positive():
-    with pytest.raises(ValueError, match="batch_size"):
-        DataLoader(Indices(3), batch_size=0)
+@pytest.mark.parametrize("batch_size", [0, -1, True, 2.0])
+def test_batch_size_must_be_a_positive_int(batch_size):
+    with pytest.raises(ValueError, match=f"batch_size must be a positive int or None .*got {batch_size!r}"):
+        DataLoader(Indices(3), batch_size=batch_size)
+
+
+def test_batch_size_none_yields_unbatched_converted_samples():
+    loader = DataLoader(TensorDataset(np.arange(3), np.arange(3) * 2.5), batch_size=None)
+    samples = list(loader)
+    assert len(loader) == 3 and [(x.shape, float(y.item())) for x, y in samples] == [((), 0.0), ((), 2.5), ((), 5.0)]
+    assert list(DataLoader(Indices(2), batch_size=None)) == [[0, 0.0], [1, 2.5]]  # tuples become lists, as torch
+    assert list(DataLoader(Indices(2), batch_size=None, collate_fn=lambda s: s[0])) == [0, 1]
+    with pytest.raises(ValueError, match="mutually exclusive with drop_last"):
+        DataLoader(Indices(2), batch_size=None, drop_last=True)
+
+
+def test_sampler_and_batch_sampler():
+    loader = DataLoader(Indices(6), batch_size=2, sampler=[5, 0, 3])
+    assert len(loader) == 2 and seen(loader) == [5, 0, 3]
+    loader = DataLoader(index_dataset("fast", 6), batch_sampler=[[4, 1, 2], [0]])
+    assert len(loader) == 2 and [xs for xs, _ in epoch(loader)] == [[4, 1, 2], [0]]
+    with pytest.raises(ValueError, match="mutually exclusive with shuffle"):
+        DataLoader(Indices(6), sampler=[0], shuffle=True)
+    with pytest.raises(ValueError, match="batch_sampler option is mutually exclusive"):
+        DataLoader(Indices(6), batch_size=2, batch_sampler=[[0]])
+
+
+def test_single_process_options_are_no_ops_and_others_are_refused():
+    loader = DataLoader(Indices(4), 2, False, num_workers=0, pin_memory=False, persistent_workers=False)
+    assert seen(loader) == [0, 1, 2, 3]
+    for option in ({"num_workers": 2}, {"pin_memory": True}, {"persistent_workers": True}):
+        name, value = next(iter(option.items()))
+        with pytest.raises(ValueError, match=f"{name}={value!r} is not supported"):
+            DataLoader(Indices(4), **option)
 
 
 def test_custom_collate_fn_receives_the_samples():
@@ -231,12 +280,22 @@ def test_breaking_out_of_a_prefetching_loop_stops_the_thread():
 
 
 # ---- collate ---------------------------------------------------------------------------------------
-def test_collate_numbers():
-    assert default_collate([1, 2, 3]).dtype == tl.int64
-    assert default_collate([np.int32(1), np.int32(2)]).dtype == tl.int64
-    floats = default_collate([0.5, 1.5])
-    assert floats.dtype == tl.float32 and floats.data.tolist() == [0.5, 1.5]
-    assert default_collate([True, False]).dtype == tl.bool_
+@pytest.mark.parametrize("samples, dtype, values", [
+    ([1, 2, 3], tl.int64, [1, 2, 3]),
+    ([0.5, 1.5], tl.float64, [0.5, 1.5]),            # Python floats: float64, as torch.tensor(batch, dtype=float64)
+    ([1.5, 2], tl.float64, [1.5, 2.0]),
+    ([1, 2.5], tl.float32, [1.0, 2.5]),              # ints first: inferred over the list, float -> default dtype
+    ([True, 2], tl.int64, [1, 2]),                   # not truncated to bool
+    ([True, False], tl.bool_, [True, False]),
+    ([np.int32(1), np.int32(2)], tl.int32, [1, 2]),  # NumPy scalars keep their dtype ...
+    ([np.int32(1), np.float32(2.5)], tl.float32, [1.0, 2.5]),  # ... promoted as PyTorch promotes
+    ([np.uint8(1), np.int8(-2)], np.int16, [1, -2]),
+    ([np.float32(1), 2.5], tl.float32, [1.0, 2.5]),
+    ([1, np.float64(2.5)], tl.float64, [1.0, 2.5]),
+])
+def test_collate_numbers_match_torch(samples, dtype, values):
+    batch = default_collate(samples)
+    assert batch.dtype == dtype and batch.data.tolist() == values
 
 
 def test_collate_arrays_and_tensors_keep_dtype_and_stack_on_dim_0():
@@ -246,19 +305,36 @@ def test_collate_arrays_and_tensors_keep_dtype_and_stack_on_dim_0():
     np.testing.assert_array_equal(stacked.data[2], arrays[2])
     tensors = default_collate([tl.tensor(a, dtype=tl.float32) for a in arrays])
     assert isinstance(tensors, tl.Tensor) and tensors.shape == (4, 2, 3) and tensors.dtype == tl.float32
+    assert default_collate([np.array(1.5), np.array(2.5)]).data.tolist() == [1.5, 2.5]
+
+
+@pytest.mark.parametrize("first, second, dtype", [
+    (np.zeros(2, np.int32), np.full(2, 1.5, np.float32), tl.float32),  # PyTorch's promotion, not NumPy's float64
+    (np.zeros(2, np.float32), np.full(2, 1.5, np.float64), tl.float64),
+    (tl.zeros(2, dtype=tl.int32), tl.full((2,), 1.5), tl.float32),
+    (np.zeros(2), tl.full((2,), 1.5), tl.float64),
+])
+def test_collate_mixed_dtypes_promote(first, second, dtype):
+    batch = default_collate([first, second])
+    assert batch.dtype == dtype and batch.data.tolist() == [[0, 0], [1.5, 1.5]]
 
 
 def test_collate_containers_elementwise():
     Pair = collections.namedtuple("Pair", "image label")
     batch = default_collate([(np.zeros(2, np.float32), 1, "a"), (np.ones(2, np.float32), 2, "b")])
-    assert isinstance(batch, tuple) and batch[0].shape == (2, 2) and batch[1].data.tolist() == [1, 2]
-    assert batch[2] == ["a", "b"]
+    assert isinstance(batch, list) and batch[0].shape == (2, 2) and batch[1].data.tolist() == [1, 2]  # torch: a list
+    assert batch[2] == ("a", "b")
+    images, labels, names = batch
     as_list = default_collate([[1, 2.0], [3, 4.0]])
-    assert isinstance(as_list, list) and as_list[0].dtype == tl.int64 and as_list[1].dtype == tl.float32
+    assert isinstance(as_list, list) and as_list[0].dtype == tl.int64 and as_list[1].dtype == tl.float64
     named = default_collate([Pair(np.zeros(3), 0), Pair(np.ones(3), 1)])
     assert isinstance(named, Pair) and named.image.shape == (2, 3)
     nested = default_collate([{"x": 1.0, "meta": {"id": 4}}, {"x": 2.0, "meta": {"id": 5}}])
     assert nested["x"].data.tolist() == [1.0, 2.0] and nested["meta"]["id"].data.tolist() == [4, 5]
+    ordered = default_collate([collections.OrderedDict(b=1, a=2), collections.OrderedDict(b=3, a=4)])
+    assert type(ordered) is collections.OrderedDict and list(ordered) == ["b", "a"]
+    assert default_collate([collections.defaultdict(int, a=1)] * 2).default_factory is int
+    assert default_collate(["a", "b"]) == ["a", "b"]
 
 
 def test_collate_errors():
@@ -266,6 +342,24 @@ def test_collate_errors():
         default_collate([(1, 2), (3,)])
     with pytest.raises(TypeError, match="object"):
         default_collate([object(), object()])
+    with pytest.raises(TypeError, match="found an array of dtype <U1"):
+        default_collate([np.array(["a"]), np.array(["b"])])
+    with pytest.raises(TypeError, match="sample 1 is str 'a'"):
+        default_collate([1, "a"])
+    with pytest.raises(TypeError, match="sample 1 is of type ndarray"):
+        default_collate([tl.ones(2), np.ones(2)])
+    with pytest.raises(KeyError, match="sample 1 has no key 'a'"):
+        default_collate([{"a": 1}, {"b": 2}])
+    with pytest.raises(ValueError, match="empty"):
+        default_collate([])
+
+
+def test_default_convert_for_unbatched_samples():
+    converted = default_convert((np.arange(3, dtype=np.int32), 1.5, "x", np.float32(2)))
+    assert isinstance(converted, list) and converted[0].dtype == tl.int32 and converted[1:3] == [1.5, "x"]
+    assert isinstance(converted[3], tl.Tensor) and converted[3].dtype == tl.float32 and converted[3].shape == ()
+    strings = np.array(["a"])
+    assert default_convert({"s": strings})["s"] is strings
 
 
 # ---- transforms -----------------------------------------------------------------------------------
@@ -289,10 +383,28 @@ def test_to_tensor_layouts():
         T.ToTensor()(tl.ones(3, 4, 4))
 
 
+def test_to_tensor_divides_by_255_like_torchvision():
+    image = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    expected = image.astype(np.float32) / np.float32(255)  # torchvision: img.float().div(255), float32 division
+    np.testing.assert_array_equal(T.ToTensor()(image).data[0], expected)
+
+
 def test_to_tensor_batch_equals_per_sample():
     images = np.random.default_rng(3).integers(0, 256, size=(4, 6, 5, 3), dtype=np.uint8)
     batch = T.ToTensor().apply_batch(images)
     np.testing.assert_array_equal(batch.data, np.stack([T.ToTensor()(image).data for image in images]))
+
+
+def test_normalize_subtracts_then_divides_like_torchvision():
+    image = np.random.default_rng(5).random((3, 8, 8)).astype(np.float32)
+    mean, std = (0.4914, 0.4822, 0.4465), (0.247, 0.243, -0.261)  # a negative std is allowed, as in torchvision
+    mean32, std32 = (np.asarray(v, dtype=np.float32)[:, None, None] for v in (mean, std))
+    out = T.Normalize(mean, std)(tl.tensor(image))
+    np.testing.assert_array_equal(out.data, (image - mean32) / std32)  # sub(mean).div(std), no multiplication
+    with pytest.raises(ValueError, match="std must not be zero"):
+        T.Normalize((0.5, 0.5), (0.5, 0.0))
+    one_std = T.Normalize((0.1, 0.2, 0.3), 0.5)(tl.tensor(image))
+    np.testing.assert_array_equal(one_std.data, (image - np.float32([0.1, 0.2, 0.3])[:, None, None]) / np.float32(0.5))
 
 
 def test_normalize_per_channel():
@@ -341,6 +453,19 @@ def test_random_crop_rejects_crop_larger_than_image():
     with pytest.raises(ValueError, match="larger than"):
         T.RandomCrop(8)(np.zeros((6, 6), np.uint8))
     assert T.RandomCrop((4, 2), padding=(1, 2))(np.zeros((6, 6), np.uint8)).shape == (4, 2)
+
+
+def test_random_crop_size_and_padding_arguments():
+    image = np.arange(36, dtype=np.uint8).reshape(6, 6)
+    assert T.RandomCrop([3])(image).shape == (3, 3)  # a one-element size is a square, as in torchvision
+    assert T.RandomCrop((4, 2))(image).shape == (4, 2)
+    for size in ([1, 2, 3], 0, (2, -1), 2.5):
+        with pytest.raises(ValueError, match="RandomCrop: size"):
+            T.RandomCrop(size)
+    with pytest.raises(ValueError, match="padding must be non-negative, got -1"):
+        T.RandomCrop(2, padding=-1)
+    with pytest.raises(ValueError, match="padding must be an int or a sequence of 1, 2 or 4 ints"):
+        T.RandomCrop(2, padding=(1, 2, 3))
 
 
 def test_random_horizontal_flip():

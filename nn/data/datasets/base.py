@@ -71,8 +71,8 @@ class ImageDataset(Dataset):
             images = batched.apply_batch(images)
         labels = self.labels[indices]
         if self.target_transform is None:
-            return images, tl.Tensor._make(labels)
-        return images, default_collate([self.target_transform(int(label)) for label in labels])
+            return [images, tl.Tensor._make(labels)]
+        return [images, default_collate([self.target_transform(int(label)) for label in labels])]
 
     def __repr__(self) -> str:
         split = "" if self.split is None else f"split={self.split!r}, "
