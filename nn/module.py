@@ -553,7 +553,7 @@ class ModuleDict(Module):
 
     def update(self, modules):
         """Add or replace modules from a mapping or an iterable of (name, module) pairs."""
-        if isinstance(modules, Mapping):
+        if isinstance(modules, (Mapping, ModuleDict)):
             pairs = list(modules.items())
         elif isinstance(modules, Iterable):
             pairs = list(modules)

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 
 import tensorlib as tl
-from nn.layers import Conv2d, ConvReLU2d, Linear, _BatchNorm
+from nn.layers import Conv2d, ConvReLU2d, Linear
 
 _MB = 2**20  # bytes in a megabyte, as torchsummary counts them
 
@@ -94,10 +94,11 @@ def summary(model, input_size=(3, 32, 32), batch_size: int = 1, dtype=None, verb
     N*K*P*Q*(C/groups)*R*S and Linear as rows*in_features*out_features; biases and other layers count 0.
     Memory is in MB of 2**20 bytes: parameters and buffers, and the forward outputs of every row for the batch.
 
-    The forward pass runs in eval mode under ``no_grad`` on a small batch of ``dtype`` (default: the
-    parameters' dtype) on the parameters' device; an output whose leading dimension is that batch size is
-    reported with ``batch_size`` there. The model is left as it was, also on error: training flags and buffers
-    (a batch norm's running statistics) are restored and the hooks removed. A forward that fails (e.g. an input
+    The forward pass runs in eval mode under ``no_grad`` on a batch of two of ``dtype`` (default: the
+    parameters' dtype) on the parameters' device; an output whose leading dimension is 2 is reported with
+    ``batch_size`` there. The model is left as it was, also on error: training flags, buffers (a batch norm's
+    running statistics; also a buffer the forward replaced) and the random state are restored, and the hooks
+    removed. A forward that fails (e.g. an input
     too small for the model) raises RuntimeError naming the input size and the innermost layer that was running.
     """
     input_size = tuple(input_size)
@@ -116,8 +117,9 @@ def summary(model, input_size=(3, 32, 32), batch_size: int = 1, dtype=None, verb
               or isinstance(module, ConvReLU2d)]
     calls = {id(module): [] for _, module in layers}  # per call: [(shape for the batch, itemsize)] per output
 
-    # eval-mode batch norm without running statistics normalises with the batch's: one sample is not enough
-    probe = 2 if any(isinstance(m, _BatchNorm) and not m.track_running_stats for m in model.modules()) else 1
+    # two samples: eval-mode batch norm without running statistics needs more than one, and a leading 1 that is
+    # not the batch (a sum over it with keepdim) is then not taken for it
+    probe = 2
 
     def record(module, inputs, output):
         calls[id(module)].append([(_with_batch(t.shape, probe, batch_size), t.dtype.itemsize)
@@ -125,7 +127,10 @@ def summary(model, input_size=(3, 32, 32), batch_size: int = 1, dtype=None, verb
 
     x = tl.zeros(probe, *input_size, dtype=dtype, device=device)
     modes = [(module, module.training) for module in model.modules()]
+    # buffers as they are: each module's table (a forward may assign a new tensor) and each tensor's values
+    tables = [(module, dict(module._buffers)) for module in model.modules()]
     buffers = [(buffer, buffer.data.copy()) for buffer in model.buffers()]
+    rng_state = tl.get_rng_state()  # a forward may draw (noise layers) even in eval mode
     handles = [module.register_forward_hook(record) for _, module in layers]
     try:
         model.eval()
@@ -139,8 +144,12 @@ def summary(model, input_size=(3, 32, 32), batch_size: int = 1, dtype=None, verb
             handle.remove()
         for module, mode in modes:
             module.training = mode
+        for module, table in tables:
+            module._buffers.clear()
+            module._buffers.update(table)
         for buffer, saved in buffers:
             buffer.data[...] = saved
+        tl.set_rng_state(rng_state)
 
     rows, seen = [], set()
     for name, module in layers:

@@ -458,3 +458,12 @@ def test_module_list_repr_folds_runs_of_identical_modules():
     assert repr(blocks) == "ModuleList(\n  (0-1): 2 x Sequential(\n    (0): ReLU()\n    (1): Tanh()\n  )\n)"
     assert repr(nn.ModuleList()) == "ModuleList()"
     assert repr(nn.Sequential(nn.ReLU(), nn.ReLU())).count("(1): ReLU()") == 1  # Sequential does not fold
+
+
+def test_module_dict_from_and_updated_with_another_module_dict():
+    a = nn.ModuleDict({"fc": nn.Linear(1, 1), "act": nn.ReLU()})
+    b = nn.ModuleDict(a)
+    assert list(b.keys()) == ["fc", "act"] and b["fc"] is a["fc"]
+    c = nn.ModuleDict({"x": nn.ReLU()})
+    c.update(a)
+    assert list(c.keys()) == ["x", "fc", "act"]

@@ -187,3 +187,36 @@ def test_batch_norm_using_batch_statistics_in_eval_gets_two_samples():
     stats = summary(model, (4,), batch_size=3, verbose=False)
     assert [row.output_shape for row in stats.rows] == [(3, 3), (3, 3)]
     assert stats.total_macs == 3 * 4 * 3
+
+
+class AssignsAndDraws(nn.Module):
+    """A layer whose forward replaces its buffer by a new tensor and draws noise, even in eval mode."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("ema", tl.zeros(3))
+
+    def forward(self, x):
+        self.ema = self.ema * 0.5 + x.mean(0)
+        return x + tl.randn(*x.shape) * 0.01
+
+
+def test_assigned_buffers_and_the_random_state_are_restored():
+    model = nn.Sequential(AssignsAndDraws(), nn.Linear(3, 2))
+    original = model[0].ema
+    rng_state = tl.get_rng_state()
+    summary(model, (3,), verbose=False)
+    assert model[0].ema is original and not original.numpy().any()
+    assert tl.get_rng_state() == rng_state
+
+
+class SumOverBatch(nn.Module):
+    def forward(self, x):
+        return x.sum(0, keepdim=True)
+
+
+def test_a_leading_one_that_is_not_the_batch_is_reported_as_it_is():
+    model = nn.Sequential(nn.Linear(4, 3), SumOverBatch(), nn.Linear(3, 2))
+    stats = summary(model, (4,), batch_size=8, verbose=False)
+    assert [row.output_shape for row in stats.rows] == [(8, 3), (1, 3), (1, 2)]
+    assert stats.total_macs == 8 * 4 * 3 + 1 * 3 * 2
