@@ -328,8 +328,6 @@ class Tensor:
                 )
             before = Tensor._make(self.data, requires_grad=self.requires_grad)
             before._ctx, before._version_cell = self._ctx, self._version
-            if self._ctx is not None:  # the old node's output is now the stand-in (retain_grad() moves on)
-                self._ctx.output = weakref.ref(before)
         result = op(before, *operands)
         if record and result._ctx is not None:  # what the op saved of the old values must survive the write
             for key, value in list(vars(result._ctx).items()):
@@ -345,7 +343,9 @@ class Tensor:
             raise RuntimeError(f"{name}: the result is on {result.device} but this tensor is on {self.device}")
         self.data[...] = result.data
         self._changed()
-        if record:
+        if record and result._ctx is not None:
+            if self._ctx is not None:  # the old node's output is now the stand-in (retain_grad() moves on)
+                self._ctx.output = weakref.ref(before)
             self._ctx, self.requires_grad = result._ctx, True
             if result.dtype != self.dtype:  # the graph's output must have this tensor's dtype
                 self._ctx = result.to(self.dtype)._ctx

@@ -432,3 +432,15 @@ def test_mm_bmm_and_t():
     assert a.t().shape == (3, 2) and tl.randn(3).t().shape == (3,)
     with pytest.raises(ValueError, match="at most 2"):
         tl.randn(2, 2, 2).t()
+
+
+def test_a_refused_inplace_op_leaves_the_tensor_and_its_graph_as_they_were():
+    a = leaf([1.0, 3.0])
+    x = a * 2
+    x.retain_grad()
+    with pytest.raises(RuntimeError, match="broadcast shape"):
+        x += tl.ones(2, 2, dtype=tl.float64)
+    np.testing.assert_array_equal(x.detach().numpy(), [2.0, 6.0])
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [4.0, 12.0])
+    np.testing.assert_array_equal(a.grad.numpy(), [8.0, 24.0])
