@@ -312,21 +312,27 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     ignored gives a NaN loss and a zero gradient; targets whose weights sum to 0 give NaN in both.
     """
     _check_reduction(reduction)
+    _check_class_weight(weight, input.shape[1] if input.ndim > 1 else input.shape[0])
+    return _nll(input, target, weight, ignore_index, reduction)[0]
+
+
+def _nll(input, target, weight, ignore_index, reduction):
+    """nll_loss past its reduction and weight checks: (the loss, ``_target_weights``), the latter for
+    cross_entropy's smoothing term, which then needs not read (and range-check) the targets a second time."""
     if target.dtype.kind not in "iu":
         raise TypeError(f"nll_loss target must hold class indices (integers), got dtype {target.dtype}")
     _check_targets(input, target)
-    _check_class_weight(weight, input.shape[1] if input.ndim > 1 else input.shape[0])
     flat = _classes_last(input)
-    labels, valid, sample_weight = _target_weights(input, target, weight, ignore_index)
+    targets = labels, valid, sample_weight = _target_weights(input, target, weight, ignore_index)
     rows = module_for(input.device).arange(flat.shape[0])
     picked = flat[tl.Tensor._make(rows), tl.Tensor._make(labels)]
     # the where, not the zero weight, makes an ignored row's loss 0: its unused log-probability may be -inf
     losses = tl.where(valid, -picked * tl.Tensor._make(sample_weight), 0.0)
     if reduction == "none":
-        return losses.reshape(target.shape)
+        return losses.reshape(target.shape), targets
     if reduction == "sum":
-        return losses.sum()
-    return _DivideByTotalWeight.apply(losses.sum(), sample_weight.sum())
+        return losses.sum(), targets
+    return _DivideByTotalWeight.apply(losses.sum(), sample_weight.sum()), targets
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
@@ -359,10 +365,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
             return losses
         total = losses.sum()
         return total if reduction == "sum" else total / max(input.numel() // classes, 1)
-    loss = nll_loss(logp, target, weight, ignore_index, reduction)
+    loss, (_, valid, sample_weight) = _nll(logp, target, weight, ignore_index, reduction)
     if not label_smoothing:
         return loss
-    _, valid, sample_weight = _target_weights(input, target, weight, ignore_index)
     smooth_terms = logp * weight.reshape(weight_shape) if weight is not None else logp
     smooth = tl.where(valid.reshape(target.shape), -smooth_terms.sum(class_dim), 0.0)
     if reduction == "mean":
