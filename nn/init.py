@@ -10,15 +10,7 @@ import warnings
 import numpy as np
 
 from tensorlib.device import move
-from tensorlib.random import default_generator
-
-
-def _rng(generator) -> np.random.Generator:
-    if generator is None:
-        return default_generator()
-    if not isinstance(generator, np.random.Generator):
-        raise TypeError(f"generator must be a numpy.random.Generator or None, got {type(generator).__name__}")
-    return generator
+from tensorlib.random import generator_or_default
 
 
 def _check_floating(tensor, who: str):
@@ -87,7 +79,7 @@ def uniform_(tensor, a=0.0, b=1.0, generator=None):
         raise RuntimeError(f"uniform_ expects finite bounds, got a={a}, b={b}")
     if a > b:
         raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found a={a} > b={b}")
-    values = _rng(generator).random(tensor.shape, dtype=_draw_dtype(tensor))
+    values = generator_or_default(generator).random(tensor.shape, dtype=_draw_dtype(tensor))
     values *= b - a
     values += a
     return _fill(tensor, values)
@@ -98,7 +90,7 @@ def normal_(tensor, mean=0.0, std=1.0, generator=None):
     _check_floating(tensor, "normal_")
     if not std >= 0:  # also catches NaN
         raise RuntimeError(f"normal_ expects std >= 0.0, but found std={std}")
-    values = _rng(generator).standard_normal(tensor.shape, dtype=_draw_dtype(tensor))
+    values = generator_or_default(generator).standard_normal(tensor.shape, dtype=_draw_dtype(tensor))
     values *= std
     values += mean
     return _fill(tensor, values)
@@ -117,7 +109,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     if mean < a - 2 * std or mean > b + 2 * std:
         warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. "
                       "The distribution of values may be incorrect.", stacklevel=2)
-    rng = _rng(generator)
+    rng = generator_or_default(generator)
 
     def cdf(x):
         return (1.0 + math.erf((x - mean) / (std * math.sqrt(2.0)))) / 2.0
@@ -202,7 +194,7 @@ def orthogonal_(tensor, gain=1.0, generator=None):
         return tensor
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
-    flat = _rng(generator).standard_normal((rows, cols))
+    flat = generator_or_default(generator).standard_normal((rows, cols))
     if rows < cols:
         flat = flat.T
     q, r = np.linalg.qr(flat)
@@ -244,7 +236,7 @@ def sparse_(tensor, sparsity, std=0.01, generator=None):
         raise ValueError(f"sparse_ needs a 2-D tensor, got shape {tensor.shape}")
     if not 0 <= sparsity <= 1:
         raise ValueError(f"sparse_ sparsity is the fraction of each column set to zero, in [0, 1]; got {sparsity!r}")
-    rng = _rng(generator)
+    rng = generator_or_default(generator)
     normal_(tensor, 0.0, std, rng)
     rows, cols = tensor.shape
     values = np.array(move(tensor.data, "cpu"))

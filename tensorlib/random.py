@@ -38,6 +38,15 @@ def default_generator() -> np.random.Generator:
     return _generator
 
 
+def generator_or_default(generator) -> np.random.Generator:
+    """The ``generator=`` argument of a drawing function: a NumPy Generator, or None for the global one."""
+    if generator is None:
+        return _generator
+    if not isinstance(generator, np.random.Generator):
+        raise TypeError(f"generator must be a numpy.random.Generator or None, got {type(generator).__name__}")
+    return generator
+
+
 def get_rng_state() -> dict:
     return _generator.bit_generator.state
 
@@ -94,14 +103,14 @@ def _normal_dtype(dtype: np.dtype) -> np.dtype:
 def rand(*dims, size=None, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform on [0, 1): ``rand(2, 3)``, ``rand((2, 3))`` or ``rand(size=(2, 3))``; dtype floating-point."""
     shape, dtype = _shape("rand", dims, size), _float_dtype("rand", dtype)
-    values = _uniform(generator or _generator, shape, dtype)
+    values = _uniform(generator_or_default(generator), shape, dtype)
     return _drawn(values, dtype, device, requires_grad)
 
 
 def randn(*dims, size=None, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal: ``randn(2, 3)``, ``randn((2, 3))`` or ``randn(size=(2, 3))``; dtype floating-point."""
     shape, dtype = _shape("randn", dims, size), _float_dtype("randn", dtype)
-    values = (generator or _generator).standard_normal(shape, dtype=_normal_dtype(dtype))
+    values = generator_or_default(generator).standard_normal(shape, dtype=_normal_dtype(dtype))
     return _drawn(values, dtype, device, requires_grad)
 
 
@@ -128,7 +137,7 @@ def randint(*args, low=None, high=None, size=None, generator=None, dtype=None, d
     if low >= high:
         raise ValueError(f"randint(): low must be less than high, got low={low}, high={high}")
     _check_representable("randint", dtype, low, high - 1, f"low={low}, high={high}")
-    values = (generator or _generator).integers(low, high, size=_size((size,)), dtype=np.int64)
+    values = generator_or_default(generator).integers(low, high, size=_size((size,)), dtype=np.int64)
     return _drawn(values, dtype, device, requires_grad)
 
 
@@ -161,7 +170,7 @@ def randperm(n: int, generator=None, dtype=None, device=None, requires_grad=Fals
     if dtype.kind == "b":
         raise TypeError("randperm(): dtype must be an integer or floating-point dtype, got bool")
     _check_representable("randperm", dtype, 0, max(int(n) - 1, 0), f"n={int(n)}")
-    return _drawn((generator or _generator).permutation(int(n)), dtype, device, requires_grad)
+    return _drawn(generator_or_default(generator).permutation(int(n)), dtype, device, requires_grad)
 
 
 def _check_representable(function: str, dtype: np.dtype, lowest: int, highest: int, what: str):
