@@ -1,4 +1,7 @@
-"""Loss modules: thin holders of the arguments of the functional losses."""
+"""Loss modules: thin holders of the arguments of the functional losses.
+
+Class weights (``weight``, and ``pos_weight`` of BCEWithLogitsLoss) are buffers, as in PyTorch: they are in
+the state dict when given and move with ``loss.to(device)``."""
 
 from __future__ import annotations
 
@@ -6,22 +9,29 @@ from nn import functional as F
 from nn.module import Module
 
 
-class CrossEntropyLoss(Module):
-    def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+class _WeightedLoss(Module):
+    """A loss with an optional per-class ``weight`` tensor, held as a buffer."""
+
+    def __init__(self, weight, reduction):
         super().__init__()
         F._check_reduction(reduction)
-        self.weight, self.ignore_index = weight, ignore_index
-        self.reduction, self.label_smoothing = reduction, label_smoothing
+        self.register_buffer("weight", weight)
+        self.reduction = reduction
+
+
+class CrossEntropyLoss(_WeightedLoss):
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+        super().__init__(weight, reduction)
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
     def forward(self, input, target):
         return F.cross_entropy(input, target, self.weight, self.ignore_index, self.reduction, self.label_smoothing)
 
 
-class NLLLoss(Module):
+class NLLLoss(_WeightedLoss):
     def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
-        super().__init__()
-        F._check_reduction(reduction)
-        self.weight, self.ignore_index, self.reduction = weight, ignore_index, reduction
+        super().__init__(weight, reduction)
+        self.ignore_index = ignore_index
 
     def forward(self, input, target):
         return F.nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
@@ -71,21 +81,18 @@ class HuberLoss(Module):
         return F.huber_loss(input, target, self.reduction, self.delta)
 
 
-class BCELoss(Module):
+class BCELoss(_WeightedLoss):
     def __init__(self, weight=None, reduction="mean"):
-        super().__init__()
-        F._check_reduction(reduction)
-        self.weight, self.reduction = weight, reduction
+        super().__init__(weight, reduction)
 
     def forward(self, input, target):
         return F.binary_cross_entropy(input, target, self.weight, self.reduction)
 
 
-class BCEWithLogitsLoss(Module):
+class BCEWithLogitsLoss(_WeightedLoss):
     def __init__(self, weight=None, reduction="mean", pos_weight=None):
-        super().__init__()
-        F._check_reduction(reduction)
-        self.weight, self.reduction, self.pos_weight = weight, reduction, pos_weight
+        super().__init__(weight, reduction)
+        self.register_buffer("pos_weight", pos_weight)
 
     def forward(self, input, target):
         return F.binary_cross_entropy_with_logits(input, target, self.weight, self.reduction, self.pos_weight)

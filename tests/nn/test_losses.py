@@ -423,3 +423,24 @@ def test_losses_on_cuda_match_the_cpu(tier, name):
 
     for got, expected in zip(run("cuda"), run("cpu")):
         np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("cls", [nn.CrossEntropyLoss, nn.NLLLoss, nn.BCELoss, nn.BCEWithLogitsLoss])
+def test_class_weights_are_buffers(cls):
+    """As in PyTorch: a given weight is in the state dict, loads back and follows dtype moves; none is absent."""
+    assert list(cls().state_dict()) == []
+    loss = cls(weight=tl.tensor(np.arange(1.0, 4.0), dtype=tl.float32))
+    assert list(loss.state_dict()) == ["weight"]
+    loss.load_state_dict({"weight": tl.tensor(np.full(3, 7.0), dtype=tl.float32)})
+    np.testing.assert_array_equal(loss.weight.numpy(), np.full(3, 7.0))
+    assert loss.double().weight.dtype == tl.float64
+    with pytest.raises(TypeError, match="buffer 'weight' must be a Tensor or None, got ndarray"):
+        cls(weight=np.ones(3))
+
+
+def test_bce_with_logits_pos_weight_is_a_buffer():
+    loss = nn.BCEWithLogitsLoss(pos_weight=tl.tensor([2.0, 0.5]))
+    assert list(loss.state_dict()) == ["pos_weight"]
+    logits, target = tl.tensor([[0.3, -1.2]]), tl.tensor([[1.0, 0.0]])
+    expected = F.binary_cross_entropy_with_logits(logits, target, pos_weight=tl.tensor([2.0, 0.5]))
+    np.testing.assert_allclose(loss(logits, target).item(), expected.item())
