@@ -14,12 +14,6 @@ TRAIN = ["train", "--model", "lenet5", "--dataset", "synthetic", "--batch-size",
          "--no-progress", "--seed", "3"]
 
 
-def run(args, capsys):
-    code = cli.main(args)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "lenet"
@@ -39,7 +33,7 @@ def test_train_writes_checkpoint_metrics_and_test_result(trained):
     assert json.loads((trained / "config.json").read_text())["model"] == "lenet5"
 
 
-def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, capsys, monkeypatch):
+def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, run_cli, monkeypatch):
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
     assert cli.main(TRAIN + ["--epochs", "2", "--out", str(straight)]) == 0
 
@@ -50,12 +44,12 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, capsys, m
         self.add_callback(lambda t: t.request_stop() if (t.epoch, t.batch) == (0, 7) else None)
 
     monkeypatch.setattr(Trainer, "__init__", stop_mid_epoch)
-    code, out, _ = run(TRAIN + ["--epochs", "2", "--out", str(interrupted)], capsys)
+    code, out, _ = run_cli(TRAIN + ["--epochs", "2", "--out", str(interrupted)])
     assert code == 130 and "stopped during epoch 1 after 7 batches" in out
     assert load(interrupted / "checkpoint.safetensors")["progress"]["batch"] == 7
     monkeypatch.setattr(Trainer, "__init__", original_init)
 
-    code, out, _ = run(["train", "--resume", str(interrupted), "--no-progress"], capsys)
+    code, out, _ = run_cli(["train", "--resume", str(interrupted), "--no-progress"])
     assert code == 0 and "resuming" in out
     a = load(straight / "checkpoint.safetensors")
     b = load(interrupted / "checkpoint.safetensors")
@@ -71,9 +65,9 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, capsys, m
         assert m_a["val_accuracy"] == m_b["val_accuracy"]
 
 
-def test_nan_guard_stops_and_keeps_no_bad_weights(tmp_path, capsys):
+def test_nan_guard_stops_and_keeps_no_bad_weights(tmp_path, run_cli):
     out = tmp_path / "blowup"
-    code, _, err = run(TRAIN + ["--epochs", "2", "--lr", "1e8", "--out", str(out)], capsys)
+    code, _, err = run_cli(TRAIN + ["--epochs", "2", "--lr", "1e8", "--out", str(out)])
     assert code == 1
     assert "loss became" in err and "smaller learning rate" in err
     checkpoint = out / "checkpoint.safetensors"
@@ -81,8 +75,8 @@ def test_nan_guard_stops_and_keeps_no_bad_weights(tmp_path, capsys):
         assert all(np.isfinite(v).all() for v in load(checkpoint)["model"].values())
 
 
-def test_viz_writes_valid_pictures(trained, capsys):
-    code, out, _ = run(["viz", str(trained)], capsys)
+def test_viz_writes_valid_pictures(trained, run_cli):
+    code, out, _ = run_cli(["viz", str(trained)])
     assert code == 0
     paths = out.split()
     names = {p.rsplit("/", 1)[-1] for p in paths}
@@ -95,45 +89,44 @@ def test_viz_writes_valid_pictures(trained, capsys):
         assert image.format == "PNG" and image.size == (1000, 400)
 
 
-def test_evaluate_prints_accuracy_and_confusion(trained, capsys):
-    code, out, _ = run(["evaluate", str(trained)], capsys)
+def test_evaluate_prints_accuracy_and_confusion(trained, run_cli):
+    code, out, _ = run_cli(["evaluate", str(trained)])
     assert code == 0
     assert "accuracy" in out and "per-class accuracy" in out and "confusion matrix" in out
     rows = [line for line in out.splitlines() if line.strip().endswith(("stripes", "square", "cross"))]
     assert sum(int(v) for row in rows[-4:] for v in row.split()[:4]) == 500  # every test image counted once
 
 
-def test_predict_reads_an_image_file(trained, tmp_path, capsys):
+def test_predict_reads_an_image_file(trained, tmp_path, run_cli):
     from nn.data import get_dataset
 
     image, label = get_dataset("synthetic", split="test")[0]
     picture = tmp_path / "digit.png"
     Image.fromarray((np.asarray(image).reshape(28, 28) * 255).astype(np.uint8)).resize((56, 56)).save(picture)
-    code, out, _ = run(["predict", str(trained), str(picture), "--top-k", "3"], capsys)
+    code, out, _ = run_cli(["predict", str(trained), str(picture), "--top-k", "3"])
     assert code == 0
     probabilities = [float(line.split()[-1]) for line in out.splitlines()[1:]]
     assert len(probabilities) == 3 and probabilities == sorted(probabilities, reverse=True)
     assert 0 < sum(probabilities) <= 1 + 1e-6
 
 
-def test_summary_command(capsys):
-    code, out, _ = run(["summary", "--model", "vgg16", "--input", "3x224x224"], capsys)
+def test_summary_command(run_cli):
+    code, out, _ = run_cli(["summary", "--model", "vgg16", "--input", "3x224x224"])
     assert code == 0 and "138,357,544" in out
 
 
-def test_info_command(capsys):
-    code, out, _ = run(["info"], capsys)
+def test_info_command(run_cli):
+    code, out, _ = run_cli(["info"])
     assert code == 0
     assert "numpy" in out and "cuda" in out and "conv2d_forward" in out and "(default)" in out
 
 
-def test_errors_are_reported_not_raised(tmp_path, capsys):
-    code, _, err = run(["evaluate", str(tmp_path / "no-such-run")], capsys)
+def test_errors_are_reported_not_raised(tmp_path, run_cli):
+    code, _, err = run_cli(["evaluate", str(tmp_path / "no-such-run")])
     assert code == 2 and "no-such-run" in err
-    code, _, err = run(TRAIN + ["--epochs", "1", "--dataset", "mnist", "--out", str(tmp_path / "r")], capsys)
+    code, _, err = run_cli(TRAIN + ["--epochs", "1", "--dataset", "mnist", "--out", str(tmp_path / "r")])
     assert code == 2 and "--data-dir" in err
-    code, _, err = run(TRAIN + ["--epochs", "1", "--device", "cpu", "--cuda-graph", "--out", str(tmp_path / "g")],
-                       capsys)
+    code, _, err = run_cli(TRAIN + ["--epochs", "1", "--device", "cpu", "--cuda-graph", "--out", str(tmp_path / "g")])
     assert code == 2 and "--cuda-graph needs --device cuda" in err and "got --device cpu" in err
 
 
@@ -159,7 +152,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits(tmp_path):
     assert os.path.exists(out / "config.json")
 
 
-def test_plateau_schedule_divides_the_lr_when_the_validation_loss_stalls(tmp_path, capsys, monkeypatch):
+def test_plateau_schedule_divides_the_lr_when_the_validation_loss_stalls(tmp_path, run_cli, monkeypatch):
     original = Trainer.evaluate
 
     def stalled(self, loader, num_classes=None):
@@ -169,11 +162,11 @@ def test_plateau_schedule_divides_the_lr_when_the_validation_loss_stalls(tmp_pat
 
     monkeypatch.setattr(Trainer, "evaluate", stalled)
     out = tmp_path / "plateau"
-    code, _, _ = run(TRAIN + ["--epochs", "5", "--scheduler", "plateau", "--out", str(out)], capsys)
+    code, _, _ = run_cli(TRAIN + ["--epochs", "5", "--scheduler", "plateau", "--out", str(out)])
     assert code == 0
     lrs = [json.loads(line)["lr"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     # best at epoch 1, then 3 epochs without improvement exceed patience 2: divided by 10 after epoch 4
     assert lrs == pytest.approx([0.05, 0.05, 0.05, 0.05, 0.005])
-    code, out_text, _ = run(["train", "--resume", str(out), "--epochs", "6", "--no-progress"], capsys)
+    code, out_text, _ = run_cli(["train", "--resume", str(out), "--epochs", "6", "--no-progress"])
     assert code == 0 and "re-planned" not in out_text
     assert load(out / "checkpoint.safetensors")["scheduler"]["best"] == 1.0

@@ -19,12 +19,6 @@ from nn.train import Trainer
 TRAIN = ["train", "--dataset", "synthetic", "--batch-size", "100", "--no-progress"]
 
 
-def run(args, capsys):
-    code = cli.main(args)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "run"
@@ -51,11 +45,11 @@ def test_validation_and_evaluation_images_are_not_augmented():
 
 
 # ---- divergence -----------------------------------------------------------------------------------------
-def test_learning_rate_10_stops_with_a_clear_message(tmp_path, capsys):
+def test_learning_rate_10_stops_with_a_clear_message(tmp_path, run_cli):
     out = tmp_path / "lr10"
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        code, _, err = run(TRAIN + ["--epochs", "2", "--lr", "10", "--out", str(out)], capsys)
+        code, _, err = run_cli(TRAIN + ["--epochs", "2", "--lr", "10", "--out", str(out)])
     assert code == 1
     assert "training diverged" in err and "100 times" in err and "smaller learning rate" in err
     assert "no checkpoint had been written yet" in err and "last good checkpoint" not in err
@@ -97,11 +91,11 @@ def test_auxiliary_heads_add_a_weighted_loss():
 
 # ---- extending and resuming -----------------------------------------------------------------------------
 @pytest.mark.parametrize("scheduler", ["cosine", "onecycle"])
-def test_extending_a_run_replans_the_schedule(tmp_path, capsys, scheduler):
+def test_extending_a_run_replans_the_schedule(tmp_path, run_cli, scheduler):
     out = tmp_path / scheduler
-    assert run(TRAIN + ["--epochs", "1", "--scheduler", scheduler, "--out", str(out)], capsys)[0] == 0
+    assert run_cli(TRAIN + ["--epochs", "1", "--scheduler", scheduler, "--out", str(out)])[0] == 0
     first_seconds = json.loads((out / "test.json").read_text())["train_seconds"]
-    code, printed, err = run(["train", "--resume", str(out), "--epochs", "2", "--no-progress"], capsys)
+    code, printed, err = run_cli(["train", "--resume", str(out), "--epochs", "2", "--no-progress"])
     assert code == 0, err
     assert "re-planned for 2 epochs (it was planned for 1)" in printed
     assert json.loads((out / "config.json").read_text())["epochs"] == 2
@@ -110,12 +104,12 @@ def test_extending_a_run_replans_the_schedule(tmp_path, capsys, scheduler):
     if scheduler == "cosine":
         assert lrs == [pytest.approx(0.05), pytest.approx(0.025)]  # epoch 2 of a 2-epoch cosine plan
     assert json.loads((out / "test.json").read_text())["train_seconds"] > first_seconds  # the total, both parts
-    code, _, err = run(["train", "--resume", str(out), "--epochs", "1"], capsys)
+    code, _, err = run_cli(["train", "--resume", str(out), "--epochs", "1"])
     assert code == 2 and "already completed 2 epochs" in err
 
 
 @pytest.mark.parametrize("scheduler", ["cosine", "onecycle"])
-def test_epochs_of_a_run_stopped_part_way_through_them_are_refused(tmp_path, capsys, monkeypatch, scheduler):
+def test_epochs_of_a_run_stopped_part_way_through_them_are_refused(tmp_path, run_cli, monkeypatch, scheduler):
     """A run stopped in epoch 2 has done more than --epochs 1: refused, nothing written."""
     out = tmp_path / "run"
     original_init = Trainer.__init__
@@ -125,10 +119,10 @@ def test_epochs_of_a_run_stopped_part_way_through_them_are_refused(tmp_path, cap
         self.add_callback(lambda t: t.request_stop() if (t.epoch, t.batch) == (1, 3) else None)
 
     monkeypatch.setattr(Trainer, "__init__", stop_in_epoch_2)
-    assert run(TRAIN + ["--epochs", "2", "--scheduler", scheduler, "--out", str(out)], capsys)[0] == 130
+    assert run_cli(TRAIN + ["--epochs", "2", "--scheduler", scheduler, "--out", str(out)])[0] == 130
     monkeypatch.setattr(Trainer, "__init__", original_init)
     before = {path.name: path.read_bytes() for path in out.iterdir()}
-    code, _, err = run(["train", "--resume", str(out), "--epochs", "1"], capsys)
+    code, _, err = run_cli(["train", "--resume", str(out), "--epochs", "1"])
     assert code == 2
     assert "--epochs 1: the run in" in err and "has already completed 1 epoch and 3 batches of epoch 2" in err
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before
@@ -166,9 +160,9 @@ def test_a_checkpoint_of_another_world_size_is_refused(tmp_path, monkeypatch):
     (["--model-arg", "activation=relu"], "--model-arg activation=\"relu\" conflicts"),
     (["--out", "elsewhere"], "--out elsewhere conflicts with --resume"),
 ])
-def test_resume_refuses_conflicting_settings(trained, capsys, args, named):
+def test_resume_refuses_conflicting_settings(trained, run_cli, args, named):
     before = (trained / "config.json").read_text()
-    code, _, err = run(["train", "--resume", str(trained), *args], capsys)
+    code, _, err = run_cli(["train", "--resume", str(trained), *args])
     assert code == 2 and named in err
     assert (trained / "config.json").read_text() == before
 
@@ -189,26 +183,26 @@ def test_resume_refuses_conflicting_settings(trained, capsys, args, named):
     (["--model", "vgg11", "--model-arg", "small_input=true"], "cannot take the 1x28x28 images"),
     (["--dataset", "cifar10"], "--dataset cifar10 is read from files: give --data-dir"),
 ])
-def test_bad_training_settings_are_refused_before_the_run_directory(tmp_path, capsys, args, named):
+def test_bad_training_settings_are_refused_before_the_run_directory(tmp_path, run_cli, args, named):
     out = tmp_path / "rejected"
-    code, _, err = run(TRAIN + ["--epochs", "1", "--out", str(out), *args], capsys)
+    code, _, err = run_cli(TRAIN + ["--epochs", "1", "--out", str(out), *args])
     assert code == 2 and named in err
     assert not out.exists()
 
 
-def test_googlenet_aux_heads_on_small_images_are_refused(tmp_path, capsys):
-    code, _, err = run(TRAIN + ["--model", "googlenet", "--model-arg", "aux_logits=true", "--out", str(tmp_path / "g")],
-                       capsys)
+def test_googlenet_aux_heads_on_small_images_are_refused(tmp_path, run_cli):
+    code, _, err = run_cli(TRAIN + ["--model", "googlenet", "--model-arg", "aux_logits=true",
+                                    "--out", str(tmp_path / "g")])
     assert code == 2 and "--model googlenet cannot take the 1x28x28 images" in err and "3x224x224" in err
 
 
-def test_an_existing_run_directory_is_not_reused(trained, tmp_path, capsys):
+def test_an_existing_run_directory_is_not_reused(trained, tmp_path, run_cli):
     lines = (trained / "metrics.jsonl").read_text()
-    code, _, err = run(TRAIN + ["--epochs", "1", "--out", str(trained)], capsys)
+    code, _, err = run_cli(TRAIN + ["--epochs", "1", "--out", str(trained)])
     assert code == 2 and f"--resume {trained}" in err and "another --out" in err
     assert (trained / "metrics.jsonl").read_text() == lines
     (tmp_path / "afile").write_text("x")
-    code, _, err = run(TRAIN + ["--epochs", "1", "--out", str(tmp_path / "afile")], capsys)
+    code, _, err = run_cli(TRAIN + ["--epochs", "1", "--out", str(tmp_path / "afile")])
     assert code == 2 and "is a file, not a directory" in err
 
 
@@ -244,11 +238,11 @@ def test_run_records_absolute_data_dir_and_dataset_description(trained):
     assert cli._resolve_data_dir(run_dir, {"data_dir": "/d", "out": "runs/a"}) == "/d"
 
 
-def test_predict_needs_no_dataset(trained, tmp_path, capsys, monkeypatch):
+def test_predict_needs_no_dataset(trained, tmp_path, run_cli, monkeypatch):
     picture = tmp_path / "shape.png"
     Image.fromarray((np.random.default_rng(0).random((28, 28)) * 255).astype(np.uint8)).save(picture)
     monkeypatch.setattr(cli, "_load_data", lambda *a, **k: pytest.fail("predict read the dataset"))
-    code, out, _ = run(["predict", str(trained), str(picture), "--top-k", "2"], capsys)
+    code, out, _ = run_cli(["predict", str(trained), str(picture), "--top-k", "2"])
     assert code == 0 and len(out.splitlines()) == 3
 
 
@@ -263,10 +257,10 @@ def test_predict_needs_no_dataset(trained, tmp_path, capsys, monkeypatch):
     (["evaluate", "{tmp}/no-such-run"], "no run directory {tmp}/no-such-run"),
     (["summary", "--model", "lenet5", "--num-classes", "0"], "--num-classes must be an integer >= 1, got 0"),
 ])
-def test_bad_arguments_of_the_other_commands(trained, tmp_path, capsys, args, named):
+def test_bad_arguments_of_the_other_commands(trained, tmp_path, run_cli, args, named):
     (tmp_path / "notimage.png").write_text("not a picture")
     fill = {"run": str(trained), "tmp": str(tmp_path)}
-    code, _, err = run([a.format(**fill) for a in args], capsys)
+    code, _, err = run_cli([a.format(**fill) for a in args])
     assert code == 2 and named.format(**fill) in err
     assert not (tmp_path / "pictures").exists()
 
@@ -277,14 +271,14 @@ def test_summary_input_must_be_chw(capsys):
     assert "CxHxW" in capsys.readouterr().err
 
 
-def test_evaluate_val_of_a_run_without_validation(tmp_path, capsys):
+def test_evaluate_val_of_a_run_without_validation(tmp_path, run_cli):
     out = tmp_path / "noval"
-    assert run(TRAIN + ["--epochs", "1", "--val-fraction", "0", "--out", str(out)], capsys)[0] == 0
-    code, _, err = run(["evaluate", str(out), "--split", "val"], capsys)
+    assert run_cli(TRAIN + ["--epochs", "1", "--val-fraction", "0", "--out", str(out)])[0] == 0
+    code, _, err = run_cli(["evaluate", str(out), "--split", "val"])
     assert code == 2 and "--val-fraction 0" in err and "--split test" in err
 
 
-def test_classes_without_samples_print_na(trained, capsys, monkeypatch):
+def test_classes_without_samples_print_na(trained, run_cli, monkeypatch):
     evaluate = Trainer.evaluate
 
     def without_class_0(self, loader, num_classes=None):
@@ -293,7 +287,7 @@ def test_classes_without_samples_print_na(trained, capsys, monkeypatch):
         return result
 
     monkeypatch.setattr(Trainer, "evaluate", without_class_0)
-    code, out, _ = run(["evaluate", str(trained)], capsys)
+    code, out, _ = run_cli(["evaluate", str(trained)])
     assert code == 0 and "n/a (no samples)" in out and "nan" not in out
 
 
@@ -325,33 +319,33 @@ def copy_run(trained, tmp_path):
     (lambda c: {**c, "epochs": "ten"}, "config.json: 'epochs' must be an integer >= 1"),
     (lambda c: {**c, "data": {"num_classes": 4}}, "config.json: 'data' needs 'input_size'"),
 ])
-def test_damaged_config_names_the_file_and_key(trained, tmp_path, capsys, content, named):
+def test_damaged_config_names_the_file_and_key(trained, tmp_path, run_cli, content, named):
     run_dir = copy_run(trained, tmp_path)
     path = run_dir / "config.json"
     text = content if isinstance(content, str) else json.dumps(content(json.loads(path.read_text())))
     path.write_text(text)
-    code, _, err = run(["evaluate", str(run_dir)], capsys)
+    code, _, err = run_cli(["evaluate", str(run_dir)])
     assert code == 2 and named in err
 
 
-def test_checkpoint_that_is_not_a_training_checkpoint(trained, tmp_path, capsys):
+def test_checkpoint_that_is_not_a_training_checkpoint(trained, tmp_path, run_cli):
     run_dir = copy_run(trained, tmp_path)
     weights = load(trained / "checkpoint.safetensors")["model"]
     nn.save(weights, run_dir / "checkpoint.safetensors")  # a plain file of weights
-    code, _, err = run(["evaluate", str(run_dir)], capsys)
+    code, _, err = run_cli(["evaluate", str(run_dir)])
     assert code == 2 and "checkpoint.safetensors: not a training checkpoint" in err and "'model'" in err
     nn.save({"model": 5, "optimizer": {}, "progress": {}, "rng": "x"}, run_dir / "checkpoint.safetensors")
-    code, _, err = run(["train", "--resume", str(run_dir)], capsys)
+    code, _, err = run_cli(["train", "--resume", str(run_dir)])
     assert code == 2 and "'model' must be a state dict" in err
 
 
-def test_refused_pickle_global_is_reported(tmp_path, capsys):
+def test_refused_pickle_global_is_reported(tmp_path, run_cli):
     batches = tmp_path / "cifar" / "cifar-10-batches-py"
     batches.mkdir(parents=True)
     evil = pickle.dumps(os.getcwd)  # a global outside NumPy
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         (batches / name).write_bytes(evil)
-    code, _, err = run(TRAIN + ["--dataset", "cifar10", "--data-dir", str(tmp_path / "cifar"),
-                                "--out", str(tmp_path / "r")], capsys)
+    code, _, err = run_cli(TRAIN + ["--dataset", "cifar10", "--data-dir", str(tmp_path / "cifar"),
+                                "--out", str(tmp_path / "r")])
     assert code == 2 and "refusing to load the global" in err
     assert not (tmp_path / "r").exists()
