@@ -15,7 +15,18 @@ def check_non_negative(**hyperparameters):
     """Raise ValueError naming the first hyper-parameter that is negative (or NaN)."""
     for name, value in hyperparameters.items():
         if not value >= 0:
-            raise ValueError(f"Invalid {name} value: {value!r}")
+            raise ValueError(f"Invalid {name} value: {value!r} (expected a number >= 0)")
+
+
+def check_betas(betas) -> tuple:
+    """``betas`` as a tuple, after checking that it is a pair of numbers in [0, 1)."""
+    betas = tuple(betas)
+    if len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    for index, beta in enumerate(betas):
+        if not 0 <= beta < 1:
+            raise ValueError(f"Invalid betas[{index}] value: {beta!r} (expected a number in [0, 1))")
+    return betas
 
 
 class Optimizer:
@@ -29,6 +40,9 @@ class Optimizer:
     update multiplies by (learning rate, momentum, bias corrections), which a step captured as a CUDA graph reads from
     device memory (``DeviceScalars``) instead of baking them into its kernels.
     """
+
+    # the state entries kept on the host as Python numbers (the rest are arrays shaped like the parameter)
+    _host_state = ("step",)
 
     def __init__(self, params, defaults: dict):
         if isinstance(params, tl.Tensor):
@@ -52,24 +66,47 @@ class Optimizer:
         return "\n".join(lines + [")"])
 
     def add_param_group(self, param_group: dict):
-        """Append a group (e.g. layers unfrozen while fine-tuning); missing hyper-parameters take the defaults."""
+        """Append a group (e.g. layers unfrozen while fine-tuning); missing hyper-parameters take the defaults.
+
+        "params" is a tensor or an ordered collection of tensors, or of (name, tensor) pairs such as
+        ``model.named_parameters()`` yields; the names are kept in the group's "param_names".
+        """
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
+        if "params" not in param_group:
+            raise KeyError(f"param_group must have a 'params' entry, got the keys {sorted(param_group)}")
         params = param_group["params"]
         if isinstance(params, set):
             raise TypeError("optimizer parameters must be an ordered collection such as a list, not a set")
         params = [params] if isinstance(params, tl.Tensor) else list(params)
+        names = None
+        named = [isinstance(param, tuple) for param in params]
+        if any(named):
+            if not all(named):
+                raise ValueError("all optimizer params should be with/without names: some of the (name, tensor) "
+                                 "pairs are plain tensors")
+            names, params = [name for name, _ in params], [param for _, param in params]
         for param in params:
             if not isinstance(param, tl.Tensor):
                 raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(param).__name__}")
             if not param.is_leaf:
                 raise ValueError("can't optimize a non-leaf Tensor")
-        if len({id(p) for p in params}) != len(params):
-            raise ValueError("a parameter group holds the same parameter more than once")
-        taken = {id(p) for group in self.param_groups for p in group["params"]}
-        if any(id(p) in taken for p in params):
-            raise ValueError("some parameters appear in more than one parameter group")
+        seen = set()
+        for index, param in enumerate(params):
+            if id(param) in seen:
+                raise ValueError(f"a parameter group holds the same parameter more than once (params[{index}], "
+                                 f"of shape {param.shape}, was given before)")
+            seen.add(id(param))
+        for group in self.param_groups:
+            if ("param_names" in group) != (names is not None):
+                raise ValueError("all optimizer param groups should be with/without names: cannot add a group "
+                                 f"{'with' if names is not None else 'without'} names to groups "
+                                 f"{'without' if names is not None else 'with'} them")
+            if any(id(p) in seen for p in group["params"]):
+                raise ValueError("some parameters appear in more than one parameter group")
         param_group["params"] = params
+        if names is not None:
+            param_group["param_names"] = names
         for name, default in self.defaults.items():
             param_group.setdefault(name, default)
         self.param_groups.append(param_group)
@@ -136,7 +173,8 @@ class Optimizer:
         """Restore what ``state_dict`` saved into an optimizer over parameters of the same shapes.
 
         Buffers are copied to each parameter's device and dtype; "step" may also be a 0-d array (PyTorch
-        saves a 0-d tensor). The saved hyper-parameters replace the current ones.
+        saves a 0-d tensor). The saved hyper-parameters replace the current ones; one the state dict lacks
+        takes its default.
         """
         for key in ("state", "param_groups"):
             if key not in state_dict:
@@ -160,11 +198,16 @@ class Optimizer:
             if index not in param_of:
                 raise ValueError(f"state[{index!r}] belongs to no parameter of the loaded param_groups")
             param = param_of[index]
-            state[param] = {key: _restore(value, param, key, index) for key, value in buffers.items()}
+            state[param] = {key: _restore(value, param, key, index, key in self._host_state)
+                            for key, value in buffers.items()}
         groups = []
         for group, saved in zip(self.param_groups, saved_groups):
             restored = copy.deepcopy({key: value for key, value in saved.items() if key != "params"})
             restored["params"] = group["params"]
+            if "param_names" in group:
+                restored.setdefault("param_names", group["param_names"])
+            for name, default in self.defaults.items():  # a hyper-parameter newer than the state dict
+                restored.setdefault(name, default)
             groups.append(restored)
         self.state, self.param_groups = state, groups
 
@@ -247,13 +290,14 @@ def _is_array(value) -> bool:
     return isinstance(value, np.ndarray) or type(value).__module__.startswith("cupy")
 
 
-def _restore(value, param, key, index):
-    """A loaded state value: the "step" counter as a Python number, buffers as arrays like ``param``."""
+def _restore(value, param, key, index, host: bool):
+    """A loaded state value: a ``host`` number (the "step" counter) as a Python number, buffers as arrays like
+    ``param``."""
     if isinstance(value, tl.Tensor):
         value = value.data
     if not _is_array(value):
         return value
-    if key == "step":
+    if host:
         return value.item()
     if tuple(value.shape) != param.shape:
         raise ValueError(

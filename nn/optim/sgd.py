@@ -12,7 +12,7 @@ class SGD(Optimizer):
     then ``p -= lr * g``. ``maximize`` ascends instead.
     """
 
-    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, maximize=False):
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *, maximize=False):
         check_non_negative(lr=lr, momentum=momentum, weight_decay=weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError(
@@ -27,8 +27,9 @@ class SGD(Optimizer):
         return {"lr": group["lr"], "momentum": group["momentum"]}
 
     def _update(self, param, grad, group, scalars):
-        buf = self.state[param].get("momentum_buffer")
-        if (buf is not None and not group["maximize"] and group["momentum"] != 0
+        # plain SGD keeps no state (not even an empty entry), as in PyTorch
+        buf = self.state[param].get("momentum_buffer") if group["momentum"] != 0 else None
+        if (buf is not None and not group["maximize"]
                 and optim_kernels.sgd_momentum(param.data, grad, buf, scalars["lr"], scalars["momentum"],
                                                group["dampening"], group["weight_decay"], group["nesterov"])):
             return  # one pass on the CPU (kernels/optim.py), bit-equal to the expression below
