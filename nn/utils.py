@@ -1,5 +1,7 @@
-"""Gradient clipping, as in ``torch.nn.utils``: ``clip_grad_norm_`` and ``clip_grad_value_``; module fusion,
-as in ``torch.ao.quantization``: ``fuse_modules``, and ``fuse_conv_relu`` for every Conv2d -> ReLU pair."""
+"""As in ``torch.nn.utils``: gradient clipping (``clip_grad_norm_``, built from ``get_total_norm`` and
+``clip_grads_with_norm_``, and ``clip_grad_value_``) and ``parameters_to_vector``/``vector_to_parameters``;
+module fusion, as in ``torch.ao.quantization``: ``fuse_modules``, and ``fuse_conv_relu`` for every
+Conv2d -> ReLU pair."""
 
 from __future__ import annotations
 
@@ -11,30 +13,26 @@ from nn.module import Sequential
 from tensorlib.device import array_device, array_module, move
 
 
-def _gradients(parameters) -> list:
-    """The raw gradient arrays of ``parameters`` (a tensor or an iterable of tensors) that have one."""
-    if isinstance(parameters, tl.Tensor):
-        parameters = [parameters]
-    return [p.grad.data for p in parameters if p.grad is not None]
+def _tensors(tensors) -> list:
+    """``tensors`` (a tensor or an iterable of tensors) as a list."""
+    return [tensors] if isinstance(tensors, tl.Tensor) else list(tensors)
 
 
 def _vector_norm(array, norm_type: float):
     return array_module(array).linalg.norm(array.reshape(-1), ord=norm_type)
 
 
-def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False):
-    """Scale the gradients in place so that their joint ``norm_type``-norm (``inf``: the largest magnitude)
-    is at most ``max_norm``; return the norm before clipping, as a 0-d tensor.
-
-    As in PyTorch, the gradients are multiplied by ``min(max_norm / (total_norm + 1e-6), 1)``; a NaN or
-    infinite norm raises RuntimeError when ``error_if_nonfinite``.
-    """
-    grads = _gradients(parameters)
-    if not grads:
+def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = False, foreach=None):
+    """The ``norm_type``-norm of ``tensors`` (a tensor or an iterable of tensors) taken together, as one
+    vector: the norm of their norms, as a 0-d tensor on the first one's device (``inf``: the largest
+    magnitude; 0.0 for no tensors). A NaN or infinite norm raises RuntimeError when ``error_if_nonfinite``.
+    ``foreach`` is accepted for PyTorch's signature; there is one implementation."""
+    arrays = [t.data for t in _tensors(tensors)]
+    norm_type = float(norm_type)
+    if not arrays:
         return tl.tensor(0.0)
-    max_norm, norm_type = float(max_norm), float(norm_type)
-    xp = array_module(grads[0])
-    norms = xp.stack([move(_vector_norm(g, norm_type), array_device(grads[0])) for g in grads])
+    xp, device = array_module(arrays[0]), array_device(arrays[0])
+    norms = xp.stack([move(_vector_norm(a, norm_type), device) for a in arrays])
     total_norm = _vector_norm(norms, norm_type)
     if error_if_nonfinite and not bool(xp.isfinite(total_norm)):
         raise RuntimeError(
@@ -42,17 +40,82 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
             "clipped. To disable this error and scale the gradients by the non-finite norm anyway, set "
             "`error_if_nonfinite=False`"
         )
-    clip_coef = xp.minimum(max_norm / (total_norm + 1e-6), 1.0)
-    for g in grads:
-        g *= move(clip_coef, array_device(g))
     return tl.tensor(total_norm)
 
 
-def clip_grad_value_(parameters, clip_value: float):
+def clip_grads_with_norm_(parameters, max_norm: float, total_norm, foreach=None):
+    """Multiply the gradients of ``parameters`` in place by ``min(max_norm / (total_norm + 1e-6), 1)``, as
+    PyTorch does: ``clip_grad_norm_`` with the norm already computed (``get_total_norm``). No host sync: the
+    factor stays an array on the device."""
+    grads = [p.grad.data for p in _tensors(parameters) if p.grad is not None]
+    if not grads:
+        return
+    total = total_norm.data if isinstance(total_norm, tl.Tensor) else total_norm
+    xp = array_module(grads[0])
+    clip_coef = xp.minimum(float(max_norm) / (total + 1e-6), 1.0)
+    for g in grads:
+        g *= move(clip_coef, array_device(g))
+
+
+def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False,
+                    foreach=None):
+    """Scale the gradients in place so that their joint ``norm_type``-norm (``inf``: the largest magnitude)
+    is at most ``max_norm``; return the norm before clipping, as a 0-d tensor.
+
+    As in PyTorch, the gradients are multiplied by ``min(max_norm / (total_norm + 1e-6), 1)``; a NaN or
+    infinite norm raises RuntimeError when ``error_if_nonfinite``. Parameters without a gradient are left out.
+    """
+    parameters = _tensors(parameters)
+    total_norm = get_total_norm([p.grad for p in parameters if p.grad is not None], norm_type, error_if_nonfinite)
+    clip_grads_with_norm_(parameters, max_norm, total_norm)
+    return total_norm
+
+
+def clip_grad_value_(parameters, clip_value: float, foreach=None):
     """Clamp every gradient element in place to ``[-clip_value, clip_value]``."""
     clip_value = float(clip_value)
-    for g in _gradients(parameters):
-        array_module(g).clip(g, -clip_value, clip_value, out=g)
+    for p in _tensors(parameters):
+        if p.grad is not None:
+            array_module(p.grad.data).clip(p.grad.data, -clip_value, clip_value, out=p.grad.data)
+
+
+def _same_device(parameters) -> list:
+    parameters = _tensors(parameters)
+    for param in parameters:
+        if not isinstance(param, tl.Tensor):
+            raise TypeError(f"expected Tensors as parameters, got {type(param).__name__}")
+        if param.device != parameters[0].device:
+            raise TypeError(f"Found two parameters on different devices ({parameters[0].device} and "
+                            f"{param.device}), this is currently not supported.")
+    return parameters
+
+
+def parameters_to_vector(parameters):
+    """The parameters flattened and concatenated, in order, into one 1-D tensor (a new array; differentiable,
+    as a concatenation of reshapes). All must be on one device."""
+    parameters = _same_device(parameters)
+    if not parameters:
+        raise ValueError("parameters_to_vector needs at least one parameter")
+    return tl.cat([param.reshape(-1) for param in parameters])
+
+
+def vector_to_parameters(vec, parameters):
+    """Give each parameter, in order, the next ``numel`` elements of the 1-D tensor ``vec``, reshaped to its
+    shape. As in PyTorch the parameters' data become views of ``vec``'s (they share its memory and take its
+    dtype) and no gradient is recorded; elements past the last parameter's are ignored."""
+    if not isinstance(vec, tl.Tensor):
+        raise TypeError(f"expected a Tensor for vec, but got {type(vec).__name__}")
+    if vec.ndim != 1:
+        raise ValueError(f"vec must be a 1-D tensor (a single vector), got shape {vec.shape}")
+    parameters = _same_device(parameters)
+    needed = sum(param.numel() for param in parameters)
+    if vec.numel() < needed:
+        raise RuntimeError(f"vec has {vec.numel()} elements, but the parameters hold {needed}")
+    pointer = 0
+    for param in parameters:
+        count = param.numel()
+        param.data = vec.data[pointer:pointer + count].reshape(param.shape)
+        pointer += count
 
 
 # The patterns fuse_modules knows: the types of the modules it is given, in order -> the fused module's class.

@@ -1,5 +1,5 @@
 """Optimizers against their update rules written out in NumPy float64; groups, zero_grad, state dicts,
-hyper-parameter checks; gradient clipping."""
+hyper-parameter checks; gradient clipping and parameter vectors."""
 
 import math
 
@@ -7,8 +7,11 @@ import numpy as np
 import pytest
 
 import tensorlib as tl
-from nn.optim import SGD, Adam, AdamW, Optimizer, RMSprop
-from nn.utils import clip_grad_norm_, clip_grad_value_
+from nn.optim import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, Optimizer, RAdam, RMSprop
+from nn.utils import (
+    clip_grad_norm_, clip_grad_value_, clip_grads_with_norm_, get_total_norm, parameters_to_vector,
+    vector_to_parameters,
+)
 from nn.optim.optimizer import DeviceScalars
 
 # ---- two problems: a weighted quadratic and a tiny 2-layer network, each with its gradient in NumPy -------------
@@ -89,6 +92,73 @@ def rmsprop_rule(p, g, s, lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0
     p -= lr * update
 
 
+def adagrad_rule(p, g, s, lr, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10,
+                 maximize=False):
+    g = (-g if maximize else g) + weight_decay * p
+    t = s["t"] = s.get("t", 0) + 1
+    s["sum"] = s.get("sum", initial_accumulator_value) + g * g
+    p -= lr / (1 + (t - 1) * lr_decay) * g / (np.sqrt(s["sum"]) + eps)
+
+
+def adadelta_rule(p, g, s, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False):
+    g = (-g if maximize else g) + weight_decay * p
+    v = s["v"] = rho * s.get("v", 0.0) + (1 - rho) * g * g
+    delta = np.sqrt(s.get("u", 0.0) + eps) / np.sqrt(v + eps) * g
+    s["u"] = rho * s.get("u", 0.0) + (1 - rho) * delta * delta
+    p -= lr * delta
+
+
+def adamax_rule(p, g, s, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, maximize=False):
+    beta1, beta2 = betas
+    g = (-g if maximize else g) + weight_decay * p
+    t = s["t"] = s.get("t", 0) + 1
+    m = s["m"] = beta1 * s.get("m", 0.0) + (1 - beta1) * g
+    u = s["u"] = np.maximum(beta2 * s.get("u", 0.0), np.abs(g) + eps)
+    p -= lr / (1 - beta1**t) * m / u
+
+
+def nadam_rule(p, g, s, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3,
+               decoupled_weight_decay=False, maximize=False):
+    beta1, beta2 = betas
+    g = -g if maximize else g
+    if decoupled_weight_decay:
+        p *= 1 - lr * weight_decay
+    else:
+        g = g + weight_decay * p
+    t = s["t"] = s.get("t", 0) + 1
+
+    def mu(step):  # the momentum schedule
+        return beta1 * (1 - 0.5 * 0.96 ** (step * momentum_decay))
+
+    product = s["mu_product"] = s.get("mu_product", 1.0) * mu(t)
+    m = s["m"] = beta1 * s.get("m", 0.0) + (1 - beta1) * g
+    v = s["v"] = beta2 * s.get("v", 0.0) + (1 - beta2) * g * g
+    denom = np.sqrt(v / (1 - beta2**t)) + eps
+    p -= lr * (1 - mu(t)) / (1 - product) * g / denom + lr * mu(t + 1) / (1 - product * mu(t + 1)) * m / denom
+
+
+def radam_rule(p, g, s, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled_weight_decay=False,
+               maximize=False):
+    beta1, beta2 = betas
+    g = -g if maximize else g
+    if decoupled_weight_decay:
+        p *= 1 - lr * weight_decay
+    else:
+        g = g + weight_decay * p
+    t = s["t"] = s.get("t", 0) + 1
+    m = s["m"] = beta1 * s.get("m", 0.0) + (1 - beta1) * g
+    v = s["v"] = beta2 * s.get("v", 0.0) + (1 - beta2) * g * g
+    m_hat = m / (1 - beta1**t)
+    rho_inf = 2 / (1 - beta2) - 1
+    rho_t = rho_inf - 2 * t * beta2**t / (1 - beta2**t)
+    s.setdefault("rectified", []).append(rho_t > 5)
+    if rho_t > 5:
+        r = np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+        p -= lr * m_hat * r * np.sqrt(1 - beta2**t) / (np.sqrt(v) + eps)
+    else:
+        p -= lr * m_hat
+
+
 CASES = [
     (SGD, sgd_rule, dict(lr=0.1)),
     (SGD, sgd_rule, dict(lr=0.05, momentum=0.9)),
@@ -104,6 +174,20 @@ CASES = [
     (RMSprop, rmsprop_rule, dict(lr=0.01)),
     (RMSprop, rmsprop_rule, dict(lr=0.01, centered=True, momentum=0.9)),
     (RMSprop, rmsprop_rule, dict(lr=0.01, alpha=0.9, weight_decay=0.1, momentum=0.5, maximize=True)),
+    (Adagrad, adagrad_rule, dict(lr=0.1)),
+    (Adagrad, adagrad_rule, dict(lr=0.1, lr_decay=0.2, weight_decay=0.1, initial_accumulator_value=0.5, eps=1e-4,
+                                 maximize=True)),
+    (Adadelta, adadelta_rule, dict()),
+    (Adadelta, adadelta_rule, dict(lr=0.5, rho=0.6, eps=1e-3, weight_decay=0.1, maximize=True)),
+    (Adamax, adamax_rule, dict(lr=0.05)),
+    (Adamax, adamax_rule, dict(lr=0.05, betas=(0.5, 0.8), eps=1e-3, weight_decay=0.1, maximize=True)),
+    (NAdam, nadam_rule, dict(lr=0.05)),
+    (NAdam, nadam_rule, dict(lr=0.05, betas=(0.6, 0.9), weight_decay=0.1, momentum_decay=0.3)),
+    (NAdam, nadam_rule, dict(lr=0.05, weight_decay=0.2, decoupled_weight_decay=True, maximize=True)),
+    # beta2=0.9: five steps of momentum SGD, then the rectified adaptive step
+    (RAdam, radam_rule, dict(lr=0.05, betas=(0.8, 0.9))),
+    (RAdam, radam_rule, dict(lr=0.05, betas=(0.8, 0.9), weight_decay=0.1, maximize=True)),
+    (RAdam, radam_rule, dict(lr=0.05, betas=(0.8, 0.9), weight_decay=0.2, decoupled_weight_decay=True)),
 ]
 
 
@@ -147,7 +231,11 @@ def test_steps_follow_the_update_rule(case, problem):
         np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("case", [CASES[2], CASES[7], CASES[10], CASES[12]], ids=case_id)
+FLOAT32_CASES = [CASES[2], CASES[7], CASES[10], CASES[12]] + [
+    next(case for case in CASES if case[0] is cls) for cls in (Adagrad, Adadelta, Adamax, NAdam, RAdam)]
+
+
+@pytest.mark.parametrize("case", FLOAT32_CASES, ids=case_id)
 def test_float32_parameters_update_in_float32_in_place(case):
     optimizer_cls, rule, kwargs = case
     params = make_params("net", dtype=tl.float32)
@@ -245,6 +333,11 @@ STATEFUL = [
     (Adam, dict(lr=0.05, amsgrad=True, weight_decay=0.1)),
     (AdamW, dict(lr=0.05)),
     (RMSprop, dict(lr=0.01, centered=True, momentum=0.9)),
+    (Adagrad, dict(lr=0.1, lr_decay=0.1, initial_accumulator_value=0.2)),
+    (Adadelta, dict(lr=0.5)),
+    (Adamax, dict(lr=0.05)),
+    (NAdam, dict(lr=0.05, weight_decay=0.1)),
+    (RAdam, dict(lr=0.05, betas=(0.8, 0.9))),
 ]
 
 
@@ -430,3 +523,73 @@ def test_device_scalars_refuse_changed_hyper_parameters_and_missing_gradients():
     optimizer.param_groups[0]["nesterov"] = True
     with pytest.raises(ValueError, match=r"param_groups\[0\]\['nesterov'\] changed from False to True"):
         scalars.check_unchanged()
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, math.inf, "inf"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_get_total_norm_then_clip_grads_with_norm_is_clip_grad_norm(norm_type, dtype):
+    rng = np.random.default_rng(5)
+    grads = [rng.standard_normal(shape).astype(dtype) for shape in [(4, 3), (7,), (2, 3, 2)]]
+    flat = np.concatenate([g.ravel() for g in grads]).astype(np.float64)
+    order = float(norm_type)
+    want = np.abs(flat).max() if order == math.inf else (np.abs(flat) ** order).sum() ** (1 / order)
+    total = get_total_norm([tl.tensor(g) for g in grads], norm_type)
+    assert total.shape == () and total.dtype == dtype
+    assert total.item() == pytest.approx(want, rel=1e-6 if dtype == np.float32 else 1e-12)
+
+    split, joint = params_with_grads(*grads), params_with_grads(*grads)
+    clip_grads_with_norm_(split, 0.5, get_total_norm([p.grad for p in split], norm_type))
+    assert clip_grad_norm_(joint, 0.5, norm_type).item() == total.item()
+    for a, b, g in zip(split, joint, grads):
+        np.testing.assert_array_equal(a.grad.numpy(), b.grad.numpy())
+        np.testing.assert_allclose(a.grad.numpy(), g * (0.5 / (want + 1e-6)), rtol=1e-5 if dtype == np.float32 else 1e-12)
+    assert get_total_norm([]).item() == 0.0
+
+
+def test_clip_grads_with_norm_leaves_gradients_under_the_norm():
+    params = params_with_grads(np.array([0.3, -0.4]))
+    clip_grads_with_norm_(params, 10.0, tl.tensor(0.5, dtype=tl.float64))
+    np.testing.assert_array_equal(params[0].grad.numpy(), [0.3, -0.4])
+    clip_grads_with_norm_([tl.zeros(2, requires_grad=True)], 1.0, tl.tensor(3.0))  # no gradient: nothing to do
+
+
+@pytest.mark.parametrize("dtype", [tl.float32, tl.float64])
+def test_parameters_to_vector_and_back(dtype):
+    rng = np.random.default_rng(11)
+    shapes = [(3, 4), (5,), (2, 1, 3), ()]
+    params = [tl.tensor(rng.standard_normal(shape), dtype=dtype, requires_grad=True) for shape in shapes]
+    vec = parameters_to_vector(iter(params))
+    want = np.concatenate([p.detach().numpy().ravel() for p in params])
+    assert vec.shape == (want.size,) and vec.dtype == dtype and vec.requires_grad
+    np.testing.assert_array_equal(vec.detach().numpy(), want)
+
+    new = tl.tensor(rng.standard_normal(want.size + 3), dtype=dtype)  # as in PyTorch, extra elements are unused
+    vector_to_parameters(new, params)
+    start = 0
+    for param, shape in zip(params, shapes):
+        size = int(np.prod(shape))
+        assert param.shape == shape and param.dtype == dtype and param.is_leaf and param.requires_grad
+        np.testing.assert_array_equal(param.detach().numpy(), new.numpy()[start:start + size].reshape(shape))
+        start += size
+    new.data[0] = 42.0  # the parameters are views of the vector, as in PyTorch
+    assert params[0].detach().numpy()[0, 0] == 42.0
+
+
+def test_parameters_to_vector_gradcheck():
+    a, b = tl.randn(2, 3, dtype=tl.float64, requires_grad=True), tl.randn(4, dtype=tl.float64, requires_grad=True)
+    weights = tl.randn(10, dtype=tl.float64)
+    assert tl.gradcheck(lambda x, y: parameters_to_vector([x, y]) * weights, [a, b])
+
+
+def test_parameter_vector_errors():
+    params = [tl.randn(2, 2, requires_grad=True), tl.randn(3, requires_grad=True)]
+    with pytest.raises(TypeError, match="expected a Tensor for vec, but got ndarray"):
+        vector_to_parameters(np.zeros(7), params)
+    with pytest.raises(RuntimeError, match="vec has 6 elements, but the parameters hold 7"):
+        vector_to_parameters(tl.zeros(6), params)
+    with pytest.raises(ValueError, match=r"1-D tensor .* got shape \(7, 1\)"):
+        vector_to_parameters(tl.zeros(7, 1), params)
+    with pytest.raises(ValueError, match="at least one parameter"):
+        parameters_to_vector([])
+    with pytest.raises(TypeError, match="expected Tensors as parameters, got ndarray"):
+        parameters_to_vector([np.zeros(2)])
