@@ -1,7 +1,8 @@
 """Learning-rate schedulers with PyTorch's names, arguments and numbers.
 
     LambdaLR, MultiplicativeLR, StepLR, MultiStepLR, ConstantLR, LinearLR, ExponentialLR, PolynomialLR,
-    CosineAnnealingLR, CosineAnnealingWarmRestarts, OneCycleLR, ReduceLROnPlateau, SequentialLR, ChainedScheduler
+    CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, OneCycleLR, ReduceLROnPlateau, SequentialLR,
+    ChainedScheduler
 
 Call ``scheduler.step()`` after ``optimizer.step()``; ``get_last_lr()`` is the lr each group has now.
 
@@ -10,7 +11,8 @@ ExponentialLR, PolynomialLR and CosineAnnealingLR rescales each group's *current
 ``gamma`` at each boundary, LinearLR by the ratio of consecutive factors, ...). So schedulers stepped together on
 one optimizer compose (a LinearLR warm-up times a StepLR decay), and an lr set by hand between steps is carried
 forward rather than overwritten. LambdaLR, CosineAnnealingWarmRestarts and OneCycleLR compute from ``base_lrs``
-(each group's "initial_lr") and win over anything stepped before them; ReduceLROnPlateau reads a metric.
+(each group's "initial_lr") and win over anything stepped before them, and so does CyclicLR (from ``base_lr``);
+ReduceLROnPlateau reads a metric.
 
 Closed forms. The chainable schedulers also have ``_get_closed_form_lr()``, the lr at ``last_epoch`` from
 ``base_lrs`` alone. It serves ``step(epoch)`` (deprecated, as in PyTorch: it warns, then jumps to ``epoch``)
@@ -34,7 +36,7 @@ from nn.optim.optimizer import Optimizer
 
 __all__ = [
     "LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR",
-    "ExponentialLR", "PolynomialLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "OneCycleLR",
+    "ExponentialLR", "PolynomialLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "CyclicLR", "OneCycleLR",
     "ReduceLROnPlateau", "SequentialLR", "ChainedScheduler",
 ]
 
@@ -422,14 +424,12 @@ class OneCycleLR(LRScheduler):
                 group["min_lr"] = group["initial_lr"] / final_div_factor
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` option enabled")
-            self.use_beta1 = "betas" in optimizer.defaults
+            self.use_beta1 = _uses_beta1(optimizer)
             if last_epoch == -1:
                 highs = _per_group("max_momentum", optimizer, max_momentum)
                 lows = _per_group("base_momentum", optimizer, base_momentum)
                 for group, high, low in zip(optimizer.param_groups, highs, lows):
-                    self._set_momentum(group, high)
+                    _set_momentum(group, high, self.use_beta1)
                     group["max_momentum"], group["base_momentum"] = high, low
         super().__init__(optimizer, last_epoch)
 
@@ -437,12 +437,6 @@ class OneCycleLR(LRScheduler):
         if self.anneal_strategy == "cos":
             return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
         return (end - start) * pct + start
-
-    def _set_momentum(self, group, momentum):
-        if self.use_beta1:
-            group["betas"] = (momentum, *group["betas"][1:])
-        else:
-            group["momentum"] = momentum
 
     def get_lr(self):
         """The lrs at ``last_epoch``; also sets each group's momentum when ``cycle_momentum``."""
@@ -460,8 +454,107 @@ class OneCycleLR(LRScheduler):
                 start = end
             lrs.append(self._anneal(group[lr_from], group[lr_to], pct))
             if self.cycle_momentum:
-                self._set_momentum(group, self._anneal(group[momentum_from], group[momentum_to], pct))
+                _set_momentum(group, self._anneal(group[momentum_from], group[momentum_to], pct), self.use_beta1)
         return lrs
+
+
+class CyclicLR(LRScheduler):
+    """Cyclical learning rates (Smith, 2017), stepped per batch: the lr climbs from ``base_lr`` to ``max_lr``
+    over ``step_size_up`` steps, comes back down over ``step_size_down`` (default: as many), and repeats.
+
+    The height of each cycle is scaled by ``scale_fn``: ``mode="triangular"`` keeps it, "triangular2" halves
+    it every cycle, "exp_range" multiplies it by ``gamma ** step``. A custom ``scale_fn(x)`` replaces the
+    mode, with ``x`` the cycle number (from 1) when ``scale_mode="cycle"`` or the step when "iterations".
+    With ``cycle_momentum`` the momentum (SGD/RMSprop "momentum", Adam's beta1) moves inversely, from
+    ``max_momentum`` down to ``base_momentum`` and back. Construction sets each group's "lr" to ``base_lr``
+    and records "max_momentum"/"base_momentum" in the groups, as in PyTorch. Not chainable.
+    """
+
+    def __init__(self, optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode="triangular",
+                 gamma=1.0, scale_fn=None, scale_mode="cycle", cycle_momentum=True, base_momentum=0.8,
+                 max_momentum=0.9, last_epoch=-1):
+        _check_optimizer(optimizer)
+        base_lrs = _per_group("base_lr", optimizer, base_lr)
+        self.max_lrs = _per_group("max_lr", optimizer, max_lr)
+        _check_positive_number(step_size_up=step_size_up)
+        if step_size_down is not None:
+            _check_non_negative_number(step_size_down=step_size_down)
+        up = float(step_size_up)
+        down = up if step_size_down is None else float(step_size_down)
+        self.total_size = up + down
+        self.step_ratio = up / self.total_size  # the fraction of a cycle spent climbing
+        if scale_fn is None:
+            if mode not in _CYCLIC_SCALE_MODES:
+                raise ValueError(f"mode must be one of {', '.join(map(repr, _CYCLIC_SCALE_MODES))} (or give a "
+                                 f"scale_fn), got {mode!r}")
+            scale_mode = _CYCLIC_SCALE_MODES[mode]
+        elif not callable(scale_fn):
+            raise TypeError(f"scale_fn must be callable (x -> factor), got {scale_fn!r}")
+        elif scale_mode not in ("cycle", "iterations"):
+            raise ValueError(f"scale_mode must be 'cycle' or 'iterations', got {scale_mode!r}")
+        self.mode, self.gamma, self.scale_mode = mode, gamma, scale_mode
+        self._scale_fn_custom = scale_fn
+        if last_epoch == -1:
+            for group, lr in zip(optimizer.param_groups, base_lrs):
+                group["lr"] = lr
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            self.use_beta1 = _uses_beta1(optimizer)
+            self.base_momentums = _per_group("base_momentum", optimizer, base_momentum)
+            self.max_momentums = _per_group("max_momentum", optimizer, max_momentum)
+            if last_epoch == -1:
+                for group, high, low in zip(optimizer.param_groups, self.max_momentums, self.base_momentums):
+                    _set_momentum(group, high, self.use_beta1)
+                    group["max_momentum"], group["base_momentum"] = high, low
+        super().__init__(optimizer, last_epoch)
+        # as in PyTorch, the bottom of the cycle is base_lr even where a group already had an "initial_lr"
+        self.base_lrs = base_lrs
+
+    def scale_fn(self, x) -> float:
+        """The factor on the height of the cycle: ``scale_fn`` if given, else the mode's."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma**x
+
+    def get_lr(self):
+        """The lrs at ``last_epoch``; also sets each group's momentum when ``cycle_momentum``."""
+        _warn_if_called_outside_step(self)
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        position = 1.0 + self.last_epoch / self.total_size - cycle  # in [0, 1): how far into the cycle
+        if position <= self.step_ratio:
+            height = position / self.step_ratio
+        else:
+            height = (position - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        lrs = [base_lr + (max_lr - base_lr) * height * scale for base_lr, max_lr in zip(self.base_lrs, self.max_lrs)]
+        if self.cycle_momentum:
+            for group, low, high in zip(self.optimizer.param_groups, self.base_momentums, self.max_momentums):
+                _set_momentum(group, high - (high - low) * height * scale, self.use_beta1)
+        return lrs
+
+    def state_dict(self):
+        """As PyTorch saves it: a custom ``scale_fn`` is saved as its ``__dict__`` if it is a callable object,
+        as None if it is a function or lambda (which cannot be saved)."""
+        state = {key: value for key, value in self.__dict__.items() if key not in ("optimizer", "_scale_fn_custom")}
+        function = self._scale_fn_custom
+        state["_scale_fn_custom"] = (None if function is None or isinstance(function, types.FunctionType)
+                                     else function.__dict__.copy())
+        return state
+
+    def load_state_dict(self, state_dict):
+        state = dict(state_dict)
+        saved_function = state.pop("_scale_fn_custom", None)
+        self.__dict__.update(state)
+        if saved_function is not None and self._scale_fn_custom is not None:
+            self._scale_fn_custom.__dict__.update(saved_function)
+
+
+# CyclicLR's built-in modes and what their scale function counts (cycles or steps)
+_CYCLIC_SCALE_MODES = {"triangular": "cycle", "triangular2": "cycle", "exp_range": "iterations"}
 
 
 class ReduceLROnPlateau(LRScheduler):
@@ -671,6 +764,18 @@ def _check_positive_int(**values):
             raise ValueError(f"Expected positive integer {name}, but got {value!r}")
 
 
+def _check_positive_number(**values):
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+            raise ValueError(f"Expected positive number {name}, but got {value!r}")
+
+
+def _check_non_negative_number(**values):
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
+            raise ValueError(f"Expected non-negative number {name}, but got {value!r}")
+
+
 def _check_non_negative_int(**values):
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
@@ -687,6 +792,24 @@ def _per_group(name, optimizer, value) -> list:
             )
         return list(value)
     return [value] * len(optimizer.param_groups)
+
+
+def _uses_beta1(optimizer) -> bool:
+    """Whether a scheduler cycling the momentum sets ``optimizer``'s beta1 (Adam and its kind) rather than its
+    "momentum" (SGD, RMSprop)."""
+    if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+        raise ValueError(
+            f"cycle_momentum=True needs an optimizer with a momentum or a beta1, and {type(optimizer).__name__} has "
+            "neither; pass cycle_momentum=False"
+        )
+    return "betas" in optimizer.defaults
+
+
+def _set_momentum(group, momentum, use_beta1: bool):
+    if use_beta1:
+        group["betas"] = (momentum, *group["betas"][1:])
+    else:
+        group["momentum"] = momentum
 
 
 def _lr_lambdas(optimizer, lr_lambda) -> list:

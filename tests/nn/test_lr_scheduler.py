@@ -1,5 +1,5 @@
 """Learning-rate schedulers: lr (and momentum) sequences against closed forms and PyTorch's numbers, chaining,
-hand-set lrs, step(epoch), ReduceLROnPlateau, resuming, state dicts, errors."""
+hand-set lrs, step(epoch), ReduceLROnPlateau, CyclicLR, resuming, state dicts, errors."""
 
 import math
 import warnings
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import tensorlib as tl
-from nn.optim import SGD, Adam
+from nn.optim import SGD, Adagrad, Adam, NAdam, RMSprop
 from nn.optim.lr_scheduler import (
-    ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, ExponentialLR, LambdaLR,
+    ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, ExponentialLR, LambdaLR,
     LinearLR, LRScheduler, MultiplicativeLR, MultiStepLR, OneCycleLR, PolynomialLR, ReduceLROnPlateau,
     SequentialLR, StepLR,
 )
@@ -424,6 +424,7 @@ SCHEDULERS = {
     "MultiplicativeLR": lambda o: MultiplicativeLR(o, lambda e: 0.9),
     "WarmRestarts": lambda o: CosineAnnealingWarmRestarts(o, T_0=2, T_mult=2),
     "OneCycleLR": lambda o: OneCycleLR(o, max_lr=0.5, total_steps=12, three_phase=True),
+    "CyclicLR": lambda o: CyclicLR(o, [0.01, 0.02], [0.1, 0.05], step_size_up=3, step_size_down=2, mode="triangular2"),
     "SequentialLR": lambda o: SequentialLR(o, [LinearLR(o, 0.1, total_iters=3), StepLR(o, 2)], milestones=[4]),
     "ChainedScheduler": lambda o: ChainedScheduler([LinearLR(o, 0.1, total_iters=8), MultiStepLR(o, [2, 6])]),
 }
@@ -532,6 +533,17 @@ def test_scheduler_needs_an_optimizer():
     (lambda o: ChainedScheduler([StepLR(o, 2), StepLR(two_group_optimizer(), 2)]), ValueError,
      "scheduler 1 \\(StepLR\\) drives another optimizer"),
     (lambda o: ChainedScheduler([object()]), TypeError, "has no `optimizer` attribute"),
+    (lambda o: CyclicLR(o, 0.01, 0.1, mode="cosine"), ValueError,
+     "mode must be one of 'triangular', 'triangular2', 'exp_range' .*got 'cosine'"),
+    (lambda o: CyclicLR(o, 0.01, 0.1, step_size_up=0), ValueError, "positive number step_size_up, but got 0"),
+    (lambda o: CyclicLR(o, 0.01, 0.1, step_size_down=-1), ValueError,
+     "non-negative number step_size_down, but got -1"),
+    (lambda o: CyclicLR(o, 0.01, 0.1, scale_fn=0.5), TypeError, "scale_fn must be callable"),
+    (lambda o: CyclicLR(o, 0.01, 0.1, scale_fn=abs, scale_mode="epoch"), ValueError,
+     "scale_mode must be 'cycle' or 'iterations', got 'epoch'"),
+    (lambda o: CyclicLR(o, [0.01], 0.1), ValueError, "base_lr must have one value per param group"),
+    (lambda o: CyclicLR(o, 0.01, [0.1] * 3), ValueError, "max_lr must have one value per param group"),
+    (lambda o: CyclicLR(o, 0.01, 0.1, base_momentum=[0.8]), ValueError, "base_momentum must have one value"),
 ])
 def test_bad_arguments_are_named(make, error, message):
     with pytest.raises(error, match=message):
@@ -546,3 +558,118 @@ def test_multistep_milestones_load_back_as_counts(saved_milestones):
     scheduler = MultiStepLR(optimizer, [1])
     scheduler.load_state_dict({**scheduler.state_dict(), "milestones": saved_milestones, "gamma": 0.5})
     np.testing.assert_allclose(lr_sequence(scheduler, 9)[:, 0], [0.1] * 3 + [0.05] * 4 + [0.0125] * 2, rtol=1e-15)
+
+
+# ---- CyclicLR -----------------------------------------------------------------------------------------------------
+def cyclic_reference(step, base, peak, up, down, amplitude, momenta=(0.8, 0.9)):
+    """(lr, momentum) of a triangle wave: ``up`` steps from ``base`` to ``peak``, ``down`` steps back, its height
+    times ``amplitude(cycle number from 1, step)``; the momentum mirrors it from ``momenta[1]`` down."""
+    cycle, position = divmod(step, up + down)
+    fraction = position / up if position <= up else (up + down - position) / down
+    height = fraction * amplitude(cycle + 1, step)
+    low, high = momenta
+    return base + (peak - base) * height, high - (high - low) * height
+
+
+@pytest.mark.parametrize("optimizer_cls", [SGD, Adam, RMSprop, NAdam])
+@pytest.mark.parametrize("kwargs, amplitude", [
+    (dict(step_size_up=4), lambda cycle, step: 1.0),
+    (dict(step_size_up=3, step_size_down=5, mode="triangular2"), lambda cycle, step: 0.5 ** (cycle - 1)),
+    (dict(step_size_up=2, step_size_down=3, mode="exp_range", gamma=0.95), lambda cycle, step: 0.95**step),
+    (dict(step_size_up=3, step_size_down=1, scale_fn=lambda x: 1 / x), lambda cycle, step: 1 / cycle),
+    (dict(step_size_up=3, scale_fn=lambda x: 0.9**x, scale_mode="iterations"), lambda cycle, step: 0.9**step),
+], ids=["triangular", "triangular2", "exp_range", "scale_fn-cycle", "scale_fn-iterations"])
+def test_cyclic_lr_and_momentum_follow_the_triangle_wave(optimizer_cls, kwargs, amplitude):
+    optimizer = two_group_optimizer(optimizer_cls, **({"momentum": 0.5} if optimizer_cls is RMSprop else {}))
+    scheduler = CyclicLR(optimizer, base_lr=[0.01, 0.002], max_lr=[0.1, 0.05], **kwargs)
+    up, down = kwargs["step_size_up"], kwargs.get("step_size_down", kwargs["step_size_up"])
+    for step in range(3 * (up + down) + 1):
+        for group, base, peak in zip(optimizer.param_groups, (0.01, 0.002), (0.1, 0.05)):
+            lr, momentum = cyclic_reference(step, base, peak, up, down, amplitude)
+            assert group["lr"] == pytest.approx(lr, rel=1e-12)
+            assert (group["betas"][0] if "betas" in group else group["momentum"]) == pytest.approx(momentum, rel=1e-12)
+            assert (group["max_momentum"], group["base_momentum"]) == (0.9, 0.8)
+        assert scheduler.get_last_lr() == [g["lr"] for g in optimizer.param_groups]
+        optimizer.step()
+        scheduler.step()
+
+
+# PyTorch 2.13's (lrs, momenta) of each group, step by step, printed with repr
+CYCLIC_EXP_RANGE = (
+    [[0.01, 0.002], [0.037, 0.016399999999999998], [0.0586, 0.027919999999999993], [0.07561, 0.036992],
+     [0.0395245, 0.017746399999999996], [0.01, 0.002], [0.02594323000000002, 0.010503056000000009],
+     [0.038697814000000004, 0.017305500799999998], [0.04874204890000001, 0.02266242608],
+     [0.02743392200500002, 0.01129809173600001], [0.01, 0.002], [0.01941431788270001, 0.007020969537440006]],
+    [[0.9, 0.9], [0.87, 0.87], [0.8460000000000001, 0.8460000000000001], [0.8271000000000001, 0.8271000000000001],
+     [0.867195, 0.867195], [0.9, 0.9], [0.8822853, 0.8822853], [0.8681135400000001, 0.8681135400000001],
+     [0.8569532790000001, 0.8569532790000001], [0.88062897555, 0.88062897555], [0.9, 0.9],
+     [0.889539646797, 0.889539646797]])
+CYCLIC_TRIANGULAR2_ADAM = (
+    [[0.01, 0.01], [0.055, 0.055], [0.09999999999999999, 0.09999999999999999], [0.01, 0.01],
+     [0.03249999999999998, 0.03249999999999998], [0.054999999999999966, 0.054999999999999966], [0.01, 0.01],
+     [0.021250000000000005, 0.021250000000000005], [0.0325, 0.0325], [0.01, 0.01]],
+    [[0.95, 0.95], [0.825, 0.825], [0.7, 0.7], [0.95, 0.95], [0.8875, 0.8875], [0.8250000000000001, 0.8250000000000001],
+     [0.95, 0.95], [0.91875, 0.91875], [0.8875, 0.8875], [0.95, 0.95]])
+ONE_CYCLE_THREE_PHASE_LINEAR = (
+    [[0.02, 0.008], [0.16117647058823525, 0.06447058823529411], [0.30235294117647055, 0.12094117647058822],
+     [0.44352941176470584, 0.17741176470588232], [0.41529411764705887, 0.16611764705882356],
+     [0.27411764705882363, 0.10964705882352946], [0.13294117647058834, 0.053176470588235325],
+     [0.018750125000000003, 0.007500050000000002], [0.012500750000000003, 0.005000300000000002],
+     [0.006251375000000002, 0.0025005500000000016], [1.9999999999985307e-06, 8.000000000004531e-07]],
+    [[0.95, 0.95], [0.9205882352941176, 0.9205882352941176], [0.8911764705882352, 0.8911764705882352],
+     [0.861764705882353, 0.861764705882353], [0.8676470588235293, 0.8676470588235293],
+     [0.8970588235294117, 0.8970588235294117], [0.926470588235294, 0.926470588235294], [0.95, 0.95], [0.95, 0.95],
+     [0.95, 0.95], [0.95, 0.95]])
+
+
+@pytest.mark.parametrize("optimizer_cls, make, want", [
+    (SGD, lambda o: CyclicLR(o, [0.01, 0.002], [0.1, 0.05], step_size_up=3, step_size_down=2, mode="exp_range",
+                             gamma=0.9), CYCLIC_EXP_RANGE),
+    (Adam, lambda o: CyclicLR(o, 0.01, 0.1, step_size_up=2, step_size_down=1, mode="triangular2", base_momentum=0.7,
+                              max_momentum=0.95), CYCLIC_TRIANGULAR2_ADAM),
+    (SGD, lambda o: OneCycleLR(o, [0.5, 0.2], total_steps=11, three_phase=True, anneal_strategy="linear",
+                               pct_start=0.4), ONE_CYCLE_THREE_PHASE_LINEAR),
+], ids=["CyclicLR-exp_range", "CyclicLR-triangular2-Adam", "OneCycleLR-three-phase-linear"])
+def test_cycling_lrs_and_momenta_equal_pytorch_to_the_last_bit(optimizer_cls, make, want):
+    optimizer = two_group_optimizer(optimizer_cls, **({"momentum": 0.9} if optimizer_cls is SGD else {}))
+    scheduler = make(optimizer)
+    lrs, momenta = [], []
+    for _ in range(len(want[0])):
+        lrs.append(scheduler.get_last_lr())
+        momenta.append([g["betas"][0] if "betas" in g else g["momentum"] for g in optimizer.param_groups])
+        optimizer.step()
+        scheduler.step()
+    assert (lrs, momenta) == (want[0], want[1])
+
+
+def test_cyclic_lr_without_momentum_cycling_and_its_refusal_for_optimizers_without_momentum():
+    optimizer = two_group_optimizer(Adagrad)
+    with pytest.raises(ValueError, match="needs an optimizer with a momentum or a beta1, and Adagrad has neither"):
+        CyclicLR(optimizer, 0.01, 0.1)
+    scheduler = CyclicLR(optimizer, 0.01, 0.1, step_size_up=2, cycle_momentum=False)
+    assert lr_sequence(scheduler, 5)[:, 0] == pytest.approx([0.01, 0.055, 0.1, 0.055, 0.01], rel=1e-12)
+    assert "max_momentum" not in optimizer.param_groups[0]
+
+
+class Decay:
+    """A callable object: CyclicLR's state dict keeps its attributes."""
+
+    def __init__(self):
+        self.rate = 0.5
+
+    def __call__(self, x):
+        return self.rate**x
+
+
+def test_cyclic_lr_state_dict_keeps_a_callable_scale_fn_and_skips_a_function(tmp_path):
+    decay = Decay()
+    scheduler = CyclicLR(two_group_optimizer(), 0.01, 0.1, step_size_up=2, scale_fn=decay)
+    decay.rate = 0.8
+    lr_sequence(scheduler, 3)
+    state = scheduler.state_dict()
+    assert state["_scale_fn_custom"] == {"rate": 0.8}
+    save({"scheduler": state}, tmp_path / "s.safetensors")
+    resumed = CyclicLR(two_group_optimizer(), 0.01, 0.1, step_size_up=2, scale_fn=Decay())
+    resumed.load_state_dict(load(tmp_path / "s.safetensors")["scheduler"])
+    assert resumed._scale_fn_custom.rate == 0.8 and resumed.last_epoch == 3
+    assert CyclicLR(two_group_optimizer(), 0.01, 0.1, scale_fn=lambda x: 1.0).state_dict()["_scale_fn_custom"] is None
