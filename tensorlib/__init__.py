@@ -17,12 +17,20 @@ from tensorlib.ops import (
     logsumexp, lp_pool2d, matmul, max, max_pool2d, maximum, mean, min, minimum, mm, pad, permute, relu, remainder,
     reshape, result_type, sigmoid, softmax, sqrt, squeeze, stack, std, sum, tanh, transpose, unsqueeze, var, where,
 )
+from tensorlib.ops.elementwise import (
+    allclose, ceil, cos, eq, equal, floor, ge, gt, isclose, isfinite, isinf, isnan, le, lerp, lt, masked_fill, ne,
+    neg, reciprocal, round, rsqrt, sign, sin, square, trunc,
+)
+from tensorlib.ops.reduce import all, amax, amin, any, argsort, norm, prod, sort, topk
+from tensorlib.ops.shape import (
+    chunk, flip, index_select, movedim, narrow, repeat, roll, split, swapaxes, swapdims, unbind, unflatten,
+)
 from tensorlib.random import (
     default_generator, get_rng_state, manual_seed, rand, randint, randn, randperm, set_rng_state,
 )
 from tensorlib.tensor import (
-    Tensor, arange, as_tensor, bool_, empty, empty_like, float16, float32, float64, full, full_like,
-    get_default_dtype, int32, int64, ones, ones_like, set_default_dtype, tensor, uint8, zeros, zeros_like,
+    Tensor, arange, as_tensor, bool_, empty, empty_like, eye, float16, float32, float64, full, full_like,
+    get_default_dtype, int32, int64, linspace, ones, ones_like, set_default_dtype, tensor, uint8, zeros, zeros_like,
 )
 
 bool = bool_  # noqa: A001  (PyTorch's name for the dtype)

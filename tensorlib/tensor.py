@@ -120,6 +120,10 @@ class Tensor:
         return self._ctx
 
     @property
+    def is_cuda(self) -> bool:
+        return self.device == "cuda"
+
+    @property
     def T(self) -> Tensor:
         return self.permute(*reversed(range(self.ndim)))
 
@@ -131,6 +135,16 @@ class Tensor:
 
     def numel(self) -> int:
         return int(self.data.size)
+
+    def nelement(self) -> int:
+        return self.numel()
+
+    def ndimension(self) -> int:
+        return self.ndim
+
+    def element_size(self) -> int:
+        """Bytes per element."""
+        return self.dtype.itemsize
 
     def __len__(self):
         if self.ndim == 0:
@@ -205,6 +219,12 @@ class Tensor:
     def double(self) -> Tensor:
         return self.to(float64)
 
+    def half(self) -> Tensor:
+        return self.to(float16)
+
+    def int(self) -> Tensor:
+        return self.to(int32)
+
     def long(self) -> Tensor:
         return self.to(int64)
 
@@ -213,6 +233,23 @@ class Tensor:
 
     def type_as(self, other: Tensor) -> Tensor:
         return self.to(other.dtype)
+
+    # ---- creation with this tensor's dtype and device (either can be overridden) -----------------
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False) -> Tensor:
+        return tensor(data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False) -> Tensor:
+        return zeros(*size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False) -> Tensor:
+        return ones(*size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False) -> Tensor:
+        return empty(*size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+        return full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,
+                    requires_grad=requires_grad)
 
     def __array__(self, dtype=None, copy=None):
         if self.requires_grad:
@@ -370,6 +407,66 @@ class Tensor:
     def relu_(self):
         return self._inplace("relu_", _ops.relu)
 
+    def neg_(self):
+        return self._inplace("neg_", _ops.neg)
+
+    def abs_(self):
+        return self._inplace("abs_", _ops.abs)
+
+    def exp_(self):
+        return self._inplace("exp_", _ops.exp)
+
+    def log_(self):
+        return self._inplace("log_", _ops.log)
+
+    def sqrt_(self):
+        return self._inplace("sqrt_", _ops.sqrt)
+
+    def sigmoid_(self):
+        return self._inplace("sigmoid_", _ops.sigmoid)
+
+    def tanh_(self):
+        return self._inplace("tanh_", _ops.tanh)
+
+    def sin_(self):
+        return self._inplace("sin_", _elementwise.sin)
+
+    def cos_(self):
+        return self._inplace("cos_", _elementwise.cos)
+
+    def reciprocal_(self):
+        return self._inplace("reciprocal_", _elementwise.reciprocal)
+
+    def rsqrt_(self):
+        return self._inplace("rsqrt_", _elementwise.rsqrt)
+
+    def square_(self):
+        return self._inplace("square_", _elementwise.square)
+
+    def floor_(self):
+        return self._inplace("floor_", _elementwise.floor)
+
+    def ceil_(self):
+        return self._inplace("ceil_", _elementwise.ceil)
+
+    def round_(self, decimals=0):
+        return self._inplace("round_", _elementwise.round, decimals)
+
+    def trunc_(self):
+        return self._inplace("trunc_", _elementwise.trunc)
+
+    def sign_(self):
+        return self._inplace("sign_", _elementwise.sign)
+
+    def pow_(self, exponent):
+        return self._inplace("pow_", _ops.pow, exponent)
+
+    def lerp_(self, end, weight):
+        return self._inplace("lerp_", _elementwise.lerp, end, weight)
+
+    def masked_fill_(self, mask, value):
+        return self._inplace("masked_fill_", _elementwise.masked_fill, mask, value)
+
     __iadd__ = add_
     __isub__ = sub_
     __imul__ = mul_
@@ -474,6 +571,87 @@ class Tensor:
         return _ops.getitem(self, index)
 
     # ---- methods (the ops themselves live in tensorlib.ops) ----------------------------------------
+    def eq(self, other):
+        return _ops.compare("eq", self, other)
+
+    def ne(self, other):
+        return _ops.compare("ne", self, other)
+
+    def lt(self, other):
+        return _ops.compare("lt", self, other)
+
+    def le(self, other):
+        return _ops.compare("le", self, other)
+
+    def gt(self, other):
+        return _ops.compare("gt", self, other)
+
+    def ge(self, other):
+        return _ops.compare("ge", self, other)
+
+    def isnan(self):
+        return _elementwise.isnan(self)
+
+    def isinf(self):
+        return _elementwise.isinf(self)
+
+    def isfinite(self):
+        return _elementwise.isfinite(self)
+
+    def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return _elementwise.isclose(self, other, rtol, atol, equal_nan)
+
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
+        return _elementwise.allclose(self, other, rtol, atol, equal_nan)
+
+    def equal(self, other) -> bool:
+        return _elementwise.equal(self, other)
+
+    def neg(self):
+        return _ops.neg(self)
+
+    negative = neg
+
+    def sign(self):
+        return _elementwise.sign(self)
+
+    def floor(self):
+        return _elementwise.floor(self)
+
+    def ceil(self):
+        return _elementwise.ceil(self)
+
+    def round(self, decimals=0):
+        return _elementwise.round(self, decimals)
+
+    def trunc(self):
+        return _elementwise.trunc(self)
+
+    def reciprocal(self):
+        return _elementwise.reciprocal(self)
+
+    def rsqrt(self):
+        return _elementwise.rsqrt(self)
+
+    def square(self):
+        return _elementwise.square(self)
+
+    def sin(self):
+        return _elementwise.sin(self)
+
+    def cos(self):
+        return _elementwise.cos(self)
+
+    def masked_fill(self, mask, value):
+        return _elementwise.masked_fill(self, mask, value)
+
+    def where(self, condition, other):
+        """``self`` where ``condition`` holds, else ``other``."""
+        return _ops.where(condition, self, other)
+
+    def lerp(self, end, weight):
+        return _elementwise.lerp(self, end, weight)
+
     def exp(self):
         return _ops.exp(self)
 
@@ -560,6 +738,33 @@ class Tensor:
     def min(self, dim=None, keepdim=False):
         return _ops.min(self, dim, keepdim)
 
+    def amax(self, dim=(), keepdim=False):
+        return _reduce.amax(self, dim, keepdim)
+
+    def amin(self, dim=(), keepdim=False):
+        return _reduce.amin(self, dim, keepdim)
+
+    def prod(self, dim=None, keepdim=False, *, dtype=None):
+        return _reduce.prod(self, dim, keepdim, dtype=dtype)
+
+    def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
+        return _reduce.norm(self, p, dim, keepdim, dtype)
+
+    def any(self, dim=None, keepdim=False):
+        return _reduce.any(self, dim, keepdim)
+
+    def all(self, dim=None, keepdim=False):
+        return _reduce.all(self, dim, keepdim)
+
+    def sort(self, dim=-1, descending=False, *, stable=False):
+        return _reduce.sort(self, dim, descending, stable=stable)
+
+    def argsort(self, dim=-1, descending=False, *, stable=False):
+        return _reduce.argsort(self, dim, descending, stable=stable)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        return _reduce.topk(self, k, dim, largest, sorted)
+
     def argmax(self, dim=None, keepdim=False):
         return _ops.argmax(self, dim, keepdim)
 
@@ -601,6 +806,42 @@ class Tensor:
 
     def expand_as(self, other):
         return _ops.expand(self, *other.shape)
+
+    def unflatten(self, dim, sizes):
+        return _shape.unflatten(self, dim, sizes)
+
+    def movedim(self, source, destination):
+        return _shape.movedim(self, source, destination)
+
+    def swapaxes(self, axis0, axis1):
+        return _ops.transpose(self, axis0, axis1)
+
+    def swapdims(self, dim0, dim1):
+        return _ops.transpose(self, dim0, dim1)
+
+    def narrow(self, dim, start, length):
+        return _shape.narrow(self, dim, start, length)
+
+    def split(self, split_size, dim=0):
+        return _shape.split(self, split_size, dim)
+
+    def chunk(self, chunks, dim=0):
+        return _shape.chunk(self, chunks, dim)
+
+    def unbind(self, dim=0):
+        return _shape.unbind(self, dim)
+
+    def flip(self, *dims):
+        return _shape.flip(self, *dims)
+
+    def roll(self, shifts, dims=None):
+        return _shape.roll(self, shifts, dims)
+
+    def repeat(self, *sizes):
+        return _shape.repeat(self, *sizes)
+
+    def index_select(self, dim, index):
+        return _shape.index_select(self, dim, index)
 
     def contiguous(self):
         return self
@@ -728,4 +969,37 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     return _created(xp.arange(start, end, step).astype(dtype), requires_grad)
 
 
+def _check_count(what, value):
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+        raise TypeError(f"{what} must be an int, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{what} must be >= 0, got {value}")
+
+
+def eye(n, m=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """The n x m matrix (n x n by default) with ones on the diagonal."""
+    m = n if m is None else m
+    for name, value in (("n", n), ("m", m)):
+        _check_count(f"eye: {name}", value)
+    xp = module_for(normalize_device(device))
+    return _created(xp.eye(n, m, dtype=dtype or _default_dtype), requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end``, both included (default float dtype).
+
+    Computed as PyTorch does, so float32 values agree to the bit: the first half counts up from start, the
+    second down from end (each end is exact), each value one multiply-add of float32 operands rounded once."""
+    _check_count("linspace: steps", steps)
+    dtype = np.dtype(dtype or _default_dtype)
+    precision = np.float32 if dtype.itemsize <= 4 and dtype.kind == "f" else np.float64
+    low, high = precision(float(start)), precision(float(end))
+    step = float((high - low) / precision(max(steps - 1, 1)))
+    xp = module_for(normalize_device(device))
+    i = xp.arange(steps)
+    values = xp.where(i < max(steps // 2, 1), float(low) + i * step, float(high) - (steps - 1 - i) * step)
+    return _created(values.astype(dtype), requires_grad)
+
+
 from tensorlib import ops as _ops  # noqa: E402  (the ops import Tensor from this module)
+from tensorlib.ops import elementwise as _elementwise, reduce as _reduce, shape as _shape  # noqa: E402

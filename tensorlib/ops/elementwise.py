@@ -3,6 +3,7 @@ engine sums them down to each input's shape."""
 
 from __future__ import annotations
 
+import builtins
 import math
 import numbers
 
@@ -365,6 +366,59 @@ class Erf(Function):
         return g * (2 / np.sqrt(np.pi)) * xp.exp(-self.x * self.x)
 
 
+class Sin(Function):
+    def forward(self, x):
+        self.x = x
+        with np.errstate(invalid="ignore"):  # sin(inf) is NaN, as in PyTorch
+            return array_module(x).sin(x)
+
+    def backward(self, g):
+        return g * array_module(g).cos(self.x)
+
+
+class Cos(Function):
+    def forward(self, x):
+        self.x = x
+        with np.errstate(invalid="ignore"):
+            return array_module(x).cos(x)
+
+    def backward(self, g):
+        return -g * array_module(g).sin(self.x)
+
+
+class Reciprocal(Function):
+    def forward(self, x):
+        with np.errstate(divide="ignore"):  # 1 / 0 is inf, as in PyTorch
+            self.out = 1 / x
+        return self.out
+
+    def backward(self, g):
+        return -g * self.out * self.out
+
+
+class Rsqrt(Function):
+    """1 / sqrt(x); its derivative is -out^3 / 2."""
+
+    def forward(self, x):
+        with np.errstate(divide="ignore", invalid="ignore"):  # inf at 0 and NaN below, as in PyTorch
+            self.out = 1 / array_module(x).sqrt(x)
+        return self.out
+
+    def backward(self, g):
+        return -0.5 * g * self.out * self.out * self.out
+
+
+class Stepwise(Function):
+    """An op constant between its jumps (floor, ceil, round, trunc, sign): the gradient is 0, as in PyTorch.
+    ``step`` computes it on the raw array."""
+
+    def forward(self, x, step):
+        return step(x)
+
+    def backward(self, g):
+        return array_module(g).zeros_like(g), None
+
+
 class Relu(Function):
     def forward(self, x):
         # the output is saved, not a mask: out <= 0 exactly where x <= 0 (NaN stays NaN and, as in PyTorch,
@@ -457,6 +511,8 @@ def pow(base, exponent):
 
 
 def neg(x):
+    if x.dtype == np.bool_:
+        raise TypeError("neg (-) of a bool tensor is not supported; use ~ or logical_not() to invert a mask")
     return Neg.apply(x)
 
 
@@ -500,6 +556,66 @@ def relu(x):
     return Relu.apply(x)
 
 
+def sin(x):
+    return Sin.apply(_floating(x))
+
+
+def cos(x):
+    return Cos.apply(_floating(x))
+
+
+def reciprocal(x):
+    return Reciprocal.apply(_floating(x))
+
+
+def rsqrt(x):
+    return Rsqrt.apply(_floating(x))
+
+
+def square(x):
+    """x ** 2; integer tensors stay integer and bool tensors become int64, as in PyTorch."""
+    return pow(x, 2)
+
+
+def _stepwise(x, name, step):
+    """``step`` on a float tensor; an integer tensor is its own floor, ceil, round and trunc (a copy)."""
+    if x.dtype == np.bool_:
+        raise TypeError(f"{name} of a bool tensor is not supported")
+    return x.clone() if x.dtype.kind in "iu" else Stepwise.apply(x, step)
+
+
+def floor(x):
+    return _stepwise(x, "floor", lambda a: array_module(a).floor(a))
+
+
+def ceil(x):
+    return _stepwise(x, "ceil", lambda a: array_module(a).ceil(a))
+
+
+def trunc(x):
+    return _stepwise(x, "trunc", lambda a: array_module(a).trunc(a))
+
+
+def round(x, decimals=0):
+    """To the nearest integer, halves to even (0.5 -> 0, 1.5 -> 2); with ``decimals``, to that many decimal
+    places (negative: to tens, hundreds, ...)."""
+    if not isinstance(decimals, (int, np.integer)) or isinstance(decimals, bool):
+        raise TypeError(f"round: decimals must be an int, got {decimals!r}")
+    if decimals and x.dtype.kind != "f":
+        raise TypeError(f"round: decimals={decimals} needs a floating-point tensor, got dtype {x.dtype}")
+    return _stepwise(x, "round", lambda a: array_module(a).round(a, int(decimals)))
+
+
+def _sign(a):
+    xp = array_module(a)
+    return xp.where(xp.isnan(a), 0, xp.sign(a)).astype(a.dtype, copy=False)  # sign(NaN) is 0 in PyTorch
+
+
+def sign(x):
+    """-1, 0 or 1 by the sign of each element (0 for NaN); a bool tensor is its own sign."""
+    return x.clone() if x.dtype == np.bool_ else Stepwise.apply(x, _sign)
+
+
 def clamp(x, min=None, max=None):
     """x limited to [min, max]; either bound may be None, a number or a tensor (broadcast against x)."""
     if min is None and max is None:
@@ -536,6 +652,44 @@ def where(condition, a, b):
     return Where.apply(condition, a, b, dtype=(a if isinstance(a, Tensor) else b).dtype)
 
 
+def masked_fill(x, mask, value):
+    """``x`` with ``value`` (a number or a 0-d tensor, cast to x's dtype) where the bool ``mask`` (broadcast
+    against x) holds. Differentiable in x, and in a 0-d tensor ``value`` (the sum of the filled positions)."""
+    if not isinstance(mask, Tensor) or mask.dtype != np.bool_:
+        raise TypeError(f"masked_fill: mask must be a bool tensor, got {getattr(mask, 'dtype', type(mask).__name__)}")
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got a tensor of shape {value.shape}")
+        value = value.to(x.device, x.dtype)
+    elif isinstance(value, (numbers.Number, np.generic)):
+        value = _as_number(value, x.dtype)
+    else:
+        raise TypeError(f"masked_fill: value must be a number or a 0-d tensor, got {type(value).__name__}")
+    return Where.apply(mask, value, x, dtype=x.dtype)
+
+
+def lerp(start, end, weight):
+    """start + weight * (end - start), computed from the nearer end (exact at weight 0 and 1, as PyTorch
+    does). ``start`` and ``end`` are float tensors of one dtype; ``weight`` a number or a tensor."""
+    for name, t in (("start", start), ("end", end)):
+        if not isinstance(t, Tensor) or t.dtype.kind != "f":
+            raise TypeError(f"lerp: {name} must be a floating-point tensor, got {getattr(t, 'dtype', type(t).__name__)}")
+    if start.dtype != end.dtype:
+        raise TypeError(f"lerp: start and end must share a dtype, got {start.dtype} and {end.dtype}")
+    diff = end - start
+    if isinstance(weight, Tensor):
+        return where(abs(weight) < 0.5, start + weight * diff, end - diff * (1 - weight))
+    if not isinstance(weight, (numbers.Real, np.generic)):
+        raise TypeError(f"lerp: weight must be a number or a tensor, got {type(weight).__name__}")
+    return start + weight * diff if builtins.abs(weight) < 0.5 else end - diff * (1 - weight)
+
+
+def unrecorded(array) -> Tensor:
+    """A result autograd does not track (a comparison, a mask, indices) as a tensor; NumPy's 0-d results,
+    which are scalars, made arrays."""
+    return Tensor._make(np.asarray(array) if isinstance(array, np.generic) else array)
+
+
 _COMPARISONS = {"eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equal", "gt": "greater",
                 "ge": "greater_equal"}
 
@@ -545,7 +699,74 @@ def compare(kind, a, b):
     raw_a = a.data if isinstance(a, Tensor) else a
     raw_b = b.data if isinstance(b, Tensor) else b
     xp = array_module(raw_a if isinstance(a, Tensor) else raw_b)
-    return Tensor._make(getattr(xp, _COMPARISONS[kind])(raw_a, raw_b))
+    return unrecorded(getattr(xp, _COMPARISONS[kind])(raw_a, raw_b))
+
+
+def eq(a, b):
+    return compare("eq", a, b)
+
+
+def ne(a, b):
+    return compare("ne", a, b)
+
+
+def lt(a, b):
+    return compare("lt", a, b)
+
+
+def le(a, b):
+    return compare("le", a, b)
+
+
+def gt(a, b):
+    return compare("gt", a, b)
+
+
+def ge(a, b):
+    return compare("ge", a, b)
+
+
+def isnan(x):
+    return unrecorded(array_module(x.data).isnan(x.data))
+
+
+def isinf(x):
+    return unrecorded(array_module(x.data).isinf(x.data))
+
+
+def isfinite(x):
+    return unrecorded(array_module(x.data).isfinite(x.data))
+
+
+def _two_tensors(op, a, b):
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise TypeError(f"{op} takes two tensors, got {type(a).__name__} and {type(b).__name__}")
+    if a.device != b.device:
+        raise RuntimeError(f"{op}: expected both tensors on the same device, found {a.device} and {b.device}")
+
+
+def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """|a - b| <= atol + rtol * |b| elementwise (broadcast), infinities close to themselves only; NaN close to
+    NaN only with ``equal_nan``. Both tensors must share a dtype, as in PyTorch."""
+    _two_tensors("isclose", a, b)
+    if a.dtype != b.dtype:
+        raise TypeError(f"isclose: the tensors must share a dtype, got {a.dtype} and {b.dtype}")
+    for name, tolerance in (("rtol", rtol), ("atol", atol)):
+        if tolerance < 0:
+            raise ValueError(f"isclose: {name} must be >= 0, got {tolerance}")
+    xp = array_module(a.data)
+    return unrecorded(xp.isclose(a.data, b.data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
+    """Whether every element of ``isclose(a, b, ...)`` holds."""
+    return bool(isclose(a, b, rtol, atol, equal_nan).data.all())
+
+
+def equal(a, b) -> bool:
+    """Whether the tensors have the same shape and the same values (of any dtypes; NaN equals nothing)."""
+    _two_tensors("equal", a, b)
+    return a.shape == b.shape and bool((a.data == b.data).all())
 
 
 def logical(kind, a, b):

@@ -1,18 +1,25 @@
-"""Reductions (sum, mean, var, max, min, argmax) and the numerically stable softmax / log_softmax."""
+"""Reductions (sum, mean, var, prod, norm, max, min, amax, argmax, any, all), the ordering ops (sort,
+argsort, topk) and the numerically stable softmax / log_softmax."""
 
 from __future__ import annotations
 
 import builtins
+import math
+import numbers
 from collections import namedtuple
 
 import numpy as np
 
 from tensorlib.autograd import Function
 from tensorlib.device import array_module
-from tensorlib.tensor import Tensor, get_default_dtype
+from tensorlib.ops.elementwise import unrecorded
+from tensorlib.ops.shape import Gather
+from tensorlib.tensor import Tensor, get_default_dtype, int64
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
 MinResult = namedtuple("MinResult", ["values", "indices"])
+SortResult = namedtuple("SortResult", ["values", "indices"])
+TopkResult = namedtuple("TopkResult", ["values", "indices"])
 
 
 def normalize_dims(dim, ndim: int, name: str = "dim") -> tuple[int, ...]:
@@ -99,20 +106,20 @@ class Std(Var):
 
 
 class Extreme(Function):
-    """max or min over all elements: the gradient is shared evenly among tied extremes (PyTorch's rule)."""
+    """max or min over ``axes``: the gradient is shared evenly among tied extremes (PyTorch's rule for max()
+    without a dim, amax and amin)."""
 
-    def forward(self, x, largest):
-        if x.size == 0:
-            raise ValueError("max()/min() of an empty tensor")
-        self.x = x
-        self.out = x.max() if largest else x.min()
-        return self.out
+    def forward(self, x, axes, keepdim, largest):
+        self.x, self.shape, self.axes, self.keepdim = x, x.shape, axes, keepdim
+        self.out = (x.max if largest else x.min)(axis=axes, keepdims=True)
+        return self.out if keepdim else self.out.reshape([n for i, n in enumerate(x.shape) if i not in axes])
 
     def backward(self, g):
         xp = array_module(g)
+        g = _expand_back(g, self.shape, self.axes, self.keepdim)
         # a NaN is the extreme (max and min propagate it): the gradient goes to the NaNs
         mask = xp.where(xp.isnan(self.out), xp.isnan(self.x), self.x == self.out)  # no host read on a device
-        return g * mask / mask.sum()
+        return g * mask / mask.sum(axis=self.axes, keepdims=True).astype(g.dtype)
 
 
 class ExtremeAlong(Function):
@@ -170,7 +177,9 @@ def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 def _extreme(x, dim, keepdim, largest, result):
     if dim is None:
-        return Extreme.apply(x, largest)
+        if x.numel() == 0:
+            raise ValueError("max()/min() of an empty tensor")
+        return Extreme.apply(x, tuple(range(x.ndim)), False, largest)
     axis = single_dim(dim, x.ndim, "max" if largest else "min")
     if x.ndim == 0:  # dim 0 or -1 of a 0-d tensor: the element itself, at index 0
         return result(x.clone(), Tensor._make(array_module(x.data).zeros((), dtype=np.int64)))
@@ -216,6 +225,177 @@ def argmin(x, dim=None, keepdim=False):
             single_dim(dim, 0, "argmin")
         return Tensor._make(np.int64(x.data.argmin()) if x.device == "cpu" else x.data.argmin())
     return _along_indices(x, single_dim(dim, x.ndim, "argmin"), keepdim, False)
+
+
+def _amax_amin(x, dim, keepdim, largest):
+    name = "amax" if largest else "amin"
+    axes = normalize_dims(dim, x.ndim)
+    if x.numel() == 0:
+        if dim is None or (not isinstance(dim, (int, np.integer)) and not dim):
+            raise ValueError(f"{name}() of an empty tensor (shape {x.shape}) needs dim, the dims to reduce")
+        for axis in axes:
+            if x.shape[axis] == 0:
+                raise IndexError(f"{name}(): dim {axis} of size 0 has no {'largest' if largest else 'smallest'} element")
+    return Extreme.apply(x, axes, keepdim, largest)
+
+
+def amax(x, dim=(), keepdim=False):
+    """The largest elements over ``dim`` (an int or a tuple; all dims by default). Unlike max(dim), the
+    gradient is shared evenly among tied maxima."""
+    return _amax_amin(x, dim, keepdim, True)
+
+
+def amin(x, dim=(), keepdim=False):
+    return _amax_amin(x, dim, keepdim, False)
+
+
+def _any_all(x, dim, keepdim, kind):
+    # an empty dims list reduces nothing here (PyTorch's any/all), where sum and amax read it as all dims
+    axes = () if isinstance(dim, (tuple, list)) and not dim else normalize_dims(dim, x.ndim)
+    out = getattr(x.data, kind)(axis=axes, keepdims=keepdim)
+    return unrecorded(out.astype(np.uint8) if x.dtype == np.uint8 else out)  # uint8 in, uint8 out (PyTorch)
+
+
+def any(x, dim=None, keepdim=False):
+    """Whether any element over ``dim`` (an int or a tuple; all by default) is nonzero; a bool tensor."""
+    return _any_all(x, dim, keepdim, "any")
+
+
+def all(x, dim=None, keepdim=False):
+    return _any_all(x, dim, keepdim, "all")
+
+
+class Prod(Function):
+    """The product along one axis. The gradient of each element is the product of the others, taken as the
+    running products before and after it, so zeros in the input need no division."""
+
+    def forward(self, x, axis, keepdim):
+        self.x, self.axis, self.keepdim = x, axis, keepdim
+        return x.prod(axis=axis, keepdims=keepdim)
+
+    def backward(self, g):
+        xp = array_module(g)
+        g = _expand_back(g, self.x.shape, (self.axis,), self.keepdim)
+        x = xp.moveaxis(self.x, self.axis, -1)
+        ones = xp.ones(x.shape[:-1] + (1,), dtype=x.dtype)
+        before = xp.cumprod(xp.concatenate([ones, x[..., :-1]], axis=-1), axis=-1)
+        after = xp.flip(xp.cumprod(xp.flip(xp.concatenate([x[..., 1:], ones], axis=-1), -1), axis=-1), -1)
+        return g * xp.moveaxis(before * after, -1, self.axis)
+
+
+def prod(x, dim=None, keepdim=False, dtype=None):
+    """The product of all elements, or along one ``dim``. Integer and bool tensors multiply in int64, as in
+    PyTorch; ``dtype`` casts the input first."""
+    if dtype is not None:
+        x = x.to(dtype)
+    elif x.dtype.kind in "biu":
+        x = x.to(int64)
+    if dim is None or x.ndim == 0:
+        if dim is not None:
+            single_dim(dim, 0, "prod")  # dim 0 or -1 of a 0-d tensor: its single element
+        return Prod.apply(x.reshape(-1), 0, False)
+    return Prod.apply(x, single_dim(dim, x.ndim, "prod"), keepdim)
+
+
+class VectorNorm(Function):
+    """(sum |x|^p)^(1/p) over ``axes`` for a finite p (p = 0: the count of nonzeros, of gradient 0). Its
+    gradient sign(x) |x / norm|^(p-1) is taken as 0 where the norm is 0 (PyTorch's rule)."""
+
+    def forward(self, x, p, axes, keepdim):
+        xp = array_module(x)
+        magnitude = xp.abs(x)
+        if p == 0:  # the count of nonzeros
+            norm = (x != 0).sum(axis=axes, keepdims=True).astype(x.dtype)
+        elif p == 2:
+            norm = xp.sqrt((magnitude * magnitude).sum(axis=axes, keepdims=True))
+        elif p == 1:
+            norm = magnitude.sum(axis=axes, keepdims=True)
+        else:
+            with np.errstate(divide="ignore"):  # 0 ** p for p < 0 is inf, and the norm 0
+                norm = (magnitude**p).sum(axis=axes, keepdims=True) ** (1 / p)
+        self.x, self.norm, self.p, self.axes, self.keepdim = x, norm, p, axes, keepdim
+        return norm if keepdim else norm.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+
+    def backward(self, g):
+        xp = array_module(g)
+        g = _expand_back(g, self.x.shape, self.axes, self.keepdim)
+        if self.p == 0:
+            return xp.zeros_like(g)
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0 / 0 where the norm is 0: masked below
+            scale = xp.sign(self.x) * (xp.abs(self.x) / self.norm) ** (self.p - 1)
+        return g * xp.where(self.norm == 0, 0, scale)
+
+
+def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
+    """The vector norm of ``x`` over ``dim`` (an int or a tuple; all elements by default): p = 2 or "fro"
+    (Euclidean), 1, any other p > 0, inf (max |x|), -inf (min |x|) or 0 (the count of nonzeros)."""
+    if x.dtype.kind != "f":
+        raise TypeError(f"norm() needs a floating-point tensor, got dtype {x.dtype}")
+    if dtype is not None:
+        x = x.to(dtype)
+    if isinstance(p, str):
+        if p != "fro":
+            raise ValueError(f"norm: p must be a number or 'fro', got {p!r}" + (" (the nuclear norm is not supported)" if p == "nuc" else ""))
+        if dim is not None and not isinstance(dim, (int, np.integer)) and len(dim) > 2:
+            raise ValueError(f"norm: p='fro' takes one or two dims, got dim={dim}")
+        p = 2
+    if not isinstance(p, numbers.Real) or isinstance(p, bool):
+        raise TypeError(f"norm: p must be a number or 'fro', got {p!r}")
+    axes = normalize_dims(dim, x.ndim)
+    if p == math.inf or p == -math.inf:
+        return _amax_amin(x.abs(), axes, keepdim, p > 0)
+    if p < 0 and builtins.any(x.shape[axis] == 0 for axis in axes):
+        raise ValueError(f"norm: p={p} over an empty dim (shape {x.shape}) has no value (the sum of |x|^p is empty)")
+    return VectorNorm.apply(x, p, axes, keepdim)
+
+
+def _order(data, axis, descending):
+    """Indices that sort ``data`` along ``axis``, stably, NaN counted as the largest value (as in PyTorch). A
+    descending sort is an ascending one of the reversed data, reversed back: equal values keep their order."""
+    xp = array_module(data)
+    if not descending:
+        return xp.argsort(data, axis=axis, kind="stable")
+    reversed_order = xp.argsort(xp.flip(data, axis), axis=axis, kind="stable")
+    return xp.flip(data.shape[axis] - 1 - reversed_order, axis)
+
+
+def _sorted_along(x, dim, descending, k, op):
+    """The (values, indices) of the first ``k`` elements of ``x`` in order along ``dim``; values gathered
+    from x, so their gradient goes back to the positions they came from."""
+    axis = single_dim(dim, x.ndim, op)
+    flat = x.reshape(1) if x.ndim == 0 else x  # a 0-d tensor sorts as its single element
+    indices = _order(flat.data, axis, descending)
+    if k is not None and x.ndim:
+        indices = indices[(slice(None),) * axis + (slice(0, k),)]
+    indices = indices.astype(np.int64, copy=False)
+    values = Gather.apply(flat, indices, axis)
+    if x.ndim == 0:
+        return values.reshape(()), Tensor._make(indices.reshape(()))
+    return values, Tensor._make(indices)
+
+
+def sort(x, dim=-1, descending=False, *, stable=False):
+    """(values, indices) of ``x`` sorted along ``dim``; NaN sorts as the largest value. The sort is always
+    stable (equal values keep their order), which ``stable=False`` allows."""
+    return SortResult(*_sorted_along(x, dim, descending, None, "sort"))
+
+
+def argsort(x, dim=-1, descending=False, *, stable=False):
+    """The indices that sort ``x`` along ``dim`` (those of ``sort``)."""
+    return sort(x, dim, descending).indices
+
+
+def topk(x, k, dim=-1, largest=True, sorted=True):
+    """(values, indices) of the ``k`` largest (or smallest) elements along ``dim``, in order (NaN counts
+    as the largest), whatever ``sorted`` says."""
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
+        raise TypeError(f"topk: k must be an int, got {k!r}")
+    size = x.shape[single_dim(dim, x.ndim, "topk")] if x.ndim else 1
+    if not 0 <= k <= size:
+        raise ValueError(f"topk: k={k} is out of range for dim {dim} of size {size}")
+    if x.dtype == np.bool_:
+        raise TypeError("topk of a bool tensor is not supported")
+    return TopkResult(*_sorted_along(x, dim, largest, k, "topk"))
 
 
 class Softmax(Function):

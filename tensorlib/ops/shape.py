@@ -1,10 +1,11 @@
-"""Ops that move elements without arithmetic: reshape, permute, squeeze, expand, indexing, cat, stack,
-pad, and the device/dtype move."""
+"""Ops that move elements without arithmetic: reshape, permute, squeeze, expand, indexing, split, flip,
+roll, repeat, index_select, cat, stack, pad, and the device/dtype move."""
 
 from __future__ import annotations
 
 import functools
 import numbers
+import operator
 
 import numpy as np
 
@@ -28,6 +29,15 @@ def _axis(dim: int, ndim: int, name: str = "dim") -> int:
     if not -ndim <= dim < ndim:
         raise IndexError(f"{name} {dim} is out of range for a tensor of {ndim} dimensions")
     return int(dim) % ndim
+
+
+def _distinct_axes(dims, ndim: int, op: str) -> tuple:
+    """``dims`` (a sequence of ints) as non-negative axes, refusing a repeat; a 0-d tensor takes 0 and -1,
+    which name no axis."""
+    axes = [_axis(d, max(ndim, 1)) for d in dims]
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"{op}: dims {tuple(dims)} repeat a dimension")
+    return tuple(axes) if ndim else ()
 
 
 class Reshape(Function):
@@ -93,14 +103,51 @@ def squeeze(x, dim=None):
     if dim is None:
         dims = [i for i, s in enumerate(x.shape) if s == 1]
     else:
-        dims = [_axis(d, max(x.ndim, 1)) for d in ((dim,) if isinstance(dim, int) else dim)]
-        dims = [d for d in dims if x.ndim and x.shape[d] == 1]  # PyTorch leaves other sizes alone
+        dims = _distinct_axes((dim,) if isinstance(dim, (int, np.integer)) else dim, x.ndim, "squeeze")
+        dims = [d for d in dims if x.shape[d] == 1]  # PyTorch leaves other sizes alone
     return Reshape.apply(x, tuple(s for i, s in enumerate(x.shape) if i not in dims))
 
 
 def unsqueeze(x, dim):
     axis = _axis(dim, x.ndim + 1)
     return Reshape.apply(x, x.shape[:axis] + (1,) + x.shape[axis:])
+
+
+def unflatten(x, dim, sizes):
+    """Dim ``dim`` split into ``sizes`` (one of them may be -1, inferred), as a view."""
+    axis = _axis(dim, x.ndim)
+    sizes, size = tuple(int(s) for s in sizes), x.shape[axis]
+    if not sizes:
+        raise ValueError("unflatten: sizes must not be empty")
+    known = int(np.prod([s for s in sizes if s != -1]))
+    inferred = sizes.count(-1) == 1 and known and size % known == 0
+    if not inferred and (-1 in sizes or known != size or min(sizes) < 0):
+        raise ValueError(f"unflatten: sizes {sizes} do not multiply to the size {size} of dim {dim}")
+    sizes = tuple(size // known if s == -1 else s for s in sizes)
+    return Reshape.apply(x, x.shape[:axis] + sizes + x.shape[axis + 1:])
+
+
+def movedim(x, source, destination):
+    """Dims ``source`` (an int or a sequence) moved to positions ``destination``, the others keeping their
+    order: a permute."""
+    source = (source,) if isinstance(source, (int, np.integer)) else tuple(source)
+    destination = (destination,) if isinstance(destination, (int, np.integer)) else tuple(destination)
+    if len(source) != len(destination):
+        raise ValueError(f"movedim: source {source} and destination {destination} must name as many dims")
+    order = [None] * x.ndim
+    for s, d in zip(_distinct_axes(source, x.ndim, "movedim source"),
+                    _distinct_axes(destination, x.ndim, "movedim destination")):
+        order[d] = s
+    rest = iter(a for a in range(x.ndim) if a not in order)
+    return permute(x, tuple(next(rest) if a is None else a for a in order))
+
+
+def swapaxes(x, axis0, axis1):
+    return transpose(x, axis0, axis1)
+
+
+def swapdims(x, dim0, dim1):
+    return transpose(x, dim0, dim1)
 
 
 class Expand(Function):
@@ -243,6 +290,160 @@ def gather(x, dim, index):
         if low < 0 or high >= x.shape[axis]:
             raise IndexError(f"gather: index {low if low < 0 else high} is out of range for dim {dim} of size {x.shape[axis]}")
     return Gather.apply(x, move(index.data, x.device), axis)
+
+
+def _slice_along(x, axis, start, stop):
+    return GetItem.apply(x, (slice(None),) * axis + (slice(start, stop),))
+
+
+def narrow(x, dim, start, length):
+    """The ``length`` elements from ``start`` (negative: from the end) along ``dim``, as a view."""
+    if x.ndim == 0:
+        raise ValueError("narrow() needs a tensor of at least one dimension, got a 0-d tensor")
+    axis = _axis(dim, x.ndim)
+    size, start, length = x.shape[axis], operator.index(start), operator.index(length)
+    if not -size <= start <= size:
+        raise IndexError(f"narrow: start {start} is out of range for dim {dim} of size {size}")
+    start = start + size if start < 0 else start
+    if length < 0 or start + length > size:
+        raise ValueError(f"narrow: length {length} from start {start} does not fit dim {dim} of size {size}")
+    return _slice_along(x, axis, start, start + length)
+
+
+def split(x, split_size_or_sections, dim=0):
+    """Views of consecutive pieces along ``dim``: of ``split_size`` elements each (the last may be smaller),
+    or of the listed sizes, which must add up to the dim's size."""
+    if x.ndim == 0:
+        raise ValueError("split() needs a tensor of at least one dimension, got a 0-d tensor")
+    axis = _axis(dim, x.ndim)
+    size = x.shape[axis]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        step = int(split_size_or_sections)
+        if step < 0 or (step == 0 and size):
+            raise ValueError(f"split: split_size must be positive (0 only for a dim of size 0), got {step} "
+                             f"for dim {dim} of size {size}")
+        sizes = ([step] * (size // step) + ([size % step] if size % step else [])) if step else []
+        sizes = sizes or [0]  # an empty dim splits into one empty piece
+    else:
+        sizes = [operator.index(n) for n in split_size_or_sections]
+        if min(sizes, default=0) < 0 or sum(sizes) != size:
+            raise ValueError(f"split: sizes {sizes} must be non-negative and add up to the size {size} of dim {dim}")
+    starts = np.cumsum([0] + sizes)
+    return tuple(_slice_along(x, axis, int(a), int(b)) for a, b in zip(starts[:-1], starts[1:]))
+
+
+def chunk(x, chunks, dim=0):
+    """``split`` into ``chunks`` pieces of equal size, rounded up (so there may be fewer pieces)."""
+    if not isinstance(chunks, (int, np.integer)) or isinstance(chunks, bool) or chunks <= 0:
+        raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
+    if x.ndim == 0:
+        raise ValueError("chunk() needs a tensor of at least one dimension, got a 0-d tensor")
+    size = x.shape[_axis(dim, x.ndim)]
+    return split(x, -(-size // chunks) if size else [0] * int(chunks), dim)
+
+
+def unbind(x, dim=0):
+    """The slices along ``dim``, each without that dim (views)."""
+    if x.ndim == 0:
+        raise IndexError("unbind() needs a tensor of at least one dimension, got a 0-d tensor")
+    axis = _axis(dim, x.ndim)
+    return tuple(GetItem.apply(x, (slice(None),) * axis + (i,)) for i in range(x.shape[axis]))
+
+
+class Flip(Function):
+    def forward(self, x, axes):
+        self.axes = axes
+        return array_module(x).flip(x, axes).copy() if axes else x.copy()  # a copy, as PyTorch's flip
+
+    def backward(self, g):
+        return array_module(g).flip(g, self.axes) if self.axes else g, None
+
+
+def flip(x, *dims):
+    """The order of the elements reversed along each of ``dims`` (a new tensor, not a view)."""
+    return Flip.apply(x, _distinct_axes(_dims_arg(dims), x.ndim, "flip"))
+
+
+class Roll(Function):
+    def forward(self, x, shifts, axes):
+        self.shifts, self.axes = shifts, axes
+        return array_module(x).roll(x, shifts, axes)
+
+    def backward(self, g):
+        back = -self.shifts if self.axes is None else tuple(-s for s in self.shifts)
+        return array_module(g).roll(g, back, self.axes), None, None
+
+
+def roll(x, shifts, dims=None):
+    """Elements shifted by ``shifts`` along ``dims`` (ints or sequences of one length), wrapping around; with
+    no dims, along the flattened tensor (the shape is kept)."""
+    shifts = (shifts,) if isinstance(shifts, (int, np.integer)) else tuple(shifts)
+    if dims is None:
+        if len(shifts) != 1:
+            raise ValueError(f"roll: shifts {shifts} need dims, one per shift")
+        return Roll.apply(x, operator.index(shifts[0]), None)
+    dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+    if not shifts or len(shifts) != len(dims):
+        raise ValueError(f"roll: shifts {shifts} and dims {dims} must be non-empty and of one length")
+    return Roll.apply(x, tuple(operator.index(s) for s in shifts), tuple(_axis(d, x.ndim) for d in dims))
+
+
+class Repeat(Function):
+    def forward(self, x, repeats):
+        self.shape, self.repeats = x.shape, repeats
+        return array_module(x).tile(x, repeats)
+
+    def backward(self, g):
+        # output dim i holds repeats[i] copies of the input's size n_i: view it as (r_i, n_i) and sum the copies
+        sizes = (1,) * (len(self.repeats) - len(self.shape)) + self.shape
+        pairs = tuple(v for r, n in zip(self.repeats, sizes) for v in (r, n))
+        return g.reshape(pairs).sum(axis=tuple(range(0, len(pairs), 2))).reshape(self.shape), None
+
+
+def repeat(x, *sizes):
+    """The tensor tiled ``sizes[i]`` times along dim i; extra leading sizes add dims (numpy.tile)."""
+    sizes = _dims_arg(sizes)
+    if not sizes:
+        raise TypeError("repeat() needs the number of repeats of each dimension")
+    if len(sizes) < x.ndim:
+        raise ValueError(f"repeat: {len(sizes)} repeats for a tensor of {x.ndim} dimensions (shape {x.shape}); "
+                         "give at least one per dimension")
+    if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in sizes):
+        raise ValueError(f"repeat: repeats must be non-negative ints, got {sizes}")
+    return Repeat.apply(x, tuple(int(n) for n in sizes))
+
+
+class IndexSelect(Function):
+    def forward(self, x, index, axis):
+        self.shape, self.index, self.axis = x.shape, index, axis
+        return array_module(x).take(x, index, axis=axis)
+
+    def backward(self, g):
+        gx = array_module(g).zeros(self.shape, dtype=g.dtype)
+        scatter_add(gx, (slice(None),) * self.axis + (self.index,), g)  # a repeated index adds up
+        return gx, None, None
+
+
+def index_select(x, dim, index):
+    """The entries ``index`` (a 0-d or 1-D integer tensor) of ``x`` along ``dim``, in that order."""
+    if not isinstance(index, Tensor) or index.dtype not in (np.int32, np.int64):
+        raise TypeError(f"index_select: index must be an int32 or int64 tensor, got "
+                        f"{getattr(index, 'dtype', type(index).__name__)}")
+    if index.ndim > 1:
+        raise ValueError(f"index_select: index must be 0-d or 1-D, got shape {index.shape}")
+    axis = _axis(dim, max(x.ndim, 1))
+    source = x.reshape(1) if x.ndim == 0 else x  # a 0-d tensor is picked from as its single element
+    size = source.shape[axis]
+    if index.numel() and not device_arrays.capturing(index.data):  # a host read: skipped while a graph captures
+        low, high = int(index.data.min()), int(index.data.max())
+        if low < 0 or high >= size:
+            raise IndexError(f"index_select: index {low if low < 0 else high} is out of range for dim {dim} of size {size}")
+    out = IndexSelect.apply(source, move(index.data.reshape(-1), x.device), axis)
+    if x.ndim == 0:
+        if index.numel() != 1:
+            raise ValueError(f"index_select: a 0-d tensor takes one index, got {index.numel()}")
+        return out.reshape(())
+    return out
 
 
 class Cat(Function):
