@@ -8,6 +8,7 @@ counts are unaffected, and later work found it brings little (VGG) and replaced 
 from __future__ import annotations
 
 import nn
+from nn.models._init import no_pretrained_weights
 
 
 def _classifier(num_classes: int) -> nn.Sequential:
@@ -67,6 +68,7 @@ class ZFNet(nn.Module):
         return self.classifier(self.features(x).flatten(1))
 
 
+@no_pretrained_weights
 def alexnet(num_classes: int = 1000, in_channels: int = 3) -> AlexNet:
     """AlexNet for (3, 224, 224) ImageNet images: 60,965,224 parameters at 1000 classes (see ``AlexNet``)."""
     return AlexNet(num_classes, in_channels)

@@ -6,7 +6,7 @@ from collections import namedtuple
 
 import nn
 import tensorlib as tl
-from nn.models._init import kaiming_conv_init
+from nn.models._init import kaiming_conv_init, no_pretrained_weights
 
 GoogLeNetOutputs = namedtuple("GoogLeNetOutputs", ["logits", "aux1", "aux2"])
 
@@ -111,6 +111,7 @@ class GoogLeNet(nn.Module):
         return GoogLeNetOutputs(logits, aux1, aux2) if aux1 is not None else logits
 
 
+@no_pretrained_weights
 def googlenet(num_classes: int = 1000, aux_logits: bool = False, in_channels: int = 3) -> GoogLeNet:
     """GoogLeNet for (3, 224, 224) ImageNet images: 6,998,552 parameters at 1000 classes, 13,378,280 with
     the auxiliary classifiers (see ``GoogLeNet``)."""

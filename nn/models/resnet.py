@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import nn
 import tensorlib as tl
-from nn.models._init import kaiming_conv_init
+from nn.models._init import kaiming_conv_init, no_pretrained_weights
 
 
 class ZeroPadShortcut(nn.Module):
@@ -140,11 +140,13 @@ def resnet56(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
     return CifarResNet(9, num_classes, in_channels)
 
 
+@no_pretrained_weights
 def resnet18(num_classes: int = 1000, in_channels: int = 3) -> ResNet:
     """ResNet-18 for (3, 224, 224) ImageNet images: 11,689,512 parameters at 1000 classes (see ``ResNet``)."""
     return ResNet((2, 2, 2, 2), num_classes, in_channels)
 
 
+@no_pretrained_weights
 def resnet34(num_classes: int = 1000, in_channels: int = 3) -> ResNet:
     """ResNet-34 for (3, 224, 224) ImageNet images: 21,797,672 parameters at 1000 classes (see ``ResNet``)."""
     return ResNet((3, 4, 6, 3), num_classes, in_channels)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import nn
-from nn.models._init import kaiming_conv_init
+from nn.models._init import kaiming_conv_init, no_pretrained_weights
 
 # Output channels of each 3x3 conv, "M" a 2x2 max pool: the paper's configurations A, B, D and E.
 CONFIGS = {
@@ -67,6 +67,7 @@ class VGG(nn.Module):
         return self.classifier(self.avgpool(self.features(x)).flatten(1))
 
 
+@no_pretrained_weights
 def vgg11(num_classes: int = 1000, batch_norm: bool = False, small_input: bool = False,
           in_channels: int = 3) -> VGG:
     """VGG-11 (configuration A) for (3, 224, 224) images, or (3, 32, 32) with ``small_input``:
@@ -74,6 +75,7 @@ def vgg11(num_classes: int = 1000, batch_norm: bool = False, small_input: bool =
     return VGG(11, num_classes, batch_norm, small_input, in_channels)
 
 
+@no_pretrained_weights
 def vgg13(num_classes: int = 1000, batch_norm: bool = False, small_input: bool = False,
           in_channels: int = 3) -> VGG:
     """VGG-13 (configuration B) for (3, 224, 224) images, or (3, 32, 32) with ``small_input``:
@@ -81,6 +83,7 @@ def vgg13(num_classes: int = 1000, batch_norm: bool = False, small_input: bool =
     return VGG(13, num_classes, batch_norm, small_input, in_channels)
 
 
+@no_pretrained_weights
 def vgg16(num_classes: int = 1000, batch_norm: bool = False, small_input: bool = False,
           in_channels: int = 3) -> VGG:
     """VGG-16 (configuration D) for (3, 224, 224) images, or (3, 32, 32) with ``small_input``:
@@ -88,6 +91,7 @@ def vgg16(num_classes: int = 1000, batch_norm: bool = False, small_input: bool =
     return VGG(16, num_classes, batch_norm, small_input, in_channels)
 
 
+@no_pretrained_weights
 def vgg19(num_classes: int = 1000, batch_norm: bool = False, small_input: bool = False,
           in_channels: int = 3) -> VGG:
     """VGG-19 (configuration E) for (3, 224, 224) images, or (3, 32, 32) with ``small_input``:

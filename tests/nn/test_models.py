@@ -5,6 +5,7 @@ each is built once (module-scoped fixture) and freed before the next, since VGG'
 """
 
 import gc
+import re
 
 import numpy as np
 import pytest
@@ -221,3 +222,17 @@ def test_in_channels(name, size):
     model.eval()
     with tl.no_grad():
         assert model(tl.randn(1, *size)).shape == (1, 7)
+
+
+@pytest.mark.parametrize("name", ["alexnet", "vgg11", "googlenet", "resnet18"])
+def test_torchvision_weights_arguments(name):
+    """The ImageNet builders take torchvision's weights/pretrained/progress keywords: no weights builds the
+    model; asking for pretrained weights is refused by name, as none are shipped."""
+    builder = getattr(nn.models, name)
+    small = {"vgg11": dict(small_input=True)}.get(name, {})
+    model = builder(weights=None, pretrained=False, progress=False, num_classes=3, **small)
+    assert count(model) == count(builder(num_classes=3, **small))
+    for asked, text in ((dict(weights="IMAGENET1K_V1"), "weights='IMAGENET1K_V1'"),
+                        (dict(pretrained=True), "pretrained=True")):
+        with pytest.raises(ValueError, match=re.escape(f"{name}({text}): no pretrained weights")):
+            builder(**asked)
