@@ -10,9 +10,11 @@ import numpy as np
 
 import tensorlib as tl
 from kernels import device_arrays
+from kernels.conv2d.geometry import pair
 from tensorlib.autograd import Function
 from tensorlib.device import array_module, module_for, move
 from tensorlib.ops.fused import batch_norm_train, softmax_cross_entropy
+from tensorlib.ops.reduce import single_dim
 from tensorlib.random import default_generator
 
 conv2d = tl.conv2d
@@ -118,6 +120,160 @@ def gelu(input, approximate="none"):
     raise ValueError(f"gelu approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
+class _Hardtanh(Function):
+    """min_val below min_val, max_val above max_val, x between. The gradient passes strictly between the two
+    (0 at them) and through a NaN, which stays NaN, as in PyTorch."""
+
+    def forward(self, x, min_val, max_val):
+        xp = array_module(x)
+        self.x, self.min_val, self.max_val = x, min_val, max_val
+        return xp.where(x <= min_val, min_val, xp.where(x >= max_val, max_val, x)).astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        outside = (self.x <= self.min_val) | (self.x >= self.max_val)
+        return array_module(g).where(outside, 0, g).astype(g.dtype, copy=False), None, None
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
+    return _result(input, inplace, "hardtanh(inplace=True)", _Hardtanh.apply, min_val, max_val)
+
+
+def relu6(input, inplace=False):
+    """min(max(x, 0), 6): hardtanh between 0 and 6."""
+    return _result(input, inplace, "relu6(inplace=True)", _Hardtanh.apply, 0.0, 6.0)
+
+
+class _Hardsigmoid(Function):
+    """relu6(x + 3) / 6; slope 1/6 strictly between -3 and 3, 0 elsewhere and at a NaN, as in PyTorch."""
+
+    def forward(self, x):
+        xp = array_module(x)
+        self.x = x
+        return (xp.minimum(xp.maximum(x + 3, 0), 6) / 6).astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        inside = (self.x > -3) & (self.x < 3)
+        return array_module(g).where(inside, g / 6, 0).astype(g.dtype, copy=False)
+
+
+def hardsigmoid(input, inplace=False):
+    _check_floating("hardsigmoid", input)
+    return _result(input, inplace, "hardsigmoid(inplace=True)", _Hardsigmoid.apply)
+
+
+class _Hardswish(Function):
+    """x * relu6(x + 3) / 6 (MobileNetV3). Slope 0 up to -3, x/3 + 1/2 up to 3 (excluded), 1 from there and at
+    a NaN, as in PyTorch."""
+
+    def forward(self, x):
+        xp = array_module(x)
+        self.x = x
+        with np.errstate(invalid="ignore"):  # -inf * 0 is NaN, as in PyTorch
+            return (x * xp.minimum(xp.maximum(x + 3, 0), 6) / 6).astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        xp = array_module(g)
+        x = self.x
+        slope = xp.where(x <= -3, 0, xp.where(x < 3, x / 3 + 0.5, 1))
+        return (g * slope).astype(g.dtype, copy=False)
+
+
+def hardswish(input, inplace=False):
+    _check_floating("hardswish", input)
+    return _result(input, inplace, "hardswish(inplace=True)", _Hardswish.apply)
+
+
+def silu(input, inplace=False):
+    """x * sigmoid(x) (also called swish)."""
+    _check_floating("silu", input)
+    return _result(input, inplace, "silu(inplace=True)", lambda x: x * x.sigmoid())
+
+
+def _softplus_array(x, beta, threshold):
+    """softplus on a raw array: (1/beta) log(1 + exp(beta x)), and x itself where beta x > threshold.
+    log1p(exp(-|z|)) + max(z, 0) is the same number without exp overflowing for a large threshold."""
+    xp = array_module(x)
+    z = x * beta
+    smooth = (xp.log1p(xp.exp(-xp.abs(z))) + xp.maximum(z, 0)) / beta
+    return xp.where(z > threshold, x, smooth).astype(x.dtype, copy=False)
+
+
+def _sigmoid_array(z):
+    """sigmoid of a raw array from exp(-|z|), which never overflows."""
+    xp = array_module(z)
+    e = xp.exp(-xp.abs(z))
+    return xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+class _Softplus(Function):
+    """softplus(x) = (1/beta) log(1 + exp(beta x)), linear (x itself) where beta x > threshold; its slope is
+    sigmoid(beta x) there and 1 beyond the threshold, as in PyTorch."""
+
+    def forward(self, x, beta, threshold):
+        self.x, self.beta, self.threshold = x, beta, threshold
+        return _softplus_array(x, beta, threshold)
+
+    def backward(self, g):
+        xp = array_module(g)
+        z = self.x * self.beta
+        return xp.where(z > self.threshold, g, g * _sigmoid_array(z)).astype(g.dtype, copy=False), None, None
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    _check_floating("softplus", input)
+    return _Softplus.apply(input, beta, threshold)
+
+
+class _Mish(Function):
+    """x * tanh(softplus(x)) (Misra 2019); slope tanh(sp) + x * sigmoid(x) * (1 - tanh(sp)^2)."""
+
+    def forward(self, x):
+        self.x = x
+        self.tanh_sp = array_module(x).tanh(_softplus_array(x, 1.0, 20.0))
+        return x * self.tanh_sp
+
+    def backward(self, g):
+        t = self.tanh_sp
+        return g * (t + self.x * _sigmoid_array(self.x) * (1 - t * t))
+
+
+def mish(input, inplace=False):
+    _check_floating("mish", input)
+    return _result(input, inplace, "mish(inplace=True)", _Mish.apply)
+
+
+def softsign(input):
+    """x / (1 + |x|)."""
+    return input / (input.abs() + 1)
+
+
+def _threshold(input, threshold, value):
+    return tl.where(input <= threshold, value, input)
+
+
+def threshold(input, threshold, value, inplace=False):
+    """``value`` where x <= threshold, x elsewhere (a NaN stays NaN and passes its gradient, as in PyTorch)."""
+    return _result(input, inplace, "threshold(inplace=True)", _threshold, threshold, value)
+
+
+def prelu(input, weight):
+    """max(0, x) + weight * min(0, x), with one learned slope for all channels or one per channel (dim 1;
+    an input of under 2 dims has one channel)."""
+    if weight.ndim > 1:
+        raise ValueError(f"prelu: weight must be a 0-D or 1-D tensor, got shape {weight.shape}")
+    channels = input.shape[1] if input.ndim >= 2 else 1
+    if weight.numel() not in (1, channels):
+        raise ValueError(f"prelu: weight holds {weight.numel()} slopes but the input (shape {input.shape}) has "
+                         f"{channels} channels; give 1 slope or one per channel")
+    if weight.numel() == channels and input.ndim >= 2:
+        weight = weight.reshape((1, channels) + (1,) * (input.ndim - 2))
+    elif input.ndim == 0:  # a 1-element weight would broadcast a 0-D input up to 1-D
+        weight = weight.reshape(())
+    return tl.where(input > 0, input, input * weight)
+
+
 def _implicit_dim(ndim: int) -> int:
     """PyTorch's legacy choice when softmax is called without dim."""
     return 0 if ndim in (0, 1, 3) else 1
@@ -154,6 +310,17 @@ def dropout(input, p=0.5, training=True, inplace=False):
         return input
     return _result(input, inplace, "dropout(inplace=True)", operator.mul, _keep_mask(input.shape, p, input))
 
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels of an (N, C, L) input (or an unbatched (C, L) one): one draw per channel."""
+    _check_probability(p)
+    if input.ndim not in (2, 3):
+        raise ValueError(f"dropout1d expects a 2-D (C, L) or 3-D (N, C, L) input, got shape {input.shape}; it "
+                         "zeroes the channels of inputs with one spatial dim")
+    if not training or p == 0:
+        return input
+    shape = input.shape[:-1] + (1,)
+    return _result(input, inplace, "dropout1d(inplace=True)", operator.mul, _keep_mask(shape, p, input))
 
 def dropout2d(input, p=0.5, training=True, inplace=False):
     """Zero whole channels: one draw per (dim 0, dim 1) pair, i.e. per (sample, channel) of (N, C, H, W).
@@ -224,6 +391,465 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if bias is not None:
         out = out + bias.reshape(shape)
     return out
+
+
+def _standardized(input, dims, eps):
+    """(x - mean) / sqrt(var + eps) over ``dims``, with the biased variance (divide by n), as PyTorch's
+    normalisation layers compute it; autograd differentiates through both statistics."""
+    mean = input.mean(dims, keepdim=True)
+    var = input.var(dims, keepdim=True, correction=0)
+    return (input - mean) / (var + eps).sqrt()
+
+
+def _check_parameter_shape(who, name, tensor, shape, what):
+    if tensor is not None and tuple(tensor.shape) != tuple(shape):
+        raise ValueError(f"{who}: {name} must have shape {tuple(shape)} ({what}), got {tensor.shape}")
+
+
+def _affine(out, weight, bias, shape):
+    """out * weight + bias, the parameters reshaped to ``shape`` (either may be None)."""
+    if weight is not None:
+        out = out * weight.reshape(shape)
+    if bias is not None:
+        out = out + bias.reshape(shape)
+    return out
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise over the last ``len(normalized_shape)`` dims of each sample, then ``* weight + bias``
+    (both of ``normalized_shape``, elementwise)."""
+    _check_floating("layer_norm", input)
+    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    if not shape:
+        raise ValueError("layer_norm: normalized_shape must hold at least one size, got ()")
+    if input.ndim < len(shape) or input.shape[input.ndim - len(shape):] != shape:
+        raise ValueError(f"layer_norm: normalized_shape={shape} expects an input of shape (*, "
+                         f"{', '.join(map(str, shape))}), got {input.shape}")
+    for name, tensor in (("weight", weight), ("bias", bias)):
+        _check_parameter_shape("layer_norm", name, tensor, shape, "normalized_shape")
+    out = _standardized(input, tuple(range(input.ndim - len(shape), input.ndim)), eps)
+    return _affine(out, weight, bias, shape)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Split the channels (dim 1) into ``num_groups`` groups and normalise each group of each sample over its
+    channels and positions; then ``* weight + bias``, one value per channel."""
+    _check_floating("group_norm", input)
+    if input.ndim < 2:
+        raise ValueError(f"group_norm expects an input of at least 2 dims (N, C, ...), got shape {input.shape}")
+    _check_positive_int("group_norm", "num_groups", num_groups)
+    channels = input.shape[1]
+    if channels % num_groups:
+        raise ValueError(f"group_norm: the {channels} channels of the input (shape {input.shape}) are not divisible "
+                         f"by num_groups={num_groups}")
+    for name, tensor in (("weight", weight), ("bias", bias)):
+        _check_parameter_shape("group_norm", name, tensor, (channels,), "one value per channel")
+    grouped = input.reshape(input.shape[0], num_groups, -1)
+    out = _standardized(grouped, 2, eps).reshape(input.shape)
+    return _affine(out, weight, bias, (1, channels) + (1,) * (input.ndim - 2))
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
+                  momentum=0.1, eps=1e-5):
+    """Normalise each channel of each sample over its positions (dims 2 and on); then ``* weight + bias``, one
+    value per channel.
+
+    With ``use_input_stats`` the statistics are the input's own, and running statistics that are given move
+    towards their mean over the batch (the variance unbiased, as in batch_norm); without, the running ones
+    normalise every sample.
+    """
+    _check_floating("instance_norm", input)
+    check_batch_norm(input, running_mean, running_var, weight, bias, use_input_stats, eps, who="instance_norm")
+    channels = input.shape[1]
+    dims = tuple(range(2, input.ndim))
+    shape = (1, channels) + (1,) * len(dims)
+    if not use_input_stats:
+        if running_mean is None or running_var is None:
+            raise ValueError("instance_norm with use_input_stats=False needs running_mean and running_var")
+        out = (input - running_mean.reshape(shape)) / (running_var.reshape(shape) + eps).sqrt()
+        return _affine(out, weight, bias, shape)
+    positions = math.prod(input.shape[2:])
+    if positions <= 1:
+        raise ValueError(f"instance_norm expects more than 1 spatial element per channel when it uses the input's "
+                         f"statistics, got input shape {input.shape}")
+    if running_mean is not None and running_var is not None:
+        data = input.data
+        mean = data.mean(axis=dims)
+        unbiased = data.var(axis=dims, ddof=1)
+        running_mean.data[...] = (1 - momentum) * running_mean.data + momentum * mean.mean(axis=0)
+        running_var.data[...] = (1 - momentum) * running_var.data + momentum * unbiased.mean(axis=0)
+    return _affine(_standardized(input, dims, eps), weight, bias, shape)
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """AlexNet's local response normalisation across channels: x_c / (k + alpha/size * sum of x_c'^2 over the
+    ``size`` channels c' around c)^beta. As in PyTorch the window runs from c - size//2 to c + (size-1)//2, with
+    zeros past the first and last channel, and the sum is divided by ``size`` even at the edges."""
+    _check_floating("local_response_norm", input)
+    if input.ndim < 3:
+        raise ValueError(f"local_response_norm expects an input of at least 3 dims (N, C, ...), got shape "
+                         f"{input.shape}")
+    _check_positive_int("local_response_norm", "size", size)
+    n, channels = input.shape[:2]
+    squares = (input * input).reshape(n, 1, channels, math.prod(input.shape[2:]))
+    # the channel window as an average pooling of (size, 1) over the zero-padded channel axis
+    squares = pad(squares, (0, 0, size // 2, (size - 1) // 2))
+    mean_square = avg_pool2d(squares, (size, 1), stride=1).reshape(input.shape)
+    return input / (mean_square * alpha + k) ** beta
+
+
+_INTERPOLATION_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear", "area")
+_LINEAR_MODES = {"linear": 3, "bilinear": 4, "trilinear": 5}  # mode -> the input's number of dims
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _interpolation_sizes(input, size, scale_factor, recompute_scale_factor):
+    """(output sizes, the scales the sampling uses: 1/scale_factor per axis, or None to take in/out), from
+    ``size`` or ``scale_factor`` as interpolate takes them."""
+    spatial = input.shape[2:]
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: give exactly one of size and scale_factor, got "
+                         + ("both" if size is not None else "neither"))
+    if size is not None:
+        if recompute_scale_factor:
+            raise ValueError("interpolate: recompute_scale_factor is not meaningful with an explicit size")
+        sizes = tuple(size) if isinstance(size, (tuple, list)) else (size,) * len(spatial)
+        if not all(_is_int(s) for s in sizes):
+            raise TypeError(f"interpolate: size must be an int or a sequence of ints, got {size!r}")
+        if len(sizes) != len(spatial):
+            raise ValueError(f"interpolate: size must be an int or {len(spatial)} ints, one per spatial dim of the "
+                             f"input (shape {input.shape}), got {size!r}")
+        scales = None
+    else:
+        factors = tuple(scale_factor) if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * len(spatial)
+        if len(factors) != len(spatial):
+            raise ValueError(f"interpolate: scale_factor must be a number or {len(spatial)} numbers, one per "
+                             f"spatial dim of the input (shape {input.shape}), got {scale_factor!r}")
+        sizes = tuple(math.floor(n * float(f)) for n, f in zip(spatial, factors))
+        scales = None if recompute_scale_factor else tuple(1.0 / float(f) for f in factors)
+    if min(sizes) <= 0:
+        raise ValueError(f"interpolate: the output size {sizes} must be positive (input shape {input.shape}, "
+                         f"size={size!r}, scale_factor={scale_factor!r})")
+    return tuple(int(s) for s in sizes), scales
+
+
+def _nearest_sources(xp, n_in, n_out, scale, dtype, exact, shortcuts):
+    """The input index each output index copies: floor(i * scale), or floor((i + 1/2) * scale) for
+    nearest-exact, computed in the input's floating dtype as PyTorch does (so float32 rounds the same way);
+    ``shortcuts``: PyTorch's 2-D nearest copies an axis of unchanged size and halves the index of one that
+    doubles, whatever the scale factor."""
+    if shortcuts and n_out == n_in:
+        return xp.arange(n_out)
+    if shortcuts and n_out == 2 * n_in:
+        return xp.arange(n_out) // 2
+    step = dtype.type(scale) if scale is not None else dtype.type(n_in) / dtype.type(n_out)
+    positions = xp.arange(n_out, dtype=dtype)
+    if exact:
+        positions = positions + dtype.type(0.5)
+    return xp.minimum(xp.floor(positions * step).astype(np.int64), n_in - 1)
+
+
+def _linear_sources(xp, n_in, n_out, scale, align_corners, dtype):
+    """For each output index, the two input indices it blends and the weight of the second: the output's centre
+    mapped into the input (its corners onto the input's corners with ``align_corners``), in the input's
+    floating dtype as PyTorch does."""
+    positions = xp.arange(n_out, dtype=dtype)
+    if align_corners:
+        step = dtype.type(n_in - 1) / dtype.type(n_out - 1) if n_out > 1 else dtype.type(0)
+        source = positions * step
+    else:
+        step = dtype.type(scale) if scale is not None else dtype.type(n_in) / dtype.type(n_out)
+        source = xp.maximum((positions + dtype.type(0.5)) * step - dtype.type(0.5), 0)
+    low = xp.minimum(xp.floor(source).astype(np.int64), n_in - 1)
+    weight = xp.clip(source - low, 0, 1).astype(dtype, copy=False)
+    high = low + (low < n_in - 1)
+    return low, high, weight
+
+
+def _along(input, axis, index):
+    """input[..., index, ...] with the index array (on the input's device) at ``axis``."""
+    return input[(slice(None),) * axis + (tl.Tensor._make(index),)]
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    """Resample the spatial dims of an (N, C, d1, ...) input to ``size``, or to floor(d * scale_factor).
+
+    Modes: 'nearest' (PyTorch's index rule floor(i * in/out), or 1/scale_factor in place of in/out when a scale
+    factor is given and not recomputed), 'nearest-exact' (the pixel centres: floor((i + 1/2) * in/out)),
+    'linear' (3-D), 'bilinear' (4-D) and 'trilinear' (5-D), which blend the two nearest inputs along each axis
+    in turn ('align_corners' maps the corner pixels' centres onto each other instead of the edges), and 'area'
+    (4-D: adaptive average pooling). As in PyTorch's CPU kernels, the linear modes copy an axis whose size does
+    not change, and 2-D nearest also halves the index of one that doubles, whatever the scale factor.
+    """
+    if mode not in _INTERPOLATION_MODES or input.ndim not in (3, 4, 5):
+        raise NotImplementedError(f"interpolate supports 3-D, 4-D and 5-D inputs (N, C, d1, ...) in the modes "
+                                  f"{' | '.join(_INTERPOLATION_MODES)}; got a {input.ndim}-D input and mode "
+                                  f"{mode!r}")
+    if mode in _LINEAR_MODES:
+        if input.ndim != _LINEAR_MODES[mode]:
+            raise NotImplementedError(f"interpolate: mode {mode!r} needs a {_LINEAR_MODES[mode]}-D input, got a "
+                                      f"{input.ndim}-D one (shape {input.shape})")
+        align_corners = bool(align_corners)
+    elif align_corners is not None:
+        raise ValueError(f"interpolate: align_corners can only be set with the modes linear, bilinear and "
+                         f"trilinear, got mode {mode!r}")
+    if antialias:
+        raise NotImplementedError("interpolate: antialias=True is not implemented")
+    _check_floating("interpolate", input)
+    if mode == "area" and scale_factor is not None:
+        recompute_scale_factor = True  # as in PyTorch: the pooling windows follow the output size
+    sizes, scales = _interpolation_sizes(input, size, scale_factor, recompute_scale_factor)
+    if mode == "area":
+        if input.ndim != 4:
+            raise NotImplementedError(f"interpolate: mode 'area' is implemented for 4-D inputs, got shape "
+                                      f"{input.shape}")
+        return adaptive_avg_pool2d(input, sizes)
+    xp = module_for(input.device)
+    out = input
+    for axis, n_in, n_out in zip(range(2, input.ndim), input.shape[2:], sizes):
+        scale = scales[axis - 2] if scales is not None else None
+        if mode in _LINEAR_MODES:
+            if n_out == n_in:
+                continue
+            low, high, weight = _linear_sources(xp, n_in, n_out, scale, align_corners, input.dtype)
+            weight = tl.Tensor._make(weight.reshape((-1,) + (1,) * (input.ndim - 1 - axis)))
+            out = _along(out, axis, low) * (1 - weight) + _along(out, axis, high) * weight
+        else:
+            sources = _nearest_sources(xp, n_in, n_out, scale, input.dtype, mode == "nearest-exact",
+                                       shortcuts=mode == "nearest" and input.ndim == 4)
+            out = _along(out, axis, sources)
+    return out
+
+
+def _check_positive_int(who, name, value):
+    if not _is_int(value) or value <= 0:
+        raise ValueError(f"{who}: {name} must be a positive int, got {value!r}")
+
+
+def pixel_shuffle(input, upscale_factor):
+    """(*, C * r^2, H, W) -> (*, C, H * r, W * r): each group of r^2 channels becomes an r x r block of pixels
+    (sub-pixel convolution, Shi et al. 2016)."""
+    _check_positive_int("pixel_shuffle", "upscale_factor", upscale_factor)
+    if input.ndim < 3:
+        raise ValueError(f"pixel_shuffle expects an input of at least 3 dims (*, C, H, W), got shape {input.shape}")
+    *batch, channels, height, width = input.shape
+    r = upscale_factor
+    if channels % (r * r):
+        raise ValueError(f"pixel_shuffle: the {channels} channels of the input (shape {input.shape}) are not "
+                         f"divisible by upscale_factor^2 = {r * r}")
+    lead = len(batch)
+    blocks = input.reshape(*batch, channels // (r * r), r, r, height, width)
+    # (*, C, r_h, r_w, H, W) -> (*, C, H, r_h, W, r_w)
+    order = (*range(lead), lead, lead + 3, lead + 1, lead + 4, lead + 2)
+    return blocks.permute(*order).reshape(*batch, channels // (r * r), height * r, width * r)
+
+
+def pixel_unshuffle(input, downscale_factor):
+    """(*, C, H * r, W * r) -> (*, C * r^2, H, W), the inverse of pixel_shuffle: each r x r block of pixels
+    becomes r^2 channels."""
+    _check_positive_int("pixel_unshuffle", "downscale_factor", downscale_factor)
+    if input.ndim < 3:
+        raise ValueError(f"pixel_unshuffle expects an input of at least 3 dims (*, C, H, W), got shape "
+                         f"{input.shape}")
+    *batch, channels, height, width = input.shape
+    r = downscale_factor
+    for name, value in (("height", height), ("width", width)):
+        if value % r:
+            raise ValueError(f"pixel_unshuffle: the input's {name} {value} (shape {input.shape}) is not divisible "
+                             f"by downscale_factor={r}")
+    lead = len(batch)
+    blocks = input.reshape(*batch, channels, height // r, r, width // r, r)
+    # (*, C, H, r_h, W, r_w) -> (*, C, r_h, r_w, H, W)
+    order = (*range(lead), lead, lead + 2, lead + 4, lead + 1, lead + 3)
+    return blocks.permute(*order).reshape(*batch, channels * r * r, height // r, width // r)
+
+
+def _sliding_geometry(who, kernel_size, dilation, padding, stride):
+    """The four settings of unfold and fold as (height, width) pairs, checked."""
+    geometry = tuple(pair(value, name) for value, name in ((kernel_size, "kernel_size"), (dilation, "dilation"),
+                                                           (padding, "padding"), (stride, "stride")))
+    for (name, least), value in zip((("kernel_size", 1), ("dilation", 1), ("padding", 0), ("stride", 1)), geometry):
+        if min(value) < least:
+            raise ValueError(f"{who}: {name} must be at least {least}, got {value}")
+    return geometry
+
+
+def _block_counts(size, geometry):
+    """How many positions the sliding block takes along each spatial axis of an input of ``size`` (H, W)."""
+    kernel, dilation, padding, stride = geometry
+    return tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
+                 for n, k, d, p, s in zip(size, kernel, dilation, padding, stride))
+
+
+def _block_slices(offset, dilation, stride, count):
+    """The positions of the padded input that kernel offset ``offset`` meets, one per block, as a slice."""
+    start = offset * dilation
+    return slice(start, start + stride * (count - 1) + 1, stride)
+
+
+def _im2col(x, size, geometry):
+    """(N, C, H, W) -> (N, C * kh * kw, L), L = blocks along H times blocks along W: row c * kh * kw + i * kw + j
+    holds, for every block position, the input under kernel offset (i, j) of channel c."""
+    xp = array_module(x)
+    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = geometry
+    bh, bw = _block_counts(size, geometry)
+    n, c = x.shape[:2]
+    padded = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    cols = xp.empty((n, c, kh, kw, bh, bw), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, :, i, j] = padded[:, :, _block_slices(i, dh, sh, bh), _block_slices(j, dw, sw, bw)]
+    return cols.reshape(n, c * kh * kw, bh * bw)
+
+
+def _col2im(cols, size, geometry):
+    """The adjoint of _im2col: (N, C * kh * kw, L) -> (N, C, H, W), each column entry added back to the input
+    position it was read from (overlapping blocks add up)."""
+    xp = array_module(cols)
+    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = geometry
+    bh, bw = _block_counts(size, geometry)
+    n, c = cols.shape[0], cols.shape[1] // (kh * kw)
+    cols = cols.reshape(n, c, kh, kw, bh, bw)
+    padded = xp.zeros((n, c, size[0] + 2 * ph, size[1] + 2 * pw), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            # one offset meets each position at most once: += adds no index twice
+            padded[:, :, _block_slices(i, dh, sh, bh), _block_slices(j, dw, sw, bw)] += cols[:, :, i, j]
+    return padded[:, :, ph:ph + size[0], pw:pw + size[1]]
+
+
+class _Unfold(Function):
+    def forward(self, x, geometry):
+        self.size, self.geometry = x.shape[2:], geometry
+        return _im2col(x, self.size, geometry)
+
+    def backward(self, g):
+        return _col2im(g, self.size, self.geometry), None
+
+
+class _Fold(Function):
+    def forward(self, cols, size, geometry):
+        self.size, self.geometry = size, geometry
+        return _col2im(cols, size, geometry)
+
+    def backward(self, g):
+        return _im2col(g, self.size, self.geometry), None, None
+
+
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    """im2col: the sliding blocks of an (N, C, H, W) input as the columns of an (N, C * kh * kw, L) tensor, laid
+    out as PyTorch does (channel-major rows, blocks in row-major order). A convolution is then a matrix
+    product: ``(weight.reshape(out_channels, -1) @ unfold(x, k)).reshape(N, out_channels, H_out, W_out)``.
+    An unbatched (C, H, W) input gives (C * kh * kw, L)."""
+    geometry = _sliding_geometry("unfold", kernel_size, dilation, padding, stride)
+    if input.ndim not in (3, 4) or 0 in input.shape[-3:]:
+        raise ValueError(f"unfold expects a 3-D (C, H, W) or 4-D (N, C, H, W) input with non-zero C, H and W, got "
+                         f"shape {input.shape}")
+    blocks = _block_counts(input.shape[-2:], geometry)
+    if min(blocks) < 1:
+        kernel, dilation, padding, _ = geometry
+        raise ValueError(f"unfold: an input of spatial size {input.shape[-2:]} with kernel_size={kernel}, "
+                         f"dilation={dilation}, padding={padding} has {blocks} sliding blocks; each must be at "
+                         "least 1")
+    if input.ndim == 3:
+        return _Unfold.apply(input.unsqueeze(0), geometry).squeeze(0)
+    return _Unfold.apply(input, geometry)
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """col2im, the adjoint of unfold: sums the (N, C * kh * kw, L) columns back into an (N, C, H, W) tensor of
+    ``output_size`` (H, W), overlapping blocks adding up (so ``fold(unfold(x))`` is x times how many blocks
+    cover each position). An unbatched (C * kh * kw, L) input gives (C, H, W)."""
+    geometry = _sliding_geometry("fold", kernel_size, dilation, padding, stride)
+    size = pair(output_size, "output_size")
+    if input.ndim not in (2, 3) or 0 in input.shape[-2:]:
+        raise ValueError(f"fold expects a 2-D (C * kh * kw, L) or 3-D (N, C * kh * kw, L) input with non-zero "
+                         f"sizes, got shape {input.shape}")
+    kernel = geometry[0]
+    if input.shape[-2] % (kernel[0] * kernel[1]):
+        raise ValueError(f"fold: the input's dim {input.ndim - 2} ({input.shape[-2]}, shape {input.shape}) must be "
+                         f"divisible by the kernel's size {kernel[0]} * {kernel[1]}")
+    blocks = _block_counts(size, geometry)
+    if min(blocks) < 1 or blocks[0] * blocks[1] != input.shape[-1]:
+        raise ValueError(f"fold: output_size={size} with kernel_size={kernel}, dilation={geometry[1]}, "
+                         f"padding={geometry[2]}, stride={geometry[3]} has {blocks[0]} * {blocks[1]} sliding blocks, "
+                         f"but the input (shape {input.shape}) holds {input.shape[-1]}")
+    if input.ndim == 2:
+        return _Fold.apply(input.unsqueeze(0), size, geometry).squeeze(0)
+    return _Fold.apply(input, size, geometry)
+
+
+class _VectorNorm(Function):
+    """The p-norm along ``axis`` (kept), p > 0 or inf. Its gradient is 0 for a zero vector, as in PyTorch.
+    ``floor`` raises the returned value to at least floor without changing the gradient, which stays the
+    norm's: PyTorch's cosine_similarity divides by the norms clamped that way."""
+
+    def forward(self, x, p, axis, floor):
+        xp = array_module(x)
+        self.x, self.p, self.axis = x, p, axis
+        size = xp.abs(x)
+        if p == math.inf:
+            norm = size.max(axis=axis, keepdims=True)
+        elif p == 2:
+            norm = xp.sqrt((x * x).sum(axis=axis, keepdims=True))
+        elif p == 1:
+            norm = size.sum(axis=axis, keepdims=True)
+        else:
+            norm = (size ** p).sum(axis=axis, keepdims=True) ** (1 / p)
+        self.norm = norm
+        return norm if floor is None else xp.maximum(norm, floor)
+
+    def backward(self, g):
+        xp = array_module(g)
+        x, p, norm = self.x, self.p, self.norm
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0 / 0 for a zero vector, replaced by 0 below
+            if p == math.inf:
+                ties = (xp.abs(x) == norm).astype(x.dtype)  # the largest entries share the gradient
+                slope = xp.sign(x) * ties / ties.sum(axis=self.axis, keepdims=True)
+            elif p == 2:
+                slope = x / norm
+            elif p == 1:
+                slope = xp.sign(x)
+            else:
+                slope = xp.sign(x) * (xp.abs(x) / norm) ** (p - 1)
+            slope = xp.where((norm == 0) | (x == 0), 0, slope)
+        return (g * slope).astype(g.dtype, copy=False), None, None, None
+
+
+def _check_norm_order(who, p):
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) or not p > 0:
+        raise NotImplementedError(f"{who}: p must be a positive number or inf, got p={p!r}")
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12):
+    """input / max(||input||_p, eps) along ``dim``: unit vectors (a zero vector stays zero)."""
+    _check_floating("normalize", input)
+    _check_norm_order("normalize", p)
+    axis = single_dim(dim, input.ndim, "normalize")
+    norm = _VectorNorm.apply(input, float(p), axis, None)
+    return input / norm.clamp(min=eps)
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """The cosine of the angle between x1 and x2 along ``dim`` (the two broadcast together): the dot product
+    of x1 / max(||x1||, eps) and x2 / max(||x2||, eps), as PyTorch computes it."""
+    for name, tensor in (("x1", x1), ("x2", x2)):
+        if tensor.dtype.kind != "f":
+            raise TypeError(f"cosine_similarity needs floating-point inputs, got {name} of dtype {tensor.dtype}")
+    try:
+        shape = np.broadcast_shapes(x1.shape, x2.shape)
+    except ValueError:
+        raise ValueError(f"cosine_similarity: x1 of shape {x1.shape} and x2 of shape {x2.shape} do not "
+                         "broadcast together") from None
+    axis = single_dim(dim, len(shape), "cosine_similarity")
+    x1, x2 = x1.expand(*shape), x2.expand(*shape)
+    unit1 = x1 / _VectorNorm.apply(x1, 2.0, axis, eps)
+    unit2 = x2 / _VectorNorm.apply(x2, 2.0, axis, eps)
+    return (unit1 * unit2).sum(axis)
 
 
 def one_hot(tensor, num_classes=-1):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -386,6 +387,133 @@ class LogSoftmax(Softmax):
         return F.log_softmax(x, self.dim)
 
 
+class Hardtanh(Module):
+    """x clamped to [min_val, max_val]."""
+
+    def __init__(self, min_val=-1.0, max_val=1.0, inplace=False):
+        super().__init__()
+        if not max_val > min_val:
+            raise ValueError(f"Hardtanh: max_val ({max_val}) must be greater than min_val ({min_val})")
+        self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
+
+    def forward(self, x):
+        return F.hardtanh(x, self.min_val, self.max_val, self.inplace)
+
+    def extra_repr(self):
+        return f"min_val={self.min_val}, max_val={self.max_val}" + (", inplace=True" if self.inplace else "")
+
+
+class ReLU6(Hardtanh):
+    """min(max(x, 0), 6) (MobileNet)."""
+
+    def __init__(self, inplace=False):
+        super().__init__(0.0, 6.0, inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+
+class _InplaceActivation(Module):
+    """An activation whose only setting is ``inplace`` (printed when True, unless ``shows_inplace`` is False,
+    as PyTorch prints Hardswish and Hardsigmoid)."""
+
+    function = None
+    shows_inplace = True
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, x):
+        return type(self).function(x, self.inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace and self.shows_inplace else ""
+
+
+class SiLU(_InplaceActivation):
+    """x * sigmoid(x)."""
+
+    function = F.silu
+
+
+class Mish(_InplaceActivation):
+    """x * tanh(softplus(x))."""
+
+    function = F.mish
+
+
+class Hardswish(_InplaceActivation):
+    """x * relu6(x + 3) / 6."""
+
+    function = F.hardswish
+    shows_inplace = False
+
+
+class Hardsigmoid(_InplaceActivation):
+    """relu6(x + 3) / 6."""
+
+    function = F.hardsigmoid
+    shows_inplace = False
+
+
+class Softplus(Module):
+    """(1/beta) log(1 + exp(beta x)), linear where beta x > threshold."""
+
+    def __init__(self, beta=1.0, threshold=20.0):
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x):
+        return F.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self):
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class Softsign(Module):
+    """x / (1 + |x|)."""
+
+    def forward(self, x):
+        return F.softsign(x)
+
+
+class Threshold(Module):
+    """``value`` where x <= threshold, x elsewhere."""
+
+    def __init__(self, threshold, value, inplace=False):
+        super().__init__()
+        self.threshold, self.value, self.inplace = threshold, value, inplace
+
+    def forward(self, x):
+        return F.threshold(x, self.threshold, self.value, self.inplace)
+
+    def extra_repr(self):
+        return f"threshold={self.threshold}, value={self.value}" + (", inplace=True" if self.inplace else "")
+
+
+class PReLU(Module):
+    """max(0, x) + weight * min(0, x) with learned slopes (He et al. 2015): ``num_parameters`` 1 (one slope
+    for every channel) or the number of channels (dim 1); weight initialised to ``init``."""
+
+    def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
+        super().__init__()
+        _check_positive("num_parameters", num_parameters)
+        self.num_parameters, self.init = num_parameters, init
+        self.weight = Parameter(tl.empty(num_parameters, dtype=dtype))
+        self.reset_parameters()
+        _place(self, device)
+
+    def reset_parameters(self):
+        init.constant_(self.weight, self.init)
+
+    def forward(self, x):
+        return F.prelu(x, self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
+
+
 class Maxout(Module):
     """Maxout unit (Goodfellow et al. 2013): the max of ``pool_size`` affine maps of the input,
     max(x W_1^T + b_1, ..., x W_k^T + b_k). It learns its own piecewise-linear activation; with k = 2 and one
@@ -418,16 +546,25 @@ class Dropout(Module):
         return f"p={self.p}, inplace={self.inplace}"
 
 
+class Dropout1d(Dropout):
+    """Zeroes whole channels of (N, C, L) or (C, L) inputs."""
+
+    def forward(self, x):
+        return F.dropout1d(x, self.p, self.training, self.inplace)
+
+
 class Dropout2d(Dropout):
     def forward(self, x):
         return F.dropout2d(x, self.p, self.training, self.inplace)
 
 
-class _BatchNorm(Module):
-    expected_dims = ()
+class _NormBase(Module):
+    """The parameters and running statistics that batch and instance normalisation share: weight 1 and bias 0
+    per channel (``affine``), running mean 0 and variance 1 and the count of batches
+    (``track_running_stats``), with PyTorch's names."""
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, bias=True,
-                 device=None, dtype=None):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
+                 dtype=None, *, bias=True):
         super().__init__()
         _check_positive("num_features", num_features)
         if not eps >= 0:  # also catches NaN
@@ -462,6 +599,14 @@ class _BatchNorm(Module):
         if self.bias is not None:
             init.zeros_(self.bias)
 
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
+
+
+class _BatchNorm(_NormBase):
+    expected_dims = ()
+
     def forward(self, x):
         if x.ndim not in self.expected_dims:
             raise ValueError(f"{type(self).__name__} expects a {' or '.join(f'{d}-D' for d in self.expected_dims)} "
@@ -481,10 +626,6 @@ class _BatchNorm(Module):
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_batch_stats,
                             momentum, self.eps)
 
-    def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"bias={self.bias is not None or not self.affine}, track_running_stats={self.track_running_stats}")
-
 
 class BatchNorm1d(_BatchNorm):
     """Batch normalisation over (N, C) or (N, C, L) inputs."""
@@ -496,3 +637,318 @@ class BatchNorm2d(_BatchNorm):
     """Batch normalisation over (N, C, H, W) inputs, per channel."""
 
     expected_dims = (4,)
+
+
+class LayerNorm(Module):
+    """Normalise each sample over its last dims (``normalized_shape``), with an elementwise weight (1) and
+    bias (0) of that shape."""
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None, dtype=None):
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+        for size in shape:
+            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
+                raise ValueError(f"normalized_shape must hold non-negative ints, got {normalized_shape!r}")
+        self.normalized_shape = tuple(int(size) for size in shape)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        affine_shape = self.normalized_shape
+        self.register_parameter("weight", Parameter(tl.empty(*affine_shape, dtype=dtype)) if elementwise_affine
+                                else None)
+        self.register_parameter("bias", Parameter(tl.empty(*affine_shape, dtype=dtype))
+                                if elementwise_affine and bias else None)
+        self.reset_parameters()
+        _place(self, device)
+
+    def reset_parameters(self):
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, x):
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+                f"bias={self.bias is not None}")
+
+
+class GroupNorm(Module):
+    """Normalise each group of ``num_channels // num_groups`` channels of each sample (Wu and He 2018), with a
+    per-channel weight (1) and bias (0)."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None, *, bias=True):
+        super().__init__()
+        _check_positive("num_groups", num_groups)
+        _check_positive("num_channels", num_channels)
+        if num_channels % num_groups:
+            raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
+        self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
+        self.register_parameter("weight", Parameter(tl.empty(num_channels, dtype=dtype)) if affine else None)
+        self.register_parameter("bias", Parameter(tl.empty(num_channels, dtype=dtype)) if affine and bias else None)
+        self.reset_parameters()
+        _place(self, device)
+
+    def reset_parameters(self):
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, x):
+        if x.ndim >= 2 and x.shape[1] != self.num_channels:
+            raise ValueError(f"GroupNorm({self.num_groups}, {self.num_channels}) got an input with {x.shape[1]} "
+                             f"channels (shape {x.shape})")
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")
+
+
+class InstanceNorm2d(_NormBase):
+    """Normalise each channel of each image over its pixels (Ulyanov et al. 2016), for (N, C, H, W) or unbatched
+    (C, H, W) inputs. PyTorch's defaults: no affine parameters and no running statistics. With
+    ``track_running_stats`` the running statistics are updated in training (``momentum`` None leaves them
+    alone, and ``num_batches_tracked`` stays 0, as in PyTorch) and used in eval."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False, device=None,
+                 dtype=None, *, bias=True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
+
+    def forward(self, x):
+        if x.ndim not in (3, 4):
+            raise ValueError(f"InstanceNorm2d expects a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {x.shape}")
+        channel_dim = x.ndim - 3
+        if x.shape[channel_dim] != self.num_features:
+            if self.affine:
+                raise ValueError(f"InstanceNorm2d({self.num_features}) got an input with {x.shape[channel_dim]} "
+                                 f"channels (shape {x.shape})")
+            warnings.warn(f"InstanceNorm2d({self.num_features}) got an input with {x.shape[channel_dim]} channels "
+                          f"(shape {x.shape}); num_features is not used since affine=False", stacklevel=2)
+        batched = x if x.ndim == 4 else x.unsqueeze(0)
+        out = F.instance_norm(batched, self.running_mean, self.running_var, self.weight, self.bias,
+                              self.training or not self.track_running_stats,
+                              0.0 if self.momentum is None else self.momentum, self.eps)
+        return out if x.ndim == 4 else out.squeeze(0)
+
+
+class LocalResponseNorm(Module):
+    """Local response normalisation across channels (Krizhevsky et al. 2012, AlexNet): see
+    ``nn.functional.local_response_norm``."""
+
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
+        super().__init__()
+        _check_positive("size", size)
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, x):
+        return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self):
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+def _four_sides(padding):
+    """An int, or (left, right, top, bottom), as a 4-tuple."""
+    if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool):
+        return (int(padding),) * 4
+    if (isinstance(padding, (tuple, list)) and len(padding) == 4
+            and all(isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in padding)):
+        return tuple(int(p) for p in padding)
+    raise TypeError(f"padding must be an int or 4 ints (left, right, top, bottom), got {padding!r}")
+
+
+class _Pad2d(Module):
+    """Pads the last two dims by ``padding`` (left, right, top, bottom) with ``F.pad``'s ``mode``."""
+
+    mode = "constant"
+
+    def __init__(self, padding):
+        super().__init__()
+        self.padding = _four_sides(padding)
+
+    def forward(self, x):
+        if x.ndim not in (3, 4):
+            raise ValueError(f"{type(self).__name__} expects a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape "
+                             f"{x.shape}")
+        return F.pad(x, self.padding, self.mode)
+
+    def extra_repr(self):
+        return f"{self.padding}"
+
+
+class ConstantPad2d(_Pad2d):
+    """Pads with ``value``; negative amounts crop. Inputs of 2 or more dims pad their last two."""
+
+    def __init__(self, padding, value):
+        super().__init__(padding)
+        self.value = value
+
+    def forward(self, x):
+        return F.pad(x, self.padding, "constant", self.value)
+
+    def extra_repr(self):
+        return f"padding={self.padding}, value={self.value}"
+
+
+class ZeroPad2d(ConstantPad2d):
+    """Pads with zeros (the padding of a convolution, as a layer)."""
+
+    def __init__(self, padding):
+        super().__init__(padding, 0.0)
+
+    def extra_repr(self):
+        return f"{self.padding}"
+
+
+class ReflectionPad2d(_Pad2d):
+    """Pads with the mirror image of the input, the edge row and column not repeated."""
+
+    mode = "reflect"
+
+
+class ReplicationPad2d(_Pad2d):
+    """Pads by repeating the edge rows and columns."""
+
+    mode = "replicate"
+
+
+class CircularPad2d(_Pad2d):
+    """Pads by wrapping around: the left padding is the input's right edge, and so on."""
+
+    mode = "circular"
+
+
+class Upsample(Module):
+    """``F.interpolate`` as a layer: to ``size`` or by ``scale_factor``, in ``mode`` ('nearest', 'nearest-exact',
+    'linear', 'bilinear', 'trilinear', 'area')."""
+
+    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                 recompute_scale_factor=None):
+        super().__init__()
+        self.name = type(self).__name__
+        self.size = tuple(size) if isinstance(size, list) else size
+        if isinstance(scale_factor, (tuple, list)):
+            self.scale_factor = tuple(float(factor) for factor in scale_factor)
+        else:
+            self.scale_factor = float(scale_factor) if scale_factor is not None else None
+        self.mode, self.align_corners, self.recompute_scale_factor = mode, align_corners, recompute_scale_factor
+
+    def forward(self, x):
+        return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners,
+                             recompute_scale_factor=self.recompute_scale_factor)
+
+    def extra_repr(self):
+        setting = f"scale_factor={self.scale_factor!r}" if self.scale_factor is not None else f"size={self.size!r}"
+        return f"{setting}, mode={self.mode!r}"
+
+
+class UpsamplingNearest2d(Upsample):
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    """Bilinear with align_corners=True (the corner pixels stay in place), as this older layer does in PyTorch."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="bilinear", align_corners=True)
+
+
+class PixelShuffle(Module):
+    """(*, C * r^2, H, W) -> (*, C, H * r, W * r), r = ``upscale_factor``."""
+
+    def __init__(self, upscale_factor):
+        super().__init__()
+        self.upscale_factor = upscale_factor
+
+    def forward(self, x):
+        return F.pixel_shuffle(x, self.upscale_factor)
+
+    def extra_repr(self):
+        return f"upscale_factor={self.upscale_factor}"
+
+
+class PixelUnshuffle(Module):
+    """(*, C, H * r, W * r) -> (*, C * r^2, H, W), r = ``downscale_factor``."""
+
+    def __init__(self, downscale_factor):
+        super().__init__()
+        self.downscale_factor = downscale_factor
+
+    def forward(self, x):
+        return F.pixel_unshuffle(x, self.downscale_factor)
+
+    def extra_repr(self):
+        return f"downscale_factor={self.downscale_factor}"
+
+
+class Unflatten(Module):
+    """Splits dim ``dim`` into ``unflattened_size`` (one entry may be -1, inferred): the inverse of Flatten."""
+
+    def __init__(self, dim, unflattened_size):
+        super().__init__()
+        if not isinstance(unflattened_size, (tuple, list)):
+            raise TypeError(f"unflattened_size must be a tuple or list of ints, got {unflattened_size!r}")
+        for position, size in enumerate(unflattened_size):
+            if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+                raise TypeError(f"unflattened_size must hold ints, got {size!r} at position {position}")
+        self.dim, self.unflattened_size = dim, unflattened_size
+
+    def forward(self, x):
+        if not -x.ndim <= self.dim < x.ndim:
+            raise IndexError(f"Unflatten: dim {self.dim} is out of range for an input of shape {x.shape}")
+        dim = self.dim % x.ndim
+        sizes = tuple(int(size) for size in self.unflattened_size)
+        known = math.prod(size for size in sizes if size != -1)
+        if sizes.count(-1) > 1 or (-1 not in sizes and known != x.shape[dim]) or (
+                -1 in sizes and (known == 0 or x.shape[dim] % known)):
+            raise ValueError(f"Unflatten: sizes {self.unflattened_size} do not split dim {self.dim} of size "
+                             f"{x.shape[dim]} (input shape {x.shape})")
+        return x.reshape(*x.shape[:dim], *sizes, *x.shape[dim + 1:])
+
+    def extra_repr(self):
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+class Unfold(Module):
+    """im2col as a layer: (N, C, H, W) -> (N, C * kh * kw, L), see ``F.unfold``."""
+
+    def __init__(self, kernel_size, dilation=1, padding=0, stride=1):
+        super().__init__()
+        self.kernel_size, self.dilation, self.padding, self.stride = kernel_size, dilation, padding, stride
+
+    def forward(self, x):
+        return F.unfold(x, self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, dilation={self.dilation}, padding={self.padding}, "
+                f"stride={self.stride}")
+
+
+class Fold(Module):
+    """col2im as a layer: (N, C * kh * kw, L) -> (N, C, *output_size), see ``F.fold``."""
+
+    def __init__(self, output_size, kernel_size, dilation=1, padding=0, stride=1):
+        super().__init__()
+        self.output_size, self.kernel_size = output_size, kernel_size
+        self.dilation, self.padding, self.stride = dilation, padding, stride
+
+    def forward(self, x):
+        return F.fold(x, self.output_size, self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self):
+        return (f"output_size={self.output_size}, kernel_size={self.kernel_size}, dilation={self.dilation}, "
+                f"padding={self.padding}, stride={self.stride}")
+
+
+class CosineSimilarity(Module):
+    """The cosine similarity of two inputs along ``dim``, see ``F.cosine_similarity``."""
+
+    def __init__(self, dim=1, eps=1e-8):
+        super().__init__()
+        self.dim, self.eps = dim, eps
+
+    def forward(self, x1, x2):
+        return F.cosine_similarity(x1, x2, self.dim, self.eps)
