@@ -349,13 +349,18 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
     return VectorNorm.apply(x, p, axes, keepdim)
 
 
+def _stable_argsort(data, axis):
+    # NumPy's default sort is not stable; CuPy's always is (and older CuPy versions take no ``kind``)
+    return data.argsort(axis=axis, kind="stable") if isinstance(data, np.ndarray) else data.argsort(axis=axis)
+
+
 def _order(data, axis, descending):
     """Indices that sort ``data`` along ``axis``, stably, NaN counted as the largest value (as in PyTorch). A
     descending sort is an ascending one of the reversed data, reversed back: equal values keep their order."""
-    xp = array_module(data)
     if not descending:
-        return xp.argsort(data, axis=axis, kind="stable")
-    reversed_order = xp.argsort(xp.flip(data, axis), axis=axis, kind="stable")
+        return _stable_argsort(data, axis)
+    xp = array_module(data)
+    reversed_order = _stable_argsort(xp.flip(data, axis), axis)
     return xp.flip(data.shape[axis] - 1 - reversed_order, axis)
 
 
