@@ -235,7 +235,8 @@ def _amax_amin(x, dim, keepdim, largest):
             raise ValueError(f"{name}() of an empty tensor (shape {x.shape}) needs dim, the dims to reduce")
         for axis in axes:
             if x.shape[axis] == 0:
-                raise IndexError(f"{name}(): dim {axis} of size 0 has no {'largest' if largest else 'smallest'} element")
+                raise IndexError(f"{name}(): dim {axis} of size 0 has no {'largest' if largest else 'smallest'} "
+                                 "element")
     return Extreme.apply(x, axes, keepdim, largest)
 
 
@@ -328,14 +329,15 @@ class VectorNorm(Function):
 
 def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
     """The vector norm of ``x`` over ``dim`` (an int or a tuple; all elements by default): p = 2 or "fro"
-    (Euclidean), 1, any other p > 0, inf (max |x|), -inf (min |x|) or 0 (the count of nonzeros)."""
+    (Euclidean), 1, any other finite p, inf (max |x|), -inf (min |x|) or 0 (the count of nonzeros)."""
     if x.dtype.kind != "f":
         raise TypeError(f"norm() needs a floating-point tensor, got dtype {x.dtype}")
     if dtype is not None:
         x = x.to(dtype)
     if isinstance(p, str):
         if p != "fro":
-            raise ValueError(f"norm: p must be a number or 'fro', got {p!r}" + (" (the nuclear norm is not supported)" if p == "nuc" else ""))
+            unsupported = " (the nuclear norm is not supported)" if p == "nuc" else ""
+            raise ValueError(f"norm: p must be a number or 'fro', got {p!r}{unsupported}")
         if dim is not None and not isinstance(dim, (int, np.integer)) and len(dim) > 2:
             raise ValueError(f"norm: p='fro' takes one or two dims, got dim={dim}")
         p = 2

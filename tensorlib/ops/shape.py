@@ -437,7 +437,8 @@ def index_select(x, dim, index):
     if index.numel() and not device_arrays.capturing(index.data):  # a host read: skipped while a graph captures
         low, high = int(index.data.min()), int(index.data.max())
         if low < 0 or high >= size:
-            raise IndexError(f"index_select: index {low if low < 0 else high} is out of range for dim {dim} of size {size}")
+            raise IndexError(f"index_select: index {low if low < 0 else high} is out of range for dim {dim} "
+                             f"of size {size}")
     out = IndexSelect.apply(source, move(index.data.reshape(-1), x.device), axis)
     if x.ndim == 0:
         if index.numel() != 1:
