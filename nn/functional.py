@@ -490,12 +490,13 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
         raise ValueError(f"local_response_norm expects an input of at least 3 dims (N, C, ...), got shape "
                          f"{input.shape}")
     _check_positive_int("local_response_norm", "size", size)
-    n, channels = input.shape[:2]
-    squares = (input * input).reshape(n, 1, channels, math.prod(input.shape[2:]))
-    # the channel window as an average pooling of (size, 1) over the zero-padded channel axis
-    squares = pad(squares, (0, 0, size // 2, (size - 1) // 2))
-    mean_square = avg_pool2d(squares, (size, 1), stride=1).reshape(input.shape)
-    return input / (mean_square * alpha + k) ** beta
+    channels = input.shape[1]
+    # the squares zero-padded along the channels, then the window's sum as ``size`` shifted slices
+    squares = pad(input * input, (0, 0) * (input.ndim - 2) + (size // 2, (size - 1) // 2))
+    window = squares[:, :channels]
+    for offset in range(1, size):
+        window = window + squares[:, offset:offset + channels]
+    return input / (window * (alpha / size) + k) ** beta
 
 
 _INTERPOLATION_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear", "area")
