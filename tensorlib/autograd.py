@@ -1,9 +1,12 @@
-"""Reverse-mode automatic differentiation: ``Function`` (one op, forward and backward side by side) and
-the engine that runs backward over the graph in reverse topological order, iteratively."""
+"""Reverse-mode automatic differentiation: ``Function`` (one op, forward and backward side by side), the
+engine that runs backward over the graph in reverse topological order, iteratively, and the tensor gradient
+hooks it calls (``register_hook``)."""
 
 from __future__ import annotations
 
 import contextlib
+import inspect
+import itertools
 import threading
 import weakref
 
@@ -69,15 +72,40 @@ def enable_grad():
 
 
 class Function:
-    """A differentiable op.
+    """A differentiable op, in one of two forms.
 
-    Subclasses implement ``forward(self, *args)`` on raw arrays (Tensors arrive unwrapped; other
+    The built-in ops implement ``forward(self, *args)`` on raw arrays (Tensors arrive unwrapped; other
     arguments as given) and ``backward(self, grad)`` returning one raw gradient per positional argument
     of ``forward`` (None where there is none). ``self.needs_input_grad[i]`` tells whether argument i wants
     one. Gradients may have the broadcast shape: the engine sums them down to each input's shape.
+
+    An op of your own can take PyTorch's form instead: ``forward(ctx, *args)`` and ``backward(ctx, *grads)``
+    as staticmethods on Tensors, run by ``MyOp.apply(*args)`` (see ``FunctionCtx`` for ``ctx``)::
+
+        class Square(Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x * x
+
+            @staticmethod
+            def backward(ctx, grad):
+                (x,) = ctx.saved_tensors
+                return 2 * x * grad
     """
 
     returns_view = False  # True where forward may return a view of its first argument's array
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if isinstance(inspect.getattr_static(cls, "forward"), staticmethod):  # PyTorch's form
+            cls.apply = classmethod(_apply_with_ctx)
+            backward = inspect.getattr_static(cls, "backward")
+            cls._node_type = type(f"{cls.__name__}Backward", (FunctionCtx,), {
+                "__module__": cls.__module__,
+                "forward_cls": cls,
+                "user_backward": backward if isinstance(backward, staticmethod) else None,
+            })
 
     def __init__(self):
         self.inputs: tuple = ()
@@ -144,6 +172,263 @@ class Function:
     @property
     def name(self) -> str:
         return type(self).__name__ + "Backward"
+
+
+class FunctionCtx(Function):
+    """The ``ctx`` of a Function in PyTorch's form: what its forward leaves for its backward, and the graph
+    node that runs that backward (the ``grad_fn`` of its outputs). Each such Function ``MyOp`` gets its own
+    subclass, ``MyOpBackward``.
+
+    In forward: ``ctx.save_for_backward(*tensors)``, ``ctx.mark_non_differentiable(*outputs)``,
+    ``ctx.set_materialize_grads(False)`` and attributes of your own; ``ctx.needs_input_grad[i]`` tells whether
+    argument i of forward requires grad. In backward: ``ctx.saved_tensors``.
+    """
+
+    forward_cls = None  # the Function this node belongs to, and its backward (set on each generated subclass)
+    user_backward = None
+    released = False
+    # Attributes the engine reads on every node (set by _apply_with_ctx): forward must not set them on ctx.
+    node_fields = ("inputs", "input_fns", "output", "stamp", "out_cell", "out_id", "released")
+
+    def __init__(self, args):  # the engine's fields (Function.__init__'s) are set by _record, if it records
+        from tensorlib.tensor import Tensor
+
+        self.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        self.to_save, self.non_differentiable, self.materialize_grads = (), (), True
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def save_for_backward(self, *tensors):
+        """Keep tensors (or None) for backward, where ``ctx.saved_tensors`` returns them; backward refuses them
+        if they were changed in place after the forward."""
+        from tensorlib.tensor import Tensor
+
+        for i, t in enumerate(tensors):
+            if t is not None and not isinstance(t, Tensor):
+                raise TypeError(f"save_for_backward takes tensors or None, got {type(t).__name__} for argument {i}")
+        self.to_save = tensors
+
+    @property
+    def saved_tensors(self) -> tuple:
+        if self.released:
+            raise RuntimeError(
+                f"the saved tensors of {self.name} were freed by a backward pass through it; pass retain_graph=True "
+                "to that backward to keep them"
+            )
+        for i, (t, version) in enumerate(zip(self.to_save, self.__dict__.get("saved_versions", ()))):
+            if t is not None and t._version[0] != version:
+                raise RuntimeError(
+                    f"a value needed to compute the gradient of {self.name} (saved tensor {i}, shape {t.shape}) was "
+                    f"changed by an in-place operation after the forward pass (now at version {t._version[0]}, saved "
+                    f"at version {version}); change a copy (clone()) instead"
+                )
+        return self.to_save
+
+    def mark_non_differentiable(self, *outputs):
+        """These outputs get no gradient: they do not require grad, and backward receives zeros (or None, see
+        ``set_materialize_grads``) for them."""
+        from tensorlib.tensor import Tensor
+
+        for i, t in enumerate(outputs):
+            if not isinstance(t, Tensor):
+                raise TypeError(
+                    f"mark_non_differentiable takes output tensors, got {type(t).__name__} for argument {i}"
+                )
+        self.non_differentiable = outputs
+
+    def set_materialize_grads(self, value: bool):
+        """With True (the default) backward receives zeros for an output that got no gradient; with False, None."""
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"set_materialize_grads takes a bool, got {value!r}")
+        self.materialize_grads = bool(value)
+
+    def backward(self, grad):
+        """The engine's call: the user's backward with one Tensor gradient per output of forward, its result
+        checked and returned as one raw gradient per input."""
+        from tensorlib.tensor import Tensor
+
+        if self.user_backward is None:
+            raise NotImplementedError(
+                f"{self.forward_cls.__name__} has no backward: define it as a staticmethod backward(ctx, *grads) "
+                "taking one gradient per output of forward"
+            )
+        if isinstance(grad, _OutputGrads):
+            arrays = grad.grads
+        else:  # the one differentiable output is this node's own
+            arrays = [None] * len(self.outputs_meta)
+            arrays[self.single_output] = grad
+        grads = []
+        for meta, g in zip(self.outputs_meta, arrays):
+            if g is None and meta is not None and self.materialize_grads:
+                shape, dtype, xp = meta
+                g = xp.zeros(shape, dtype)
+            grads.append(None if g is None else Tensor._make(g))
+        result = self.user_backward(self, *grads)
+        return self._input_gradients(result if isinstance(result, tuple) else (result,))
+
+    def _input_gradients(self, result) -> tuple:
+        from tensorlib.tensor import Tensor
+
+        count = len(self.inputs)
+        if len(result) > count and all(g is None for g in result[count:]):
+            result = result[:count]
+        if len(result) != count:
+            raise RuntimeError(
+                f"{self.name} returned {len(result)} gradients, expected {count}: one per argument of "
+                f"{self.forward_cls.__name__}.forward (None for those without one)"
+            )
+        raw = []
+        for i, (arg, g, needed) in enumerate(zip(self.inputs, result, self.needs_input_grad)):
+            if g is not None and not isinstance(g, Tensor):
+                raise RuntimeError(
+                    f"{self.name}: the gradient for input {i} must be a Tensor or None, got {type(g).__name__}"
+                )
+            if g is not None and not isinstance(arg, Tensor):
+                raise RuntimeError(
+                    f"{self.name} returned a gradient for input {i}, which is a {type(arg).__name__}, not a tensor; "
+                    "return None there"
+                )
+            if g is None or not needed:
+                raw.append(None)
+                continue
+            if not _expands_to(arg.shape, g.shape):
+                raise RuntimeError(
+                    f"{self.name} returned a gradient of shape {g.shape} for input {i} of shape {arg.shape}; "
+                    "expected that shape (or one it broadcasts to)"
+                )
+            if g.device != arg.device:
+                raise RuntimeError(
+                    f"{self.name} returned a gradient on {g.device} for input {i}, which is on {arg.device}"
+                )
+            raw.append(g.data)  # the engine sums it down to the input's shape and casts it to its dtype
+        return tuple(raw)
+
+
+def _expands_to(shape, target) -> bool:
+    """Whether ``shape`` broadcasts to exactly ``target``."""
+    lead = len(target) - len(shape)
+    return lead >= 0 and all(s == t or s == 1 for s, t in zip(shape, target[lead:]))
+
+
+def _apply_with_ctx(cls, *args, **kwargs):
+    """``MyOp.apply(*args)`` for a Function in PyTorch's form: forward on Tensors with grad mode off, and when
+    an input requires grad, a node of type ``MyOpBackward`` (the ctx) as the ``grad_fn`` of the outputs."""
+    from tensorlib.tensor import Tensor
+
+    if kwargs:  # arguments given by name are inputs like the others (keyword-only ones are passed as they are)
+        bound = inspect.signature(cls.forward).bind(None, *args, **kwargs)
+        args, kwargs = bound.args[1:], bound.kwargs
+    ctx = cls._node_type(args)
+    with no_grad():
+        result = cls.forward(ctx, *args, **kwargs)
+    clash = [field for field in FunctionCtx.node_fields if field in vars(ctx)]
+    if clash:
+        raise AttributeError(f"{cls.__name__}.forward set ctx.{clash[0]}, a name the graph node uses; pick another")
+    made = result if isinstance(result, tuple) else (result,)
+    outputs = tuple(_as_new_output(o, args) for o in made)
+    if is_grad_enabled() and any(ctx.needs_input_grad):
+        differentiable = [
+            p for p, o in enumerate(made)
+            if isinstance(o, Tensor) and o.dtype.kind == "f" and not any(o is m for m in ctx.non_differentiable)
+        ]
+        if differentiable:
+            _record(ctx, args, outputs, differentiable)
+    return outputs if isinstance(result, tuple) else outputs[0]
+
+
+def _as_new_output(out, args):
+    """An output of forward as the caller gets it: itself, or, if it is an input or already has a gradient of
+    its own, a view of it (the graph node must not be attached to a tensor outside this call)."""
+    from tensorlib.tensor import Tensor
+
+    if not isinstance(out, Tensor) or not (out.requires_grad or any(out is a for a in args)):
+        return out
+    view = Tensor._make(out.data)
+    view._version_cell, view._base = out._version, out
+    return view
+
+
+def _record(ctx, args, outputs, differentiable):
+    """Make ``ctx`` the graph node of ``outputs[p]`` for each ``p`` in ``differentiable``."""
+    from tensorlib.device import array_module
+    from tensorlib.tensor import Tensor
+
+    ctx.inputs = args
+    ctx.input_fns = tuple(a._ctx if isinstance(a, Tensor) else None for a in args)
+    ctx.stamp = _changes[0]
+    ctx.outputs_meta = tuple(
+        (o.shape, o.dtype, array_module(o.data)) if isinstance(o, Tensor) else None for o in outputs
+    )
+    # Saved outputs are kept as aliases without the graph (as detach() makes): the outputs themselves would
+    # make a reference cycle through ctx. Versions are taken now: in-place changes inside forward are allowed.
+    ctx.to_save = tuple(
+        t.detach() if t is not None and any(t is o for o in outputs) else t for t in ctx.to_save
+    )
+    ctx.saved_versions = tuple(None if t is None else t._version[0] for t in ctx.to_save)
+    if len(differentiable) == 1:
+        ctx.single_output = differentiable[0]
+        _attach(ctx, outputs[ctx.single_output])
+    else:  # a graph node has one output: each differentiable output gets its own node, feeding ctx
+        ctx.output, ctx.out_cell, ctx.out_id = _no_output, [0, 0], None
+        for p in differentiable:
+            _attach(_OutputOf(ctx, p, len(outputs)), outputs[p])
+
+
+def _attach(node, tensor):
+    tensor._ctx, tensor.requires_grad = node, True
+    node.output = weakref.ref(tensor)
+    node.out_cell, node.out_id = tensor._version, id(tensor.data)
+
+
+def _no_output():
+    return None
+
+
+class _OutputGrads:
+    """The gradients of the outputs of a Function in PyTorch's form with several differentiable outputs, on
+    their way from the outputs' ``_OutputOf`` nodes to its node: one slot per output, None where none came.
+
+    To the engine it is a gradient like any other: ``+`` merges the slots, and the 0-d ``shape`` and the
+    ``dtype`` None equal those of the input ``_OutputOf`` names (``_SLOTS``), so nothing is summed or cast."""
+
+    __slots__ = ("grads",)
+    shape = ()
+    dtype = None
+
+    def __init__(self, grads):
+        self.grads = grads
+
+    def __add__(self, other):
+        return _OutputGrads([b if a is None else a if b is None else a + b for a, b in zip(self.grads, other.grads)])
+
+
+_SLOTS = _OutputGrads(())
+
+
+class _OutputOf(Function):
+    """The graph node of output ``index`` (of ``count``) of a Function in PyTorch's form with several
+    differentiable outputs: it hands the output's gradient on to the Function's node, in the output's slot."""
+
+    def __init__(self, node, index, count):
+        super().__init__()
+        self.inputs, self.input_fns, self.needs_input_grad = (_SLOTS,), (node,), (True,)
+        self.index, self.count, self.node_name, self.stamp = index, count, node.name, _changes[0]
+
+    def backward(self, grad):
+        slots = [None] * self.count
+        slots[self.index] = grad
+        return _OutputGrads(slots)
+
+    def release(self):
+        name = self.node_name
+        super().release()
+        self.node_name = name
+
+    @property
+    def name(self) -> str:
+        return self.node_name
 
 
 def _view_of(out, array) -> bool:
@@ -225,6 +510,73 @@ def _accumulate_leaf(leaf, grad):
         leaf.grad.data += grad
 
 
+# Tensor gradient hooks, by id of their owner: the node that made the tensor, or the tensor itself for a leaf.
+# Each owner's hooks are a dict in registration order; the entry goes when it empties or the owner dies.
+_grad_hooks: dict = {}
+_hook_ids = itertools.count()
+
+
+class RemovableHandle:
+    """What ``register_hook`` returns: ``remove()`` takes the hook out (a second time does nothing), and
+    ``with handle:`` removes it at the end of the block."""
+
+    def __init__(self, owner_id: int, hooks: dict):
+        self.owner_id, self.hooks, self.id = owner_id, hooks, next(_hook_ids)
+
+    def remove(self):
+        self.hooks.pop(self.id, None)
+        if not self.hooks and _grad_hooks.get(self.owner_id) is self.hooks:
+            del _grad_hooks[self.owner_id]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+        return False
+
+
+def register_hook(tensor, hook) -> RemovableHandle:
+    """``tensor.register_hook(hook)``, as in PyTorch: each backward pass that computes the gradient of ``tensor``
+    calls ``hook(grad)``; a Tensor it returns replaces the gradient from there on (for the next hook, the ops
+    that made ``tensor``, ``.grad``). Hooks run in the order they were registered. A leaf's hooks see its
+    gradient summed over all its uses, before it is accumulated into ``.grad``. A non-leaf's hooks belong to
+    the op that made it: one registered before an in-place change of the tensor sees the gradient with respect
+    to the value before the change."""
+    if not tensor.requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    if not callable(hook):
+        raise TypeError(f"register_hook: hook must be callable, got {type(hook).__name__}")
+    owner = tensor if tensor._ctx is None else tensor._ctx
+    hooks = _grad_hooks.get(id(owner))
+    if hooks is None:
+        hooks = _grad_hooks[id(owner)] = {}
+        weakref.finalize(owner, _grad_hooks.pop, id(owner), None)
+    handle = RemovableHandle(id(owner), hooks)
+    hooks[handle.id] = hook
+    return handle
+
+
+def _run_hooks(owner_id: int, grad):
+    """``grad`` (a raw array) after the hooks of the owner ``owner_id``, each given the previous one's result."""
+    from tensorlib.tensor import Tensor
+
+    value = Tensor._make(grad)
+    for hook in list(_grad_hooks.get(owner_id, {}).values()):
+        result = hook(value)
+        if result is None:
+            continue
+        name = getattr(hook, "__name__", repr(hook))
+        if not isinstance(result, Tensor):
+            raise TypeError(f"hook {name!r} returned a {type(result).__name__}; a hook returns a Tensor or None")
+        for what, before, after in (("shape", value.shape, result.shape), ("dtype", value.dtype, result.dtype),
+                                    ("device", value.device, result.device)):
+            if before != after:
+                raise RuntimeError(f"hook {name!r} changed the gradient's {what} from {before} to {after}")
+        value = result
+    return value.data
+
+
 def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = None):
     """Propagate ``grad`` (dL/droot, a raw array) to every leaf that requires grad, accumulating ``.grad``.
     With ``capture`` (a dict from id(tensor) to None) no ``.grad`` is written: the gradients of those tensors,
@@ -237,10 +589,14 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
         elif id(tensor) in capture:
             capture[id(tensor)] = g.copy() if capture[id(tensor)] is None else capture[id(tensor)] + g
 
+    hooks = _grad_hooks or None  # looked up per node only while some tensor has hooks
     if root._ctx is None:
+        if hooks is not None and id(root) in hooks:
+            grad = _run_hooks(id(root), grad)
         deliver(root, grad, True)
         return
     pending = {id(root._ctx): grad}  # dL/d(output of fn), by id(fn)
+    hooked_leaves = {}  # id(leaf) -> (leaf, its gradient so far), for leaves with hooks
     with no_grad():
         for fn in reversed(_graph_order(root._ctx)):
             if fn.released:
@@ -251,6 +607,8 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
             out_grad = pending.pop(id(fn), None)
             if out_grad is None:
                 continue
+            if hooks is not None and id(fn) in hooks:
+                out_grad = _run_hooks(id(fn), out_grad)
             output = fn.output()
             if output is not None:
                 deliver(output, out_grad, False)
@@ -269,13 +627,20 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
                 if parent_grad.dtype != parent.dtype:
                     parent_grad = parent_grad.astype(parent.dtype)
                 if parent_fn is None:
-                    deliver(parent, parent_grad, True)
+                    if hooks is not None and id(parent) in hooks:  # its hooks see the sum over its uses
+                        held = hooked_leaves.get(id(parent))
+                        hooked_leaves[id(parent)] = (parent, parent_grad if held is None else held[1] + parent_grad)
+                    else:
+                        deliver(parent, parent_grad, True)
                 elif id(parent_fn) in pending:
                     pending[id(parent_fn)] = pending[id(parent_fn)] + parent_grad
                 else:
                     pending[id(parent_fn)] = parent_grad
             if not retain_graph:
                 fn.release()
+        for leaf, leaf_grad in hooked_leaves.values():
+            if capture is None or id(leaf) in capture:
+                deliver(leaf, _run_hooks(id(leaf), leaf_grad), True)
 
 
 def output_gradient(output, gradient, who: str):

@@ -1,0 +1,157 @@
+"""Tensor gradient hooks (``autograd.register_hook``, PyTorch's ``Tensor.register_hook``) against gradients
+worked out by hand."""
+
+import gc
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+from tensorlib import autograd
+from tensorlib.autograd import Function, register_hook
+
+
+def leaf(values):
+    return tl.tensor(values, dtype=tl.float64, requires_grad=True)
+
+
+def test_a_leaf_hook_sees_the_gradient_summed_over_its_uses_and_can_replace_it():
+    x = leaf([1.0, 2.0])
+    seen = []
+    register_hook(x, lambda g: seen.append(g.numpy().copy()) or g * 2)
+    (x * 3 + x * x).sum().backward()  # d/dx = 3 + 2x = [5, 7], once
+    np.testing.assert_allclose(np.array(seen), [[5.0, 7.0]])
+    np.testing.assert_allclose(x.grad.numpy(), [10.0, 14.0])
+    (x * 3).sum().backward()  # each backward calls it again, and .grad accumulates the replaced gradient
+    np.testing.assert_allclose(x.grad.numpy(), [16.0, 20.0])
+    assert len(seen) == 2
+
+
+def test_hooks_run_in_registration_order_each_on_the_previous_result():
+    x = leaf([1.0, -1.0])
+    calls = []
+    register_hook(x, lambda g: calls.append(("first", g.numpy().tolist())) or g + 1)
+    register_hook(x, lambda g: calls.append(("second", g.numpy().tolist())))  # None: keep the gradient
+    register_hook(x, lambda g: calls.append(("third", g.numpy().tolist())) or g * 10)
+    (x * 2).sum().backward()
+    assert calls == [("first", [2.0, 2.0]), ("second", [3.0, 3.0]), ("third", [3.0, 3.0])]
+    np.testing.assert_allclose(x.grad.numpy(), [30.0, 30.0])
+
+
+def test_remove_takes_a_hook_out_and_a_second_remove_does_nothing():
+    x = leaf([1.0, 2.0])
+    doubling = register_hook(x, lambda g: g * 2)
+    register_hook(x, lambda g: g + 1)
+    doubling.remove()
+    doubling.remove()
+    (x * 3).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [4.0, 4.0])
+    with register_hook(x, lambda g: g * 100):  # as a context manager: removed at the end of the block
+        pass
+    x.grad = None
+    (x * 3).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [4.0, 4.0])
+
+
+def test_a_non_leaf_hook_changes_what_flows_to_the_ops_before_and_retain_grad_sees_it():
+    x = leaf([1.0, 2.0])
+    m = x * 2
+    m.retain_grad()
+    register_hook(m, lambda g: g * 10)
+    (m * m).sum().backward()  # dL/dm = 2m = [4, 8] -> [40, 80]; dL/dx = 2 * that
+    np.testing.assert_allclose(m.grad.numpy(), [40.0, 80.0])
+    np.testing.assert_allclose(x.grad.numpy(), [80.0, 160.0])
+
+
+def test_a_hook_on_the_root_and_on_a_leaf_root():
+    x = leaf([1.0, 2.0])
+    total = (x * 2).sum()
+    register_hook(total, lambda g: g * 5)
+    total.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [10.0, 10.0])
+    scalar = leaf(2.0)
+    register_hook(scalar, lambda g: g * 7)
+    scalar.backward()
+    assert scalar.grad.item() == 7.0
+
+
+def test_hooks_apply_to_autograd_grad_and_backward_inputs():
+    x = leaf([1.0, 2.0])
+    register_hook(x, lambda g: g * 100)
+    m = x * 2
+    register_hook(m, lambda g: g + 1)
+    (gx,) = autograd.grad((m * 3).sum(), x)  # (3 + 1) * 2 * 100
+    np.testing.assert_allclose(gx.numpy(), [800.0, 800.0])
+    m = x * 2
+    register_hook(m, lambda g: g + 1)
+    (gm,) = autograd.grad((m * 3).sum(), m)
+    np.testing.assert_allclose(gm.numpy(), [4.0, 4.0])
+    assert x.grad is None
+    (x * 1).sum().backward(inputs=[x])
+    np.testing.assert_allclose(x.grad.numpy(), [100.0, 100.0])
+
+
+def test_hooks_registered_before_an_in_place_change_see_the_old_value_s_gradient():
+    x = leaf([1.0, 2.0])
+    t = x * 2
+    calls = []
+    register_hook(t, lambda g: calls.append(("before", g.numpy().tolist())))
+    t.mul_(3)
+    register_hook(t, lambda g: calls.append(("after", g.numpy().tolist())))
+    (t * 5).sum().backward()
+    assert calls == [("after", [5.0, 5.0]), ("before", [15.0, 15.0])]
+    np.testing.assert_allclose(x.grad.numpy(), [30.0, 30.0])
+
+
+def test_hooks_on_the_outputs_of_a_custom_function():
+    class Pair(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2, x * 3
+
+        @staticmethod
+        def backward(ctx, ga, gb):
+            return ga * 2 + gb * 3
+
+    x = leaf([1.0, 1.0])
+    a, b = Pair.apply(x)
+    register_hook(b, lambda g: g * 10)
+    (a.sum() + b.sum()).backward()  # 1 * 2 + 10 * 3
+    np.testing.assert_allclose(x.grad.numpy(), [32.0, 32.0])
+
+
+def test_a_tensor_that_does_not_require_grad_refuses_a_hook():
+    with pytest.raises(RuntimeError, match="cannot register a hook on a tensor that doesn't require gradient"):
+        register_hook(tl.tensor([1.0, 2.0]), lambda g: g)
+    with tl.no_grad():
+        made = leaf([1.0]) * 2
+    with pytest.raises(RuntimeError, match="doesn't require gradient"):
+        register_hook(made, lambda g: g)
+    with pytest.raises(TypeError, match="register_hook: hook must be callable, got int"):
+        register_hook(leaf([1.0]), 3)
+
+
+@pytest.mark.parametrize("replacement, error, message", [
+    (lambda g: g.sum(), RuntimeError, r"hook '<lambda>' changed the gradient's shape from \(2,\) to \(\)"),
+    (lambda g: g.float(), RuntimeError, r"changed the gradient's dtype from float64 to float32"),
+    (lambda g: 3.0, TypeError, r"hook '<lambda>' returned a float; a hook returns a Tensor or None"),
+])
+def test_a_replacement_of_another_shape_dtype_or_type_is_refused(replacement, error, message):
+    x = leaf([1.0, 2.0])
+    register_hook(x, replacement)
+    with pytest.raises(error, match=message):
+        (x * 2).sum().backward()
+
+
+def test_hooks_go_with_their_tensor_and_after_remove():
+    x = leaf([1.0])
+    handle = register_hook(x, lambda g: g)
+    assert id(x) in autograd._grad_hooks
+    handle.remove()
+    assert id(x) not in autograd._grad_hooks  # no hooks left: backward skips the lookups again
+    y = leaf([1.0])
+    key = id(y)
+    register_hook(y, lambda g: g)
+    del y
+    gc.collect()
+    assert key not in autograd._grad_hooks
