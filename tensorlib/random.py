@@ -1,23 +1,36 @@
-"""The global random generator behind ``rand``, ``randn`` and everything that draws (init, dropout, shuffling).
+"""Random generators: the global one behind ``rand``, ``randn`` and everything that draws (init, dropout,
+shuffling), and ``Generator`` objects for the ``generator=`` arguments.
 
 The creation functions take PyTorch's signatures: ``rand(*size)`` / ``rand(size=...)``, ``randn`` likewise,
 ``randint(high, size)`` / ``randint(low, high, size)`` (size required), ``randperm(n)``. Arguments PyTorch
 refuses are refused here with an error naming the argument: a non-float dtype for ``rand``/``randn``, float or
 bool bounds, bounds (or an ``n``) that the requested dtype cannot hold exactly.
+
+Every generator is NumPy's PCG64 bit generator; a seed means the same stream everywhere, so
+``Generator().manual_seed(5)`` draws what the global generator draws after ``manual_seed(5)``.
 """
 
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 
 from tensorlib.device import move, normalize_device
-from tensorlib.tensor import Tensor, _size, get_default_dtype, int64
+from tensorlib.tensor import Tensor, _size, get_default_dtype, int64, uint8
 
 _generator = np.random.default_rng(0)
 
 _SEED_RANGE = (-2**63, 2**64)  # what torch.manual_seed accepts: a signed or an unsigned 64-bit int
+_DEFAULT_SEED = 67280421310721  # the seed of a fresh torch.Generator, kept so initial_seed() agrees
+
+
+def _seeded_state(seed: int, function: str) -> dict:
+    """The PCG64 state for ``seed``, an int in [-2**63, 2**64); a negative seed is taken modulo 2**64."""
+    if not _SEED_RANGE[0] <= seed < _SEED_RANGE[1]:
+        raise ValueError(f"{function}: seed must be an int in [-2**63, 2**64), got {seed}")
+    return np.random.PCG64(seed % 2**64).state
 
 
 def manual_seed(seed: int) -> np.random.Generator:
@@ -27,11 +40,82 @@ def manual_seed(seed: int) -> np.random.Generator:
     a negative seed is taken modulo 2**64 (torch reads -1 as 2**64 - 1), so ``manual_seed(-1)`` and
     ``manual_seed(2**64 - 1)`` give the same draws.
     """
-    seed = int(seed)
-    if not _SEED_RANGE[0] <= seed < _SEED_RANGE[1]:
-        raise ValueError(f"manual_seed: seed must be an int in [-2**63, 2**64), got {seed}")
-    _generator.bit_generator.state = np.random.PCG64(seed % 2**64).state
+    _generator.bit_generator.state = _seeded_state(int(seed), "manual_seed")
     return _generator
+
+
+class Generator:
+    """A random generator of its own, as ``torch.Generator``: pass it as ``generator=`` to ``rand``, ``randn``,
+    ``randint``, ``randperm``, ``nn.init``, ``random_split``, the samplers and ``DataLoader`` to draw from it
+    instead of the global generator.
+
+        g = Generator().manual_seed(42)     # manual_seed returns the generator
+        x = tl.rand(3, generator=g)
+        state = g.get_state()               # a uint8 tensor; g.set_state(state) replays the draws after it
+
+    A fresh generator is seeded with torch's default seed (67280421310721); ``seed()`` reseeds it from the
+    operating system's entropy and returns the new seed; ``initial_seed()`` is the last seed set.
+    ``device`` ("cpu" or "cuda") is recorded for PyTorch's signature: draws are made on the host and moved to
+    the tensor's device, so a generator serves either.
+    """
+
+    def __init__(self, device="cpu"):
+        self.device = normalize_device(device)
+        self._numpy = np.random.Generator(np.random.PCG64())
+        self.manual_seed(_DEFAULT_SEED)
+
+    def manual_seed(self, seed: int) -> Generator:
+        """Reseed with ``seed``, an int in [-2**63, 2**64) (negative ones taken modulo 2**64); returns self."""
+        if not isinstance(seed, numbers.Integral) or isinstance(seed, (bool, np.bool_)):
+            raise RuntimeError(f"Generator.manual_seed: seed must be an int, got {type(seed).__name__} {seed!r}")
+        self._numpy.bit_generator.state = _seeded_state(int(seed), "Generator.manual_seed")
+        self._initial_seed = int(seed) % 2**64
+        return self
+
+    def seed(self) -> int:
+        """Reseed from the operating system's entropy; returns the seed, an int in [0, 2**64)."""
+        seed = int.from_bytes(os.urandom(8), "little")
+        self.manual_seed(seed)
+        return seed
+
+    def initial_seed(self) -> int:
+        """The seed this generator was last seeded with, in [0, 2**64)."""
+        return self._initial_seed
+
+    def get_state(self) -> Tensor:
+        """The generator's state as a 1-d uint8 tensor: the initial seed and the PCG64 state."""
+        state = self._numpy.bit_generator.state
+        words = (self._initial_seed, state["state"]["state"], state["state"]["inc"], state["has_uint32"],
+                 state["uinteger"])
+        raw = b"".join(int(word).to_bytes(size, "little") for word, size in zip(words, _STATE_LAYOUT))
+        return Tensor._make(np.frombuffer(raw, dtype=np.uint8).copy())
+
+    def set_state(self, new_state: Tensor) -> Generator:
+        """Restore a state ``get_state`` returned (of this or another Generator); returns self."""
+        if not isinstance(new_state, Tensor) or new_state.dtype != uint8:
+            what = f"a {new_state.dtype} tensor" if isinstance(new_state, Tensor) else type(new_state).__name__
+            raise TypeError(f"Generator.set_state: new_state must be a uint8 tensor from get_state(), got {what}")
+        raw = new_state.numpy().tobytes()
+        if new_state.ndim != 1 or len(raw) != sum(_STATE_LAYOUT):
+            raise RuntimeError(f"Generator.set_state: new_state must be a 1-d uint8 tensor of {sum(_STATE_LAYOUT)} "
+                               f"bytes from get_state(), got shape {tuple(new_state.shape)}")
+        words, start = [], 0
+        for size in _STATE_LAYOUT:
+            words.append(int.from_bytes(raw[start:start + size], "little"))
+            start += size
+        initial_seed, state, inc, has_uint32, uinteger = words
+        if inc % 2 == 0 or has_uint32 > 1:  # PCG64 increments are odd; get_state never writes anything else
+            raise RuntimeError("Generator.set_state: new_state is not a state get_state() wrote")
+        self._numpy.bit_generator.state = {"bit_generator": "PCG64", "state": {"state": state, "inc": inc},
+                                           "has_uint32": has_uint32, "uinteger": uinteger}
+        self._initial_seed = initial_seed
+        return self
+
+    def __repr__(self) -> str:
+        return f"Generator(device={self.device!r}, initial_seed={self._initial_seed})"
+
+
+_STATE_LAYOUT = (8, 16, 16, 1, 4)  # bytes of: initial seed, PCG64 state, PCG64 increment, has_uint32, uinteger
 
 
 def default_generator() -> np.random.Generator:
@@ -39,11 +123,15 @@ def default_generator() -> np.random.Generator:
 
 
 def generator_or_default(generator) -> np.random.Generator:
-    """The ``generator=`` argument of a drawing function: a NumPy Generator, or None for the global one."""
+    """The NumPy Generator a ``generator=`` argument draws from: the global one for None, a ``Generator``'s own,
+    or a ``numpy.random.Generator`` itself."""
     if generator is None:
         return _generator
+    if isinstance(generator, Generator):
+        return generator._numpy
     if not isinstance(generator, np.random.Generator):
-        raise TypeError(f"generator must be a numpy.random.Generator or None, got {type(generator).__name__}")
+        raise TypeError(f"generator must be a numpy.random.Generator or None, got {type(generator).__name__}: pass "
+                        "a tensorlib Generator (Generator().manual_seed(seed)), a numpy.random.Generator or None")
     return generator
 
 

@@ -1,4 +1,5 @@
-"""Data loading with ``torch.utils.data``'s names: datasets, ``DataLoader``, ``default_collate``, transforms.
+"""Data loading with ``torch.utils.data``'s names: datasets, samplers, ``DataLoader`` (with worker processes),
+``default_collate``, transforms.
 
     from nn.data import DataLoader, get_dataset, transforms as T
     train = get_dataset("mnist-embedded", split="train")
@@ -16,10 +17,15 @@ from nn.data.datasets import (
     SklearnDigits, SyntheticShapes, get_dataset,
 )
 from nn.data.loader import DataLoader
+from nn.data.sampler import (
+    BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler, WeightedRandomSampler,
+)
+from nn.data.worker import WorkerInfo, get_worker_info
 
 __all__ = [
-    "CIFAR10", "ConcatDataset", "DATASETS", "DataLoader", "Dataset", "DatasetFormatError", "DistributedSampler",
-    "DistributedShard", "FashionMNIST", "ImageDataset", "MNIST",
-    "MNISTEmbedded", "RestrictedUnpickler", "SklearnDigits", "Subset", "SyntheticShapes", "TensorDataset",
-    "default_collate", "default_convert", "get_dataset", "random_split", "transforms",
+    "BatchSampler", "CIFAR10", "ConcatDataset", "DATASETS", "DataLoader", "Dataset", "DatasetFormatError",
+    "DistributedSampler", "DistributedShard", "FashionMNIST", "ImageDataset", "MNIST", "MNISTEmbedded",
+    "RandomSampler", "RestrictedUnpickler", "Sampler", "SequentialSampler", "SklearnDigits", "Subset",
+    "SubsetRandomSampler", "SyntheticShapes", "TensorDataset", "WeightedRandomSampler", "WorkerInfo",
+    "default_collate", "default_convert", "get_dataset", "get_worker_info", "random_split", "transforms",
 ]

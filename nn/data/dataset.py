@@ -17,18 +17,7 @@ import numpy as np
 import tensorlib as tl
 from nn.data.collate import default_collate
 from tensorlib.device import array_module
-
-
-def as_generator(generator) -> np.random.Generator:
-    """A NumPy Generator from ``generator``: None (tensorlib's global generator, see ``tl.manual_seed``),
-    an int seed, or a ``numpy.random.Generator``."""
-    if generator is None:
-        return tl.random.default_generator()
-    if isinstance(generator, np.random.Generator):
-        return generator
-    if isinstance(generator, numbers.Integral):
-        return np.random.default_rng(int(generator))
-    raise TypeError(f"generator must be None, an int seed or a numpy.random.Generator, got {type(generator).__name__}")
+from tensorlib.random import generator_or_default
 
 
 class Dataset:
@@ -114,8 +103,8 @@ def random_split(dataset, lengths, generator=None) -> list[Subset]:
 
     ``lengths`` are ints summing to ``len(dataset)``, or fractions summing to 1: each part then gets
     ``floor(fraction * len(dataset))`` samples and the remainder goes one by one to the parts in order.
-    ``generator`` is None (tensorlib's global generator), an int seed or a ``numpy.random.Generator``;
-    the same seed gives the same split.
+    ``generator`` is a ``tensorlib.random.Generator`` or a ``numpy.random.Generator`` (None: the global
+    generator, see ``tl.manual_seed``); the same seed gives the same split.
     """
     n = len(dataset)
     lengths = list(lengths)
@@ -130,6 +119,6 @@ def random_split(dataset, lengths, generator=None) -> list[Subset]:
         raise ValueError(f"lengths must be non-negative ints or fractions summing to 1, got {lengths}")
     if sum(lengths) != n:
         raise ValueError(f"the lengths {lengths} sum to {sum(lengths)}, but the dataset has {n} samples")
-    order = as_generator(generator).permutation(n)
+    order = generator_or_default(generator).permutation(n)
     bounds = np.cumsum([0, *lengths])
     return [Subset(dataset, order[start:stop]) for start, stop in zip(bounds[:-1], bounds[1:])]

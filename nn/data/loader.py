@@ -1,119 +1,196 @@
-"""``DataLoader``: iterate over a dataset in (shuffled) batches, optionally preparing the next batch on a thread."""
+"""``DataLoader``: iterate over a dataset in (shuffled) batches, in the calling process, with worker processes,
+or with the next batch prepared on a thread."""
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing
 import numbers
 import queue
 import threading
+import time
 
 import numpy as np
 
 from nn.data.collate import default_collate, default_convert
-from nn.data.dataset import as_generator
+from nn.data.sampler import BatchSampler, RandomSampler, SequentialSampler
+from nn.data.worker import _POLL_S, WorkerPool, unpack
+from tensorlib.random import generator_or_default
 
 
 class DataLoader:
-    """Batches of ``dataset``, as ``torch.utils.data.DataLoader`` with a single process.
+    """Batches of ``dataset``, as ``torch.utils.data.DataLoader`` (same arguments, same checks).
 
-    - ``shuffle``: a fresh permutation each epoch (each ``iter``), drawn from ``generator`` (an int seed or a
-      ``numpy.random.Generator``, kept across epochs) or else from tensorlib's global generator, so
-      ``tl.manual_seed`` makes the order reproducible.
-    - ``sampler`` (an iterable of indices, e.g. a ``DistributedSampler``) replaces that order; ``batch_sampler``
-      (an iterable of lists of indices) gives the batches themselves. Each is iterated once per epoch; as in
-      PyTorch, ``sampler`` excludes ``shuffle``, and ``batch_sampler`` excludes ``batch_size``, ``shuffle``,
-      ``sampler`` and ``drop_last``.
+    - Order: ``shuffle`` builds a ``RandomSampler`` (a fresh permutation each epoch, drawn from ``generator``, a
+      ``tensorlib.random.Generator`` or ``numpy.random.Generator``, or else from the global generator, so
+      ``tl.manual_seed`` makes the order reproducible), otherwise a ``SequentialSampler``. ``sampler`` (any
+      iterable of indices) replaces that order; ``batch_sampler`` (an iterable of lists of indices) gives the
+      batches themselves. As in PyTorch, ``sampler`` excludes ``shuffle``, and ``batch_sampler`` excludes
+      ``batch_size``, ``shuffle``, ``sampler`` and ``drop_last``. Indices are drawn lazily, as iteration
+      reaches them, always in the calling process.
     - ``len(loader)`` is the number of batches; ``drop_last`` drops a last partial batch.
     - Batches come from ``collate_fn`` (default: ``default_collate``) applied to the list of samples. Without
       a ``collate_fn``, a dataset with ``get_batch(indices)`` (``TensorDataset``, the in-memory image datasets,
       their ``Subset``\\s) builds each batch with one gather per array instead of one call per sample.
       ``batch_size=None`` turns batching off: each sample comes alone, through ``collate_fn`` if given, else
       ``default_convert`` (NumPy arrays become tensors).
-    - ``prefetch``: a daemon thread prepares the next batch while the caller works on the current one (one
-      batch ahead); its exceptions are raised in the caller, and it stops when the iterator is dropped or
-      exhausted. Random transforms then draw from the global generator on that thread, interleaved with the
-      caller's own draws, so augmentations are only reproducible without ``prefetch``.
-    - ``num_workers=0``, ``pin_memory=False`` and ``persistent_workers=False`` are accepted for PyTorch's
-      signature and change nothing (there are no worker processes and no pinned memory); other values are
-      refused, as is any other worker option.
+    - ``num_workers > 0`` fetches batches in that many worker processes (see ``nn.data.worker``): the same
+      batches in the same order as ``num_workers=0`` (unless ``in_order=False``, which hands each batch out as
+      soon as it is ready), with ``prefetch_factor`` batches in flight per worker, ``worker_init_fn(worker_id)``
+      run in each, errors raised here naming the worker, and ``timeout`` seconds (0: no limit) to wait for a
+      batch. Random transforms in a worker draw from its own generator, seeded with a base seed drawn from
+      ``generator`` (or the global one) plus the worker's id, so they differ from ``num_workers=0``'s.
+      Workers are forked (``multiprocessing_context`` picks another start method; the dataset and
+      ``collate_fn`` must then be picklable); they get a copy of the dataset as it is when they start:
+      each epoch, or once with ``persistent_workers``. Batches cross a pipe pickled, so they must be CPU
+      data: move them to the GPU in the training loop.
+    - ``pin_memory`` (and ``pin_memory_device``) are accepted and change nothing: batches are never pinned.
+    - ``prefetch`` (tensorlib's own, with ``num_workers=0``): a daemon thread prepares the next batch while the
+      caller works on the current one; its exceptions are raised in the caller, and it stops when the iterator
+      is dropped or exhausted. Random transforms then draw from the global generator on that thread,
+      interleaved with the caller's own draws, so augmentations are only reproducible without ``prefetch``.
     """
 
     def __init__(self, dataset, batch_size: int | None = 1, shuffle: bool | None = None, sampler=None,
                  batch_sampler=None, num_workers: int = 0, collate_fn=None, pin_memory: bool = False,
-                 drop_last: bool = False, *, generator=None, persistent_workers: bool = False, prefetch: bool = False):
-        if batch_size is not None and (not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool)
-                                       or batch_size < 1):
-            raise ValueError(f"batch_size must be a positive int or None (no batching), got {batch_size!r}")
+                 drop_last: bool = False, timeout: float = 0, worker_init_fn=None, multiprocessing_context=None,
+                 generator=None, *, prefetch_factor: int | None = None, persistent_workers: bool = False,
+                 pin_memory_device: str = "", in_order: bool = True, prefetch: bool = False):
+        _check_workers(num_workers, timeout, prefetch_factor, persistent_workers, worker_init_fn, prefetch)
+        self._context = _context(multiprocessing_context, num_workers)
+        generator_or_default(generator)  # type-checked now rather than at the first epoch
         if sampler is not None and shuffle:
-            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
+            raise ValueError("sampler option is mutually exclusive with shuffle")
         if batch_sampler is not None and (batch_size != 1 or shuffle or sampler is not None or drop_last):
-            raise ValueError("DataLoader: batch_sampler option is mutually exclusive with batch_size, shuffle, "
-                             "sampler, and drop_last")
+            raise ValueError("batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, and "
+                             "drop_last")
         if batch_size is None and drop_last:
-            raise ValueError("DataLoader: batch_size=None option disables auto-batching and is mutually exclusive "
-                             "with drop_last")
-        for name, value, supported in (("num_workers", num_workers, 0), ("pin_memory", pin_memory, False),
-                                       ("persistent_workers", persistent_workers, False)):
-            if value != supported:
-                raise ValueError(f"DataLoader: {name}={value!r} is not supported: this loader runs in the calling "
-                                 f"process without pinned memory, so only {name}={supported!r} (use prefetch=True "
-                                 "to prepare the next batch on a thread)")
-        self.batch_size = None if batch_size is None else int(batch_size)
+            raise ValueError("batch_size=None option disables auto-batching and is mutually exclusive with "
+                             "drop_last")
+        if sampler is None:
+            sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
         if batch_sampler is not None:
-            self.batch_size = None  # as in PyTorch: the batches' sizes are the batch sampler's
-        self.dataset, self.shuffle, self.drop_last = dataset, bool(shuffle), drop_last
-        self.sampler, self.batch_sampler = sampler, batch_sampler
-        self.generator = None if generator is None else as_generator(generator)
-        self.collate_fn, self.prefetch = collate_fn, prefetch
+            batch_size, drop_last = None, False  # as in PyTorch: the batches' sizes are the batch sampler's
+        elif batch_size is not None:
+            batch_sampler = BatchSampler(sampler, batch_size, drop_last)
+        self.dataset, self.batch_size, self.drop_last = dataset, batch_size, drop_last
+        self.sampler, self.batch_sampler, self.generator = sampler, batch_sampler, generator
+        self.collate_fn = collate_fn or (default_collate if batch_sampler is not None else default_convert)
+        self.num_workers, self.prefetch_factor = num_workers, (prefetch_factor or 2) if num_workers else None
+        self.timeout, self.worker_init_fn, self.in_order = timeout, worker_init_fn, in_order
+        self.persistent_workers, self.pin_memory, self.pin_memory_device = persistent_workers, pin_memory, \
+            pin_memory_device
+        self.prefetch = prefetch
+        self._pool = None  # the workers kept across epochs with persistent_workers
+
+    @property
+    def multiprocessing_context(self):
+        return self._context
 
     def __len__(self) -> int:
-        if self.batch_sampler is not None:
-            return len(self.batch_sampler)
-        n = len(self.sampler) if self.sampler is not None else len(self.dataset)
-        if self.batch_size is None:
-            return n
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        return len(self.batch_sampler if self.batch_sampler is not None else self.sampler)
 
     def __iter__(self):
-        batches = self._index_batches()  # drawn here, in the caller's thread, whatever ``prefetch`` says
-        fetch = self._fetch if self.batch_size is not None or self.batch_sampler is not None else self._fetch_one
+        # As in PyTorch, every epoch draws the workers' base seed, with or without workers: the draws of the
+        # sampler that follow, and so the batches, do not depend on num_workers.
+        base_seed = int(generator_or_default(self.generator).integers(2**63))
+        index_batches = iter(self.batch_sampler if self.batch_sampler is not None else self.sampler)
+        fetch = _Fetcher(self.dataset, self.batch_sampler is not None, self.collate_fn)
+        if self.num_workers:
+            pool = self._worker_pool(fetch, base_seed)
+            return _WorkerIterator(pool, index_batches, self, owns_pool=not self.persistent_workers)
         if self.prefetch:
-            return _PrefetchIterator(fetch, batches)
-        return map(fetch, batches)
+            return _PrefetchIterator(fetch, index_batches)
+        return map(fetch, index_batches)
 
-    def _index_batches(self) -> list:
-        if self.batch_sampler is not None:
-            return [np.asarray(list(batch), dtype=np.int64) for batch in self.batch_sampler]
-        if self.sampler is not None:
-            order = np.fromiter(iter(self.sampler), dtype=np.int64)
-        else:
-            n = len(self.dataset)
-            order = as_generator(self.generator).permutation(n) if self.shuffle else np.arange(n)
-        if self.batch_size is None:
-            return [int(i) for i in order]
-        stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
-        return [order[start:start + self.batch_size] for start in range(0, stop, self.batch_size)]
+    def _worker_pool(self, fetch, base_seed: int) -> WorkerPool:
+        if self._pool is not None and not self._pool.closed:
+            return self._pool
+        pool = WorkerPool(self._context, fetch, self.num_workers, base_seed, self.worker_init_fn)
+        if self.persistent_workers:
+            self._pool = pool
+        return pool
 
-    def _fetch(self, indices: np.ndarray):
-        if self.collate_fn is None and hasattr(self.dataset, "get_batch"):
-            return self.dataset.get_batch(indices)
-        return (self.collate_fn or default_collate)([self.dataset[int(i)] for i in indices])
-
-    def _fetch_one(self, index: int):
-        return (self.collate_fn or default_convert)(self.dataset[index])
+    def __del__(self):
+        if getattr(self, "_pool", None) is not None:
+            self._pool.close()
 
 
-class _PrefetchIterator:
-    """``fetch(b) for b in batches``, each batch fetched on a daemon thread while the previous one is in use."""
+def _check_workers(num_workers, timeout, prefetch_factor, persistent_workers, worker_init_fn, prefetch):
+    """PyTorch's checks of the worker options, plus their types."""
+    if not isinstance(num_workers, numbers.Integral) or isinstance(num_workers, bool):
+        raise ValueError(f"num_workers should be an int (0: load in the calling process), got {num_workers!r}")
+    if num_workers < 0:
+        raise ValueError(f"num_workers option should be non-negative; use num_workers=0 to disable "
+                         f"multiprocessing, got num_workers={num_workers}")
+    if not isinstance(timeout, numbers.Real) or isinstance(timeout, bool) or timeout < 0:
+        raise ValueError(f"timeout option should be non-negative (seconds; 0: no limit), got timeout={timeout!r}")
+    if num_workers == 0 and prefetch_factor is not None:
+        raise ValueError(f"prefetch_factor option could only be specified in multiprocessing: let num_workers > 0 "
+                         f"to enable multiprocessing, otherwise set prefetch_factor to None, got "
+                         f"prefetch_factor={prefetch_factor!r}")
+    if prefetch_factor is not None and (not isinstance(prefetch_factor, numbers.Integral)
+                                        or isinstance(prefetch_factor, bool) or prefetch_factor < 1):
+        raise ValueError(f"prefetch_factor should be a positive int (batches in flight per worker), got "
+                         f"prefetch_factor={prefetch_factor!r}")
+    if persistent_workers and num_workers == 0:
+        raise ValueError("persistent_workers option needs num_workers > 0")
+    if worker_init_fn is not None and not callable(worker_init_fn):
+        raise TypeError(f"worker_init_fn should be callable (it is called with the worker id), got "
+                        f"{type(worker_init_fn).__name__} {worker_init_fn!r}")
+    if prefetch and num_workers:
+        raise ValueError(f"prefetch=True prepares batches on a thread of the calling process; with "
+                         f"num_workers={num_workers} the workers already prepare them: pass one or the other")
 
-    def __init__(self, fetch, batches):
-        self._results = queue.Queue()
-        self._may_fetch = threading.Semaphore(1)  # released as each batch is taken: keeps the worker one batch ahead
-        self._stop = threading.Event()
-        self._finished = False
-        # The worker gets no reference to this object, so dropping the iterator runs __del__, which stops it.
-        self._thread = threading.Thread(target=_fetch_ahead, name="nn.data prefetch", daemon=True,
-                                        args=(fetch, batches, self._results, self._may_fetch, self._stop))
-        self._thread.start()
+
+def _context(multiprocessing_context, num_workers: int):
+    """The multiprocessing context the workers start in: fork where the platform has it, as PyTorch on Linux."""
+    if multiprocessing_context is None:
+        if "fork" in multiprocessing.get_all_start_methods():
+            return multiprocessing.get_context("fork")
+        return multiprocessing.get_context()
+    if not num_workers:
+        raise ValueError(f"multiprocessing_context can only be used with multi-process loading (num_workers > 0), "
+                         f"but got num_workers={num_workers}")
+    if isinstance(multiprocessing_context, str):
+        methods = multiprocessing.get_all_start_methods()
+        if multiprocessing_context not in methods:
+            raise ValueError(f"multiprocessing_context option should specify a valid start method in {methods}, "
+                             f"but got multiprocessing_context={multiprocessing_context!r}")
+        return multiprocessing.get_context(multiprocessing_context)
+    if not isinstance(multiprocessing_context, multiprocessing.context.BaseContext):
+        raise TypeError(f"multiprocessing_context option should be a valid context object or a string specifying "
+                        f"the start method, but got multiprocessing_context={multiprocessing_context!r}")
+    return multiprocessing_context
+
+
+class _Fetcher:
+    """Index batch (or single index) -> batch. A plain object, so that a spawned worker can receive it pickled."""
+
+    def __init__(self, dataset, batched: bool, collate_fn):
+        self.dataset, self.batched, self.collate_fn = dataset, batched, collate_fn
+
+    def __call__(self, indices):
+        if not self.batched:
+            return self.collate_fn(self.dataset[indices])
+        if self.collate_fn is default_collate and hasattr(self.dataset, "get_batch"):
+            return self.dataset.get_batch(np.asarray(indices, dtype=np.int64))
+        return self.collate_fn([self.dataset[i] for i in indices])
+
+
+class _WorkerIterator:
+    """One epoch of batches fetched by a ``WorkerPool``: indices are drawn and sent here, batches come back."""
+
+    def __init__(self, pool: WorkerPool, index_batches, loader: DataLoader, owns_pool: bool):
+        self._pool, self._owns_pool = pool, owns_pool
+        self._epoch = pool.start_epoch()
+        self._index_batches = index_batches
+        self._timeout, self._in_order = loader.timeout, loader.in_order
+        self._workers = itertools.cycle(range(loader.num_workers))
+        self._sent, self._next_index, self._exhausted, self._finished = 0, 0, False, False
+        self._outstanding, self._ready = set(), {}
+        for _ in range(loader.prefetch_factor * loader.num_workers):
+            self._send()
 
     def __iter__(self):
         return self
@@ -121,31 +198,123 @@ class _PrefetchIterator:
     def __next__(self):
         if self._finished:
             raise StopIteration
-        kind, value = self._results.get()
-        if kind == "batch":
-            self._may_fetch.release()
-            return value
+        if self._pool.epoch != self._epoch:
+            raise RuntimeError("this iterator of a DataLoader with persistent_workers=True was replaced by a later "
+                               "iter(loader): its workers now serve that one")
+        if self._in_order:
+            while self._next_index not in self._ready:
+                if self._next_index not in self._outstanding:
+                    return self._stop()
+                self._receive()
+            answer = self._ready.pop(self._next_index)
+            self._next_index += 1
+        else:
+            while not self._ready:
+                if not self._outstanding:
+                    return self._stop()
+                self._receive()
+            answer = self._ready.pop(min(self._ready))
+        self._send()
+        try:
+            return unpack(answer)
+        except BaseException:
+            self.close()
+            raise
+
+    def _send(self):
+        if self._exhausted:
+            return
+        indices = next(self._index_batches, None)
+        if indices is None:
+            self._exhausted = True
+            return
+        self._pool.submit(next(self._workers), self._epoch, self._sent, indices)
+        self._outstanding.add(self._sent)
+        self._sent += 1
+
+    def _receive(self):
+        """Wait for one answer of this epoch, checking on the workers (and the timeout) while none comes."""
+        deadline = time.monotonic() + self._timeout if self._timeout else None
+        while True:
+            wait = _POLL_S if deadline is None else max(min(_POLL_S, deadline - time.monotonic()), 0)
+            try:
+                epoch, batch_index, answer = self._pool.results.get(timeout=wait)
+            except queue.Empty:
+                try:
+                    self._pool.check_alive()
+                except RuntimeError:
+                    self._finished = True
+                    raise
+                if deadline is not None and time.monotonic() >= deadline:
+                    self._finished = True
+                    self._pool.close(wait=False)  # the workers' state is unknown: even persistent ones go
+                    raise RuntimeError(f"DataLoader timed out after {self._timeout} seconds waiting for a batch "
+                                       "from its workers") from None
+                continue
+            if epoch == self._epoch:  # else the answer to an abandoned epoch of persistent workers
+                self._outstanding.discard(batch_index)
+                self._ready[batch_index] = answer
+                return
+
+    def _stop(self):
         self.close()
-        if kind == "error":
-            raise value
         raise StopIteration
 
     def close(self):
-        """Stop the worker; it finishes at most the batch it is fetching."""
+        """Stop this epoch; the workers stop too unless they persist across epochs."""
         self._finished = True
-        self._stop.set()
-        self._may_fetch.release()
+        if self._owns_pool:
+            self._pool.close()
 
     __del__ = close
 
 
-def _fetch_ahead(fetch, batches, results, may_fetch, stop):
-    try:
-        for indices in batches:
-            may_fetch.acquire()
-            if stop.is_set():
-                return
+class _PrefetchIterator:
+    """``fetch(b) for b in index_batches``, each batch fetched on a daemon thread while the previous one is in use.
+    The indices are drawn here, in the caller's thread, one batch ahead of the one handed out."""
+
+    def __init__(self, fetch, index_batches):
+        self._index_batches = index_batches
+        self._tasks, self._results = queue.Queue(), queue.Queue()
+        self._pending, self._finished = 0, False
+        # The thread gets no reference to this object, so dropping the iterator runs __del__, which stops it.
+        threading.Thread(target=_fetch_on_thread, name="nn.data prefetch", daemon=True,
+                         args=(fetch, self._tasks, self._results)).start()
+        self._request()
+
+    def __iter__(self):
+        return self
+
+    def _request(self):
+        indices = next(self._index_batches, None)
+        if indices is not None:
+            self._tasks.put(indices)
+            self._pending += 1
+
+    def __next__(self):
+        if self._finished or not self._pending:
+            self.close()
+            raise StopIteration
+        self._request()  # the thread fetches the next batch while the caller uses this one
+        kind, value = self._results.get()
+        self._pending -= 1
+        if kind == "error":
+            self.close()
+            raise value
+        return value
+
+    def close(self):
+        """Stop the thread; it finishes at most the batch it is fetching."""
+        self._finished = True
+        self._tasks.put(None)
+
+    __del__ = close
+
+
+def _fetch_on_thread(fetch, tasks, results):
+    while (indices := tasks.get()) is not None:
+        try:
             results.put(("batch", fetch(indices)))
-        results.put(("end", None))
-    except BaseException as error:  # handed to the consumer, which raises it
-        results.put(("error", error))
+        except BaseException as error:  # handed to the consumer, which raises it
+            results.put(("error", error))
+            return
