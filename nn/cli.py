@@ -332,7 +332,7 @@ def _check_model_fits(model, config, description):
     from nn.models import INPUT_SIZES
 
     size = description["input_size"]
-    saved = {key: np.array(value, copy=True) for key, value in model.state_dict().items()}
+    saved = {key: value.clone() for key, value in model.state_dict().items()}
     rng = tl.get_rng_state()
     images = "x".join(map(str, size))
     try:

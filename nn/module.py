@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import itertools
 import operator
+import warnings
 from collections import OrderedDict, namedtuple
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 
 import tensorlib as tl
-from tensorlib.device import array_device, move, normalize_device
+from tensorlib.autograd import Function
+from tensorlib.device import array_device, array_module, move, normalize_device
 
 
 class Parameter(tl.Tensor):
@@ -32,24 +34,52 @@ class Parameter(tl.Tensor):
 
 
 _hook_ids = itertools.count()
-IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """What ``load_state_dict`` returns: the module's keys the state dict lacked and the state dict's keys the
+    module does not have (both empty after a strict load)."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
 
 
 class RemovableHandle:
-    """Returned by the ``register_*_hook`` methods: ``remove()`` takes the hook off; as a context manager, the
-    hook is removed when the ``with`` block ends."""
+    """Returned by the ``register_*_hook`` methods: ``remove()`` takes the hook off (and out of ``extra``, the
+    sets that record how it is called); as a context manager, the hook is removed when the ``with`` block
+    ends."""
 
-    def __init__(self, hooks: dict, key: int):
-        self.hooks, self.key = hooks, key
+    def __init__(self, hooks: dict, extra: tuple = ()):
+        self.id = next(_hook_ids)
+        self.hooks, self.extra = hooks, extra
 
     def remove(self):
-        self.hooks.pop(self.key, None)
+        self.hooks.pop(self.id, None)
+        for table in self.extra:
+            table.discard(self.id)
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc_info):
         self.remove()
+
+
+def _add_hook(hooks: OrderedDict, hook, prepend: bool, flags=()) -> RemovableHandle:
+    """Put ``hook`` in ``hooks`` (first with ``prepend``), its id in each set of ``flags``, and return the handle."""
+    if not callable(hook):
+        raise TypeError(f"hook must be callable, got {type(hook).__name__}")
+    handle = RemovableHandle(hooks, tuple(flags))
+    hooks[handle.id] = hook
+    if prepend:
+        hooks.move_to_end(handle.id, last=False)
+    for table in flags:
+        table.add(handle.id)
+    return handle
 
 
 class Module:
@@ -62,35 +92,99 @@ class Module:
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks_with_kwargs", set())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks_with_kwargs", set())
+        object.__setattr__(self, "_forward_hooks_always_called", set())
+        object.__setattr__(self, "_backward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_backward_hooks", OrderedDict())
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args, **kwargs):
-        for hook in list(self._forward_pre_hooks.values()):
-            result = hook(self, args)
-            if result is not None:
-                args = result if isinstance(result, tuple) else (result,)
-        out = self.forward(*args, **kwargs)
-        for hook in list(self._forward_hooks.values()):
-            result = hook(self, args, out)
-            if result is not None:
-                out = result
-        return out
+        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks or self._backward_pre_hooks):
+            return self.forward(*args, **kwargs)
+        result, called = None, set()
+        try:
+            args, kwargs = self._run_forward_pre_hooks(args, kwargs)
+            backward_hooks = None
+            if (self._backward_hooks or self._backward_pre_hooks) and tl.is_grad_enabled():
+                backward_hooks = _BackwardHooks(self, args)
+                args = backward_hooks.wrap_inputs(args)
+            result = self.forward(*args, **kwargs)
+            for key, hook in list(self._forward_hooks.items()):
+                called.add(key)
+                replaced = self._call_forward_hook(key, hook, args, kwargs, result)
+                if replaced is not None:
+                    result = replaced
+            if backward_hooks is not None:
+                result = backward_hooks.wrap_outputs(result)
+            return result
+        except Exception:
+            for key, hook in list(self._forward_hooks.items()):
+                if key in self._forward_hooks_always_called and key not in called:
+                    try:
+                        replaced = self._call_forward_hook(key, hook, args, kwargs, result)
+                        result = result if replaced is None else replaced
+                    except Exception as error:  # the error of the forward pass is the one to report
+                        warnings.warn(f"a forward hook of {type(self).__name__} registered with always_call=True "
+                                      f"raised {type(error).__name__}: {error}; it is ignored, as another error was "
+                                      "raised during the forward pass")
+            raise
 
-    def register_forward_pre_hook(self, hook) -> RemovableHandle:
+    def _run_forward_pre_hooks(self, args, kwargs):
+        for key, hook in list(self._forward_pre_hooks.items()):
+            if key in self._forward_pre_hooks_with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError(f"a forward pre-hook registered with with_kwargs=True must return None or a "
+                                           f"tuple (new_args, new_kwargs), got {type(result).__name__} {result!r}")
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        return args, kwargs
+
+    def _call_forward_hook(self, key, hook, args, kwargs, result):
+        if key in self._forward_hooks_with_kwargs:
+            return hook(self, args, kwargs, result)
+        return hook(self, args, result)
+
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False) -> RemovableHandle:
         """``hook(module, args)`` runs before every forward with the positional arguments as a tuple; a non-None
-        return replaces them (a value that is not a tuple becomes the single argument)."""
-        key = next(_hook_ids)
-        self._forward_pre_hooks[key] = hook
-        return RemovableHandle(self._forward_pre_hooks, key)
+        return replaces them (a value that is not a tuple becomes the single argument). With ``with_kwargs``,
+        ``hook(module, args, kwargs)`` also sees the keyword arguments and returns None or ``(args, kwargs)``.
+        Hooks run in the order registered; ``prepend`` puts this one first."""
+        flags = (self._forward_pre_hooks_with_kwargs,) if with_kwargs else ()
+        return _add_hook(self._forward_pre_hooks, hook, prepend, flags)
 
-    def register_forward_hook(self, hook) -> RemovableHandle:
-        """``hook(module, inputs, output)`` runs after every forward; a non-None return replaces the output."""
-        key = next(_hook_ids)
-        self._forward_hooks[key] = hook
-        return RemovableHandle(self._forward_hooks, key)
+    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False) -> RemovableHandle:
+        """``hook(module, args, output)`` runs after every forward (``hook(module, args, kwargs, output)`` with
+        ``with_kwargs``); a non-None return replaces the output. With ``always_call`` it also runs when the
+        forward pass raises (with output None), before the error propagates."""
+        flags = [self._forward_hooks_with_kwargs] if with_kwargs else []
+        if always_call:
+            flags.append(self._forward_hooks_always_called)
+        return _add_hook(self._forward_hooks, hook, prepend, flags)
+
+    def register_full_backward_pre_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_output)`` runs when the gradients with respect to the module's outputs are known
+        (a tuple, one entry per output; None for an output no gradient reached); a non-None return (a tuple of
+        the same length) replaces them."""
+        return _add_hook(self._backward_pre_hooks, hook, prepend)
+
+    def register_full_backward_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_input, grad_output)`` runs when the gradients with respect to the module's
+        positional inputs are known: one entry per positional argument, None for one that is not a tensor (zeros,
+        as in PyTorch, for a tensor that does not require grad). A non-None return (a tuple of the same length)
+        replaces ``grad_input`` for the rest of the backward pass. Keyword arguments are not part of
+        ``grad_input``. When no input requires grad, the hook runs as soon as the output gradients are known,
+        with ``grad_input`` all None, and must return None."""
+        return _add_hook(self._backward_hooks, hook, prepend)
 
     # ---- registration -----------------------------------------------------------------------------
     def __setattr__(self, name, value):
@@ -293,10 +387,13 @@ class Module:
 
     # ---- modes, devices, gradients ----------------------------------------------------------------
     def train(self, mode: bool = True):
+        """Set training mode (``mode=False``: evaluation) on this module and, through their own ``train``, on its
+        children; returns the module."""
         if not isinstance(mode, bool):  # train("no") would otherwise mean training, since bool("no") is True
             raise ValueError(f"training mode is expected to be boolean (True or False), got {mode!r}")
-        for module in self.modules():
-            object.__setattr__(module, "training", mode)
+        object.__setattr__(self, "training", mode)
+        for module in self.children():
+            module.train(mode)
         return self
 
     def eval(self):
@@ -357,49 +454,72 @@ class Module:
         return self.to(tl.float16)
 
     # ---- state --------------------------------------------------------------------------------------
-    def _state_tensors(self, prefix: str = ""):
-        """(dotted name, tensor) of every parameter and persistent buffer, along every path to it: a module or
-        Parameter held twice (``Sequential(linear, relu, linear)``) is listed under each of its names, as in
-        PyTorch's state dict."""
-        for module_prefix, module in self.named_modules(prefix=prefix, remove_duplicate=False):
+    def _state_entries(self):
+        """(dotted name, module, table, name in the table) of every parameter and persistent buffer, along every
+        path to it: a module or Parameter held twice (``Sequential(linear, relu, linear)``) is listed under each
+        of its names, as in PyTorch's state dict."""
+        for module_prefix, module in self.named_modules(remove_duplicate=False):
             for table, skip in ((module._parameters, ()), (module._buffers, module._non_persistent)):
                 for name, tensor in table.items():
                     if tensor is not None and name not in skip:
-                        yield (f"{module_prefix}.{name}" if module_prefix else name), tensor
+                        yield (f"{module_prefix}.{name}" if module_prefix else name), module, table, name
 
-    def state_dict(self, prefix: str = "", keep_vars: bool = False) -> "OrderedDict[str, np.ndarray]":
-        """Parameters and persistent buffers by PyTorch's dotted names, as NumPy arrays (copies); with
-        ``keep_vars=True``, the module's own Parameter and buffer tensors instead."""
-        return OrderedDict((key, tensor if keep_vars else np.array(move(tensor.data, "cpu")))
-                           for key, tensor in self._state_tensors(prefix.rstrip(".")))
+    def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False):
+        """Parameters and persistent buffers by PyTorch's dotted names (``prefix`` put in front of each), as
+        tensors that share memory with them: detached (no grad), same device and dtype. Copy it
+        (``copy.deepcopy``) to keep the values of the moment. With ``keep_vars=True`` the Parameters and buffers
+        themselves; with ``destination`` (a mapping) the entries are added to it and it is returned."""
+        if destination is None:
+            destination = OrderedDict()
+        for key, _, table, name in self._state_entries():
+            destination[prefix + key] = table[name] if keep_vars else table[name].detach()
+        return destination
 
-    def load_state_dict(self, state_dict, strict: bool = True):
-        """Copy arrays into the parameters and buffers in place, checking names and shapes first."""
-        own = OrderedDict(self._state_tensors())
-        missing = [key for key in own if key not in state_dict]
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False) -> IncompatibleKeys:
+        """Copy the values of ``state_dict`` (Tensors or NumPy/CuPy arrays, by dotted name) into the parameters and
+        buffers in place, cast to their dtype and moved to their device; with ``assign``, make them the module's
+        tensors instead (Parameters keep their requires_grad). Nothing is changed unless every entry fits: a
+        shape mismatch is an error, and so are missing and unexpected keys when ``strict``. Returns the missing and
+        unexpected keys."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"state_dict must be a mapping of names to tensors, got {type(state_dict).__name__}")
+        entries = list(self._state_entries())
+        own = {key for key, *_ in entries}
+        missing = [key for key, *_ in entries if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
-        mismatched = []
-        for key, tensor in own.items():
-            if key in state_dict:
-                shape = tuple(np.shape(_raw(state_dict[key])))
-                if shape != tensor.shape:
-                    mismatched.append(f"{key}: checkpoint shape {shape}, model shape {tensor.shape}")
-        problems = []
-        if mismatched:
-            problems.append("size mismatch for " + "; ".join(mismatched))
+        errors = []
         if strict and missing:
-            problems.append("missing keys: " + ", ".join(missing))
+            errors.append("Missing key(s) in state_dict: " + ", ".join(f'"{key}"' for key in missing) + ".")
         if strict and unexpected:
-            problems.append("unexpected keys: " + ", ".join(unexpected))
-        if problems:
-            raise RuntimeError(f"error loading state dict into {type(self).__name__}: " + " | ".join(problems))
-        for key, tensor in own.items():
-            if key in state_dict:
-                value = np.asarray(move(_raw(state_dict[key]), "cpu"), dtype=tensor.dtype)
-                tensor.data[...] = move(value, tensor.device)
+            errors.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{key}"' for key in unexpected) + ".")
+        for key, _, table, name in entries:
+            if key not in state_dict:
+                continue
+            value = state_dict[key]
+            if not (isinstance(value, tl.Tensor) or _is_array(value)):
+                errors.append(f'"{key}": expected a Tensor or an array, got {type(value).__name__}')
+            elif tuple(value.shape) != table[name].shape:
+                errors.append(f"size mismatch for {key}: the state dict holds shape {tuple(value.shape)}, the "
+                              f"module's shape is {table[name].shape}")
+        if errors:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))
+        with tl.no_grad():
+            for key, _, table, name in entries:
+                if key not in state_dict:
+                    continue
+                if assign:
+                    table[name] = _assigned(state_dict[key], table[name])
+                else:
+                    table[name].copy_(_as_tensor(state_dict[key]))
         return IncompatibleKeys(missing, unexpected)
 
     # ---- printing -----------------------------------------------------------------------------------
+    def __dir__(self):
+        """The attributes, with the parameters, buffers and submodules (less names starting with a digit, which
+        are not identifiers: a Sequential's "0")."""
+        names = set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules)
+        return sorted(name for name in names if not name[:1].isdigit())
+
     def extra_repr(self) -> str:
         return ""
 
@@ -430,6 +550,192 @@ def _raw(value):
     if isinstance(value, tl.Tensor):
         return value.data
     return value
+
+
+def _is_array(value) -> bool:
+    """A NumPy array or scalar, or an array of the "cuda" device."""
+    return isinstance(value, (np.ndarray, np.generic)) or array_device(value) == "cuda"
+
+
+def _as_tensor(value) -> tl.Tensor:
+    """A state dict entry (a Tensor or an array) as a Tensor, without copying."""
+    if isinstance(value, tl.Tensor):
+        return value
+    return tl.Tensor._make(value if array_device(value) == "cuda" else np.asarray(value))
+
+
+def _assigned(value, current):
+    """What ``load_state_dict(assign=True)`` puts in place of ``current``: ``value`` itself as a Parameter (keeping
+    ``current``'s requires_grad) where ``current`` is one, as a tensor where it is a buffer."""
+    tensor = _as_tensor(value)
+    if isinstance(current, Parameter):
+        return Parameter(tensor, requires_grad=current.requires_grad)
+    return tensor.detach() if tensor.requires_grad else tensor
+
+
+class _GradientGate(Function):
+    """Identity on ``tensor`` that hands its gradient to ``collector`` instead of passing it on; the gradient it
+    returns goes to ``token``, made by the ``_GradientGather`` of the same collector, so that the gather's
+    backward runs after every gate's (the graph is walked in reverse topological order)."""
+
+    def forward(self, tensor, token, *, collector, index):
+        self.collector, self.index = collector, index
+        self.token_dtype = token.dtype
+        return tensor
+
+    def backward(self, grad):
+        self.collector.gradients[self.index] = grad
+        return None, array_module(grad).zeros((), dtype=self.token_dtype)
+
+
+class _GradientGather(Function):
+    """Takes the tensors that ``_GradientGate`` s will stand in for and gives a token (a 0-d array) that every
+    gate depends on. Its backward runs once, after all the gates': it passes the gradients they collected to
+    ``collector.complete``, and what that returns to the tensors."""
+
+    def forward(self, *tensors, collector):
+        self.collector = collector
+        return array_module(tensors[0]).zeros((), dtype=tensors[0].dtype)
+
+    def backward(self, grad):
+        gradients = tuple(self.collector.gradients)
+        self.collector.gradients = [None] * len(gradients)
+        return self.collector.complete(gradients)
+
+
+class _GradientCollector:
+    """The gradients of a group of tensors, gathered by one backward step each, and what to do with them."""
+
+    def __init__(self, count: int, complete):
+        self.gradients = [None] * count
+        self.complete = complete
+
+
+def _gate(tensors: list, complete) -> list:
+    """Stand-ins for ``tensors`` (which require grad) through which gradients flow unchanged, except that
+    ``complete(gradients)`` sees the gradients of all of them at once (a tuple of raw arrays, None for a tensor no
+    gradient reached) and returns those to pass on. A stand-in shares its tensor's data and version count, so an
+    in-place change through it is seen by the graph that made the tensor."""
+    collector = _GradientCollector(len(tensors), complete)
+    token = _GradientGather.apply(*tensors, collector=collector)
+    gated = []
+    for index, tensor in enumerate(tensors):
+        stand_in = _GradientGate.apply(tensor, token, collector=collector, index=index)
+        stand_in._version_cell = tensor._version
+        gated.append(stand_in)
+    return gated
+
+
+class _BackwardHooks:
+    """One forward call's backward hooks (those registered when it ran): its positional tensor inputs and its
+    outputs are replaced by gated stand-ins, whose gradients go to the hooks."""
+
+    def __init__(self, module: Module, args: tuple):
+        self.module = module
+        self.full_hooks = list(module._backward_hooks.values())
+        self.pre_hooks = list(module._backward_pre_hooks.values())
+        self.args, self.input_positions = args, []
+        self.outputs, self.output_positions = (), []
+        self.grad_outputs = None
+
+    def wrap_inputs(self, args: tuple) -> tuple:
+        if not self.full_hooks:
+            return args
+        self.input_positions = [i for i, arg in enumerate(args) if isinstance(arg, tl.Tensor) and arg.requires_grad]
+        if not self.input_positions:
+            return args
+        gated = _gate([args[i] for i in self.input_positions], self._input_gradients)
+        args = list(args)
+        for position, stand_in in zip(self.input_positions, gated):
+            args[position] = stand_in
+        return tuple(args)
+
+    def wrap_outputs(self, result):
+        outputs = result if isinstance(result, tuple) else (result,)
+        positions = [i for i, out in enumerate(outputs) if isinstance(out, tl.Tensor) and out.requires_grad]
+        if not isinstance(result, (tl.Tensor, tuple)):
+            warnings.warn(f"the backward hooks of {type(self.module).__name__} are not called: its output is a "
+                          f"{type(result).__name__}, not a Tensor or a tuple of Tensors")
+        if not positions:
+            return result
+        self.outputs, self.output_positions = outputs, positions
+        gated = _gate([outputs[i] for i in positions], self._output_gradients)
+        outputs = list(outputs)
+        for position, stand_in in zip(positions, gated):
+            outputs[position] = stand_in
+        return tuple(outputs) if isinstance(result, tuple) else outputs[0]
+
+    def _output_gradients(self, gradients: tuple) -> tuple:
+        """Backward reached the outputs: the pre-hooks may replace their gradients; the full hooks run now when no
+        input requires grad."""
+        grad_output = _as_tensors(gradients, self.output_positions, len(self.outputs))
+        for hook in self.pre_hooks:
+            replaced = hook(self.module, grad_output)
+            if replaced is not None:
+                grad_output = _checked_gradients(replaced, grad_output, self.outputs, self.output_positions,
+                                                 f"a backward pre-hook of {type(self.module).__name__}", "grad_output")
+        self.grad_outputs = grad_output
+        if self.full_hooks and not self.input_positions:
+            warnings.warn(f"the full backward hooks of {type(self.module).__name__} run when the gradients with "
+                          "respect to its outputs are known, as no input requires grad: grad_input is all None")
+            grad_input = (None,) * len(self.args)
+            for hook in self.full_hooks:
+                replaced = hook(self.module, grad_input, grad_output)
+                if replaced is not None and not (isinstance(replaced, (tuple, list))
+                                                 and all(g is None for g in replaced)):
+                    raise RuntimeError(f"a full backward hook of {type(self.module).__name__} returned gradients "
+                                       "for its inputs, but none of them requires grad: it must return None")
+        return tuple(_raw(grad_output[i]) for i in self.output_positions)
+
+    def _input_gradients(self, gradients: tuple) -> tuple:
+        """Backward reached the inputs: the full hooks see the input and output gradients and may replace the
+        input gradients. As in PyTorch, every tensor input has one there (zeros where none arrived, or where it
+        does not require grad); other arguments have None."""
+        if self.grad_outputs is None:  # the gradient bypassed the outputs (or they are not tensors): no hook runs
+            return gradients
+        received = _as_tensors(gradients, self.input_positions, len(self.args))
+        grad_input = tuple(_zeros_for(arg) if isinstance(arg, tl.Tensor) and gradient is None else gradient
+                           for arg, gradient in zip(self.args, received))
+        for hook in self.full_hooks:
+            replaced = hook(self.module, grad_input, self.grad_outputs)
+            if replaced is not None:
+                grad_input = _checked_gradients(replaced, grad_input, self.args, self.input_positions,
+                                                f"a full backward hook of {type(self.module).__name__}", "grad_input")
+        self.grad_outputs = None
+        return tuple(_raw(grad_input[i]) for i in self.input_positions)
+
+
+def _as_tensors(gradients: tuple, positions: list, count: int) -> tuple:
+    """A hook's view of ``gradients`` (raw arrays for the tensors at ``positions``): Tensors at those positions of
+    a tuple of ``count`` entries, None elsewhere and where no gradient arrived."""
+    full = [None] * count
+    for position, gradient in zip(positions, gradients):
+        full[position] = None if gradient is None else tl.Tensor._make(gradient)
+    return tuple(full)
+
+
+def _zeros_for(tensor):
+    return tl.Tensor._make(array_module(tensor.data).zeros_like(tensor.data))
+
+
+def _checked_gradients(replaced, current: tuple, tensors: tuple, positions: list, who: str, what: str) -> tuple:
+    """``replaced`` (a hook's return value) as a tuple like ``current``: one entry per entry of ``tensors``; for
+    the tensors at ``positions`` (those that take a gradient) None or a Tensor of its shape on its device. Entries
+    at other positions are not used."""
+    if not isinstance(replaced, (tuple, list)) or len(replaced) != len(current):
+        got = f"{len(replaced)} entries" if isinstance(replaced, (tuple, list)) else f"a {type(replaced).__name__}"
+        raise RuntimeError(f"{who} must return None or a tuple of {len(current)} gradients for {what} (one per "
+                           f"entry), got {got}")
+    for i in positions:
+        gradient = replaced[i]
+        if gradient is None:
+            continue
+        if not isinstance(gradient, tl.Tensor):
+            raise TypeError(f"{who} returned a {type(gradient).__name__} for {what}[{i}]; expected a Tensor or None")
+        if gradient.shape != tensors[i].shape or gradient.device != tensors[i].device:
+            raise RuntimeError(f"{who} returned a gradient of shape {gradient.shape} on {gradient.device} for "
+                               f"{what}[{i}]; expected shape {tensors[i].shape} on {tensors[i].device}")
+    return tuple(replaced)
 
 
 class _ModuleSequence(Module):

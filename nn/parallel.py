@@ -425,8 +425,8 @@ class DistributedDataParallel(Module):
                 else:
                     param.grad.data[...] = view
 
-    def state_dict(self, prefix: str = ""):
-        return self.module.state_dict(prefix)
+    def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False):
+        return self.module.state_dict(destination, prefix, keep_vars)
 
-    def load_state_dict(self, state_dict, strict: bool = True):
-        return self.module.load_state_dict(state_dict, strict)
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        return self.module.load_state_dict(state_dict, strict, assign)

@@ -1,14 +1,16 @@
 """Save and load state dicts as safetensors files: PyTorch key names, never pickle, atomic writes.
 
-A model's state dict (a flat mapping of names to arrays) becomes a plain safetensors file that
+A model's state dict (a flat mapping of names to tensors or arrays) becomes a plain safetensors file that
 ``safetensors.torch.load_file`` reads. Nested state (an optimizer's, a training checkpoint's) is flattened
 to dotted keys for its arrays; everything else (numbers, strings, lists) is kept as JSON in the file's
-metadata together with the layout, so ``load`` rebuilds the same structure. A SHA-256 of the array bytes and
-of the layout in the metadata lets ``load`` reject a file whose contents were altered, numbers and strings of
-the layout (a checkpoint's epoch, say) included.
+metadata together with the layout, so ``load`` rebuilds the same structure, every array given back as a
+Tensor (as ``torch.load`` gives tensors). A SHA-256 of the array bytes and of the layout in the metadata lets
+``load`` reject a file whose contents were altered, numbers and strings of the layout (a checkpoint's epoch,
+say) included.
 
 Format versions (the ``tensorlib.format`` metadata key): 2 checksums the arrays and the layout; files written
-before it carry no version and their checksum covers the arrays only, which ``load`` still checks.
+before it carry no version and their checksum covers the arrays only, which ``load`` still checks. Both store
+tensors and NumPy arrays alike, as arrays.
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from collections import OrderedDict
+from collections.abc import Mapping
 
 import numpy as np
 
 import tensorlib as tl
-from tensorlib.device import move
+from nn.module import Module
+from tensorlib.device import move, normalize_device
 
 LAYOUT_KEY = "tensorlib.layout"
 CHECKSUM_KEY = "tensorlib.sha256"
@@ -93,13 +98,18 @@ def _checksum(arrays, layout_text: str | None) -> str:
 
 
 def save(obj, path) -> None:
-    """Write ``obj`` (a state dict, or a nested mapping of them) to ``path`` atomically.
+    """Write ``obj`` (a state dict, or a nested mapping of them; tensors and arrays, numbers, strings, lists) to
+    ``path`` atomically. Tensors are stored as arrays on the host, whatever their device.
 
     The file is written next to its destination and renamed over it only once complete, so a crash in
     the middle leaves any previous file intact.
     """
     from safetensors.numpy import save as to_bytes
 
+    if isinstance(obj, Module):
+        raise TypeError(f"save expects a mapping (a state dict), got the module {type(obj).__name__} itself: save "
+                        "model.state_dict() (this format holds arrays and JSON, never code), then rebuild the model "
+                        "and call model.load_state_dict(nn.load(path))")
     if isinstance(obj, tl.Tensor) or not isinstance(obj, dict):
         raise TypeError(f"save expects a mapping (a state dict), got {type(obj).__name__}")
     arrays: dict[str, np.ndarray] = {}
@@ -152,12 +162,23 @@ def _read(path):
     return path, arrays, metadata
 
 
-def load(path, model=None, strict: bool = True):
-    """Read a file written by ``save`` (or any safetensors file) back into the saved structure.
+def load(path, map_location=None, *, weights_only=None, model=None, strict: bool = True):
+    """Read a file written by ``save`` (or any safetensors file) back into the saved structure, every array as a
+    Tensor (on the CPU unless ``map_location`` says otherwise).
 
-    With ``model``, the state dict is also loaded into it; a file that does not fit the model raises
-    ``CheckpointError`` naming the file and the first offending key, and leaves the model unchanged.
+    ``map_location``: a device ("cpu", "cuda", "cuda:0"); a mapping from the saved location to a device (the file
+    holds host arrays, so its "cpu" entry applies); or a callable ``f(tensor, "cpu")`` returning the tensor to use
+    (None: keep it). ``weights_only``: the file never holds pickled objects, so every load is weights-only;
+    ``weights_only=False`` cannot load anything more (a warning says so). With ``model``, the state dict is also
+    loaded into it; a file that does not fit the model raises ``CheckpointError`` naming the file and the first
+    offending key, and leaves the model unchanged.
     """
+    place = _placement(map_location)
+    if weights_only is not None and not isinstance(weights_only, bool):
+        raise TypeError(f"weights_only must be True, False or None, got {weights_only!r}")
+    if weights_only is False:
+        warnings.warn("load(weights_only=False): safetensors checkpoints never use pickle, they hold arrays and JSON "
+                      "only, so the file loads as with weights_only=True", stacklevel=2)
     path, arrays, metadata = _read(path)
     version = metadata.get(FORMAT_KEY)
     if version not in (None, FORMAT_VERSION):
@@ -168,32 +189,58 @@ def load(path, model=None, strict: bool = True):
     if expected is not None and _checksum(arrays, covered) != expected:
         raise CheckpointError(f"{path}: contents do not match the checksum recorded when it was saved "
                               "(altered or damaged since)")
+    tensors = {key: place(tl.Tensor._make(array)) for key, array in arrays.items()}
     if LAYOUT_KEY in metadata:
         try:
             layout = json.loads(metadata[LAYOUT_KEY])
             if not (isinstance(layout, dict) and "__dict__" in layout):  # save writes mappings only
                 raise ValueError(f"the top level is {json.dumps(layout)[:80]}, not the mapping save writes")
-            state = _unflatten(layout, arrays)
+            state = _unflatten(layout, tensors)
         except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
             raise CheckpointError(f"{path}: corrupt layout metadata ({type(error).__name__}: {error})") from None
     else:
-        state = OrderedDict(sorted(arrays.items()))
+        state = OrderedDict(sorted(tensors.items()))
     if model is not None:
         load_into(model, state, path, strict)
     return state
 
 
+def _placement(map_location):
+    """``map_location`` as a function from a loaded (host) tensor to the tensor ``load`` returns."""
+    if map_location is None:
+        return lambda tensor: tensor
+    if callable(map_location):
+        def place(tensor):
+            placed = map_location(tensor, "cpu")
+            if placed is not None and not isinstance(placed, tl.Tensor):
+                raise TypeError(f"map_location returned a {type(placed).__name__}; expected a Tensor or None")
+            return tensor if placed is None else placed
+        return place
+    if isinstance(map_location, Mapping):
+        target = map_location.get("cpu", "cpu")
+    elif isinstance(map_location, str) or type(map_location).__name__ == "device":
+        target = map_location
+    else:
+        raise TypeError(f"map_location must be a device, a mapping of devices or a callable, got "
+                        f"{type(map_location).__name__} {map_location!r}")
+    try:
+        device = normalize_device(target)
+    except ValueError as error:
+        raise ValueError(f"map_location: {error}") from None
+    return lambda tensor: tensor.to(device)
+
+
 def load_into(model, state, source="state dict", strict: bool = True):
     """``model.load_state_dict(state)`` with an error that names ``source`` and the first offending key."""
     own = model.state_dict()
-    for key, array in own.items():
+    for key, tensor in own.items():
         if key not in state:
             if strict:
                 raise CheckpointError(f"{source}: missing key {key!r} expected by {type(model).__name__}")
             continue
         shape = tuple(np.shape(state[key]))
-        if shape != array.shape:
-            raise CheckpointError(f"{source}: key {key!r} has shape {shape}, {type(model).__name__} expects {array.shape}")
+        if shape != tensor.shape:
+            raise CheckpointError(f"{source}: key {key!r} has shape {shape}, {type(model).__name__} expects {tensor.shape}")
     unexpected = [key for key in state if key not in own]
     if strict and unexpected:
         raise CheckpointError(f"{source}: unexpected key {unexpected[0]!r} for {type(model).__name__}")

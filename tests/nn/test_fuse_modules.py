@@ -90,7 +90,8 @@ def test_state_dict_keys_follow_pytorch_and_checkpoints_load():
     other = fuse_conv_relu(nn.models.lenet5(activation="relu", pooling="max").double())
     other.load_state_dict(after)
     np.testing.assert_array_equal(other(x).detach().numpy(), fused(x).detach().numpy())
-    with pytest.raises(RuntimeError, match=r"missing keys: conv1\.0\.weight.*unexpected keys: conv1\.weight"):
+    keys = r'Missing key\(s\) in state_dict: "conv1\.0\.weight".*\n\tUnexpected key\(s\) in state_dict: "conv1\.weight"'
+    with pytest.raises(RuntimeError, match=keys):
         other.load_state_dict(before)
 
 

@@ -1,5 +1,6 @@
 """Module mechanics: registration, traversal, modes, devices, state dicts, printing, hooks."""
 
+import copy
 from collections import OrderedDict
 
 import numpy as np
@@ -63,16 +64,85 @@ def test_forward_backward_and_zero_grad():
     assert all(p.grad is None for p in block.parameters())
 
 
-def test_state_dict_round_trip_and_copies():
+def test_state_dict_values_are_detached_tensors_sharing_memory():
     a, b = Block(), Block()
     state = a.state_dict()
-    state["conv.weight"][...] = 0  # a copy: the model is untouched
-    assert np.any(a.conv.weight.detach().numpy() != 0)
+    for key, value in state.items():
+        own = a.get_parameter(key) if key in dict(a.named_parameters()) else a.get_buffer(key)
+        assert type(value) is tl.Tensor and not value.requires_grad and value.grad_fn is None, key
+        assert value.dtype == own.dtype and value.device == own.device and value.shape == own.shape, key
+    assert [a.state_dict()[key].size() for key in a.state_dict()][:2] == [(1,), ()]  # the tutorial's loop
+    state["conv.weight"][0, 0, 0, 0] = 7.0  # shares memory: the model sees the write
+    assert a.conv.weight.detach().numpy()[0, 0, 0, 0] == 7.0
     result = b.load_state_dict(a.state_dict())
     assert result.missing_keys == [] and result.unexpected_keys == []
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
-        np.testing.assert_array_equal(x, y, err_msg=name)
+        np.testing.assert_array_equal(x.numpy(), y.numpy(), err_msg=name)
+    assert b.conv.weight is not a.conv.weight and b.conv.weight.requires_grad  # copied into b's own Parameters
     assert "scratch" not in a.state_dict()
+
+
+def test_deepcopy_of_a_state_dict_keeps_the_values_of_the_moment():
+    tl.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    best = copy.deepcopy(model.state_dict())
+    snapshot = {key: value.numpy().copy() for key, value in best.items()}
+    optimizer = nn.optim.SGD(model.parameters(), lr=0.5)
+    model(tl.randn(4, 3)).pow(2).sum().backward()
+    optimizer.step()
+    assert not np.array_equal(model[0].weight.detach().numpy(), snapshot["0.weight"])
+    for key, value in best.items():
+        np.testing.assert_array_equal(value.numpy(), snapshot[key], err_msg=key)
+    model.load_state_dict(best)
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), snapshot[key], err_msg=key)
+
+
+def test_state_dict_prefix_and_destination_as_pytorch():
+    model = nn.Sequential(nn.Linear(2, 2))
+    assert list(model.state_dict(prefix="net.")) == ["net.0.weight", "net.0.bias"]
+    assert list(model.state_dict(prefix="net")) == ["net0.weight", "net0.bias"]  # put in front as given
+    destination = {"step": 3}
+    assert model.state_dict(destination=destination, prefix="model.") is destination
+    assert list(destination) == ["step", "model.0.weight", "model.0.bias"]
+    assert model.state_dict(None, "", True)["0.weight"] is model[0].weight  # PyTorch's positional order
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(3, 2), (5, 7)])
+def test_load_state_dict_takes_tensors_and_arrays_and_casts(shape, dtype):
+    rng = np.random.default_rng(sum(shape))
+    linear = nn.Linear(shape[1], shape[0])
+    weight, bias = rng.standard_normal(shape).astype(dtype), rng.standard_normal(shape[0]).astype(dtype)
+    linear.load_state_dict({"weight": weight, "bias": tl.tensor(bias)})
+    assert linear.weight.dtype == tl.float32 and isinstance(linear.weight, nn.Parameter)  # the module's dtype
+    np.testing.assert_allclose(linear.weight.detach().numpy(), weight.astype(np.float64), rtol=1e-6)
+    np.testing.assert_allclose(linear.bias.detach().numpy(), bias.astype(np.float64), rtol=1e-6)
+    bn = nn.BatchNorm1d(3)
+    bn.load_state_dict({**bn.state_dict(), "num_batches_tracked": np.int64(5)})
+    assert bn.num_batches_tracked.item() == 5 and bn.num_batches_tracked.dtype == tl.int64
+
+
+def test_load_state_dict_with_assign_takes_the_tensors_themselves():
+    linear = nn.Linear(2, 3)
+    weight = tl.randn(3, 2, dtype=tl.float64)
+    linear.weight.requires_grad_(False)
+    linear.load_state_dict({"weight": weight, "bias": np.zeros(3, np.float32)}, assign=True)
+    assert isinstance(linear.weight, nn.Parameter) and not linear.weight.requires_grad
+    assert linear.weight.dtype == tl.float64  # the state dict's tensor, dtype included
+    with tl.no_grad():
+        weight.fill_(2.0)
+    assert (linear.weight.detach().numpy() == 2.0).all()  # shares its memory
+    assert linear.bias.requires_grad and linear.bias.dtype == tl.float32
+
+
+def test_load_state_dict_changes_the_values_seen_by_a_recorded_graph():
+    linear = nn.Linear(2, 2)
+    x = tl.randn(3, 2, requires_grad=True)
+    out = linear(x).sum()
+    linear.load_state_dict(nn.Linear(2, 2).state_dict())  # an in-place change of the weight, as in PyTorch
+    with pytest.raises(RuntimeError, match="changed by an in-place operation"):
+        out.backward()
 
 
 def test_load_state_dict_errors_name_the_keys():
@@ -84,13 +154,24 @@ def test_load_state_dict_errors_name_the_keys():
     before = block.conv.weight.detach().numpy().copy()
     with pytest.raises(RuntimeError) as error:
         block.load_state_dict(state)
-    message = str(error.value)
-    assert "conv.bias" in message and "extra.weight" in message
-    assert "head.1.weight: checkpoint shape (3, 100), model shape (2, 100)" in message
+    lines = str(error.value).split("\n\t")
+    assert lines == ["Error(s) in loading state_dict for Block:", 'Missing key(s) in state_dict: "conv.bias".',
+                     'Unexpected key(s) in state_dict: "extra.weight".',
+                     "size mismatch for head.1.weight: the state dict holds shape (3, 100), the module's shape is "
+                     "(2, 100)"]
     np.testing.assert_array_equal(block.conv.weight.detach().numpy(), before)  # nothing changed
+    with pytest.raises(RuntimeError, match=r"size mismatch for head\.1\.weight"):  # also when not strict
+        block.load_state_dict(state, strict=False)
     del state["head.1.weight"]
     result = block.load_state_dict(state, strict=False)
     assert result.missing_keys == ["conv.bias", "head.1.weight"] and result.unexpected_keys == ["extra.weight"]
+    assert repr(result) == ("IncompatibleKeys(missing_keys=['conv.bias', 'head.1.weight'], "
+                            "unexpected_keys=['extra.weight'])")
+    assert repr(block.load_state_dict(block.state_dict())) == "<All keys matched successfully>"
+    with pytest.raises(RuntimeError, match='"conv.weight": expected a Tensor or an array, got list'):
+        block.load_state_dict({**block.state_dict(), "conv.weight": [[1.0]]})
+    with pytest.raises(TypeError, match="state_dict must be a mapping of names to tensors, got list"):
+        block.load_state_dict([("conv.weight", tl.ones(1))])
 
 
 def test_to_keeps_parameter_objects_and_casts():
@@ -257,7 +338,7 @@ def test_module_used_twice_is_saved_under_each_name():
     result = model.load_state_dict({"0.weight": weight, "0.bias": bias, "2.weight": weight, "2.bias": bias})
     assert result.missing_keys == [] and result.unexpected_keys == []
     np.testing.assert_array_equal(linear.weight.detach().numpy(), weight)
-    with pytest.raises(RuntimeError, match="missing keys: 2.weight, 2.bias"):
+    with pytest.raises(RuntimeError, match=r'Missing key\(s\) in state_dict: "2\.weight", "2\.bias"'):
         model.load_state_dict({"0.weight": weight, "0.bias": bias})
 
 
@@ -467,3 +548,61 @@ def test_module_dict_from_and_updated_with_another_module_dict():
     c = nn.ModuleDict({"x": nn.ReLU()})
     c.update(a)
     assert list(c.keys()) == ["x", "fc", "act"]
+
+
+def test_dir_lists_parameters_buffers_and_submodules():
+    block = Block()
+    names = dir(block)
+    assert {"conv", "bn", "head", "scale", "steps", "scratch", "note", "forward", "state_dict"} <= set(names)
+    assert names == sorted(names)
+    assert "weight" in dir(nn.Linear(1, 1)) and "0" not in dir(nn.Sequential(nn.ReLU()))  # not identifiers
+
+
+def test_train_calls_each_childs_own_train_and_returns_the_module():
+    calls = []
+
+    class KeepsNormInEval(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bn = nn.BatchNorm1d(2)
+
+        def train(self, mode=True):
+            calls.append(mode)
+            super().train(mode)
+            self.bn.train(False)
+            return self
+
+    model = nn.Sequential(nn.Linear(2, 2), KeepsNormInEval())
+    assert model.train() is model and calls == [True]
+    assert model.training and model[1].training and not model[1].bn.training  # the override had its say
+    assert model.eval() is model and calls == [True, False] and not any(m.training for m in model.modules())
+
+
+def test_apply_requires_grad_and_register_module_as_pytorch():
+    model = nn.Sequential(nn.Linear(2, 2))
+    assert model.apply(lambda module: None) is model
+    assert model.requires_grad_(False) is model and not any(p.requires_grad for p in model.parameters())
+    assert model.requires_grad_() is model and all(p.requires_grad for p in model.parameters())
+    head = nn.Linear(2, 1)
+    assert model.register_module("head", head) is None and model.head is head
+    assert [name for name, _ in model.named_modules()] == ["", "0", "head"]
+    assert list(model.modules()) == [model, model[0], head]
+
+
+def test_state_dict_stays_on_the_device_and_loads_across_devices(tier):
+    tl.manual_seed(5)
+    model = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2)).to("cuda")
+    state = model.state_dict()
+    assert all(value.device == "cuda" and not value.requires_grad for value in state.values())
+    best = copy.deepcopy(state)
+    host = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    host.load_state_dict(state)  # device tensors into a host model
+    for key, value in host.state_dict().items():
+        assert value.device == "cpu"
+        np.testing.assert_array_equal(value.numpy(), state[key].cpu().numpy(), err_msg=key)
+    with tl.no_grad():
+        model[0].weight.fill_(0.0)
+    assert best["0.weight"].device == "cuda" and np.any(best["0.weight"].cpu().numpy() != 0)
+    model.load_state_dict({key: value.numpy() for key, value in host.state_dict().items()})  # host arrays
+    assert model[0].weight.device == "cuda"
+    np.testing.assert_array_equal(model[0].weight.detach().cpu().numpy(), host[0].weight.detach().numpy())

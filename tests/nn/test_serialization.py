@@ -23,7 +23,24 @@ def test_model_round_trip_is_exact(tmp_path):
     nn.load(path, model=other)
     for (key, a), (_, b) in zip(model.state_dict().items(), other.state_dict().items()):
         assert a.dtype == b.dtype and a.shape == b.shape
-        np.testing.assert_array_equal(a, b, err_msg=key)
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=key)
+
+
+def test_load_gives_tensors_that_load_state_dict_takes(tmp_path):
+    model = small_model()
+    model(tl.randn(2, 1, 8, 8))
+    nn.save(model.state_dict(), tmp_path / "m.safetensors")
+    loaded = nn.load(tmp_path / "m.safetensors")
+    assert list(loaded) == list(model.state_dict())
+    for key, value in loaded.items():
+        assert type(value) is tl.Tensor and value.device == "cpu" and not value.requires_grad, key
+        assert value.dtype == model.state_dict()[key].dtype, key
+    other = small_model()
+    assert repr(other.load_state_dict(loaded)) == "<All keys matched successfully>"
+    for key, value in other.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), model.state_dict()[key].numpy(), err_msg=key)
+    loaded["0.weight"][...] = 0  # the loaded tensors are the caller's own: writable, and not the model's memory
+    assert np.any(other[0].weight.detach().numpy() != 0)
 
 
 def test_file_is_plain_safetensors_with_pytorch_keys(tmp_path):
@@ -56,7 +73,7 @@ def test_truncated_and_tampered_files_are_rejected(tmp_path):
     path = tmp_path / "m.safetensors"
     nn.save(model.state_dict(), path)
     payload = path.read_bytes()
-    before = {k: v.copy() for k, v in model.state_dict().items()}
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     (tmp_path / "short.safetensors").write_bytes(payload[: len(payload) // 2])
     with pytest.raises(nn.CheckpointError, match="short.safetensors.*truncated or corrupt"):
         nn.load(tmp_path / "short.safetensors", model=model)
@@ -68,7 +85,7 @@ def test_truncated_and_tampered_files_are_rejected(tmp_path):
     with pytest.raises(nn.CheckpointError, match="no such checkpoint"):
         nn.load(tmp_path / "missing.safetensors")
     for key, value in model.state_dict().items():
-        np.testing.assert_array_equal(value, before[key])
+        np.testing.assert_array_equal(value.numpy(), before[key].numpy())
 
 
 def test_wrong_architecture_names_file_and_key(tmp_path):
@@ -98,6 +115,8 @@ def test_write_is_atomic(tmp_path, monkeypatch):
 def test_refuses_non_mappings(tmp_path):
     with pytest.raises(TypeError, match="mapping"):
         nn.save(tl.ones(2), tmp_path / "x.safetensors")
+    with pytest.raises(TypeError, match=r"got the module Sequential itself: save model\.state_dict\(\)"):
+        nn.save(small_model(), tmp_path / "x.safetensors")
     with pytest.raises(TypeError, match="cannot save"):
         nn.save({"f": object()}, tmp_path / "x.safetensors")
     header = json.dumps({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
@@ -140,7 +159,9 @@ def test_unversioned_files_load_with_their_array_checksum(tmp_path):
         metadata[CHECKSUM_KEY] = _checksum({"w": np.arange(3.0)}, None)
 
     _rewrite_metadata(path, as_written_before_versions)
-    assert nn.load(path)["progress"]["epoch"] == 2
+    loaded = nn.load(path)
+    assert loaded["progress"]["epoch"] == 2
+    assert type(loaded["w"]) is tl.Tensor and loaded["w"].tolist() == [0.0, 1.0, 2.0]
     _rewrite_metadata(path, lambda metadata: metadata.update({FORMAT_KEY: "99"}))
     with pytest.raises(nn.CheckpointError, match="format version '99'"):
         nn.load(path)
@@ -173,3 +194,36 @@ def test_file_mode_follows_the_umask(tmp_path):
     finally:
         os.umask(previous)
     assert (tmp_path / "m.safetensors").stat().st_mode & 0o777 == 0o644
+
+
+def test_map_location_and_weights_only(tmp_path):
+    path = tmp_path / "m.safetensors"
+    nn.save({"model": {"w": tl.arange(3.0)}, "epoch": 1}, path)
+    for location in ("cpu", {"cuda:0": "cpu"}, {"cpu": "cpu"}):  # the file holds host arrays: "cpu" is mapped
+        assert nn.load(path, map_location=location)["model"]["w"].device == "cpu"
+    seen = []
+    doubled = nn.load(path, lambda tensor, location: seen.append(location) or tensor.double())  # positional
+    assert doubled["model"]["w"].dtype == tl.float64 and seen == ["cpu"] and doubled["epoch"] == 1
+    assert nn.load(path, map_location=lambda tensor, location: None)["model"]["w"].dtype == tl.float32
+    with pytest.raises(TypeError, match="map_location returned a list; expected a Tensor or None"):
+        nn.load(path, map_location=lambda tensor, location: [1])
+    with pytest.raises(TypeError, match="map_location must be a device, a mapping of devices or a callable, got int"):
+        nn.load(path, map_location=3)
+    with pytest.raises(ValueError, match="map_location: device must be 'cpu', 'cuda' or 'cuda:N', got 'tpu'"):
+        nn.load(path, map_location="tpu")
+    assert nn.load(path, weights_only=True)["epoch"] == 1
+    with pytest.warns(UserWarning, match=r"weights_only=False\): safetensors checkpoints never use pickle"):
+        assert nn.load(path, weights_only=False)["epoch"] == 1
+    with pytest.raises(TypeError, match="weights_only must be True, False or None, got 'yes'"):
+        nn.load(path, weights_only="yes")
+
+
+def test_map_location_moves_the_loaded_tensors_to_the_device(tmp_path, tier):
+    model = small_model().to("cuda")
+    nn.save(model.state_dict(), tmp_path / "m.safetensors")  # device tensors are saved from the host
+    for location in ("cuda", "cuda:0", {"cpu": "cuda"}, lambda tensor, saved_at: tensor.to("cuda")):
+        loaded = nn.load(tmp_path / "m.safetensors", map_location=location)
+        assert all(value.device == "cuda" for value in loaded.values())
+    other = small_model()
+    other.load_state_dict(loaded)
+    np.testing.assert_array_equal(other[0].weight.detach().numpy(), model[0].weight.detach().cpu().numpy())

@@ -153,7 +153,7 @@ def test_summary_leaves_batch_norm_statistics_modes_and_random_state_alone():
     tl.manual_seed(1)
     model = FlattenByBatch().train()
     model(tl.randn(4, 1, 6, 6) * 2 + 3)  # running statistics away from their initial values
-    before = {key: value.copy() for key, value in model.state_dict().items()}
+    before = {key: value.clone() for key, value in model.state_dict().items()}
     rng_state = tl.get_rng_state()
     summary(model, (1, 6, 6), verbose=False)
     assert tl.get_rng_state() == rng_state
