@@ -444,7 +444,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
                          f"by num_groups={num_groups}")
     for name, tensor in (("weight", weight), ("bias", bias)):
         _check_parameter_shape("group_norm", name, tensor, (channels,), "one value per channel")
-    grouped = input.reshape(input.shape[0], num_groups, -1)
+    grouped = input.reshape(input.shape[0], num_groups, channels // num_groups * math.prod(input.shape[2:]))
     out = _standardized(grouped, 2, eps).reshape(input.shape)
     return _affine(out, weight, bias, (1, channels) + (1,) * (input.ndim - 2))
 

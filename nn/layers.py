@@ -558,6 +558,14 @@ class Dropout2d(Dropout):
         return F.dropout2d(x, self.p, self.training, self.inplace)
 
 
+def _reset_affine(weight, bias):
+    """A normalisation's affine parameters at the identity: weight 1, bias 0 (either may be None)."""
+    if weight is not None:
+        init.ones_(weight)
+    if bias is not None:
+        init.zeros_(bias)
+
+
 class _NormBase(Module):
     """The parameters and running statistics that batch and instance normalisation share: weight 1 and bias 0
     per channel (``affine``), running mean 0 and variance 1 and the count of batches
@@ -594,10 +602,7 @@ class _NormBase(Module):
     def reset_parameters(self):
         """The running statistics, and the affine weight 1 and bias 0."""
         self.reset_running_stats()
-        if self.weight is not None:
-            init.ones_(self.weight)
-        if self.bias is not None:
-            init.zeros_(self.bias)
+        _reset_affine(self.weight, self.bias)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
@@ -651,19 +656,15 @@ class LayerNorm(Module):
                 raise ValueError(f"normalized_shape must hold non-negative ints, got {normalized_shape!r}")
         self.normalized_shape = tuple(int(size) for size in shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
-        affine_shape = self.normalized_shape
-        self.register_parameter("weight", Parameter(tl.empty(*affine_shape, dtype=dtype)) if elementwise_affine
+        shape = self.normalized_shape
+        self.register_parameter("weight", Parameter(tl.empty(*shape, dtype=dtype)) if elementwise_affine else None)
+        self.register_parameter("bias", Parameter(tl.empty(*shape, dtype=dtype)) if elementwise_affine and bias
                                 else None)
-        self.register_parameter("bias", Parameter(tl.empty(*affine_shape, dtype=dtype))
-                                if elementwise_affine and bias else None)
         self.reset_parameters()
         _place(self, device)
 
     def reset_parameters(self):
-        if self.weight is not None:
-            init.ones_(self.weight)
-        if self.bias is not None:
-            init.zeros_(self.bias)
+        _reset_affine(self.weight, self.bias)
 
     def forward(self, x):
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -690,10 +691,7 @@ class GroupNorm(Module):
         _place(self, device)
 
     def reset_parameters(self):
-        if self.weight is not None:
-            init.ones_(self.weight)
-        if self.bias is not None:
-            init.zeros_(self.bias)
+        _reset_affine(self.weight, self.bias)
 
     def forward(self, x):
         if x.ndim >= 2 and x.shape[1] != self.num_channels:
@@ -827,8 +825,7 @@ class Upsample(Module):
     def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
                  recompute_scale_factor=None):
         super().__init__()
-        self.name = type(self).__name__
-        self.size = tuple(size) if isinstance(size, list) else size
+        self.size = size
         if isinstance(scale_factor, (tuple, list)):
             self.scale_factor = tuple(float(factor) for factor in scale_factor)
         else:

@@ -209,6 +209,7 @@ def test_group_norm(dtype, shape, groups):
 def test_group_norm_gradcheck_and_errors():
     assert gradcheck(lambda x, w, b: F.group_norm(x, 2, w, b, eps=1e-3), draw((2, 4, 2, 2), 14), draw(4, 15),
                      draw(4, 16))
+    assert F.group_norm(tl.randn(0, 4, 3), 2).shape == (0, 4, 3)  # an empty batch, without warnings
     with pytest.raises(ValueError, match=r"the 5 channels of the input \(shape \(2, 5, 3\)\) are not divisible by "
                                          "num_groups=2"):
         F.group_norm(tl.randn(2, 5, 3), 2)
