@@ -42,7 +42,7 @@ with parallel.abort_on_error():
 
     # Every rank holds the same weights: compare with rank 0's.
     for key, value in trained.items():
-        reference = tl.tensor(value.copy())
+        reference = tl.tensor(value)  # a copy
         parallel.broadcast(reference, src=0)
         np.testing.assert_array_equal(value, reference.numpy(), err_msg=f"{key} differs between ranks")
 
