@@ -158,7 +158,8 @@ def test_shuffle_with_a_seeded_generator_is_reproducible():
 
 @pytest.mark.parametrize("batch_size", [0, -1, True, 2.0])
 def test_batch_size_must_be_a_positive_int(batch_size):
-    with pytest.raises(ValueError, match=f"batch_size should be a positive integer value, but got batch_size={batch_size!r}"):
+    with pytest.raises(ValueError, match=f"batch_size should be a positive integer value, but got "
+                                         f"batch_size={batch_size!r}"):
         DataLoader(Indices(3), batch_size=batch_size)
 
 

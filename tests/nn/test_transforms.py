@@ -69,7 +69,8 @@ def test_pad_fills_per_channel(kind):
     np.testing.assert_array_equal(out[2:6, 1:4], array)
     np.testing.assert_array_equal(out[0, 0], [10, 20, 30])
     np.testing.assert_array_equal(out[7, 4], [10, 20, 30])
-    with pytest.raises(ValueError, match=r"fill \(1, 2\) does not match the number of channels of the image \(2 != 3\)"):
+    with pytest.raises(ValueError, match=r"fill \(1, 2\) does not match the number of channels of the image "
+                                         r"\(2 != 3\)"):
         T.Pad(1, fill=(1, 2))(picture)
 
 
