@@ -153,10 +153,15 @@ def _fuse_group(model, names: list):
     fused = fused_type(*modules)
     fused.train(first.training)
     # as in PyTorch: the hooks that ran before the first module and after the last now run around the fused one
-    fused._forward_pre_hooks.update(first._forward_pre_hooks)
-    first._forward_pre_hooks.clear()
-    fused._forward_hooks.update(last._forward_hooks)
-    last._forward_hooks.clear()
+    # (with their with_kwargs / always_call flags, which are sets of hook ids beside the tables)
+    for source, table, flags in ((first, "_forward_pre_hooks", ("_forward_pre_hooks_with_kwargs",)),
+                                 (last, "_forward_hooks", ("_forward_hooks_with_kwargs",
+                                                           "_forward_hooks_always_called"))):
+        getattr(fused, table).update(getattr(source, table))
+        getattr(source, table).clear()
+        for flag in flags:
+            getattr(fused, flag).update(getattr(source, flag))
+            getattr(source, flag).clear()
     _set_submodule(model, names[0], fused)
     for name in names[1:]:
         identity = Identity()

@@ -189,3 +189,16 @@ def test_summary_of_a_fused_model_keeps_its_totals():
     conv = next(row for row in plain.rows if row.type == "Conv2d")
     assert rows[fused_name].macs == conv.macs and rows[fused_name].output_shape == conv.output_shape
     assert rows[fused_name + ".0"].params == conv.params
+
+
+def test_moved_hooks_keep_with_kwargs_and_always_call():
+    model = lenet().eval()
+    seen = []
+    model.conv1.register_forward_pre_hook(lambda module, args, kwargs: seen.append(("pre", sorted(kwargs))),
+                                          with_kwargs=True)
+    model.act1.register_forward_hook(lambda module, args, kwargs, output: seen.append(("post", output.shape)),
+                                     with_kwargs=True, always_call=True)
+    fuse_modules(model, ["conv1", "act1"], inplace=True)
+    model(digits())
+    assert seen == [("pre", []), ("post", (3, 6, 28, 28))]
+    assert model.conv1._forward_hooks_always_called and not model.act1._forward_hooks_always_called
