@@ -3,11 +3,17 @@
 Under Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, no GPU needed) "cuda" is simulated: its arrays
 are ``kernels.device_arrays.SimulatedDeviceArray`` (host memory marked as device memory), so every op
 dispatches to the Numba CUDA kernels, run by the simulator, and transfers and device checks are real.
+
+``tensorlib.device`` is this module and, as PyTorch's ``torch.device``, the constructor of ``Device``
+objects: ``tl.device("cuda")``, ``tl.device("cuda", 0)``, ``tl.device("cuda:0")``; ``isinstance(d,
+tl.device)`` tests for one. ``Tensor.device`` returns one. ``tl.cuda`` answers PyTorch's ``torch.cuda`` queries.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import sys
+import types
 
 import numpy as np
 
@@ -16,15 +22,96 @@ from kernels import device_arrays
 DEVICES = ("cpu", "cuda")
 
 
+def _parse(device, index=None) -> tuple[str, int | None]:
+    """(type, index) of "cpu", "cuda", "cuda:N" (or a Device) and an optional separate index."""
+    name = str(device) if isinstance(device, str) else device
+    if not isinstance(name, str):
+        raise TypeError(f"device must be a str or a device, got {type(device).__name__} {device!r}")
+    kind, colon, number = name.partition(":")
+    if kind not in DEVICES or (colon and not number.isdigit()):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    if index is not None:
+        if colon:
+            raise ValueError(f"device: the type {name!r} must not include an index when index={index!r} is "
+                             "passed as well")
+        if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
+            raise TypeError(f"device: index must be an int, got {type(index).__name__} {index!r}")
+        if index < 0:
+            raise ValueError(f"device: index must be >= 0, got {index}")
+        return kind, int(index)
+    return kind, int(number) if colon else None
+
+
+class Device(str):
+    """A device as PyTorch's ``torch.device``: ``.type`` ("cpu" or "cuda") and ``.index`` (None or an int),
+    ``repr`` ``device(type='cuda', index=0)``, ``str`` ``cuda:0``.
+
+    It is a ``str`` whose value is the type, so it goes wherever a device name goes (``model.to(device)``,
+    ``tensor.to(device)``, ``device == "cuda"``, a dict of "cpu"/"cuda" keys). Compared with another device
+    or a device string, the types must match, and the indices too where both have one: ``device("cuda")``
+    equals ``device("cuda:0")`` and ``"cuda"`` (every tensor of a process lives on its current GPU)."""
+
+    def __new__(cls, type, index=None):  # noqa: A002  (PyTorch's argument name)
+        if isinstance(type, Device) and index is None:
+            return type
+        kind, number = _parse(type, index)
+        device = super().__new__(cls, kind)
+        device.index = number
+        return device
+
+    @property
+    def type(self) -> str:
+        return str.__str__(self)
+
+    def __str__(self):
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __format__(self, spec):
+        return format(str(self), spec)
+
+    def __repr__(self):
+        index = "" if self.index is None else f", index={self.index}"
+        return f"device(type='{self.type}'{index})"
+
+    def __eq__(self, other):
+        if not isinstance(other, str):
+            return NotImplemented
+        try:
+            kind, index = (other.type, other.index) if isinstance(other, Device) else _parse(other)
+        except ValueError:
+            return False
+        return kind == self.type and (index is None or self.index is None or index == self.index)
+
+    def __ne__(self, other):
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = str.__hash__  # the type's hash: equal devices (and "cpu"/"cuda" strings) share it
+
+    def __reduce__(self):
+        return Device, (self.type, self.index)
+
+
+CPU = Device("cpu")
+_CUDA = {}  # index -> Device("cuda", index), made once each
+
+
+def device_of(array) -> Device:
+    """The Device of an array: cpu, or cuda with the GPU's index (0 under the simulator)."""
+    if not device_arrays.is_device_array(array):
+        return CPU
+    index = getattr(getattr(array, "device", None), "id", 0)  # a CuPy array's GPU; a simulated one has none
+    index = index if isinstance(index, int) else 0
+    if index not in _CUDA:
+        _CUDA[index] = Device("cuda", index)
+    return _CUDA[index]
+
+
 def normalize_device(device) -> str:
-    """"cpu", "cuda" or "cuda:0" (and objects whose ``str`` is one of those) -> "cpu" or "cuda"."""
+    """"cpu", "cuda" or "cuda:0" (or a Device) -> "cpu" or "cuda"."""
     if device is None:
         return "cpu"
-    name = str(device)
-    kind, _, index = name.partition(":")
-    if kind not in DEVICES or (index and (kind == "cpu" or not index.isdigit())):
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-    return kind
+    return _parse(device)[0]
 
 
 def cuda_unavailable_reason() -> str | None:
@@ -46,6 +133,36 @@ def cuda_unavailable_reason() -> str | None:
 
 def cuda_is_available() -> bool:
     return cuda_unavailable_reason() is None
+
+
+def cuda_device_count() -> int:
+    """How many GPUs tensors can use here: 0 without one, 1 under the simulator."""
+    if cuda_unavailable_reason() is not None:
+        return 0
+    if device_arrays.simulating():
+        return 1
+    import cupy
+
+    return cupy.cuda.runtime.getDeviceCount()
+
+
+def cuda_current_device() -> int:
+    """The index of the GPU new "cuda" tensors go to."""
+    require_cuda()
+    if device_arrays.simulating():
+        return 0
+    import cupy
+
+    return cupy.cuda.Device().id
+
+
+def cuda_synchronize() -> None:
+    """Wait for the work queued on the current GPU (nothing to wait for under the simulator)."""
+    require_cuda()
+    if not device_arrays.simulating():
+        import cupy
+
+        cupy.cuda.Device().synchronize()
 
 
 def cuda_device_name(index: int | None = None) -> str:
@@ -103,3 +220,24 @@ def scatter_add(target, index, values):
         cupyx.scatter_add(target, index, values)
     else:
         np.add.at(target, index, values)
+
+
+# ``tl.cuda``: the queries of PyTorch's ``torch.cuda`` that programs make before choosing a device
+cuda = types.SimpleNamespace(
+    is_available=cuda_is_available, device_count=cuda_device_count, current_device=cuda_current_device,
+    get_device_name=cuda_device_name, synchronize=cuda_synchronize,
+)
+
+
+class _CallableModule(types.ModuleType):
+    """This module's type: calling the module makes a Device (``tl.device("cuda")``, as ``torch.device``) and
+    ``isinstance(d, tl.device)`` tests for one, while ``from tensorlib.device import ...`` works as ever."""
+
+    def __call__(self, type, index=None):  # noqa: A002
+        return Device(type, index)
+
+    def __instancecheck__(self, instance):
+        return isinstance(instance, Device)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 import weakref
 
 import numpy as np
 
 from tensorlib import autograd
-from tensorlib.device import array_device, array_module, move, module_for, normalize_device
+from tensorlib.device import Device, array_device, array_module, device_of, move, module_for, normalize_device
 
 float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)
 float16 = np.dtype(np.float16)
+int8 = np.dtype(np.int8)
+int16 = np.dtype(np.int16)
 int32 = np.dtype(np.int32)
 int64 = np.dtype(np.int64)
 uint8 = np.dtype(np.uint8)
@@ -44,7 +47,11 @@ def _infer_dtype(data) -> np.dtype:
 
 
 class Tensor:
-    """An n-dimensional array with reverse-mode autograd. Create one with ``tensorlib.tensor``."""
+    """An n-dimensional array with reverse-mode autograd. Create one with ``tensorlib.tensor``.
+
+    Called itself, ``Tensor`` is PyTorch's legacy constructor: ``Tensor([1, 2])`` copies data into the default
+    float dtype (whatever the data's type), ``Tensor(3, 4)`` is an uninitialised 3 x 4 tensor, ``Tensor()`` an
+    empty one, and ``Tensor(t)`` shares the data of the tensor ``t``."""
 
     # _version_cell: [in-place changes of the data, the process-wide change count at the last one], shared by
     # the tensors that share the data (detach(), views); autograd reads it to detect saved values changed since.
@@ -53,9 +60,10 @@ class Tensor:
     # Makes ``numpy_array * tensor`` call Tensor.__rmul__ instead of NumPy broadcasting over the tensor.
     __array_priority__ = 1000
 
-    def __init__(self, data, dtype=None, device=None, requires_grad=False):
-        made = tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
-        self.data, self._grad, self.requires_grad, self._ctx = made.data, None, made.requires_grad, None
+    def __init__(self, *args, device=None):
+        made = _legacy_new(args, None, device, "Tensor")
+        self.data, self._grad, self.requires_grad, self._ctx = made.data, None, False, None
+        self._version_cell = made._version
 
     @classmethod
     def _make(cls, data, requires_grad=False):
@@ -108,8 +116,10 @@ class Tensor:
         return self.data.dtype
 
     @property
-    def device(self) -> str:
-        return array_device(self.data)
+    def device(self) -> Device:
+        """Where the data lives: ``device(type='cpu')`` or ``device(type='cuda', index=0)``, a ``str`` equal to
+        "cpu" or "cuda"."""
+        return device_of(self.data)
 
     @property
     def is_leaf(self) -> bool:
@@ -146,6 +156,28 @@ class Tensor:
         """Bytes per element."""
         return self.dtype.itemsize
 
+    def is_floating_point(self) -> bool:
+        return self.dtype.kind == "f"
+
+    def is_contiguous(self) -> bool:
+        """Whether the elements lie in memory in row-major order without gaps (not after a transpose or
+        expand)."""
+        return bool(self.data.flags.c_contiguous)
+
+    def type(self, dtype=None, non_blocking=False):
+        """Without an argument the type's name ("tensorlib.FloatTensor", "tensorlib.cuda.LongTensor", ...);
+        with a dtype, a type such as ``tl.DoubleTensor`` or such a name, the tensor cast to it (itself when it
+        already is)."""
+        if dtype is None:
+            return ("tensorlib.cuda." if self.device == "cuda" else "tensorlib.") + _TENSOR_TYPES[self.dtype].__name__
+        if isinstance(dtype, str):
+            dtype = _tensor_type_named(dtype)
+        if isinstance(dtype, _TensorType):
+            return self.to(dtype.device, dtype.dtype)
+        if not _is_dtype_like(dtype):
+            raise TypeError(f"type: dtype must be a dtype, a tensor type or its name, got {dtype!r}")
+        return self.to(dtype)
+
     def __len__(self):
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
@@ -172,6 +204,11 @@ class Tensor:
         detached._version_cell = self._version
         return detached
 
+    def detach_(self) -> Tensor:
+        """This tensor taken out of the graph that made it, in place: it becomes a leaf that requires no grad."""
+        self._ctx, self.requires_grad = None, False
+        return self
+
     def clone(self) -> Tensor:
         """A copy of the data that gradients flow through."""
         return _ops.clone(self)
@@ -191,19 +228,28 @@ class Tensor:
         self.requires_grad = requires_grad
         return self
 
-    def to(self, *args, dtype=None, device=None) -> Tensor:
-        """``to("cuda")``, ``to(tl.float64)``, ``to("cpu", tl.float32)``: a differentiable move/cast."""
+    def to(self, *args, dtype=None, device=None, non_blocking=False, copy=False) -> Tensor:
+        """``to("cuda")``, ``to(tl.device("cuda"))``, ``to(tl.float64)``, ``to("cpu", tl.float32)``, ``to(other)``
+        (other's device and dtype): a differentiable move/cast, this tensor itself when nothing changes (unless
+        ``copy=True``). Transfers are synchronous: ``non_blocking`` is accepted for PyTorch's signature."""
+        if args and isinstance(args[0], Tensor):
+            if len(args) > 1 or dtype is not None or device is not None:
+                raise TypeError("to(other) takes no device or dtype besides the tensor whose ones it copies")
+            device, dtype = args[0].device, args[0].dtype
+            args = ()
         for arg in args:
-            if isinstance(arg, str) or (arg is not None and not _is_dtype_like(arg)):
+            if isinstance(arg, str):
                 device = arg
-            else:
+            elif arg is not None and _is_dtype_like(arg):
                 dtype = arg
+            elif arg is not None:
+                raise TypeError(f"to() takes a device, a dtype or a tensor, got {type(arg).__name__} {arg!r}")
         from tensorlib.ops.shape import ToDevice
 
         device = normalize_device(device) if device is not None else self.device
         dtype = np.dtype(dtype) if dtype is not None else self.dtype
         if device == self.device and dtype == self.dtype:
-            return self
+            return _ops.clone(self) if copy else self
         source = self if dtype.kind == "f" else self.detach()  # integer results carry no gradient
         return ToDevice.apply(source, device, dtype)
 
@@ -273,21 +319,34 @@ class Tensor:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self.item())
 
+    def __format__(self, spec):
+        """A 0-d tensor formats as its number (``f"{loss:.4f}"``); any other only with an empty spec, as in
+        PyTorch."""
+        if self.ndim == 0:
+            return format(self.item(), spec)
+        return object.__format__(self, spec)
+
     __hash__ = object.__hash__
 
     def __repr__(self):
-        array = move(self.data, "cpu")
-        body = np.array2string(array, separator=", ", prefix="tensor(", precision=4, threshold=1000)
-        extras = []
+        suffixes = []
         if self.device != "cpu":
-            extras.append(f"device='{self.device}'")
-        if self.dtype not in (_default_dtype, int64, bool_):
-            extras.append(f"dtype={self.dtype}")
+            suffixes.append(f"device='{self.device}'")
+        if self.numel() == 0:
+            body = "[]"
+            if self.ndim != 1:
+                suffixes.append(f"size={self.shape}")
+            if self.dtype != _default_dtype:
+                suffixes.append(f"dtype={self.dtype}")
+        else:
+            body = _array_text(move(self.data, "cpu"), indent=len("tensor("))
+            if self.dtype not in (_default_dtype, int64, bool_):
+                suffixes.append(f"dtype={self.dtype}")
         if self._ctx is not None:
-            extras.append(f"grad_fn=<{self._ctx.name}>")
+            suffixes.append(f"grad_fn=<{self._ctx.name}>")
         elif self.requires_grad:
-            extras.append("requires_grad=True")
-        return "tensor(" + ", ".join([body] + extras) + ")"
+            suffixes.append("requires_grad=True")
+        return _with_suffixes("tensor(" + body, suffixes, indent=len("tensor("))
 
     # ---- autograd ---------------------------------------------------------------------------------
     def backward(self, gradient=None, retain_graph: bool = False, create_graph: bool = False, inputs=None):
@@ -403,6 +462,69 @@ class Tensor:
 
     def clamp_(self, min=None, max=None):
         return self._inplace("clamp_", _ops.clamp, min, max)
+
+    def clamp_min_(self, min):
+        return self._inplace("clamp_min_", _ops.clamp, min, None)
+
+    def clamp_max_(self, max):
+        return self._inplace("clamp_max_", _ops.clamp, None, max)
+
+    def addcmul_(self, tensor1, tensor2, *, value=1):
+        return self._inplace("addcmul_", _elementwise.addcmul, tensor1, tensor2, value)
+
+    def addcdiv_(self, tensor1, tensor2, *, value=1):
+        return self._inplace("addcdiv_", _elementwise.addcdiv, tensor1, tensor2, value)
+
+    def tril_(self, diagonal=0):
+        return self._inplace("tril_", _linalg.tril, diagonal)
+
+    def triu_(self, diagonal=0):
+        return self._inplace("triu_", _linalg.triu, diagonal)
+
+    def scatter_(self, dim, index, src=None, *, value=None):
+        return self._inplace("scatter_", _shape.scatter, dim, index, src, value)
+
+    def scatter_add_(self, dim, index, src):
+        return self._inplace("scatter_add_", _shape.scatter_add, dim, index, src)
+
+    # ---- in-place random fills (from the global generator, or ``generator``) ---------------------------
+    def _fill(self, name, values) -> Tensor:
+        self._check_inplace(name)
+        self.data[...] = values
+        return self._changed()
+
+    def _check_floating(self, name):
+        if self.dtype.kind != "f":
+            raise TypeError(f"{name} needs a floating-point tensor, got dtype {self.dtype}")
+
+    def normal_(self, mean=0.0, std=1.0, *, generator=None) -> Tensor:
+        """Every element drawn from the normal distribution N(mean, std**2)."""
+        self._check_floating("normal_")
+        if std < 0:
+            raise ValueError(f"normal_: std must be >= 0, got {std}")
+        draws = _random.randn(self.shape, dtype=self.dtype, device=self.device, generator=generator)
+        return self._fill("normal_", draws.data * std + mean)
+
+    def uniform_(self, from_=0.0, to=1.0, *, generator=None) -> Tensor:
+        """Every element drawn uniformly from [from_, to)."""
+        self._check_floating("uniform_")
+        if from_ > to:
+            raise ValueError(f"uniform_: from_ must be <= to, got from_={from_} > to={to}")
+        draws = _random.rand(self.shape, dtype=self.dtype, device=self.device, generator=generator)
+        return self._fill("uniform_", draws.data * (to - from_) + from_)
+
+    def bernoulli_(self, p=0.5, *, generator=None) -> Tensor:
+        """Every element 1 with probability ``p`` (a number, or a tensor broadcast to this shape), else 0."""
+        if isinstance(p, Tensor):
+            probability = move(p.data, self.device)
+            outside = p.numel() and not bool(((probability >= 0) & (probability <= 1)).all())
+            shown = "a tensor with values outside it"
+        else:
+            probability, outside, shown = p, not 0 <= p <= 1, p
+        if outside:
+            raise ValueError(f"bernoulli_: p must be in [0, 1], got {shown}")
+        draws = _random.rand(self.shape, dtype=float64, device=self.device, generator=generator)
+        return self._fill("bernoulli_", draws.data < probability)
 
     def relu_(self):
         return self._inplace("relu_", _ops.relu)
@@ -687,6 +809,18 @@ class Tensor:
 
     clip = clamp
 
+    def clamp_min(self, min):
+        return _ops.clamp(self, min, None)
+
+    def clamp_max(self, max):
+        return _ops.clamp(self, None, max)
+
+    def addcmul(self, tensor1, tensor2, *, value=1):
+        return _elementwise.addcmul(self, tensor1, tensor2, value)
+
+    def addcdiv(self, tensor1, tensor2, *, value=1):
+        return _elementwise.addcdiv(self, tensor1, tensor2, value)
+
     def maximum(self, other):
         return _ops.maximum(self, other)
 
@@ -705,6 +839,24 @@ class Tensor:
     def bmm(self, other):
         return _ops.bmm(self, other)
 
+    def dot(self, other):
+        return _linalg.dot(self, other)
+
+    def outer(self, other):
+        return _linalg.outer(self, other)
+
+    def tril(self, diagonal=0):
+        return _linalg.tril(self, diagonal)
+
+    def triu(self, diagonal=0):
+        return _linalg.triu(self, diagonal)
+
+    def diag(self, diagonal=0):
+        return _linalg.diag(self, diagonal)
+
+    def trace(self):
+        return _linalg.trace(self)
+
     def t(self):
         """The transpose of a matrix (a 0-d or 1-D tensor as it is), as torch.Tensor.t."""
         if self.ndim > 2:
@@ -713,6 +865,12 @@ class Tensor:
 
     def gather(self, dim, index):
         return _ops.gather(self, dim, index)
+
+    def scatter(self, dim, index, src=None, *, value=None):
+        return _shape.scatter(self, dim, index, src, value)
+
+    def scatter_add(self, dim, index, src):
+        return _shape.scatter_add(self, dim, index, src)
 
     def cumsum(self, dim):
         return _ops.cumsum(self, dim)
@@ -749,6 +907,21 @@ class Tensor:
 
     def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
         return _reduce.norm(self, p, dim, keepdim, dtype)
+
+    def median(self, dim=None, keepdim=False):
+        return _reduce.median(self, dim, keepdim)
+
+    def count_nonzero(self, dim=None):
+        return _reduce.count_nonzero(self, dim)
+
+    def nonzero(self, *, as_tuple=False):
+        return _reduce.nonzero(self, as_tuple=as_tuple)
+
+    def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):
+        return _reduce.unique(self, sorted, return_inverse, return_counts, dim)
+
+    def bincount(self, weights=None, minlength=0):
+        return _reduce.bincount(self, weights, minlength)
 
     def any(self, dim=None, keepdim=False):
         return _reduce.any(self, dim, keepdim)
@@ -844,7 +1017,145 @@ class Tensor:
         return _shape.index_select(self, dim, index)
 
     def contiguous(self):
-        return self
+        """This tensor if its elements are in row-major order, else a row-major copy (differentiable)."""
+        return self if self.is_contiguous() else _ops.clone(self)
+
+
+# ---- printing, by PyTorch's rules ---------------------------------------------------------------------
+_PRECISION, _THRESHOLD, _EDGEITEMS, _LINEWIDTH = 4, 1000, 3, 80
+
+
+def _edges(array: np.ndarray) -> np.ndarray:
+    """The elements a summarised print shows: the first and last ``_EDGEITEMS`` along each longer dim."""
+    for axis, n in enumerate(array.shape):
+        if n > 2 * _EDGEITEMS:
+            ends = list(range(_EDGEITEMS)) + list(range(n - _EDGEITEMS, n))
+            array = array.take(ends, axis=axis)
+    return array
+
+
+def _element_format(shown: np.ndarray):
+    """(text, width): how each element prints, given the elements that will be shown; every element is then
+    right-aligned to ``width``. Floats print with 4 decimals, as whole numbers ("3.") when every finite nonzero
+    value is one, and in scientific notation when the finite nonzero magnitudes span more than 1000x, exceed
+    1e8 or, not all whole, go below 1e-4."""
+    values = shown.reshape(-1).tolist()
+    if shown.dtype.kind != "f":
+        return str, max(len(str(v)) for v in values)
+    finite = [v for v in values if math.isfinite(v) and v != 0]
+    magnitudes = [abs(v) for v in finite] or [1.0]
+    whole = all(v == math.ceil(v) for v in finite)
+    largest, smallest = max(magnitudes), min(magnitudes)
+    if largest / smallest > 1000 or largest > 1e8 or (not whole and smallest < 1e-4):
+        def text(v):
+            return f"{v:.{_PRECISION}e}"
+    elif whole:
+        def text(v):
+            return f"{v:.0f}." if math.isfinite(v) else f"{v}"
+    else:
+        def text(v):
+            return f"{v:.{_PRECISION}f}"
+    return text, max([len(text(v)) for v in finite], default=1)
+
+
+def _array_text(array: np.ndarray, indent: int) -> str:
+    """The nested-list text of a host array's elements, as PyTorch prints it after ``tensor(`` (``indent``
+    characters): rows wrapped at 80 columns, and for more than 1000 elements only the first and last 3 of each
+    dim, with "..." between."""
+    summarize = array.size > _THRESHOLD
+    text, width = _element_format(_edges(array) if summarize else array)
+
+    def nested(a, indent):
+        if a.ndim == 0:
+            return text(a.item()).rjust(width)
+        long = summarize and len(a) > 2 * _EDGEITEMS
+        if a.ndim == 1:
+            items = [text(v).rjust(width) for v in (a[:_EDGEITEMS] if long else a).tolist()]
+            if long:
+                items += [" ..."] + [text(v).rjust(width) for v in a[-_EDGEITEMS:].tolist()]
+            per_line = max(1, (_LINEWIDTH - indent) // (width + 2))
+            lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
+            return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
+        rows = list(range(_EDGEITEMS)) + [None] + list(range(len(a) - _EDGEITEMS, len(a))) if long else range(len(a))
+        parts = ["..." if i is None else nested(a[i], indent + 1) for i in rows]
+        return "[" + ("," + "\n" * (a.ndim - 1) + " " * (indent + 1)).join(parts) + "]"
+
+    return nested(array, indent)
+
+
+def _with_suffixes(text: str, suffixes: list, indent: int) -> str:
+    """``text`` followed by ", suffix" for each suffix and ")"; a suffix that would pass 80 columns goes on a
+    line of its own, indented."""
+    parts = [text]
+    line_length = len(text) - text.rfind("\n") + 1  # PyTorch's count, one past the line's last column
+    for suffix in suffixes:
+        if line_length + len(suffix) + 2 > _LINEWIDTH:
+            parts.append(",\n" + " " * indent + suffix)
+            line_length = indent + len(suffix)
+        else:
+            parts.append(", " + suffix)
+            line_length += len(suffix) + 2
+    return "".join(parts) + ")"
+
+
+# ---- PyTorch's typed tensor constructors ---------------------------------------------------------------
+def _legacy_new(args, dtype, device, name) -> Tensor:
+    """PyTorch's legacy constructors (``Tensor(...)``, ``FloatTensor(...)``): ints are the size of an
+    uninitialised tensor, one sequence or array is copied into ``dtype`` (None: the default float dtype), and
+    a tensor (of that dtype) is shared, not copied."""
+    target = dtype or _default_dtype
+    if all(isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_)) for a in args):
+        return empty(*args, dtype=target, device=device) if args else empty(0, dtype=target, device=device)
+    if len(args) > 1:
+        raise TypeError(f"{name}() takes sizes (ints) or one sequence of data, got {args!r}")
+    data = args[0]
+    if isinstance(data, Tensor):
+        if dtype is not None and data.dtype != dtype:
+            raise TypeError(f"{name}(): expected a tensor of dtype {dtype}, got {data.dtype}; use .to({dtype})")
+        if device is not None and data.device != normalize_device(device):
+            raise RuntimeError(f"{name}(): the tensor is on {data.device}, not on the device={device!r} asked for")
+        return data.detach()
+    if isinstance(data, (numbers.Number, np.generic, str, bytes)):
+        raise TypeError(f"{name}(): data must be a sequence or an array, got {type(data).__name__} {data!r}")
+    return tensor(data, dtype=target, device=device)
+
+
+class _TensorType:
+    """``tl.FloatTensor``, ``tl.LongTensor``, ...: calling one is PyTorch's legacy constructor for its dtype
+    (``LongTensor([1, 2])``, ``FloatTensor(2, 3)``); ``isinstance(t, tl.FloatTensor)`` tests a tensor's dtype
+    and device; ``t.type(tl.DoubleTensor)`` casts to it."""
+
+    def __init__(self, name, dtype, device="cpu"):
+        self.__name__, self.dtype, self.device = name, dtype, device
+
+    def __call__(self, *args, device=None):
+        return _legacy_new(args, self.dtype, device, self.__name__)
+
+    def __instancecheck__(self, instance):
+        return isinstance(instance, Tensor) and instance.dtype == self.dtype and instance.device == self.device
+
+    def __repr__(self):
+        return f"<class 'tensorlib.{'cuda.' if self.device == 'cuda' else ''}{self.__name__}'>"
+
+
+FloatTensor, DoubleTensor, HalfTensor = (_TensorType(n, d) for n, d in (
+    ("FloatTensor", float32), ("DoubleTensor", float64), ("HalfTensor", float16)))
+LongTensor, IntTensor, ShortTensor, CharTensor, ByteTensor, BoolTensor = (_TensorType(n, d) for n, d in (
+    ("LongTensor", int64), ("IntTensor", int32), ("ShortTensor", int16), ("CharTensor", int8), ("ByteTensor", uint8),
+    ("BoolTensor", bool_)))
+_TENSOR_TYPES = {t.dtype: t for t in (FloatTensor, DoubleTensor, HalfTensor, LongTensor, IntTensor, ShortTensor,
+                                      CharTensor, ByteTensor, BoolTensor)}
+
+
+def _tensor_type_named(name: str) -> _TensorType:
+    """The type named "tensorlib.FloatTensor", "tensorlib.cuda.LongTensor", ... (PyTorch's "torch.FloatTensor"
+    names as well)."""
+    prefix, _, type_name = name.rpartition(".")
+    found = {t.__name__: t for t in _TENSOR_TYPES.values()}.get(type_name)
+    if found is None or prefix not in ("tensorlib", "torch", "tensorlib.cuda", "torch.cuda"):
+        raise ValueError(f"type: invalid type name {name!r}; expected one such as 'tensorlib.FloatTensor' or "
+                         "'tensorlib.cuda.LongTensor'")
+    return _TensorType(found.__name__, found.dtype, "cuda") if prefix.endswith("cuda") else found
 
 
 def _is_dtype_like(value) -> bool:
@@ -956,6 +1267,27 @@ def empty_like(other: Tensor, dtype=None, device=None, requires_grad=False) -> T
     return empty(other.shape, dtype=dtype or other.dtype, device=device or other.device, requires_grad=requires_grad)
 
 
+def rand_like(other: Tensor, dtype=None, device=None, requires_grad=False, *, generator=None) -> Tensor:
+    """Uniform on [0, 1) with ``other``'s shape, dtype (floating-point) and device."""
+    return _random.rand(other.shape, dtype=dtype or other.dtype, device=device or other.device,
+                        requires_grad=requires_grad, generator=generator)
+
+
+def randn_like(other: Tensor, dtype=None, device=None, requires_grad=False, *, generator=None) -> Tensor:
+    """Standard normal with ``other``'s shape, dtype (floating-point) and device."""
+    return _random.randn(other.shape, dtype=dtype or other.dtype, device=device or other.device,
+                         requires_grad=requires_grad, generator=generator)
+
+
+def randint_like(other: Tensor, low, high=None, *, dtype=None, device=None, requires_grad=False,
+                 generator=None) -> Tensor:
+    """Integers uniform on [low, high) (``randint_like(t, high)``: low 0) with ``other``'s shape, dtype and
+    device."""
+    low, high = (0, low) if high is None else (low, high)
+    return _random.randint(low, high, other.shape, dtype=dtype or other.dtype, device=device or other.device,
+                           requires_grad=requires_grad, generator=generator)
+
+
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Values from ``start`` up to (not including) ``end``; int64 for integer arguments, else float32."""
     if end is None:
@@ -1001,5 +1333,60 @@ def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) ->
     return _created(values.astype(dtype), requires_grad)
 
 
-from tensorlib import ops as _ops  # noqa: E402  (the ops import Tensor from this module)
-from tensorlib.ops import elementwise as _elementwise, reduce as _reduce, shape as _shape  # noqa: E402
+# ---- questions about tensors and dtypes -----------------------------------------------------------------
+def is_tensor(value) -> bool:
+    return isinstance(value, Tensor)
+
+
+def _require_tensor(function, value):
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{function}: input must be a Tensor, got {type(value).__name__}")
+
+
+def is_floating_point(x: Tensor) -> bool:
+    _require_tensor("is_floating_point", x)
+    return x.is_floating_point()
+
+
+def numel(x: Tensor) -> int:
+    _require_tensor("numel", x)
+    return x.numel()
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A CPU tensor sharing ``array``'s memory (a change to one shows in the other), of its dtype."""
+    if not isinstance(array, np.ndarray) or array_device(array) != "cpu":
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"from_numpy: dtype {array.dtype} is not supported; expected a bool, integer or "
+                        "floating-point array")
+    return Tensor._make(array)
+
+
+def finfo(dtype=None):
+    """The limits of a floating-point dtype (the default dtype by default): NumPy's ``finfo``, whose ``eps``,
+    ``max``, ``min``, ``tiny``, ``smallest_normal``, ``resolution`` and ``bits`` are PyTorch's numbers."""
+    dtype = np.dtype(dtype or _default_dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"finfo: dtype must be a floating-point dtype, got {dtype}; use iinfo for integers")
+    return np.finfo(dtype)
+
+
+def iinfo(dtype):
+    """The limits of an integer dtype: NumPy's ``iinfo`` (``min``, ``max``, ``bits``)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "iu":
+        raise TypeError(f"iinfo: dtype must be an integer dtype, got {dtype}; use finfo for floating point")
+    return np.iinfo(dtype)
+
+
+def inference_mode(mode: bool = True):
+    """As ``no_grad()`` (context manager and decorator): tensorlib has no separate inference mode.
+    ``inference_mode(False)`` leaves the grad mode as it is."""
+    return autograd.no_grad() if mode else autograd.set_grad_enabled(autograd.is_grad_enabled())
+
+
+from tensorlib import ops as _ops, random as _random  # noqa: E402  (they import Tensor from this module)
+from tensorlib.ops import (  # noqa: E402
+    elementwise as _elementwise, linalg as _linalg, reduce as _reduce, shape as _shape,
+)

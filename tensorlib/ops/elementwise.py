@@ -632,9 +632,19 @@ def minimum(a, b):
     return Minimum.apply(*_operands(a, b))
 
 
-def where(condition, a, b):
+_MISSING = object()
+
+
+def where(condition, a=_MISSING, b=_MISSING):
     """``a`` where ``condition`` holds, else ``b`` (differentiable in ``a`` and ``b``). A condition that is not
-    a Tensor (a bool, list or NumPy array) is made on the operands' device; a Tensor condition must be on it."""
+    a Tensor (a bool, list or NumPy array) is made on the operands' device; a Tensor condition must be on it.
+    ``where(condition)`` alone is ``nonzero(condition, as_tuple=True)``: the indices where it holds."""
+    if a is _MISSING and b is _MISSING:
+        from tensorlib.ops.reduce import nonzero
+
+        return nonzero(condition, as_tuple=True)
+    if a is _MISSING or b is _MISSING:
+        raise TypeError("where takes a condition alone or a condition and both operands, got one operand")
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):  # where(mask, 1.0, 0.0)
         if not isinstance(condition, Tensor):
             raise TypeError("where needs a Tensor condition or at least one Tensor operand")
@@ -666,6 +676,28 @@ def masked_fill(x, mask, value):
     else:
         raise TypeError(f"masked_fill: value must be a number or a 0-d tensor, got {type(value).__name__}")
     return Where.apply(mask, value, x, dtype=x.dtype)
+
+
+def clamp_min(x, min):
+    return clamp(x, min, None)
+
+
+def clamp_max(x, max):
+    return clamp(x, None, max)
+
+
+def addcmul(x, tensor1, tensor2, value=1):
+    """x + value * tensor1 * tensor2 (broadcast), in that order of operations, as PyTorch computes it."""
+    return add(x, mul(mul(value, tensor1), tensor2) if value != 1 else mul(tensor1, tensor2))
+
+
+def addcdiv(x, tensor1, tensor2, value=1):
+    """x + value * tensor1 / tensor2 (broadcast). Integer tensor1 and tensor2 are refused, as in PyTorch: their
+    quotient would be ambiguous between true and floor division."""
+    if all(isinstance(t, Tensor) and t.dtype.kind in "biu" for t in (tensor1, tensor2)):
+        raise TypeError(f"addcdiv: tensor1 and tensor2 are both integer tensors ({tensor1.dtype} and "
+                        f"{tensor2.dtype}); cast one to a floating-point dtype for a true division")
+    return add(x, div(mul(value, tensor1) if value != 1 else tensor1, tensor2))
 
 
 def lerp(start, end, weight):

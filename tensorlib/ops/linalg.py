@@ -1,12 +1,18 @@
-"""Matrix product on the registered matmul kernel (BLAS on the CPU)."""
+"""Matrix product on the registered matmul kernel (BLAS on the CPU), dot, outer and einsum; the matrix
+parts: tril, triu, diag, trace."""
 
 from __future__ import annotations
+
+import collections
+import string
 
 import numpy as np
 
 from kernels import matmul as matmul_kernels
 from tensorlib.autograd import Function
-from tensorlib.tensor import Tensor
+from tensorlib.device import array_module
+from tensorlib.ops.elementwise import mul
+from tensorlib.tensor import Tensor, int64
 
 
 class MatMul(Function):
@@ -57,3 +63,213 @@ def bmm(a, b):
     if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
         raise ValueError(f"bmm needs two 3-D tensors with the same batch size, got shapes {a.shape} and {b.shape}")
     return matmul(a, b)
+
+
+def dot(a, b):
+    """The inner product of two 1-D tensors of one dtype and length (a 0-d tensor)."""
+    for name, t in (("input", a), ("other", b)):
+        if not isinstance(t, Tensor) or t.ndim != 1:
+            raise ValueError(f"dot: {name} must be a 1-D tensor, got {_described(t)}")
+    if a.dtype != b.dtype:
+        raise TypeError(f"dot: the tensors must share a dtype, got {a.dtype} and {b.dtype}")
+    if a.shape != b.shape:
+        raise ValueError(f"dot: the tensors must have the same length, got {a.shape[0]} and {b.shape[0]}")
+    return matmul(a, b)
+
+
+def outer(a, b):
+    """The outer product of two 1-D tensors: out[i, j] = a[i] * b[j] (the dtypes promoted as for *)."""
+    for name, t in (("input", a), ("vec2", b)):
+        if not isinstance(t, Tensor) or t.ndim != 1:
+            raise ValueError(f"outer: {name} must be a 1-D tensor, got {_described(t)}")
+    return mul(a.reshape(-1, 1), b.reshape(1, -1))
+
+
+def _described(value) -> str:
+    return f"shape {value.shape}" if isinstance(value, Tensor) else type(value).__name__
+
+
+# ---- einsum ---------------------------------------------------------------------------------------------
+class Einsum(Function):
+    """The array module's einsum over explicit subscripts (one per dim, sizes agreeing). The gradient of each
+    operand is an einsum too: of the output's gradient and the other operands, onto the operand's subscripts.
+    A label repeated within the operand (a diagonal) gets a fresh label tied to it by an identity matrix; a
+    label summed in that operand alone gets a vector of ones, which spreads the gradient along it."""
+
+    def forward(self, *arrays, terms, output):
+        self.arrays, self.terms, self.out_term = arrays, terms, output
+        return array_module(arrays[0]).einsum(",".join(terms) + "->" + output, *arrays)
+
+    def backward(self, g):
+        xp = array_module(g)
+        used = set("".join(self.terms) + self.out_term)
+        fresh = iter(c for c in string.ascii_letters if c not in used)
+        grads = []
+        for i, (array, term) in enumerate(zip(self.arrays, self.terms)):
+            if not self.needs_input_grad[i]:
+                grads.append(None)
+                continue
+            factors, subscripts = [g], [self.out_term]
+            for j, (other, other_term) in enumerate(zip(self.arrays, self.terms)):
+                if j != i:
+                    factors.append(other)
+                    subscripts.append(other_term)
+            elsewhere, target = "".join(subscripts), ""
+            for label, size in zip(term, array.shape):
+                if label in target:  # a diagonal
+                    label_again = next(fresh)
+                    factors.append(xp.eye(size, dtype=g.dtype))
+                    subscripts.append(label + label_again)
+                    target += label_again
+                    continue
+                if label not in elsewhere:
+                    factors.append(xp.ones(size, dtype=g.dtype))
+                    subscripts.append(label)
+                target += label
+            grads.append(xp.einsum(",".join(subscripts) + "->" + target, *factors))
+        return tuple(grads)
+
+
+def _einsum_subscripts(equation: str, operands) -> tuple[list, str]:
+    """The subscripts of each operand and of the output, with an ellipsis spelled out as unused letters (an
+    operand with fewer dims under it takes the last ones) and the implicit output (no "->": the labels seen
+    once, in alphabetical order, after the ellipsis dims) made explicit."""
+    equation = equation.replace(" ", "")
+    inputs, arrow, output = equation.partition("->")
+    for position, char in enumerate(equation):
+        if char not in string.ascii_letters and char not in ",.->":
+            raise ValueError(f"einsum: invalid subscript {char!r} at index {position} of the equation "
+                             f"{equation!r}; subscripts must be letters a-z or A-Z")
+    terms = inputs.split(",")
+    if len(terms) != len(operands):
+        raise ValueError(f"einsum: the equation {equation!r} names {len(terms)} operand(s), got {len(operands)}")
+    ellipsis_dims = []
+    for i, (term, t) in enumerate(zip(terms, operands)):
+        explicit = len(term.replace("...", ""))
+        if term.count("...") > 1 or "." in term.replace("...", "", 1):
+            raise ValueError(f"einsum: operand {i}'s subscripts {term!r} hold a '.' outside one '...'")
+        if ("..." in term and t.ndim < explicit) or ("..." not in term and t.ndim != explicit):
+            raise ValueError(f"einsum: the subscripts {term!r} name {explicit} dims, but operand {i} has "
+                             f"{t.ndim} (shape {t.shape})" + ("" if "..." in term else " and no ellipsis was given"))
+        ellipsis_dims.append(t.ndim - explicit)
+    spare = [c for c in string.ascii_letters if c not in equation]
+    ellipsis = "".join(spare[:max(ellipsis_dims, default=0)])
+    terms = [term.replace("...", ellipsis[len(ellipsis) - n:]) for term, n in zip(terms, ellipsis_dims)]
+    if not arrow:
+        counts = collections.Counter("".join(terms))
+        return terms, ellipsis + "".join(sorted(c for c in counts if counts[c] == 1 and c not in ellipsis))
+    if output.count("...") > 1 or "." in output.replace("...", "", 1):
+        raise ValueError(f"einsum: the output subscripts {output!r} hold a '.' outside one '...'")
+    output = output.replace("...", ellipsis)
+    for label in output:
+        if output.count(label) > 1:
+            raise ValueError(f"einsum: output subscript {label} appears more than once in the output")
+        if label not in "".join(terms):
+            raise ValueError(f"einsum: output subscript {label} does not appear in any input operand")
+    return terms, output
+
+
+def einsum(equation: str, *operands):
+    """Einstein summation, as PyTorch's ``einsum("ij,jk->ik", a, b)`` (or with the operands in one list):
+    explicit or implicit output, ``...`` for broadcast dims, repeated labels for diagonals; a dim of size 1
+    broadcasts against its label's size elsewhere. The operands must share a dtype."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    if not isinstance(equation, str) or not operands:
+        raise TypeError("einsum takes an equation string and at least one tensor operand")
+    for i, t in enumerate(operands):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"einsum: operand {i} must be a Tensor, got {type(t).__name__}")
+        if t.dtype != operands[0].dtype:
+            raise TypeError(f"einsum: the operands must share a dtype, got {operands[0].dtype} and {t.dtype} "
+                            f"(operand {i})")
+    terms, output = _einsum_subscripts(equation, operands)
+    sizes = {}
+    for i, (term, t) in enumerate(zip(terms, operands)):
+        for label, size in zip(term, t.shape):
+            if sizes.get(label, 1) not in (1, size) and size != 1:
+                raise ValueError(f"einsum: subscript {label} has size {size} in operand {i}, which does not "
+                                 f"broadcast with its size {sizes[label]} elsewhere")
+            sizes[label] = size if sizes.get(label, 1) == 1 else sizes[label]
+    targets = [tuple(sizes[label] for label in term) for term in terms]
+    operands = [t if t.shape == target else t.expand(*target) for t, target in zip(operands, targets)]
+    return Einsum.apply(*operands, terms=terms, output=output)
+
+
+# ---- triangles and diagonals ----------------------------------------------------------------------------
+class Triangle(Function):
+    """The lower (tril) or upper (triu) triangle of the last two dims, from diagonal ``k`` (> 0: above the
+    main one), zeros elsewhere; the gradient keeps the same triangle."""
+
+    def forward(self, x, k, upper):
+        self.k, self.upper = k, upper
+        return self._keep(x)
+
+    def _keep(self, a):
+        xp = array_module(a)
+        return (xp.triu if self.upper else xp.tril)(a, self.k)
+
+    def backward(self, g):
+        return self._keep(g)
+
+
+def _triangle(x, diagonal, upper):
+    name = "triu" if upper else "tril"
+    if x.ndim < 2:
+        raise ValueError(f"{name}: input must have at least 2 dimensions, got shape {x.shape}")
+    if not isinstance(diagonal, (int, np.integer)) or isinstance(diagonal, bool):
+        raise TypeError(f"{name}: diagonal must be an int, got {diagonal!r}")
+    return Triangle.apply(x, int(diagonal), upper)
+
+
+def tril(x, diagonal=0):
+    """The lower triangle of the last two dims: elements on and below diagonal ``diagonal``, zeros above."""
+    return _triangle(x, diagonal, False)
+
+
+def triu(x, diagonal=0):
+    """The upper triangle of the last two dims: elements on and above diagonal ``diagonal``, zeros below."""
+    return _triangle(x, diagonal, True)
+
+
+class Diag(Function):
+    """A vector placed on a diagonal of a square matrix, or a matrix's diagonal taken out: the elements at
+    (rows[i], cols[i]). Each gradient is the other direction."""
+
+    def forward(self, x, rows, cols, size):
+        self.shape, self.rows, self.cols = x.shape, rows, cols
+        if x.ndim == 2:
+            return x[rows, cols]
+        out = array_module(x).zeros((size, size), dtype=x.dtype)
+        out[rows, cols] = x
+        return out
+
+    def backward(self, g):
+        if len(self.shape) == 1:
+            return g[self.rows, self.cols], None, None, None
+        gx = array_module(g).zeros(self.shape, dtype=g.dtype)
+        gx[self.rows, self.cols] = g
+        return gx, None, None, None
+
+
+def diag(x, diagonal=0):
+    """For a 1-D tensor, the square matrix with it on diagonal ``diagonal`` (> 0: above the main one); for a
+    2-D tensor, that diagonal of it as a 1-D tensor."""
+    if x.ndim not in (1, 2):
+        raise ValueError(f"diag: input must be 1-D or 2-D, got shape {x.shape}")
+    if not isinstance(diagonal, (int, np.integer)) or isinstance(diagonal, bool):
+        raise TypeError(f"diag: diagonal must be an int, got {diagonal!r}")
+    k = int(diagonal)
+    first_row, first_col = max(-k, 0), max(k, 0)
+    length = x.shape[0] if x.ndim == 1 else max(0, min(x.shape[0] - first_row, x.shape[1] - first_col))
+    steps = array_module(x.data).arange(length)
+    return Diag.apply(x, steps + first_row, steps + first_col, length + abs(k))
+
+
+def trace(x):
+    """The sum of a matrix's main diagonal; integer and bool matrices sum in int64, as in PyTorch."""
+    if x.ndim != 2:
+        raise ValueError(f"trace: input must be a matrix (2-D), got shape {x.shape}")
+    if x.dtype.kind in "biu":
+        x = x.to(int64)
+    return diag(x).sum()

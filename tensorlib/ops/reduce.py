@@ -1,5 +1,6 @@
 """Reductions (sum, mean, var, prod, norm, max, min, amax, argmax, any, all), the ordering ops (sort,
-argsort, topk) and the numerically stable softmax / log_softmax."""
+argsort, topk, median), counting and searching (count_nonzero, nonzero, unique, bincount) and the numerically
+stable softmax / log_softmax."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tensorlib.tensor import Tensor, get_default_dtype, int64
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
 MinResult = namedtuple("MinResult", ["values", "indices"])
 SortResult = namedtuple("SortResult", ["values", "indices"])
+MedianResult = namedtuple("MedianResult", ["values", "indices"])
 TopkResult = namedtuple("TopkResult", ["values", "indices"])
 
 
@@ -161,18 +163,40 @@ def _correction(unbiased, correction) -> int:
     return 0 if unbiased is False else 1
 
 
+def _spread_arguments(name, x, dim, unbiased):
+    """(dim, unbiased) of var/std and their _mean forms, which also take PyTorch's ``var(x, unbiased)``: a bool
+    in dim's place."""
+    if x.dtype.kind != "f":
+        raise TypeError(f"{name}() needs a floating-point tensor, got dtype {x.dtype}")
+    if isinstance(dim, (bool, np.bool_)):
+        if unbiased is not None:
+            raise TypeError(f"{name}(): got unbiased={unbiased!r} after the bool {dim} in dim's place")
+        return None, bool(dim)
+    return dim, unbiased
+
+
 def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Variance; ``correction=1`` (the default, Bessel's) divides by n - 1, ``unbiased=False`` by n."""
-    if x.dtype.kind != "f":
-        raise TypeError(f"var() needs a floating-point tensor, got dtype {x.dtype}")
+    dim, unbiased = _spread_arguments("var", x, dim, unbiased)
     return Var.apply(x, normalize_dims(dim, x.ndim), keepdim, _correction(unbiased, correction))
 
 
 def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Standard deviation, the square root of ``var`` with the same arguments."""
-    if x.dtype.kind != "f":
-        raise TypeError(f"std() needs a floating-point tensor, got dtype {x.dtype}")
+    dim, unbiased = _spread_arguments("std", x, dim, unbiased)
     return Std.apply(x, normalize_dims(dim, x.ndim), keepdim, _correction(unbiased, correction))
+
+
+def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """(var, mean) over the same dims, as two differentiable tensors."""
+    dim, unbiased = _spread_arguments("var_mean", x, dim, unbiased)
+    return var(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
+
+
+def std_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """(std, mean) over the same dims, as two differentiable tensors."""
+    dim, unbiased = _spread_arguments("std_mean", x, dim, unbiased)
+    return std(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
 
 
 def _extreme(x, dim, keepdim, largest, result):
@@ -403,6 +427,97 @@ def topk(x, k, dim=-1, largest=True, sorted=True):
     if x.dtype == np.bool_:
         raise TypeError("topk of a bool tensor is not supported")
     return TopkResult(*_sorted_along(x, dim, largest, k, "topk"))
+
+
+def median(x, dim=None, keepdim=False):
+    """The lower median (of an even count, the smaller middle value), or with ``dim`` the pair (values,
+    indices) along it; NaN where the values hold a NaN (its index, the first NaN's). The gradient goes to the
+    position of the index returned (without ``dim``, the one the stable sort puts in the middle)."""
+    if x.dtype == np.bool_:
+        raise TypeError("median of a bool tensor is not supported")
+    if dim is None:
+        if x.numel() == 0:
+            if x.dtype.kind != "f":
+                raise ValueError(f"median() of an empty {x.dtype} tensor has no value")
+            return Tensor._make(array_module(x.data).full((), np.nan, dtype=x.dtype))
+        return _median_along(x.reshape(-1), 0, False)[0]
+    axis = single_dim(dim, x.ndim, "median")
+    if x.ndim == 0:  # dim 0 or -1 of a 0-d tensor: the element itself, at index 0
+        return MedianResult(x.clone(), Tensor._make(array_module(x.data).zeros((), dtype=np.int64)))
+    if x.shape[axis] == 0:
+        raise IndexError(f"median(): dim {dim} of size 0 has no median")
+    return MedianResult(*_median_along(x, axis, keepdim))
+
+
+def _median_along(x, axis, keepdim):
+    xp = array_module(x.data)
+    size = x.shape[axis]
+    order = _order(x.data, axis, False)  # NaN sorts last: a slice with NaNs takes its first one
+    nans = xp.isnan(x.data).sum(axis=axis, keepdims=True) if x.dtype.kind == "f" else 0
+    position = xp.where(nans > 0, size - nans, (size - 1) // 2)
+    index = xp.take_along_axis(order, xp.broadcast_to(position, order.shape[:axis] + (1,) + order.shape[axis + 1:]),
+                               axis=axis).astype(np.int64)
+    values = Gather.apply(x, index, axis)
+    if not keepdim:
+        return values.squeeze(axis), Tensor._make(index.squeeze(axis))
+    return values, Tensor._make(index)
+
+
+def count_nonzero(x, dim=None):
+    """How many elements over ``dim`` (an int or a tuple; all by default) are nonzero; int64."""
+    axes = normalize_dims(dim, x.ndim)
+    return unrecorded((x.data != 0).sum(axis=axes).astype(np.int64, copy=False))
+
+
+def nonzero(x, *, as_tuple=False):
+    """The indices of the nonzero elements, in row-major order: an (n, x.ndim) int64 tensor, or with
+    ``as_tuple`` one 1-D tensor per dim (a 0-d tensor counts as 1-D there)."""
+    data = x.data.reshape(1) if x.ndim == 0 else x.data
+    indices = [i.astype(np.int64, copy=False) for i in array_module(data).nonzero(data)]
+    if as_tuple:
+        return tuple(unrecorded(i) for i in indices)
+    stacked = array_module(data).stack(indices, axis=1)
+    return unrecorded(stacked[:, :0] if x.ndim == 0 else stacked)  # a 0-d tensor's indices have no coordinates
+
+
+def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    """The distinct elements of ``x`` (or with ``dim``, its distinct slices along that dim), in ascending order
+    whatever ``sorted`` says; each NaN counts as distinct, as in PyTorch. With ``return_inverse``, also where
+    each element (slice) of ``x`` went in the result (x's shape; a 1-D one with ``dim``); with
+    ``return_counts``, how often each distinct one occurs (both int64)."""
+    xp = array_module(x.data)
+    axis = None if dim is None else single_dim(dim, x.ndim, "unique")
+    equal_nan = {"equal_nan": False} if isinstance(x.data, np.ndarray) else {}  # CuPy's unique may lack it
+    data = x.data.reshape(-1) if axis is None else x.data
+    found = xp.unique(data, return_inverse=True, return_counts=True, axis=axis, **equal_nan)
+    values, inverse, counts = found
+    results = [unrecorded(values)]
+    if return_inverse:
+        results.append(unrecorded(inverse.reshape(x.shape if axis is None else -1).astype(np.int64, copy=False)))
+    if return_counts:
+        results.append(unrecorded(counts.astype(np.int64, copy=False)))
+    return results[0] if len(results) == 1 else tuple(results)
+
+
+def bincount(x, weights=None, minlength=0):
+    """How often each value 0, 1, ..., max(x) occurs in the 1-D tensor ``x`` of non-negative integers (at least
+    ``minlength`` counts): int64, or with ``weights`` (x's shape) the sums of the weights, float64 unless the
+    weights are float32/float16, as in PyTorch. Not differentiable."""
+    if x.ndim != 1 or x.dtype.kind not in "iu":
+        raise ValueError(f"bincount: input must be a 1-D tensor of non-negative integers, got shape {x.shape} "
+                         f"and dtype {x.dtype}")
+    if not isinstance(minlength, (int, np.integer)) or isinstance(minlength, bool) or minlength < 0:
+        raise ValueError(f"bincount: minlength must be an int >= 0, got {minlength!r}")
+    if x.numel() and int(x.data.min()) < 0:
+        raise ValueError(f"bincount: input must hold non-negative integers, got {int(x.data.min())}")
+    if weights is not None and (not isinstance(weights, Tensor) or weights.shape != x.shape):
+        raise ValueError(f"bincount: weights must be a tensor of the input's shape {x.shape}, got "
+                         f"{getattr(weights, 'shape', type(weights).__name__)}")
+    xp = array_module(x.data)
+    counts = xp.bincount(x.data.astype(np.int64, copy=False), None if weights is None else weights.data,
+                         minlength=int(minlength))
+    dtype = np.int64 if weights is None else weights.dtype if weights.dtype.kind == "f" else np.float64
+    return unrecorded(counts.astype(dtype, copy=False))
 
 
 class Softmax(Function):

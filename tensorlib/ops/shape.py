@@ -1,5 +1,5 @@
-"""Ops that move elements without arithmetic: reshape, permute, squeeze, expand, indexing, split, flip,
-roll, repeat, index_select, cat, stack, pad, and the device/dtype move."""
+"""Ops that move elements without arithmetic: reshape, permute, squeeze, expand, indexing, gather/scatter,
+split, flip, roll, repeat, index_select, cat, stack, pad, and the device/dtype move."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import numpy as np
 
 from kernels import device_arrays
 from tensorlib.autograd import Function
-from tensorlib.device import array_device, array_module, move, scatter_add
+from tensorlib.device import array_device, array_module, move
+from tensorlib.device import scatter_add as add_at  # numpy.add.at; the name scatter_add is the tensor op here
 from tensorlib.ops.elementwise import _promote
 from tensorlib.tensor import Tensor
 
@@ -235,7 +236,7 @@ class GetItem(Function):
         xp = array_module(g)
         gx = xp.zeros(self.shape, dtype=self.dtype)
         if _has_integer_array(self.index):
-            scatter_add(gx, self.index, g)  # repeated indices must add up, not overwrite
+            add_at(gx, self.index, g)  # repeated indices must add up, not overwrite
         else:
             gx[self.index] = g
         return gx
@@ -264,15 +265,19 @@ class Gather(Function):
         return xp.take_along_axis(x[corner], index, axis=axis)
 
     def backward(self, g):
-        xp = array_module(g)
-        gx = xp.zeros(self.shape, dtype=g.dtype)
-        # every index position's coordinates, as arrays broadcasting against the index (an open grid)
-        ndim = self.index.ndim
-        positions = [xp.arange(n).reshape((1,) * i + (n,) + (1,) * (ndim - i - 1))
-                     for i, n in enumerate(self.index.shape)]
-        positions[self.axis] = self.index
-        scatter_add(gx, tuple(positions), g)  # an index repeated along dim adds up
+        gx = array_module(g).zeros(self.shape, dtype=g.dtype)
+        add_at(gx, _index_positions(self.index, self.axis), g)  # an index repeated along dim adds up
         return gx, None, None
+
+
+def _index_positions(index, axis) -> tuple:
+    """The coordinates that ``index`` names along ``axis`` (gather's and scatter's), the other coordinates
+    being each index element's own: arrays broadcasting against the index (an open grid)."""
+    xp = array_module(index)
+    ndim = index.ndim
+    positions = [xp.arange(n).reshape((1,) * i + (n,) + (1,) * (ndim - i - 1)) for i, n in enumerate(index.shape)]
+    positions[axis] = index
+    return tuple(positions)
 
 
 def gather(x, dim, index):
@@ -290,6 +295,81 @@ def gather(x, dim, index):
         if low < 0 or high >= x.shape[axis]:
             raise IndexError(f"gather: index {low if low < 0 else high} is out of range for dim {dim} of size {x.shape[axis]}")
     return Gather.apply(x, move(index.data, x.device), axis)
+
+
+class Scatter(Function):
+    """x with src written at the positions ``index`` names along ``axis`` (dim 0: out[index[i][j]][j] =
+    src[i][j]), or added there (``add``); ``src`` is a tensor at least index's size, or a number. The gradient of
+    x is the output's, less the overwritten positions (none with ``add``); src's is the output's gradient at the
+    positions its elements went to."""
+
+    def forward(self, x, index, src, axis, add):
+        self.positions, self.add = _index_positions(index, axis), add
+        self.src_shape, self.src_corner = getattr(src, "shape", None), tuple(slice(0, n) for n in index.shape)
+        part = src[self.src_corner] if hasattr(src, "shape") else src
+        out = x.copy()
+        if add:
+            add_at(out, self.positions, part)
+        else:
+            out[self.positions] = part
+        return out
+
+    def backward(self, g):
+        xp = array_module(g)
+        gx = g
+        if not self.add:
+            gx = g.copy()
+            gx[self.positions] = 0
+        g_src = None
+        if self.needs_input_grad[2]:
+            g_src = xp.zeros(self.src_shape, dtype=g.dtype)
+            g_src[self.src_corner] = g[self.positions]
+        return gx, None, g_src, None, None
+
+
+def _scatter(x, dim, index, src, add, op):
+    axis = _axis(dim, x.ndim)
+    if not isinstance(index, Tensor) or index.dtype not in (np.int32, np.int64):
+        raise TypeError(f"{op}: index must be an int32 or int64 tensor, got "
+                        f"{getattr(index, 'dtype', type(index).__name__)}")
+    if index.ndim != x.ndim:
+        raise ValueError(f"{op}: index has {index.ndim} dimensions but the input has {x.ndim} (shapes {index.shape}, "
+                         f"{x.shape})")
+    if isinstance(src, Tensor):
+        if src.dtype != x.dtype:
+            raise TypeError(f"{op}: src must have the input's dtype {x.dtype}, got {src.dtype}")
+        if src.ndim != x.ndim or any(n > m for n, m in zip(index.shape, src.shape)):
+            raise ValueError(f"{op}: index shape {index.shape} must be no larger than src's {src.shape} in any dim")
+    elif not isinstance(src, (numbers.Number, np.generic)):
+        raise TypeError(f"{op}: src must be a tensor or a number, got {type(src).__name__}")
+    else:
+        src = src.item() if isinstance(src, np.generic) else src
+    for i, (n_index, n_x) in enumerate(zip(index.shape, x.shape)):
+        if i != axis and n_index > n_x:
+            raise ValueError(f"{op}: index shape {index.shape} is larger than the input's {x.shape} at dim {i}")
+    if index.numel() and not device_arrays.capturing(index.data):  # a host read: skipped while a graph captures
+        low, high = int(index.data.min()), int(index.data.max())
+        if low < 0 or high >= x.shape[axis]:
+            raise IndexError(f"{op}: index {low if low < 0 else high} is out of range for dim {dim} of size "
+                             f"{x.shape[axis]}")
+    return Scatter.apply(x, move(index.data, x.device), src, axis, add)
+
+
+def scatter(x, dim, index, src=None, value=None):
+    """``x`` with the elements of ``src`` (a tensor of x's dtype) or ``value`` (a number) written at the
+    positions ``index`` names along ``dim``: for dim 0, out[index[i][j]][j] = src[i][j] (a tensor, not a view).
+    Where an index repeats along dim, one of the writes wins."""
+    if (src is None) == (value is None):
+        raise TypeError("scatter takes one of src (a tensor or a number) and value (a number)")
+    return _scatter(x, dim, index, src if value is None else value, False, "scatter")
+
+
+def scatter_add(x, dim, index, src):
+    """``x`` with the elements of ``src`` (a tensor of x's dtype) added at the positions ``index`` names along
+    ``dim`` (repeated positions add up): for dim 0, out[index[i][j]][j] += src[i][j]."""
+    if not isinstance(src, Tensor):
+        raise TypeError(f"scatter_add: src must be a tensor, got {type(src).__name__}")
+    return _scatter(x, dim, index, src, True, "scatter_add")
 
 
 def _slice_along(x, axis, start, stop):
@@ -420,7 +500,7 @@ class IndexSelect(Function):
 
     def backward(self, g):
         gx = array_module(g).zeros(self.shape, dtype=g.dtype)
-        scatter_add(gx, (slice(None),) * self.axis + (self.index,), g)  # a repeated index adds up
+        add_at(gx, (slice(None),) * self.axis + (self.index,), g)  # a repeated index adds up
         return gx, None, None
 
 
@@ -474,6 +554,11 @@ def cat(tensors, dim=0):
         if t.ndim != ndim or t.shape[:axis] + t.shape[axis + 1:] != tensors[0].shape[:axis] + tensors[0].shape[axis + 1:]:
             raise ValueError(f"cat: tensor {i} has shape {t.shape}, which does not fit {tensors[0].shape} along dim {dim}")
     return Cat.apply(*tensors, dim=axis)
+
+
+def concat(tensors, dim=0):
+    """``cat`` by its other name."""
+    return cat(tensors, dim)
 
 
 class Stack(Function):
@@ -552,7 +637,7 @@ class IndexPad(Function):
             shape = list(g.shape)
             shape[axis] = size
             scattered = xp.zeros(shape, dtype=g.dtype)
-            scatter_add(scattered, (slice(None),) * axis + (positions,), g)
+            add_at(scattered, (slice(None),) * axis + (positions,), g)
             g = scattered
         return g, None, None
 
