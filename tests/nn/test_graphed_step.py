@@ -106,6 +106,14 @@ OPTIMIZERS = {
                       lambda o: optim.lr_scheduler.OneCycleLR(o, max_lr=0.02, total_steps=8)),
     "rmsprop-onecycle": (lambda p: optim.RMSprop(p, lr=0.01, momentum=0.5, centered=True),
                          lambda o: optim.lr_scheduler.OneCycleLR(o, max_lr=0.02, total_steps=8)),
+    "sgd-cyclic": (lambda p: optim.SGD(p, lr=0.1, momentum=0.9),
+                   lambda o: optim.lr_scheduler.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=2)),
+    "adagrad": (lambda p: optim.Adagrad(p, lr=0.05, lr_decay=0.01, weight_decay=1e-3), None),
+    "adadelta": (lambda p: optim.Adadelta(p, lr=1.0, weight_decay=1e-3), None),
+    "adamax": (lambda p: optim.Adamax(p, lr=0.01), None),
+    "nadam": (lambda p: optim.NAdam(p, lr=0.01, decoupled_weight_decay=True, weight_decay=1e-2), None),
+    # RAdam picks its rectified or plain step on the device (xp.where), so a replay can take either
+    "radam": (lambda p: optim.RAdam(p, lr=0.01), None),
 }
 SIMULATED_OPTIMIZERS = ("sgd-onecycle", "adamw-steplr")  # one of each kind of scalar; the GPU runs them all
 
