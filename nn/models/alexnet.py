@@ -1,8 +1,10 @@
 """AlexNet (Krizhevsky et al. 2012) and its ILSVRC 2013 refinement ZFNet (Zeiler & Fergus 2013).
 
 Both papers normalise the responses of the first two conv layers across neighbouring channels (local
-response / contrast normalisation). It is omitted here, as in torchvision: it has no parameters, so the
+response / contrast normalisation). By default it is omitted, as in torchvision: it has no parameters, so the
 counts are unaffected, and later work found it brings little (VGG) and replaced it with batch norm.
+``AlexNet(local_response_norm=True)`` puts the paper's back after the first two ReLUs (section 3.3: k=2, n=5,
+alpha=1e-4, beta=0.75; ``nn.LocalResponseNorm`` divides alpha by n, so it is given 5e-4).
 """
 
 from __future__ import annotations
@@ -30,11 +32,15 @@ class AlexNet(nn.Module):
     fully connected layers see both halves.
     """
 
-    def __init__(self, num_classes: int = 1000, in_channels: int = 3):
+    def __init__(self, num_classes: int = 1000, in_channels: int = 3, local_response_norm: bool = False):
         super().__init__()
+
+        def normalised():  # the paper's response normalisation, when asked for (module docstring)
+            return [nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0)] if local_response_norm else []
+
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 96, 11, stride=4, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
-            nn.Conv2d(96, 256, 5, padding=2, groups=2), nn.ReLU(), nn.MaxPool2d(3, 2),
+            nn.Conv2d(in_channels, 96, 11, stride=4, padding=2), nn.ReLU(), *normalised(), nn.MaxPool2d(3, 2),
+            nn.Conv2d(96, 256, 5, padding=2, groups=2), nn.ReLU(), *normalised(), nn.MaxPool2d(3, 2),
             nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(),
             nn.Conv2d(384, 384, 3, padding=1, groups=2), nn.ReLU(),
             nn.Conv2d(384, 256, 3, padding=1, groups=2), nn.ReLU(), nn.MaxPool2d(3, 2),
@@ -69,9 +75,10 @@ class ZFNet(nn.Module):
 
 
 @no_pretrained_weights
-def alexnet(num_classes: int = 1000, in_channels: int = 3) -> AlexNet:
-    """AlexNet for (3, 224, 224) ImageNet images: 60,965,224 parameters at 1000 classes (see ``AlexNet``)."""
-    return AlexNet(num_classes, in_channels)
+def alexnet(num_classes: int = 1000, in_channels: int = 3, local_response_norm: bool = False) -> AlexNet:
+    """AlexNet for (3, 224, 224) ImageNet images: 60,965,224 parameters at 1000 classes (see ``AlexNet``);
+    ``local_response_norm=True`` adds the paper's response normalisation."""
+    return AlexNet(num_classes, in_channels, local_response_norm)
 
 
 def zfnet(num_classes: int = 1000, in_channels: int = 3) -> ZFNet:

@@ -236,3 +236,18 @@ def test_torchvision_weights_arguments(name):
                         (dict(pretrained=True), "pretrained=True")):
         with pytest.raises(ValueError, match=re.escape(f"{name}({text}): no pretrained weights")):
             builder(**asked)
+
+
+def test_alexnet_with_the_papers_response_normalisation():
+    """local_response_norm=True adds the paper's b = a / (2 + 1e-4 * sum of a^2 over 5 channels)^0.75 after the
+    first two ReLUs, and no parameters."""
+    model = models.alexnet(num_classes=10, local_response_norm=True)
+    assert count(model) == count(models.alexnet(num_classes=10))
+    assert [i for i, m in enumerate(model.features) if isinstance(m, nn.LocalResponseNorm)] == [2, 6]
+    x = tl.tensor(np.random.default_rng(0).standard_normal((1, 3, 67, 67)), dtype=tl.float32)
+    with tl.no_grad():
+        a = model.features[:2](x).numpy().astype(np.float64)
+        b = model.features[2](model.features[:2](x)).numpy()
+    squares = np.pad(a ** 2, ((0, 0), (2, 2), (0, 0), (0, 0)))
+    window = sum(squares[:, i:i + a.shape[1]] for i in range(5))
+    np.testing.assert_allclose(b, a / (2 + 1e-4 * window) ** 0.75, rtol=1e-5, atol=1e-6)
