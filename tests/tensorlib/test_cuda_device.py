@@ -134,3 +134,45 @@ def test_a_parameter_wraps_a_device_array(tier):
     data = tl.randn(2, 3, device="cuda").data
     parameter = nn.Parameter(data)
     assert parameter.device == "cuda" and parameter.data is data
+
+
+def round_two_ops(x, y, device):
+    """Every differentiable op of the second round of the Tensor API in one expression (a scalar)."""
+    index = tl.tensor([[0, 1, 0], [1, 0, 1]], device=device)
+    return (x.tril().sum() + x.triu(1).sum() * 2 + tl.diag(x, 1).sum() + tl.trace(x[:, :2]) * 3
+            + tl.einsum("ij,kj->ik", x, y).sum() + tl.einsum("ii->i", x[:, :2]).sum() + tl.outer(x[0], y[1]).sum()
+            + x.scatter(0, index, y).sum() * 2 + tl.scatter_add(x, 1, index, y).sum() + x.median(1).values.sum()
+            + x.median() + tl.var_mean(x, 1)[0].sum() + tl.std_mean(x)[1] + x.addcmul(x, y, value=0.5).sum()
+            + x.addcdiv(y, x * x + 1).sum() + x.clamp_min(0.1).sum() + x.clamp_max(0.1).sum() + x.t().contiguous()[1, 0])
+
+
+def test_round_two_ops_on_cuda_match_the_cpu(tier):
+    rng = np.random.default_rng(31)
+    arrays = [rng.standard_normal((2, 3)), rng.standard_normal((2, 3))]
+    results = {}
+    for device in ("cpu", "cuda"):
+        inputs = [tl.tensor(a, device=device, requires_grad=True) for a in arrays]
+        out = round_two_ops(*inputs, device)
+        out.backward()
+        assert out.device == device and all(t.grad.device == device for t in inputs)
+        results[device] = [out.detach().cpu().numpy()] + [t.grad.cpu().numpy() for t in inputs]
+    for got, expected in zip(results["cuda"], results["cpu"]):
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_devices_and_the_counting_ops_on_cuda(tier):
+    x = tl.tensor([[0.0, 1.5, -2.0], [1.5, 0.0, 3.0]], device="cuda")
+    assert x.device == tl.device("cuda") and x.device.type == "cuda" and x.device.index == 0
+    assert repr(x.device) == "device(type='cuda', index=0)" and x.type() == "tensorlib.cuda.FloatTensor"
+    assert repr(x[0]) == "tensor([ 0.0000,  1.5000, -2.0000], device='cuda:0')"
+    assert tl.cuda.is_available() and tl.cuda.device_count() >= 1 and tl.cuda.current_device() == 0
+    assert x.to(tl.device("cpu")).device == "cpu" and tl.ones(1).to(x).device == "cuda"
+    for result, expected in [(x.nonzero(), [[0, 1], [0, 2], [1, 0], [1, 2]]), (tl.where(x > 2)[1], [2]),
+                             (x.count_nonzero(0), [1, 1, 2]), (x.unique(), [-2.0, 0.0, 1.5, 3.0]),
+                             (x.unique(return_inverse=True)[1], [[1, 2, 0], [2, 1, 3]]),
+                             (tl.bincount(tl.tensor([1, 1, 3], device="cuda")), [0, 2, 0, 1]),
+                             (tl.randint_like(x, 1, 2), [[1, 1, 1], [1, 1, 1]]),
+                             (tl.empty(2, device="cuda").bernoulli_(1.0), [1, 1])]:
+        assert result.device == "cuda"
+        assert result.cpu().tolist() == expected
+    assert tl.empty(3, device="cuda").normal_().device == "cuda" and tl.randn_like(x).device == "cuda"
