@@ -663,7 +663,9 @@ class _BackwardHooks:
         outputs = list(outputs)
         for position, stand_in in zip(positions, gated):
             outputs[position] = stand_in
-        return tuple(outputs) if isinstance(result, tuple) else outputs[0]
+        if not isinstance(result, tuple):
+            return outputs[0]
+        return type(result)(*outputs) if hasattr(result, "_fields") else tuple(outputs)  # named tuples keep their type
 
     def _output_gradients(self, gradients: tuple) -> tuple:
         """Backward reached the outputs: the pre-hooks may replace their gradients; the full hooks run now when no

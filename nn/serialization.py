@@ -209,6 +209,9 @@ def _placement(map_location):
     """``map_location`` as a function from a loaded (host) tensor to the tensor ``load`` returns."""
     if map_location is None:
         return lambda tensor: tensor
+    if isinstance(map_location, Module):
+        raise TypeError(f"map_location got a {type(map_location).__name__} module: pass the model to load into "
+                        f"as model=")
     if callable(map_location):
         def place(tensor):
             placed = map_location(tensor, "cpu")

@@ -3,6 +3,8 @@ replaced by the fused one, the rest by Identity; state-dict keys renamed as PyTo
 module renames them), the same outputs and gradients as the unfused model from one conv2d_relu call per
 pair, which models gain fusions, and the error messages."""
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -73,7 +75,7 @@ def test_state_dict_keys_follow_pytorch_and_checkpoints_load():
     """Fusing renames the conv's keys as PyTorch does (its fused module is a Sequential): a checkpoint saved
     before fusion loads into the model before it is fused; one saved after fusion loads into a fused model."""
     model = lenet()
-    before = model.state_dict()
+    before = copy.deepcopy(model.state_dict())  # a snapshot: state dict values share the model's memory
     fused = fuse_conv_relu(model)
     after = fused.state_dict()
     assert list(after) == [renamed(key, {"conv1", "conv2"}) for key in before]

@@ -273,3 +273,14 @@ def test_backward_hooks_on_the_device(tier):
     assert grad_input.device == "cuda" and grad_output.device == "cuda"
     np.testing.assert_allclose(grad_output.cpu().numpy(), r_np, rtol=1e-12)
     np.testing.assert_allclose(grad_input.cpu().numpy(), r_np @ host.weight.detach().numpy(), rtol=1e-12)
+
+
+def test_named_tuple_outputs_keep_their_type_under_backward_hooks():
+    """GoogLeNet-style outputs (a named tuple) stay named tuples, so code reading .logits keeps working."""
+    Out = nn.models.GoogLeNetOutputs
+    fake = nn.Module()
+    fake.forward = lambda x: Out(x * 2, x * 3, x * 4)
+    fake.register_full_backward_hook(lambda module, grad_input, grad_output: None)
+    result = fake(tl.ones(2, requires_grad=True))
+    assert type(result) is Out
+    np.testing.assert_array_equal(result.aux1.detach().numpy(), [3.0, 3.0])

@@ -227,3 +227,11 @@ def test_map_location_moves_the_loaded_tensors_to_the_device(tmp_path, tier):
     other = small_model()
     other.load_state_dict(loaded)
     np.testing.assert_array_equal(other[0].weight.detach().numpy(), model[0].weight.detach().cpu().numpy())
+
+
+def test_a_model_passed_as_map_location_is_refused_by_name(tmp_path):
+    model = small_model()
+    nn.save(model.state_dict(), tmp_path / "m.safetensors")
+    with pytest.raises(TypeError, match="map_location got a Sequential module: pass the model to load into as "
+                                        "model="):
+        nn.load(tmp_path / "m.safetensors", model)
