@@ -12,6 +12,7 @@ tl.device)`` tests for one. ``Tensor.device`` returns one. ``tl.cuda`` answers P
 from __future__ import annotations
 
 import importlib.util
+import numbers
 import sys
 import types
 
@@ -23,10 +24,11 @@ DEVICES = ("cpu", "cuda")
 
 
 def _parse(device, index=None) -> tuple[str, int | None]:
-    """(type, index) of "cpu", "cuda", "cuda:N" (or a Device) and an optional separate index."""
-    name = str(device) if isinstance(device, str) else device
-    if not isinstance(name, str):
+    """(type, index) of "cpu", "cuda", "cuda:N" (a Device, or any object whose ``str`` is one of those) and an
+    optional separate index."""
+    if isinstance(device, (numbers.Number, np.generic)):
         raise TypeError(f"device must be a str or a device, got {type(device).__name__} {device!r}")
+    name = str(device)
     kind, colon, number = name.partition(":")
     if kind not in DEVICES or (colon and not number.isdigit()):
         raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
@@ -100,8 +102,7 @@ def device_of(array) -> Device:
     """The Device of an array: cpu, or cuda with the GPU's index (0 under the simulator)."""
     if not device_arrays.is_device_array(array):
         return CPU
-    index = getattr(getattr(array, "device", None), "id", 0)  # a CuPy array's GPU; a simulated one has none
-    index = index if isinstance(index, int) else 0
+    index = getattr(array.device, "id", 0)  # a CuPy array's GPU; a simulated device array's is NumPy's "cpu"
     if index not in _CUDA:
         _CUDA[index] = Device("cuda", index)
     return _CUDA[index]

@@ -490,6 +490,9 @@ class Tensor:
     # ---- in-place random fills (from the global generator, or ``generator``) ---------------------------
     def _fill(self, name, values) -> Tensor:
         self._check_inplace(name)
+        if self._ctx is not None and autograd.is_grad_enabled():
+            raise RuntimeError(f"{name}: this tensor was made by a recorded op, which would not see the new values; "
+                               "fill a detached tensor (detach()) or fill under no_grad()")
         self.data[...] = values
         return self._changed()
 

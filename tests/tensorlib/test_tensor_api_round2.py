@@ -54,6 +54,7 @@ def test_device_objects_as_pytorch():
     assert f"{cuda0}" == "cuda:0" and f"{cuda0:>7}" == " cuda:0"
     assert tl.device("cuda:1") == tl.device("cuda", 1) and tl.device(tl.device("cuda:1")).index == 1
     assert isinstance(cpu, tl.device) and not isinstance("cpu", tl.device)
+    assert tl.device(type("OtherDevice", (), {"__str__": lambda self: "cuda:2"})()).index == 2  # by its str
     # a str of its type: equal to "cpu"/"cuda" and to a device of the same type (index compared when both have one)
     assert cpu == "cpu" and "cpu" == cpu and cpu != "cuda" and cuda0 == "cuda" and cuda0 == "cuda:0"
     assert cuda0 == tl.device("cuda") and cuda0 != tl.device("cuda:1") and cuda0 != "cuda:1" and cpu != "tpu"
@@ -299,6 +300,8 @@ def test_random_fills_refuse_bad_arguments():
         tl.zeros(2).bernoulli_(tl.tensor([0.5, -0.1]))
     with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
         tl.zeros(2, requires_grad=True).normal_()
+    with pytest.raises(RuntimeError, match="uniform_: this tensor was made by a recorded op"):
+        (tl.zeros(2, requires_grad=True) * 2).uniform_()
 
 
 def test_like_draws_take_the_shape_dtype_and_device():
