@@ -58,12 +58,8 @@ class Device(str):
             return type
         kind, number = _parse(type, index)
         device = super().__new__(cls, kind)
-        device.index = number
+        device.type, device.index = kind, number
         return device
-
-    @property
-    def type(self) -> str:
-        return str.__str__(self)
 
     def __str__(self):
         return self.type if self.index is None else f"{self.type}:{self.index}"
@@ -76,12 +72,17 @@ class Device(str):
         return f"device(type='{self.type}'{index})"
 
     def __eq__(self, other):
-        if not isinstance(other, str):
+        if other is self:  # tensors on one device share one Device object: the common case, kept fast
+            return True
+        if isinstance(other, Device):
+            kind, index = other.type, other.index
+        elif isinstance(other, str):
+            try:
+                kind, index = (other, None) if other in DEVICES else _parse(other)
+            except ValueError:
+                return False
+        else:
             return NotImplemented
-        try:
-            kind, index = (other.type, other.index) if isinstance(other, Device) else _parse(other)
-        except ValueError:
-            return False
         return kind == self.type and (index is None or self.index is None or index == self.index)
 
     def __ne__(self, other):
