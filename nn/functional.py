@@ -15,6 +15,7 @@ from tensorlib.autograd import Function
 from tensorlib.device import array_module, module_for, move
 from tensorlib.ops.fused import batch_norm_train, softmax_cross_entropy
 from tensorlib.ops.reduce import single_dim
+from tensorlib.ops.shape import IndexSelect
 from tensorlib.random import default_generator
 
 conv2d = tl.conv2d
@@ -84,25 +85,58 @@ def _check_floating(function, input):
         raise TypeError(f"{function} needs a floating-point input, got dtype {input.dtype}")
 
 
+def _is_int(value) -> bool:
+    """An int, Python's or NumPy's, and not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_positive_int(name, value, who=None):
+    """ValueError unless ``value`` is an int > 0; ``who``, the function, starts the message when given."""
+    if not _is_int(value) or value <= 0:
+        raise ValueError(f"{who + ': ' if who else ''}{name} must be a positive int, got {value!r}")
+
+
+def _check_same_dtype(who, input, **tensors):
+    """PyTorch's "mixed dtype" refusal: each given tensor (None is skipped) must have the input's dtype, which
+    NumPy's promotion would otherwise change silently (a float32 input with a float64 weight gives float64)."""
+    for name, tensor in tensors.items():
+        if tensor is not None and tensor.dtype != input.dtype:
+            raise RuntimeError(f"mixed dtype: {who} got a {input.dtype} input but its {name} is {tensor.dtype}; "
+                               "convert one of them (module.to(dtype) or input.to(dtype))")
+
+
 def elu(input, alpha=1.0, inplace=False):
     _check_floating("elu", input)
     return _result(input, inplace, "elu(inplace=True)", _Elu.apply, alpha)
 
 
+def _softplus_array(x, beta, threshold):
+    """softplus on a raw array: (1/beta) log(1 + exp(beta x)), and x itself where beta x > threshold.
+    log1p(exp(-|z|)) + max(z, 0) is the same number without exp overflowing for a large threshold, and log1p
+    keeps a tiny exp(-|z|) that log(1 + exp(-|z|)) would round away."""
+    xp = array_module(x)
+    z = x * beta
+    smooth = (xp.log1p(xp.exp(-xp.abs(z))) + xp.maximum(z, 0)) / beta
+    return xp.where(z > threshold, x, smooth).astype(x.dtype, copy=False)
+
+
+def _sigmoid_array(z):
+    """sigmoid of a raw array from exp(-|z|), which never overflows."""
+    xp = array_module(z)
+    e = xp.exp(-xp.abs(z))
+    return xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
 class _LogSigmoid(Function):
-    """log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)): exp never overflows, and log1p keeps a tiny exp(-|x|)
-    that log(1 + exp(-|x|)) would round away (the loss of a confident right answer)."""
+    """log(sigmoid(x)) = -softplus(-x), exact for large |x|: no overflow, and the small loss of a confident right
+    answer is not rounded to 0. Its slope is sigmoid(-x)."""
 
     def forward(self, x):
-        xp = array_module(x)
         self.x = x
-        return (xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))).astype(x.dtype, copy=False)
+        return -_softplus_array(-x, 1.0, math.inf)
 
     def backward(self, g):
-        # d/dx log(sigmoid(x)) = sigmoid(-x), from exp(-|x|) on both sides
-        xp = array_module(g)
-        e = xp.exp(-xp.abs(self.x))
-        return g * xp.where(self.x < 0, 1 / (1 + e), e / (1 + e)).astype(g.dtype, copy=False)
+        return (g * _sigmoid_array(-self.x)).astype(g.dtype, copy=False)
 
 
 def logsigmoid(input):
@@ -191,22 +225,6 @@ def silu(input, inplace=False):
     return _result(input, inplace, "silu(inplace=True)", lambda x: x * x.sigmoid())
 
 
-def _softplus_array(x, beta, threshold):
-    """softplus on a raw array: (1/beta) log(1 + exp(beta x)), and x itself where beta x > threshold.
-    log1p(exp(-|z|)) + max(z, 0) is the same number without exp overflowing for a large threshold."""
-    xp = array_module(x)
-    z = x * beta
-    smooth = (xp.log1p(xp.exp(-xp.abs(z))) + xp.maximum(z, 0)) / beta
-    return xp.where(z > threshold, x, smooth).astype(x.dtype, copy=False)
-
-
-def _sigmoid_array(z):
-    """sigmoid of a raw array from exp(-|z|), which never overflows."""
-    xp = array_module(z)
-    e = xp.exp(-xp.abs(z))
-    return xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
-
-
 class _Softplus(Function):
     """softplus(x) = (1/beta) log(1 + exp(beta x)), linear (x itself) where beta x > threshold; its slope is
     sigmoid(beta x) there and 1 beyond the threshold, as in PyTorch."""
@@ -254,7 +272,10 @@ def _threshold(input, threshold, value):
 
 
 def threshold(input, threshold, value, inplace=False):
-    """``value`` where x <= threshold, x elsewhere (a NaN stays NaN and passes its gradient, as in PyTorch)."""
+    """``value`` where x <= threshold, x elsewhere (a NaN stays NaN and passes its gradient, as in PyTorch). An
+    integer input keeps its dtype: both numbers are cast to it first (rounded toward zero), as in PyTorch."""
+    if input.dtype.kind in "iu":
+        threshold, value = int(threshold), int(value)
     return _result(input, inplace, "threshold(inplace=True)", _threshold, threshold, value)
 
 
@@ -263,6 +284,7 @@ def prelu(input, weight):
     an input of under 2 dims has one channel)."""
     if weight.ndim > 1:
         raise ValueError(f"prelu: weight must be a 0-D or 1-D tensor, got shape {weight.shape}")
+    _check_same_dtype("prelu", input, weight=weight)
     channels = input.shape[1] if input.ndim >= 2 else 1
     if weight.numel() not in (1, channels):
         raise ValueError(f"prelu: weight holds {weight.numel()} slopes but the input (shape {input.shape}) has "
@@ -358,9 +380,7 @@ def check_batch_norm(input, running_mean, running_var, weight, bias, training, e
             continue
         if tuple(tensor.shape) != (channels,):
             raise ValueError(f"{who}: {name} must have one value per channel, shape ({channels},), got {tensor.shape}")
-        if tensor.dtype != input.dtype:
-            raise RuntimeError(f"mixed dtype: {who} got a {input.dtype} input but its {name} is {tensor.dtype}; "
-                               "convert one of them (module.to(dtype) or input.to(dtype))")
+    _check_same_dtype(who, input, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias)
     if not eps >= 0 or (training and eps == 0):  # not >= also catches NaN
         raise ValueError(f"{who} needs eps > 0 in training and eps >= 0 in eval, got eps={eps}")
 
@@ -372,25 +392,30 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     variance is updated with the unbiased one (n - 1), exactly as PyTorch does.
     """
     check_batch_norm(input, running_mean, running_var, weight, bias, training, eps)
-    channels = input.shape[1]
-    shape = (1, channels) + (1,) * (input.ndim - 2)
-    if training:
-        # one fused op (kernels/batchnorm): statistics, normalisation, affine, and the closed-form backward
-        out, mean, unbiased = batch_norm_train(input, weight, bias, eps)
-        if running_mean is not None and running_var is not None:
-            running_mean.data[...] = (1 - momentum) * running_mean.data + momentum * mean
-            running_var.data[...] = (1 - momentum) * running_var.data + momentum * unbiased
-        return out
-    else:
-        if running_mean is None or running_var is None:
-            raise ValueError("batch_norm in eval mode needs running_mean and running_var")
-        mean, var = running_mean.reshape(shape), running_var.reshape(shape)
-    out = (input - mean) / (var + eps).sqrt()
-    if weight is not None:
-        out = out * weight.reshape(shape)
-    if bias is not None:
-        out = out + bias.reshape(shape)
+    if not training:
+        return _normalized_by_running_statistics("batch_norm in eval mode", input, running_mean, running_var, weight,
+                                                 bias, eps)
+    # one fused op (kernels/batchnorm): statistics, normalisation, affine, and the closed-form backward
+    out, mean, unbiased = batch_norm_train(input, weight, bias, eps)
+    if running_mean is not None and running_var is not None:
+        running_mean.data[...] = (1 - momentum) * running_mean.data + momentum * mean
+        running_var.data[...] = (1 - momentum) * running_var.data + momentum * unbiased
     return out
+
+
+def _normalized_by_running_statistics(who, input, running_mean, running_var, weight, bias, eps):
+    """(x - running_mean) / sqrt(running_var + eps) * weight + bias, each one value per channel (dim 1):
+    batch_norm in eval mode, and instance_norm without the input's statistics."""
+    if running_mean is None or running_var is None:
+        raise ValueError(f"{who} needs running_mean and running_var")
+    shape = _per_channel(input)
+    out = (input - running_mean.reshape(shape)) / (running_var.reshape(shape) + eps).sqrt()
+    return _affine(out, weight, bias, shape)
+
+
+def _per_channel(input):
+    """(1, C, 1, ...): the shape of one value per channel (dim 1) of ``input``, broadcasting against it."""
+    return (1, input.shape[1]) + (1,) * (input.ndim - 2)
 
 
 def _standardized(input, dims, eps):
@@ -415,11 +440,21 @@ def _affine(out, weight, bias, shape):
     return out
 
 
+def _normalized_shape(normalized_shape):
+    """LayerNorm's ``normalized_shape``, an int or a sequence of ints >= 0, as a tuple of ints."""
+    shape = (normalized_shape,) if _is_int(normalized_shape) else normalized_shape
+    if not isinstance(shape, (tuple, list)) or not all(_is_int(size) for size in shape):
+        raise TypeError(f"normalized_shape must be an int or a sequence of ints, got {normalized_shape!r}")
+    if any(size < 0 for size in shape):
+        raise ValueError(f"normalized_shape must hold non-negative ints, got {normalized_shape!r}")
+    return tuple(int(size) for size in shape)
+
+
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalise over the last ``len(normalized_shape)`` dims of each sample, then ``* weight + bias``
     (both of ``normalized_shape``, elementwise)."""
     _check_floating("layer_norm", input)
-    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    shape = _normalized_shape(normalized_shape)
     if not shape:
         raise ValueError("layer_norm: normalized_shape must hold at least one size, got ()")
     if input.ndim < len(shape) or input.shape[input.ndim - len(shape):] != shape:
@@ -427,6 +462,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
                          f"{', '.join(map(str, shape))}), got {input.shape}")
     for name, tensor in (("weight", weight), ("bias", bias)):
         _check_parameter_shape("layer_norm", name, tensor, shape, "normalized_shape")
+    _check_same_dtype("layer_norm", input, weight=weight, bias=bias)
     out = _standardized(input, tuple(range(input.ndim - len(shape), input.ndim)), eps)
     return _affine(out, weight, bias, shape)
 
@@ -437,16 +473,17 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     _check_floating("group_norm", input)
     if input.ndim < 2:
         raise ValueError(f"group_norm expects an input of at least 2 dims (N, C, ...), got shape {input.shape}")
-    _check_positive_int("group_norm", "num_groups", num_groups)
+    _check_positive_int("num_groups", num_groups, "group_norm")
     channels = input.shape[1]
     if channels % num_groups:
         raise ValueError(f"group_norm: the {channels} channels of the input (shape {input.shape}) are not divisible "
                          f"by num_groups={num_groups}")
     for name, tensor in (("weight", weight), ("bias", bias)):
         _check_parameter_shape("group_norm", name, tensor, (channels,), "one value per channel")
+    _check_same_dtype("group_norm", input, weight=weight, bias=bias)
     grouped = input.reshape(input.shape[0], num_groups, channels // num_groups * math.prod(input.shape[2:]))
     out = _standardized(grouped, 2, eps).reshape(input.shape)
-    return _affine(out, weight, bias, (1, channels) + (1,) * (input.ndim - 2))
+    return _affine(out, weight, bias, _per_channel(input))
 
 
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
@@ -460,14 +497,10 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     """
     _check_floating("instance_norm", input)
     check_batch_norm(input, running_mean, running_var, weight, bias, use_input_stats, eps, who="instance_norm")
-    channels = input.shape[1]
-    dims = tuple(range(2, input.ndim))
-    shape = (1, channels) + (1,) * len(dims)
     if not use_input_stats:
-        if running_mean is None or running_var is None:
-            raise ValueError("instance_norm with use_input_stats=False needs running_mean and running_var")
-        out = (input - running_mean.reshape(shape)) / (running_var.reshape(shape) + eps).sqrt()
-        return _affine(out, weight, bias, shape)
+        return _normalized_by_running_statistics("instance_norm with use_input_stats=False", input, running_mean,
+                                                 running_var, weight, bias, eps)
+    dims = tuple(range(2, input.ndim))
     positions = math.prod(input.shape[2:])
     if positions <= 1:
         raise ValueError(f"instance_norm expects more than 1 spatial element per channel when it uses the input's "
@@ -478,7 +511,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         unbiased = data.var(axis=dims, ddof=1)
         running_mean.data[...] = (1 - momentum) * running_mean.data + momentum * mean.mean(axis=0)
         running_var.data[...] = (1 - momentum) * running_var.data + momentum * unbiased.mean(axis=0)
-    return _affine(_standardized(input, dims, eps), weight, bias, shape)
+    return _affine(_standardized(input, dims, eps), weight, bias, _per_channel(input))
 
 
 def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
@@ -489,7 +522,7 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     if input.ndim < 3:
         raise ValueError(f"local_response_norm expects an input of at least 3 dims (N, C, ...), got shape "
                          f"{input.shape}")
-    _check_positive_int("local_response_norm", "size", size)
+    _check_positive_int("size", size, "local_response_norm")
     channels = input.shape[1]
     # the squares zero-padded along the channels, then the window's sum as ``size`` shifted slices
     squares = pad(input * input, (0, 0) * (input.ndim - 2) + (size // 2, (size - 1) // 2))
@@ -503,14 +536,12 @@ _INTERPOLATION_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trili
 _LINEAR_MODES = {"linear": 3, "bilinear": 4, "trilinear": 5}  # mode -> the input's number of dims
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def _interpolation_sizes(input, size, scale_factor, recompute_scale_factor):
+def _interpolation_sizes(input, size, scale_factor, recompute_scale_factor, allow_empty):
     """(output sizes, the scales the sampling uses: 1/scale_factor per axis, or None to take in/out), from
-    ``size`` or ``scale_factor`` as interpolate takes them."""
+    ``size`` or ``scale_factor`` as interpolate takes them; an output size of 0 only with ``allow_empty``."""
     spatial = input.shape[2:]
+    if min(spatial) == 0:
+        raise ValueError(f"interpolate: the input's spatial dims must be non-empty, got input shape {input.shape}")
     if (size is None) == (scale_factor is None):
         raise ValueError("interpolate: give exactly one of size and scale_factor, got "
                          + ("both" if size is not None else "neither"))
@@ -531,20 +562,19 @@ def _interpolation_sizes(input, size, scale_factor, recompute_scale_factor):
                              f"spatial dim of the input (shape {input.shape}), got {scale_factor!r}")
         sizes = tuple(math.floor(n * float(f)) for n, f in zip(spatial, factors))
         scales = None if recompute_scale_factor else tuple(1.0 / float(f) for f in factors)
-    if min(sizes) <= 0:
-        raise ValueError(f"interpolate: the output size {sizes} must be positive (input shape {input.shape}, "
+    if min(sizes) < (0 if allow_empty else 1):
+        least = "non-negative" if allow_empty else "positive"
+        raise ValueError(f"interpolate: the output size {sizes} must be {least} (input shape {input.shape}, "
                          f"size={size!r}, scale_factor={scale_factor!r})")
     return tuple(int(s) for s in sizes), scales
 
 
-def _nearest_sources(xp, n_in, n_out, scale, dtype, exact, shortcuts):
+def _nearest_sources(xp, n_in, n_out, scale, dtype, exact, halves_doubled):
     """The input index each output index copies: floor(i * scale), or floor((i + 1/2) * scale) for
-    nearest-exact, computed in the input's floating dtype as PyTorch does (so float32 rounds the same way);
-    ``shortcuts``: PyTorch's 2-D nearest copies an axis of unchanged size and halves the index of one that
-    doubles, whatever the scale factor."""
-    if shortcuts and n_out == n_in:
-        return xp.arange(n_out)
-    if shortcuts and n_out == 2 * n_in:
+    nearest-exact, computed in ``dtype`` as PyTorch does (so float32 rounds the same way); with
+    ``halves_doubled``, PyTorch's 2-D nearest, the index of an axis that doubles is halved, whatever the scale
+    factor."""
+    if halves_doubled and n_out == 2 * n_in:
         return xp.arange(n_out) // 2
     step = dtype.type(scale) if scale is not None else dtype.type(n_in) / dtype.type(n_out)
     positions = xp.arange(n_out, dtype=dtype)
@@ -571,8 +601,30 @@ def _linear_sources(xp, n_in, n_out, scale, align_corners, dtype):
 
 
 def _along(input, axis, index):
-    """input[..., index, ...] with the index array (on the input's device) at ``axis``."""
-    return input[(slice(None),) * axis + (tl.Tensor._make(index),)]
+    """input[..., index, ...] with the index array (on the input's device) at ``axis``. The indices are in range
+    by construction, so this gathers with ``IndexSelect`` (take; a scatter-add back) without the bounds check of
+    indexing by a device array, which would read the indices back to the host."""
+    return IndexSelect.apply(input, index, axis)
+
+
+def _area_weights(xp, n_in, n_out, dtype):
+    """(n_in, n_out): column i averages the inputs floor(i * n_in / n_out) to ceil((i + 1) * n_in / n_out) - 1,
+    the i-th window of adaptive average pooling along one axis."""
+    outputs, inputs = xp.arange(n_out), xp.arange(n_in)[:, None]
+    start, end = outputs * n_in // n_out, -(-(outputs + 1) * n_in // n_out)
+    return (((inputs >= start) & (inputs < end)) / (end - start)).astype(dtype)
+
+
+def _adaptive_avg_pool(input, sizes):
+    """Adaptive average pooling of the spatial dims (2 and on) to ``sizes``, for any number of them: a window's
+    average is the average along each axis in turn, each a product with ``_area_weights``."""
+    xp = module_for(input.device)
+    out = input
+    for axis, n_in, n_out in zip(range(2, input.ndim), input.shape[2:], sizes):
+        if n_out != n_in:
+            weights = tl.Tensor._make(_area_weights(xp, n_in, n_out, input.dtype))
+            out = (out.movedim(axis, -1) @ weights).movedim(-1, axis)
+    return out
 
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
@@ -583,8 +635,9 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     factor is given and not recomputed), 'nearest-exact' (the pixel centres: floor((i + 1/2) * in/out)),
     'linear' (3-D), 'bilinear' (4-D) and 'trilinear' (5-D), which blend the two nearest inputs along each axis
     in turn ('align_corners' maps the corner pixels' centres onto each other instead of the edges), and 'area'
-    (4-D: adaptive average pooling). As in PyTorch's CPU kernels, the linear modes copy an axis whose size does
-    not change, and 2-D nearest also halves the index of one that doubles, whatever the scale factor.
+    (adaptive average pooling; the only mode that allows an empty output). As in PyTorch's CPU kernels, the
+    linear modes and 2-D nearest copy an axis whose size does not change, and 2-D nearest halves the index of
+    one that doubles, whatever the scale factor. The nearest modes also take uint8 images, as PyTorch does.
     """
     if mode not in _INTERPOLATION_MODES or input.ndim not in (3, 4, 5):
         raise NotImplementedError(f"interpolate supports 3-D, 4-D and 5-D inputs (N, C, d1, ...) in the modes "
@@ -600,41 +653,50 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
                          f"trilinear, got mode {mode!r}")
     if antialias:
         raise NotImplementedError("interpolate: antialias=True is not implemented")
-    _check_floating("interpolate", input)
+    if input.dtype.kind != "f" and not (mode in ("nearest", "nearest-exact") and input.dtype == np.uint8):
+        raise TypeError(f"interpolate needs a floating-point input (or uint8 in the modes nearest and "
+                        f"nearest-exact), got dtype {input.dtype} in mode {mode!r}")
     if mode == "area" and scale_factor is not None:
         recompute_scale_factor = True  # as in PyTorch: the pooling windows follow the output size
-    sizes, scales = _interpolation_sizes(input, size, scale_factor, recompute_scale_factor)
+    sizes, scales = _interpolation_sizes(input, size, scale_factor, recompute_scale_factor,
+                                         allow_empty=mode == "area")
     if mode == "area":
-        if input.ndim != 4:
-            raise NotImplementedError(f"interpolate: mode 'area' is implemented for 4-D inputs, got shape "
-                                      f"{input.shape}")
-        return adaptive_avg_pool2d(input, sizes)
+        if input.ndim == 4 and input.numel() and min(sizes) > 0:
+            return adaptive_avg_pool2d(input, sizes)  # the pooling kernels
+        out = _adaptive_avg_pool(input, sizes)
+    else:
+        out = _sampled(input, sizes, scales, mode, align_corners)
+    return input.clone() if out is input else out  # a new tensor even when no axis changes size, as in PyTorch
+
+
+def _sampled(input, sizes, scales, mode, align_corners):
+    """interpolate's nearest and linear modes: each spatial axis resampled in turn, as gathers."""
     xp = module_for(input.device)
+    # the floating dtype of the sampling positions: a uint8 image's are float32, as in PyTorch
+    position_dtype = np.dtype(np.float32) if input.dtype == np.uint8 else input.dtype
     out = input
     for axis, n_in, n_out in zip(range(2, input.ndim), input.shape[2:], sizes):
         scale = scales[axis - 2] if scales is not None else None
         if mode in _LINEAR_MODES:
             if n_out == n_in:
                 continue
-            low, high, weight = _linear_sources(xp, n_in, n_out, scale, align_corners, input.dtype)
+            low, high, weight = _linear_sources(xp, n_in, n_out, scale, align_corners, position_dtype)
             weight = tl.Tensor._make(weight.reshape((-1,) + (1,) * (input.ndim - 1 - axis)))
             out = _along(out, axis, low) * (1 - weight) + _along(out, axis, high) * weight
         else:
-            sources = _nearest_sources(xp, n_in, n_out, scale, input.dtype, mode == "nearest-exact",
-                                       shortcuts=mode == "nearest" and input.ndim == 4)
+            two_d_nearest = mode == "nearest" and input.ndim == 4
+            if two_d_nearest and n_out == n_in:
+                continue
+            sources = _nearest_sources(xp, n_in, n_out, scale, position_dtype, mode == "nearest-exact",
+                                       halves_doubled=two_d_nearest)
             out = _along(out, axis, sources)
     return out
-
-
-def _check_positive_int(who, name, value):
-    if not _is_int(value) or value <= 0:
-        raise ValueError(f"{who}: {name} must be a positive int, got {value!r}")
 
 
 def pixel_shuffle(input, upscale_factor):
     """(*, C * r^2, H, W) -> (*, C, H * r, W * r): each group of r^2 channels becomes an r x r block of pixels
     (sub-pixel convolution, Shi et al. 2016)."""
-    _check_positive_int("pixel_shuffle", "upscale_factor", upscale_factor)
+    _check_positive_int("upscale_factor", upscale_factor, "pixel_shuffle")
     if input.ndim < 3:
         raise ValueError(f"pixel_shuffle expects an input of at least 3 dims (*, C, H, W), got shape {input.shape}")
     *batch, channels, height, width = input.shape
@@ -652,7 +714,7 @@ def pixel_shuffle(input, upscale_factor):
 def pixel_unshuffle(input, downscale_factor):
     """(*, C, H * r, W * r) -> (*, C * r^2, H, W), the inverse of pixel_shuffle: each r x r block of pixels
     becomes r^2 channels."""
-    _check_positive_int("pixel_unshuffle", "downscale_factor", downscale_factor)
+    _check_positive_int("downscale_factor", downscale_factor, "pixel_unshuffle")
     if input.ndim < 3:
         raise ValueError(f"pixel_unshuffle expects an input of at least 3 dims (*, C, H, W), got shape "
                          f"{input.shape}")
@@ -784,55 +846,22 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     return _Fold.apply(input, size, geometry)
 
 
-class _VectorNorm(Function):
-    """The p-norm along ``axis`` (kept), p > 0 or inf. Its gradient is 0 for a zero vector, as in PyTorch.
-    ``floor`` raises the returned value to at least floor without changing the gradient, which stays the
-    norm's: PyTorch's cosine_similarity divides by the norms clamped that way."""
+class _AtLeast(Function):
+    """max(x, floor) as the value, with x's gradient passed through unchanged: PyTorch's cosine_similarity
+    divides by each norm clamped to eps outside autograd, so the gradient stays the norm's."""
 
-    def forward(self, x, p, axis, floor):
-        xp = array_module(x)
-        self.x, self.p, self.axis = x, p, axis
-        size = xp.abs(x)
-        if p == math.inf:
-            norm = size.max(axis=axis, keepdims=True)
-        elif p == 2:
-            norm = xp.sqrt((x * x).sum(axis=axis, keepdims=True))
-        elif p == 1:
-            norm = size.sum(axis=axis, keepdims=True)
-        else:
-            norm = (size ** p).sum(axis=axis, keepdims=True) ** (1 / p)
-        self.norm = norm
-        return norm if floor is None else xp.maximum(norm, floor)
+    def forward(self, x, floor):
+        return array_module(x).maximum(x, floor).astype(x.dtype, copy=False)
 
     def backward(self, g):
-        xp = array_module(g)
-        x, p, norm = self.x, self.p, self.norm
-        with np.errstate(divide="ignore", invalid="ignore"):  # 0 / 0 for a zero vector, replaced by 0 below
-            if p == math.inf:
-                ties = (xp.abs(x) == norm).astype(x.dtype)  # the largest entries share the gradient
-                slope = xp.sign(x) * ties / ties.sum(axis=self.axis, keepdims=True)
-            elif p == 2:
-                slope = x / norm
-            elif p == 1:
-                slope = xp.sign(x)
-            else:
-                slope = xp.sign(x) * (xp.abs(x) / norm) ** (p - 1)
-            slope = xp.where((norm == 0) | (x == 0), 0, slope)
-        return (g * slope).astype(g.dtype, copy=False), None, None, None
-
-
-def _check_norm_order(who, p):
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) or not p > 0:
-        raise NotImplementedError(f"{who}: p must be a positive number or inf, got p={p!r}")
+        return g, None
 
 
 def normalize(input, p=2.0, dim=1, eps=1e-12):
-    """input / max(||input||_p, eps) along ``dim``: unit vectors (a zero vector stays zero)."""
+    """input / max(||input||_p, eps) along ``dim`` (an int or a tuple of dims): unit vectors (a zero vector
+    stays zero). ``p`` is any order ``tl.norm`` takes."""
     _check_floating("normalize", input)
-    _check_norm_order("normalize", p)
-    axis = single_dim(dim, input.ndim, "normalize")
-    norm = _VectorNorm.apply(input, float(p), axis, None)
-    return input / norm.clamp(min=eps)
+    return input / tl.norm(input, p, dim, keepdim=True).clamp(min=eps)
 
 
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
@@ -848,8 +877,8 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
                          "broadcast together") from None
     axis = single_dim(dim, len(shape), "cosine_similarity")
     x1, x2 = x1.expand(*shape), x2.expand(*shape)
-    unit1 = x1 / _VectorNorm.apply(x1, 2.0, axis, eps)
-    unit2 = x2 / _VectorNorm.apply(x2, 2.0, axis, eps)
+    unit1 = x1 / _AtLeast.apply(tl.norm(x1, 2, axis, keepdim=True), eps)
+    unit2 = x2 / _AtLeast.apply(tl.norm(x2, 2, axis, keepdim=True), eps)
     return (unit1 * unit2).sum(axis)
 
 

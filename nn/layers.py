@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 import warnings
 
-import numpy as np
-
 import tensorlib as tl
 from kernels.conv2d.geometry import pair
 from nn import functional as F
@@ -33,11 +31,6 @@ class Flatten(Module):
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
-
-
-def _check_positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 def _place(module, device):
@@ -70,8 +63,8 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
-        _check_positive("in_features", in_features)
-        _check_positive("out_features", out_features)
+        F._check_positive_int("in_features", in_features)
+        F._check_positive_int("out_features", out_features)
         self.in_features, self.out_features = in_features, out_features
         _register_weight_and_bias(self, (out_features, in_features), bias, out_features, dtype)
         self.reset_parameters()
@@ -111,9 +104,9 @@ class Conv2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, padding_mode="zeros", device=None, dtype=None):
         super().__init__()
-        _check_positive("in_channels", in_channels)
-        _check_positive("out_channels", out_channels)
-        _check_positive("groups", groups)
+        F._check_positive_int("in_channels", in_channels)
+        F._check_positive_int("out_channels", out_channels)
+        F._check_positive_int("groups", groups)
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"in_channels {in_channels} and out_channels {out_channels} must be divisible by "
                              f"groups={groups}")
@@ -169,9 +162,9 @@ class ConvTranspose2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
                  bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
         super().__init__()
-        _check_positive("in_channels", in_channels)
-        _check_positive("out_channels", out_channels)
-        _check_positive("groups", groups)
+        F._check_positive_int("in_channels", in_channels)
+        F._check_positive_int("out_channels", out_channels)
+        F._check_positive_int("groups", groups)
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"in_channels {in_channels} and out_channels {out_channels} must be divisible by "
                              f"groups={groups}")
@@ -498,7 +491,7 @@ class PReLU(Module):
 
     def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
         super().__init__()
-        _check_positive("num_parameters", num_parameters)
+        F._check_positive_int("num_parameters", num_parameters)
         self.num_parameters, self.init = num_parameters, init
         self.weight = Parameter(tl.empty(num_parameters, dtype=dtype))
         self.reset_parameters()
@@ -521,7 +514,7 @@ class Maxout(Module):
 
     def __init__(self, in_features, out_features, pool_size=2, device=None, dtype=None):
         super().__init__()
-        _check_positive("pool_size", pool_size)
+        F._check_positive_int("pool_size", pool_size)
         self.in_features, self.out_features, self.pool_size = in_features, out_features, pool_size
         self.linear = Linear(in_features, out_features * pool_size, device=device, dtype=dtype)
 
@@ -558,6 +551,13 @@ class Dropout2d(Dropout):
         return F.dropout2d(x, self.p, self.training, self.inplace)
 
 
+def _register_affine(module, shape, affine, bias, dtype):
+    """A normalisation's elementwise ``weight`` and ``bias`` of ``shape``, both None without ``affine`` and the
+    bias None without ``bias``, as PyTorch registers them."""
+    module.register_parameter("weight", Parameter(tl.empty(*shape, dtype=dtype)) if affine else None)
+    module.register_parameter("bias", Parameter(tl.empty(*shape, dtype=dtype)) if affine and bias else None)
+
+
 def _reset_affine(weight, bias):
     """A normalisation's affine parameters at the identity: weight 1, bias 0 (either may be None)."""
     if weight is not None:
@@ -574,13 +574,12 @@ class _NormBase(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
                  dtype=None, *, bias=True):
         super().__init__()
-        _check_positive("num_features", num_features)
+        F._check_positive_int("num_features", num_features)
         if not eps >= 0:  # also catches NaN
             raise ValueError(f"eps must be non-negative, got {eps!r}")
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        self.register_parameter("weight", Parameter(tl.empty(num_features, dtype=dtype)) if affine else None)
-        self.register_parameter("bias", Parameter(tl.empty(num_features, dtype=dtype)) if affine and bias else None)
+        _register_affine(self, (num_features,), affine, bias, dtype)
         if track_running_stats:
             self.register_buffer("running_mean", tl.empty(num_features, dtype=dtype))
             self.register_buffer("running_var", tl.empty(num_features, dtype=dtype))
@@ -650,16 +649,9 @@ class LayerNorm(Module):
 
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None, dtype=None):
         super().__init__()
-        shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
-        for size in shape:
-            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
-                raise ValueError(f"normalized_shape must hold non-negative ints, got {normalized_shape!r}")
-        self.normalized_shape = tuple(int(size) for size in shape)
+        self.normalized_shape = F._normalized_shape(normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
-        shape = self.normalized_shape
-        self.register_parameter("weight", Parameter(tl.empty(*shape, dtype=dtype)) if elementwise_affine else None)
-        self.register_parameter("bias", Parameter(tl.empty(*shape, dtype=dtype)) if elementwise_affine and bias
-                                else None)
+        _register_affine(self, self.normalized_shape, elementwise_affine, bias, dtype)
         self.reset_parameters()
         _place(self, device)
 
@@ -680,13 +672,12 @@ class GroupNorm(Module):
 
     def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None, *, bias=True):
         super().__init__()
-        _check_positive("num_groups", num_groups)
-        _check_positive("num_channels", num_channels)
+        F._check_positive_int("num_groups", num_groups)
+        F._check_positive_int("num_channels", num_channels)
         if num_channels % num_groups:
             raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
-        self.register_parameter("weight", Parameter(tl.empty(num_channels, dtype=dtype)) if affine else None)
-        self.register_parameter("bias", Parameter(tl.empty(num_channels, dtype=dtype)) if affine and bias else None)
+        _register_affine(self, (num_channels,), affine, bias, dtype)
         self.reset_parameters()
         _place(self, device)
 
@@ -737,7 +728,7 @@ class LocalResponseNorm(Module):
 
     def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
         super().__init__()
-        _check_positive("size", size)
+        F._check_positive_int("size", size)
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
 
     def forward(self, x):
@@ -749,10 +740,9 @@ class LocalResponseNorm(Module):
 
 def _four_sides(padding):
     """An int, or (left, right, top, bottom), as a 4-tuple."""
-    if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool):
+    if F._is_int(padding):
         return (int(padding),) * 4
-    if (isinstance(padding, (tuple, list)) and len(padding) == 4
-            and all(isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in padding)):
+    if isinstance(padding, (tuple, list)) and len(padding) == 4 and all(F._is_int(p) for p in padding):
         return tuple(int(p) for p in padding)
     raise TypeError(f"padding must be an int or 4 ints (left, right, top, bottom), got {padding!r}")
 
@@ -889,7 +879,7 @@ class Unflatten(Module):
         if not isinstance(unflattened_size, (tuple, list)):
             raise TypeError(f"unflattened_size must be a tuple or list of ints, got {unflattened_size!r}")
         for position, size in enumerate(unflattened_size):
-            if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+            if not F._is_int(size):
                 raise TypeError(f"unflattened_size must hold ints, got {size!r} at position {position}")
         self.dim, self.unflattened_size = dim, unflattened_size
 

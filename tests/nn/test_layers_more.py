@@ -3,12 +3,15 @@ shapes, initial values), printed form, train/eval behaviour and refusals; their 
 (tested against NumPy references in test_functional_more.py), checked here against np.pad, gradcheck and, on
 the "cuda" device, against the CPU."""
 
+import math
+
 import numpy as np
 import pytest
 
 import nn
 import tensorlib as tl
 from nn import functional as F
+from tensorlib.ops import shape as shape_ops
 
 
 def draw(*shape, seed=0):
@@ -133,7 +136,7 @@ def test_modules_compute_their_functional_op():
         (nn.ReLU6(), F.relu6(x)), (nn.Hardtanh(-0.5, 0.5), F.hardtanh(x, -0.5, 0.5)), (nn.SiLU(), F.silu(x)),
         (nn.Mish(), F.mish(x)), (nn.Softplus(2, 1), F.softplus(x, 2, 1)), (nn.Hardswish(), F.hardswish(x)),
         (nn.Hardsigmoid(), F.hardsigmoid(x)), (nn.Softsign(), F.softsign(x)),
-        (nn.Threshold(0.2, -1), F.threshold(x, 0.2, -1)), (nn.PReLU(), F.prelu(x, tl.tensor([0.25]))),
+        (nn.Threshold(0.2, -1), F.threshold(x, 0.2, -1)), (nn.PReLU(), F.prelu(x, tl.tensor([0.25], dtype=tl.float64))),
         (nn.Upsample(scale_factor=2, mode="bilinear"), F.interpolate(x, scale_factor=2, mode="bilinear")),
         (nn.UpsamplingNearest2d(size=(5, 7)), F.interpolate(x, size=(5, 7))),
         (nn.UpsamplingBilinear2d(scale_factor=1.5), F.interpolate(x, scale_factor=1.5, mode="bilinear",
@@ -196,6 +199,9 @@ def test_normalisation_layer_errors():
         nn.GroupNorm(2, 4)(tl.randn(2, 6, 3))
     with pytest.raises(ValueError, match="normalized_shape must hold non-negative ints, got -1"):
         nn.LayerNorm(-1)
+    with pytest.raises(TypeError, match="normalized_shape must be an int or a sequence of ints, got 2.0"):
+        nn.LayerNorm(2.0)
+    assert nn.LayerNorm([2, 3]).normalized_shape == (2, 3)
     with pytest.raises(ValueError, match=r"normalized_shape=\(3, 5\) expects an input of shape \(\*, 3, 5\)"):
         nn.LayerNorm((3, 5))(tl.randn(2, 3, 4))
     with pytest.raises(ValueError, match=r"3-D \(C, H, W\) or 4-D \(N, C, H, W\) input, got shape \(3, 4\)"):
@@ -208,6 +214,11 @@ def test_normalisation_layer_errors():
         nn.InstanceNorm2d(3)(tl.randn(2, 3, 1, 1))
     with pytest.raises(RuntimeError, match="mixed dtype: instance_norm got a float32 input but its weight is float64"):
         nn.InstanceNorm2d(3, affine=True).double()(tl.randn(2, 3, 4, 4))
+    for module, who in ((nn.LayerNorm(4), "layer_norm"), (nn.GroupNorm(2, 4), "group_norm"), (nn.PReLU(4), "prelu")):
+        with pytest.raises(RuntimeError, match=f"mixed dtype: {who} got a float32 input but its weight is float64"):
+            module.double()(tl.randn(2, 4, 4))
+        with pytest.raises(RuntimeError, match=f"mixed dtype: {who} got a float64 input but its weight is float32"):
+            module.float()(tl.randn(2, 4, 4, dtype=tl.float64))
     with pytest.raises(ValueError, match="size must be a positive int, got 0"):
         nn.LocalResponseNorm(0)
     with pytest.raises(ValueError, match=r"max_val \(1\) must be greater than min_val \(3\)"):
@@ -285,46 +296,81 @@ def test_dropout1d_and_cosine_similarity_layers():
                                   F.cosine_similarity(a, b, 0, 1e-3).numpy())
 
 
+def instance_norm_in_eval():
+    layer = nn.InstanceNorm2d(2, affine=True, track_running_stats=True)
+    layer.running_mean.data[...] = np.array([0.3, -0.2])
+    layer.running_var.data[...] = np.array([0.5, 2.0])
+    return layer.eval()
+
+
 DEVICE_LAYERS = {  # name: (module, input shape); small, as the simulator runs ~1 ms per simulated thread
     "LayerNorm": (lambda: nn.LayerNorm((3, 4)), (2, 2, 3, 4)),
     "GroupNorm": (lambda: nn.GroupNorm(2, 4), (2, 4, 3)),
     "InstanceNorm2d": (lambda: nn.InstanceNorm2d(2, affine=True, track_running_stats=True), (2, 2, 3, 3)),
+    "InstanceNorm2d-eval": (instance_norm_in_eval, (2, 2, 3, 3)),
     "LocalResponseNorm": (lambda: nn.LocalResponseNorm(3, alpha=0.5), (2, 4, 2, 3)),
     "PReLU-Hardswish-Mish-Softplus": (lambda: nn.Sequential(nn.PReLU(2), nn.Hardswish(), nn.Mish(), nn.Softplus(2, 3),
                                                             nn.Hardsigmoid(), nn.ReLU6()), (2, 2, 3)),
-    "pads": (lambda: nn.Sequential(nn.ReflectionPad2d((1, 2, 0, 1)), nn.ReplicationPad2d(1), nn.ZeroPad2d(1)),
-             (1, 2, 3, 3)),
-    "Upsample": (lambda: nn.Sequential(nn.Upsample(scale_factor=(1.5, 2), mode="bilinear"), nn.Upsample(size=(4, 5))),
-                 (1, 2, 3, 2)),
+    "Hardtanh-Threshold-SiLU-Softsign": (lambda: nn.Sequential(nn.Hardtanh(-0.8, 1.2), nn.Threshold(-0.3, -2.0),
+                                                               nn.SiLU(), nn.Softsign()), (2, 3, 4)),
+    "pads": (lambda: nn.Sequential(nn.ReflectionPad2d((1, 2, 0, 1)), nn.ReplicationPad2d(1), nn.ZeroPad2d(1),
+                                   nn.CircularPad2d((2, 1, 0, 1))), (1, 2, 3, 3)),
     "PixelShuffle-Unfold-Fold": (lambda: nn.Sequential(nn.PixelShuffle(2), nn.Unfold(2, padding=1, stride=(1, 2)),
                                                        nn.Fold((4, 4), 2, padding=1, stride=(1, 2))), (1, 4, 2, 2)),
+    "PixelUnshuffle": (lambda: nn.PixelUnshuffle(2), (1, 2, 4, 2)),
+    "Dropout1d": (lambda: nn.Dropout1d(0.5), (4, 3, 2)),  # the same seed draws the same channels on both devices
 }
+DEVICE_INTERPOLATIONS = {  # run with indexing by a device array refused: their gathers read nothing back
+    "Upsample": (lambda: nn.Sequential(nn.Upsample(scale_factor=(1.5, 2), mode="bilinear"), nn.Upsample(size=(4, 5))),
+                 (1, 2, 3, 2)),
+    "nearest-exact": (lambda: nn.Upsample(size=(4, 3), mode="nearest-exact"), (1, 2, 3, 2)),
+    "linear-nearest-1d": (lambda: nn.Sequential(nn.Upsample(size=5, mode="linear", align_corners=True),
+                                                nn.Upsample(scale_factor=0.7)), (1, 2, 3)),
+    "trilinear": (lambda: nn.Upsample(scale_factor=(1.5, 2, 0.7), mode="trilinear"), (1, 1, 2, 2, 3)),
+    "area-1d": (lambda: nn.Upsample(size=3, mode="area"), (1, 2, 5)),
+    "area-2d": (lambda: nn.Upsample(size=(2, 3), mode="area"), (1, 2, 5, 4)),
+    "area-3d": (lambda: nn.Upsample(size=(1, 2, 2), mode="area"), (1, 1, 3, 3, 2)),
+}
+DEVICE_TOLERANCES = {tl.float64: dict(rtol=1e-10, atol=1e-12), tl.float32: dict(rtol=2e-5, atol=2e-6)}
 
 
-def run_layer(make, values, device):
+def run_layer(make, values, device, dtype):
     tl.manual_seed(0)
-    module = make().double().to(device)
+    module = make().to(dtype=dtype).to(device)
     for parameter in module.parameters():
-        parameter.data[...] = tl.tensor(draw(*parameter.shape, seed=11), dtype=tl.float64, device=device).data
-    x = tl.tensor(values, dtype=tl.float64, device=device, requires_grad=True)
+        parameter.data[...] = tl.tensor(draw(*parameter.shape, seed=11), dtype=dtype, device=device).data
+    x = tl.tensor(values, dtype=dtype, device=device, requires_grad=True)
     out = module(x)
-    (out * tl.tensor(draw(*out.shape, seed=12), dtype=tl.float64, device=device)).sum().backward()
-    assert out.device == device and x.grad.device == device
+    (out * tl.tensor(draw(*out.shape, seed=12), dtype=dtype, device=device)).sum().backward()
+    assert out.device == device and x.grad.device == device and out.dtype == dtype
     return [out.detach().cpu().numpy(), x.grad.cpu().numpy()] + [
         tensor.detach().cpu().numpy() if tensor.grad is None else tensor.grad.cpu().numpy()
         for tensor in module.state_dict(keep_vars=True).values()]
 
 
-def test_new_layers_on_the_device(tier):
-    """Forward, backward and running statistics of the new layers on "cuda" equal the CPU's (float64)."""
-    for name, (make, shape) in DEVICE_LAYERS.items():
+def assert_same_on_both_devices(layers, dtype):
+    for name, (make, shape) in layers.items():
         values = draw(*shape, seed=13)
-        for got, expected in zip(run_layer(make, values, "cuda"), run_layer(make, values, "cpu")):
-            np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12, err_msg=name)
+        for got, expected in zip(run_layer(make, values, "cuda", dtype), run_layer(make, values, "cpu", dtype)):
+            np.testing.assert_allclose(got, expected, err_msg=name, **DEVICE_TOLERANCES[dtype])
+
+
+@pytest.mark.parametrize("dtype", [tl.float32, tl.float64])
+def test_new_layers_on_the_device(tier, dtype, monkeypatch):
+    """Forward, backward and running statistics of the new layers on "cuda" equal the CPU's."""
+    assert_same_on_both_devices(DEVICE_LAYERS, dtype)
+
+    def host_read(*args):
+        raise AssertionError("interpolate indexed with a device array")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(shape_ops, "check_device_index", host_read)
+        assert_same_on_both_devices(DEVICE_INTERPOLATIONS, dtype)
     a, b = draw(3, 4, seed=14), draw(3, 4, seed=15)
+    grads = []
     for device in ("cpu", "cuda"):
-        x1 = tl.tensor(a, device=device, requires_grad=True)
-        (F.cosine_similarity(x1, tl.tensor(b, device=device)) + F.normalize(x1, p=3).sum(1)).sum().backward()
-        if device == "cpu":
-            expected = x1.grad.numpy()
-    np.testing.assert_allclose(x1.grad.cpu().numpy(), expected, rtol=1e-10)
+        x1 = tl.tensor(a, dtype=dtype, device=device, requires_grad=True)
+        similarity = F.cosine_similarity(x1, tl.tensor(b, dtype=dtype, device=device))
+        (similarity + F.normalize(x1, p=3).sum(1) + F.normalize(x1, p=math.inf).sum(1)).sum().backward()
+        grads.append(x1.grad.cpu().numpy())
+    np.testing.assert_allclose(grads[1], grads[0], **DEVICE_TOLERANCES[dtype])
