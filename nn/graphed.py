@@ -135,5 +135,5 @@ class GraphedStep:
 def _check_on_cuda(**tensors):
     for name, tensor in tensors.items():
         if tensor.device != "cuda":
-            raise ValueError(f"GraphedStep runs on 'cuda': {name} is on {tensor.device!r} "
+            raise ValueError(f"GraphedStep runs on 'cuda': {name} is on '{tensor.device}' "
                              "(move the model and the batches with .to('cuda'))")

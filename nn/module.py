@@ -413,10 +413,14 @@ class Module:
             else:
                 param.grad.data[...] = 0
 
-    def to(self, *args, dtype=None, device=None):
-        """Move (and/or cast floating-point) parameters and buffers in place; Parameter objects are kept."""
+    def to(self, *args, dtype=None, device=None, non_blocking=False):
+        """Move (and/or cast floating-point) parameters and buffers in place; Parameter objects are kept. As
+        PyTorch's: ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(tensor)`` (its device and dtype);
+        ``non_blocking`` is accepted (copies are ordered on the stream either way)."""
         for arg in args:
-            if isinstance(arg, str):
+            if isinstance(arg, tl.Tensor):
+                device, dtype = arg.device, arg.dtype
+            elif isinstance(arg, str):
                 device = arg
             else:
                 dtype = arg

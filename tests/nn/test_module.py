@@ -606,3 +606,12 @@ def test_state_dict_stays_on_the_device_and_loads_across_devices(tier):
     model.load_state_dict({key: value.numpy() for key, value in host.state_dict().items()})  # host arrays
     assert model[0].weight.device == "cuda"
     np.testing.assert_array_equal(model[0].weight.detach().cpu().numpy(), host[0].weight.detach().numpy())
+
+
+def test_to_takes_a_tensor_a_device_object_and_non_blocking():
+    """As PyTorch's Module.to: a tensor gives its device and dtype; tl.device objects and non_blocking are taken."""
+    model = nn.Linear(2, 3)
+    assert model.to(tl.zeros(1, dtype=tl.float64)) is model
+    assert model.weight.dtype == tl.float64 and model.bias.dtype == tl.float64
+    model.to(tl.device("cpu"), tl.float32, non_blocking=True)
+    assert model.weight.dtype == tl.float32 and model.weight.device == "cpu"
