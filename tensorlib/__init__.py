@@ -28,7 +28,7 @@ from tensorlib.ops.shape import (
     chunk, flip, index_select, movedim, narrow, repeat, roll, split, swapaxes, swapdims, unbind, unflatten,
 )
 from tensorlib.random import (
-    default_generator, get_rng_state, manual_seed, rand, randint, randn, randperm, set_rng_state,
+    Generator, default_generator, get_rng_state, manual_seed, rand, randint, randn, randperm, set_rng_state,
 )
 from tensorlib.tensor import (
     BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor, IntTensor, LongTensor, ShortTensor,

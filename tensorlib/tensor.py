@@ -213,6 +213,11 @@ class Tensor:
         """A copy of the data that gradients flow through."""
         return _ops.clone(self)
 
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` whenever this tensor's gradient is computed; a tensor it returns replaces the
+        gradient. Returns a handle whose ``remove()`` takes the hook off (see ``autograd.register_hook``)."""
+        return autograd.register_hook(self, hook)
+
     def retain_grad(self) -> None:
         """Keep ``.grad`` on this non-leaf tensor after backward (leaves keep theirs anyway)."""
         if not self.requires_grad:
@@ -300,8 +305,12 @@ class Tensor:
     def __array__(self, dtype=None, copy=None):
         if self.requires_grad:
             raise RuntimeError("can't convert a tensor that requires grad to an array; use tensor.detach()")
+        if copy is False and self.device != "cpu":
+            raise ValueError(f"a tensor on {self.device} cannot be seen as a NumPy array without a copy (copy=False)")
         array = move(self.data, "cpu")
-        return array if dtype is None else array.astype(dtype)
+        if dtype is not None and array.dtype != dtype:
+            return array.astype(dtype)
+        return array.copy() if copy and array is self.data else array  # copy=True: never this tensor's memory
 
     def __bool__(self):
         if self.data.size != 1:

@@ -148,3 +148,30 @@ def test_where_and_clamp_values():
     np.testing.assert_array_equal(x.clamp(-1, 1).numpy(), [-1, 0.5, 1])
     np.testing.assert_array_equal(x.clamp(min=0).numpy(), [0, 0.5, 3])
     np.testing.assert_array_equal(x.relu().numpy(), [0, 0.5, 3])
+
+
+def test_array_conversion_honours_copy():
+    """np.array(t, copy=True) is the caller's own memory; np.asarray(t) shares it, as with PyTorch's CPU tensors."""
+    t = tl.zeros(3)
+    np.array(t, copy=True)[0] = 1
+    assert t.tolist() == [0.0, 0.0, 0.0]
+    np.asarray(t)[1] = 2
+    assert t.tolist() == [0.0, 2.0, 0.0]
+    assert np.array(t, dtype=np.float64).dtype == np.float64
+
+
+def test_register_hook_method_doubles_the_gradient():
+    x = tl.tensor([1.0, 2.0], requires_grad=True)
+    handle = x.register_hook(lambda grad: grad * 2)
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [6.0, 6.0])
+    handle.remove()
+    x.grad = None
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])
+
+
+def test_generator_is_exported():
+    assert tl.Generator().manual_seed(5).initial_seed() == 5
+    a = tl.randn(3, generator=tl.Generator().manual_seed(5))
+    np.testing.assert_array_equal(a.numpy(), tl.randn(3, generator=tl.Generator().manual_seed(5)).numpy())
