@@ -324,7 +324,7 @@ def prod(x, dim=None, keepdim=False, dtype=None):
 
 class VectorNorm(Function):
     """(sum |x|^p)^(1/p) over ``axes`` for a finite p (p = 0: the count of nonzeros, of gradient 0). Its
-    gradient sign(x) |x / norm|^(p-1) is taken as 0 where the norm is 0 (PyTorch's rule)."""
+    gradient sign(x) |x / norm|^(p-1) is taken as 0 where the norm or x is 0 (PyTorch's rule)."""
 
     def forward(self, x, p, axes, keepdim):
         xp = array_module(x)
@@ -348,7 +348,7 @@ class VectorNorm(Function):
             return xp.zeros_like(g)
         with np.errstate(divide="ignore", invalid="ignore"):  # 0 / 0 where the norm is 0: masked below
             scale = xp.sign(self.x) * (xp.abs(self.x) / self.norm) ** (self.p - 1)
-        return g * xp.where(self.norm == 0, 0, scale)
+        return g * xp.where((self.norm == 0) | (self.x == 0), 0, scale)  # x = 0 with p < 1: 0 * inf
 
 
 def norm(x, p="fro", dim=None, keepdim=False, dtype=None):

@@ -628,3 +628,14 @@ def test_new_ops_on_cuda_match_the_cpu(tier):
         results[device] = [out.detach().cpu().numpy()] + [t.grad.cpu().numpy() for t in inputs]
     for got, expected in zip(results["cuda"], results["cpu"]):
         np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("p", [0.3, 0.5])
+def test_norm_below_one_has_zero_gradient_at_zero_entries(p):
+    """d/dx (sum |x|^p)^(1/p) = sign(x) |x / norm|^(p-1) is 0 * inf at x = 0; PyTorch takes it as 0."""
+    x_np = np.array([0.0, 1.5, -2.0, 0.0])
+    x = tl.tensor(x_np, requires_grad=True)
+    tl.norm(x, p).backward()
+    norm = (np.abs(x_np) ** p).sum() ** (1 / p)
+    expected = np.where(x_np == 0, 0.0, np.sign(x_np) * np.abs(np.where(x_np == 0, 1, x_np) / norm) ** (p - 1))
+    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-12)
