@@ -81,6 +81,8 @@ def as_numba_array(x):
         from numba import cuda
 
         return cuda.as_cuda_array(x, sync=False)
+    if isinstance(x, np.ndarray) and not x.flags.writeable:
+        return x.copy()  # the simulator copies every array argument back after a launch: a read-only view fails
     return x
 
 

@@ -58,6 +58,8 @@ OPS = {
     "cat_stack": (lambda x: tl.cat([x, x * 2], 1).sum(1) + tl.stack([x[0], x[1]]).sum(1), [X]),
     "pad": (lambda i: tl.pad(i, (1, 2, 0, 1)) + tl.pad(i, (1, 2, 0, 1), mode="reflect")
             + tl.pad(i, (1, 2, 0, 1), mode="replicate") + tl.pad(i, (1, 2, 0, 1), mode="circular"), [IMG]),
+    # 1-D @ 1-D: backward multiplies a broadcast (read-only, stride-0) gradient
+    "matmul_vectors": (lambda a, b: (a @ b) + tl.dot(a, b), [B, B[::-1].copy()]),
     "matmul_linear": (lambda x, w, b: (x @ w.reshape(4, 9)[:, :4]) + F.linear(x, w.reshape(4, 9)[:, :4], b),
                       [X, W, B]),
     "conv2d": (lambda i, w, b: tl.conv2d(i, w, b, stride=(1, 2), padding=1, groups=2), [IMG, W, B]),
