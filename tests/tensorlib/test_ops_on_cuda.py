@@ -105,3 +105,12 @@ def test_op_on_cuda_matches_the_cpu(tier, name):
         assert (g is None) == (e is None), f"input {index}"
         if e is not None:
             np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-12, err_msg=f"gradient of input {index}")
+
+
+def test_matmul_backward_takes_a_broadcast_gradient(tier):
+    """sum() of a 0-d product hands matmul a broadcast (read-only, stride-0) gradient."""
+    a = tl.tensor(B, device="cuda", requires_grad=True)
+    b = tl.tensor(B[::-1].copy(), device="cuda", requires_grad=True)
+    (a @ b).sum().backward()
+    np.testing.assert_allclose(a.grad.cpu().numpy(), B[::-1], rtol=1e-12)
+    np.testing.assert_allclose(b.grad.cpu().numpy(), B, rtol=1e-12)
