@@ -687,9 +687,8 @@ def test_normalize_gradient_of_a_zero_vector_and_errors():
         F.normalize(tl.randn(2, 3), p="nuc")
 
 
-@pytest.mark.xfail(strict=True, reason="tl.norm's gradient at a zero entry is NaN for 0 < p < 1 (PyTorch: 0); "
-                                       "the fix belongs in tensorlib/ops/reduce.py")
 def test_normalize_gradient_at_a_zero_entry_for_p_below_one():
+    """The norm's gradient at a zero entry is 0 (PyTorch's rule), not the NaN of 0 * |0|^(p-1)."""
     values = np.array([[0.0, 1.0, 4.0]])
     x = tl.tensor(values, requires_grad=True)
     F.normalize(x, p=0.5).sum().backward()
