@@ -8,6 +8,7 @@ import contextlib
 import inspect
 import itertools
 import threading
+import warnings
 import weakref
 
 import numpy as np
@@ -80,7 +81,7 @@ class Function:
     one. Gradients may have the broadcast shape: the engine sums them down to each input's shape.
 
     An op of your own can take PyTorch's form instead: ``forward(ctx, *args)`` and ``backward(ctx, *grads)``
-    as staticmethods on Tensors, run by ``MyOp.apply(*args)`` (see ``FunctionCtx`` for ``ctx``)::
+    on Tensors, run by ``MyOp.apply(*args)`` (see ``FunctionCtx`` for ``ctx``)::
 
         class Square(Function):
             @staticmethod
@@ -92,20 +93,34 @@ class Function:
             def backward(ctx, grad):
                 (x,) = ctx.saved_tensors
                 return 2 * x * grad
+
+    or PyTorch 2's split of forward: ``forward(*args)`` without ctx, and ``setup_context(ctx, inputs, output)``
+    (run after it, with the arguments bound to forward's parameters, defaults included) to fill ctx. As in
+    PyTorch these are looked up on the class, so staticmethods, classmethods and plain functions all work; a
+    class is in PyTorch's form when it defines ``setup_context``, its forward is a staticmethod or classmethod,
+    or forward's first parameter is named ``ctx`` (a plain ``forward(self, ...)`` is the built-in form).
     """
 
     returns_view = False  # True where forward may return a view of its first argument's array
+    _hooks = None  # the gradient hooks registered on this node's output (a _HookTable), see register_hook
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if isinstance(inspect.getattr_static(cls, "forward"), staticmethod):  # PyTorch's form
-            cls.apply = classmethod(_apply_with_ctx)
-            backward = inspect.getattr_static(cls, "backward")
-            cls._node_type = type(f"{cls.__name__}Backward", (FunctionCtx,), {
-                "__module__": cls.__module__,
-                "forward_cls": cls,
-                "user_backward": backward if isinstance(backward, staticmethod) else None,
-            })
+        if not _in_pytorch_form(cls):
+            return
+        if hasattr(cls, "setup_context") and _first_parameter(cls.forward) == "ctx":
+            raise TypeError(
+                f"{cls.__name__} defines setup_context, so its forward takes the inputs only (forward(*args), "
+                "without ctx); drop setup_context to keep forward(ctx, *args)"
+            )
+        cls._forward_signature = inspect.signature(cls.forward)
+        cls.apply = classmethod(_apply_with_ctx)
+        has_backward = inspect.getattr_static(cls, "backward") is not Function.backward
+        cls._node_type = type(f"{cls.__name__}Backward", (FunctionCtx,), {
+            "__module__": cls.__module__,
+            "forward_cls": cls,
+            "user_backward": staticmethod(cls.backward) if has_backward else None,
+        })
 
     def __init__(self):
         self.inputs: tuple = ()
@@ -165,13 +180,31 @@ class Function:
         raise NotImplementedError
 
     def release(self):
-        """Drop what backward needed (saved arrays, inputs) so memory can be reclaimed."""
+        """Drop what backward needed (saved arrays, inputs) so memory can be reclaimed, and the hooks on the
+        output: a freed node runs no more."""
+        hooks = self._hooks
         self.__dict__.clear()
         self.inputs, self.input_fns, self.needs_input_grad, self.released = (), (), (), True
+        if hooks is not None:
+            hooks.close()
 
     @property
     def name(self) -> str:
         return type(self).__name__ + "Backward"
+
+
+def _in_pytorch_form(cls) -> bool:
+    """Whether the Function subclass ``cls`` is written in PyTorch's form (see ``Function``)."""
+    if hasattr(cls, "setup_context"):
+        return True
+    if isinstance(inspect.getattr_static(cls, "forward"), (staticmethod, classmethod)):
+        return True
+    return _first_parameter(cls.forward) == "ctx"
+
+
+def _first_parameter(function) -> str | None:
+    names = list(inspect.signature(function).parameters)
+    return names[0] if names else None
 
 
 class FunctionCtx(Function):
@@ -179,22 +212,23 @@ class FunctionCtx(Function):
     node that runs that backward (the ``grad_fn`` of its outputs). Each such Function ``MyOp`` gets its own
     subclass, ``MyOpBackward``.
 
-    In forward: ``ctx.save_for_backward(*tensors)``, ``ctx.mark_non_differentiable(*outputs)``,
-    ``ctx.set_materialize_grads(False)`` and attributes of your own; ``ctx.needs_input_grad[i]`` tells whether
-    argument i of forward requires grad. In backward: ``ctx.saved_tensors``.
+    In forward (or setup_context): ``ctx.save_for_backward(*tensors)``, ``ctx.mark_non_differentiable(*outputs)``,
+    ``ctx.mark_dirty(*inputs)``, ``ctx.set_materialize_grads(False)`` and attributes of your own;
+    ``ctx.needs_input_grad[i]`` tells whether argument i of forward requires grad. In backward:
+    ``ctx.saved_tensors``.
     """
 
     forward_cls = None  # the Function this node belongs to, and its backward (set on each generated subclass)
     user_backward = None
     released = False
     # Attributes the engine reads on every node (set by _apply_with_ctx): forward must not set them on ctx.
-    node_fields = ("inputs", "input_fns", "output", "stamp", "out_cell", "out_id", "released")
+    node_fields = ("inputs", "input_fns", "output", "stamp", "out_cell", "out_id", "released", "_hooks")
 
     def __init__(self, args):  # the engine's fields (Function.__init__'s) are set by _record, if it records
         from tensorlib.tensor import Tensor
 
         self.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        self.to_save, self.non_differentiable, self.materialize_grads = (), (), True
+        self.to_save, self.non_differentiable, self.dirty, self.materialize_grads = (), (), (), True
 
     @property
     def name(self) -> str:
@@ -237,6 +271,18 @@ class FunctionCtx(Function):
                     f"mark_non_differentiable takes output tensors, got {type(t).__name__} for argument {i}"
                 )
         self.non_differentiable = outputs
+
+    def mark_dirty(self, *inputs):
+        """These inputs were changed in place by forward, which returns them: as for a built-in in-place op, each
+        becomes an output of this Function itself (not a copy), its version count moves on (backward then refuses
+        graphs that saved its old values), and it takes this node as its ``grad_fn``. Refused, while autograd
+        records, for a leaf that requires grad and for a view."""
+        from tensorlib.tensor import Tensor
+
+        for i, t in enumerate(inputs):
+            if not isinstance(t, Tensor):
+                raise TypeError(f"mark_dirty takes input tensors, got {type(t).__name__} for argument {i}")
+        self.dirty = inputs
 
     def set_materialize_grads(self, value: bool):
         """With True (the default) backward receives zeros for an output that got no gradient; with False, None."""
@@ -313,37 +359,85 @@ def _expands_to(shape, target) -> bool:
 
 
 def _apply_with_ctx(cls, *args, **kwargs):
-    """``MyOp.apply(*args)`` for a Function in PyTorch's form: forward on Tensors with grad mode off, and when
-    an input requires grad, a node of type ``MyOpBackward`` (the ctx) as the ``grad_fn`` of the outputs."""
+    """``MyOp.apply(*args)`` for a Function in PyTorch's form: forward (and setup_context) on Tensors with grad
+    mode off, and when an input requires grad, a node of type ``MyOpBackward`` (the ctx) as the ``grad_fn`` of
+    the outputs."""
     from tensorlib.tensor import Tensor
 
-    if kwargs:  # arguments given by name are inputs like the others (keyword-only ones are passed as they are)
-        bound = inspect.signature(cls.forward).bind(None, *args, **kwargs)
-        args, kwargs = bound.args[1:], bound.kwargs
+    setup = getattr(cls, "setup_context", None)
+    if setup is not None or kwargs:
+        args, kwargs = _bind_inputs(cls, args, kwargs, defaults=setup is not None)
     ctx = cls._node_type(args)
     with no_grad():
-        result = cls.forward(ctx, *args, **kwargs)
+        if setup is None:
+            result = cls.forward(ctx, *args, **kwargs)
+        else:
+            result = cls.forward(*args, **kwargs)
+            setup(ctx, args, result)
     clash = [field for field in FunctionCtx.node_fields if field in vars(ctx)]
     if clash:
-        raise AttributeError(f"{cls.__name__}.forward set ctx.{clash[0]}, a name the graph node uses; pick another")
+        where = "forward" if setup is None else "setup_context"
+        raise AttributeError(f"{cls.__name__}.{where} set ctx.{clash[0]}, a name the graph node uses; pick another")
     made = result if isinstance(result, tuple) else (result,)
-    outputs = tuple(_as_new_output(o, args) for o in made)
-    if is_grad_enabled() and any(ctx.needs_input_grad):
-        differentiable = [
-            p for p, o in enumerate(made)
-            if isinstance(o, Tensor) and o.dtype.kind == "f" and not any(o is m for m in ctx.non_differentiable)
-        ]
-        if differentiable:
-            _record(ctx, args, outputs, differentiable)
+    differentiable = [
+        p for p, o in enumerate(made)
+        if isinstance(o, Tensor) and o.dtype.kind == "f" and not any(o is m for m in ctx.non_differentiable)
+    ] if is_grad_enabled() and any(ctx.needs_input_grad) else []
+    if ctx.dirty:
+        _take_dirty(cls, ctx, args, made, [made[p] for p in differentiable])
+    outputs = tuple(_as_new_output(o, args, ctx.dirty, p in differentiable) for p, o in enumerate(made))
+    if differentiable:
+        _record(ctx, args, outputs, differentiable)
     return outputs if isinstance(result, tuple) else outputs[0]
 
 
-def _as_new_output(out, args):
+def _bind_inputs(cls, args, kwargs, defaults: bool):
+    """The arguments of ``cls.apply`` as forward's inputs: those given by name become positional like the others
+    (keyword-only ones stay by name); with ``defaults`` (the setup_context form, as PyTorch does) the defaults of
+    the parameters not given are inputs too."""
+    try:
+        if defaults:
+            bound = cls._forward_signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            return bound.args, bound.kwargs
+        bound = cls._forward_signature.bind(None, *args, **kwargs)
+    except TypeError as error:
+        raise TypeError(f"{cls.__name__}.apply: {error}") from None
+    return bound.args[1:], bound.kwargs
+
+
+def _take_dirty(cls, ctx, args, made, recorded):
+    """Check the tensors forward marked dirty (``ctx.mark_dirty``) and count their in-place change; ``recorded``
+    are the outputs that will get the node as their grad_fn."""
+    for t in ctx.dirty:
+        position = next((i for i, a in enumerate(args) if a is t), None)
+        if position is None:
+            warnings.warn(f"{cls.__name__}: ctx.mark_dirty got a tensor that is not an input of forward; only the "
+                          "inputs forward changes in place belong there")
+        what = "a tensor marked dirty" if position is None else f"input {position} (marked dirty)"
+        if not any(t is o for o in made):
+            raise RuntimeError(f"{cls.__name__}.forward did not return {what}: a Function returns the inputs it "
+                               "changes in place")
+        if t.requires_grad and t._ctx is None and any(t is o for o in recorded):
+            raise RuntimeError(f"{cls.__name__}: {what} is a leaf tensor that requires grad, which can't be changed "
+                               "in place while autograd records; wrap the call in no_grad()")
+        if getattr(t, "_base", None) is not None and any(t is o for o in recorded):
+            raise RuntimeError(f"{cls.__name__}: {what} is a view (reshape, permute, indexing, expand): the graph "
+                               "of the tensor it is a view of would not see the change; change that tensor instead")
+        note_change(t._version)
+
+
+def _as_new_output(out, args, dirty, recorded: bool):
     """An output of forward as the caller gets it: itself, or, if it is an input or already has a gradient of
-    its own, a view of it (the graph node must not be attached to a tensor outside this call)."""
+    its own, a view of it (the graph node must not be attached to a tensor outside this call). An input changed
+    in place (in ``dirty``) is itself where it gets the node (``recorded``) or requires no grad."""
     from tensorlib.tensor import Tensor
 
-    if not isinstance(out, Tensor) or not (out.requires_grad or any(out is a for a in args)):
+    if not isinstance(out, Tensor):
+        return out
+    if any(out is d for d in dirty) and (recorded or not out.requires_grad):
+        return out
+    if not (out.requires_grad or any(out is a for a in args)):
         return out
     view = Tensor._make(out.data)
     view._version_cell, view._base = out._version, out
@@ -377,6 +471,8 @@ def _record(ctx, args, outputs, differentiable):
 
 
 def _attach(node, tensor):
+    if tensor._ctx is not None:  # an input changed in place (mark_dirty): its old node no longer makes it
+        tensor._ctx.output = _no_output
     tensor._ctx, tensor.requires_grad = node, True
     node.output = weakref.ref(tensor)
     node.out_cell, node.out_id = tensor._version, id(tensor.data)
@@ -510,23 +606,37 @@ def _accumulate_leaf(leaf, grad):
         leaf.grad.data += grad
 
 
-# Tensor gradient hooks, by id of their owner: the node that made the tensor, or the tensor itself for a leaf.
-# Each owner's hooks are a dict in registration order; the entry goes when it empties or the owner dies.
-_grad_hooks: dict = {}
-_hook_ids = itertools.count()
+# Tensor gradient hooks live with their owner: the node that made the tensor (its ``_hooks``) or, for a leaf, the
+# tensor itself (its ``_backward_hooks``, as in PyTorch), so that a hook which refers to its tensor (a weight-decay
+# hook ``lambda g, p=p: g + wd * p``) is collected with it. ``_hooked[0]`` counts the owners holding hooks: while it
+# is 0, backward looks for none.
+_hooked = [0]
+# The hooks of leaves whose class has no ``_backward_hooks`` slot, by id of the leaf. A hook held here keeps its
+# tensor alive if it refers to it.
+_slotless_leaf_hooks: dict = {}
 
 
 class RemovableHandle:
-    """What ``register_hook`` returns: ``remove()`` takes the hook out (a second time does nothing), and
-    ``with handle:`` removes it at the end of the block."""
+    """What the ``register_*hook`` functions and methods return, as in PyTorch: ``remove()`` takes the hook out
+    of its table (and its id out of ``extra``, the sets that record how it is called), a second ``remove()`` does
+    nothing, and ``with handle:`` removes it at the end of the block. ``id`` is the hook's key in its table. The
+    handle holds the tables weakly: keeping it keeps neither the hook nor what the hook refers to alive."""
 
-    def __init__(self, owner_id: int, hooks: dict):
-        self.owner_id, self.hooks, self.id = owner_id, hooks, next(_hook_ids)
+    _ids = itertools.count()
+
+    def __init__(self, hooks: dict, extra: tuple = ()):
+        self.id = next(RemovableHandle._ids)
+        self._hooks = weakref.ref(hooks)
+        self._extra = tuple(weakref.ref(table) for table in extra)
 
     def remove(self):
-        self.hooks.pop(self.id, None)
-        if not self.hooks and _grad_hooks.get(self.owner_id) is self.hooks:
-            del _grad_hooks[self.owner_id]
+        hooks = self._hooks()
+        if hooks is not None:
+            hooks.pop(self.id, None)
+        for reference in self._extra:
+            table = reference()
+            if table is not None:
+                table.discard(self.id)
 
     def __enter__(self):
         return self
@@ -534,6 +644,54 @@ class RemovableHandle:
     def __exit__(self, *exc):
         self.remove()
         return False
+
+
+class _HookTable(dict):
+    """One owner's gradient hooks, by handle id in registration order. It is on its owner, and counted in
+    ``_hooked``, from its first hook until its last one is removed, its owner is collected, or (a node's) the
+    graph is freed."""
+
+    def __init__(self, owner):
+        super().__init__()
+        self.counted = weakref.finalize(owner, _forget_hooks, id(owner))  # holds no reference to the owner
+        self.counted.atexit = False
+        _hooked[0] += 1
+        _set_hooks(owner, self)
+
+    def pop(self, key, default=None):  # RemovableHandle.remove's
+        hook = super().pop(key, default)
+        if not self:
+            self.close()
+        return hook
+
+    def close(self):
+        """Take the table off its owner and out of the count (once)."""
+        alive = self.counted.detach()
+        if alive is not None:
+            owner = alive[0]
+            _forget_hooks(id(owner))
+            _set_hooks(owner, None)
+
+
+def _forget_hooks(owner_id: int):
+    _hooked[0] -= 1
+    _slotless_leaf_hooks.pop(owner_id, None)
+
+
+def _set_hooks(owner, table):
+    if isinstance(owner, Function):
+        owner._hooks = table
+        return
+    try:
+        owner._backward_hooks = table
+    except AttributeError:  # a tensor class without the slot
+        if table is not None:
+            _slotless_leaf_hooks[id(owner)] = table
+
+
+def _leaf_hooks(leaf):
+    """The hook table of a leaf tensor, or None."""
+    return getattr(leaf, "_backward_hooks", None) or _slotless_leaf_hooks.get(id(leaf))
 
 
 def register_hook(tensor, hook) -> RemovableHandle:
@@ -548,21 +706,22 @@ def register_hook(tensor, hook) -> RemovableHandle:
     if not callable(hook):
         raise TypeError(f"register_hook: hook must be callable, got {type(hook).__name__}")
     owner = tensor if tensor._ctx is None else tensor._ctx
-    hooks = _grad_hooks.get(id(owner))
+    hooks = _leaf_hooks(owner) if owner is tensor else owner._hooks
     if hooks is None:
-        hooks = _grad_hooks[id(owner)] = {}
-        weakref.finalize(owner, _grad_hooks.pop, id(owner), None)
-    handle = RemovableHandle(id(owner), hooks)
+        hooks = _HookTable(owner)
+    handle = RemovableHandle(hooks)
     hooks[handle.id] = hook
     return handle
 
 
-def _run_hooks(owner_id: int, grad):
-    """``grad`` (a raw array) after the hooks of the owner ``owner_id``, each given the previous one's result."""
+def _run_hooks(hooks, grad):
+    """``grad`` (a raw array) after ``hooks`` (a hook table, or None), each given the previous one's result."""
     from tensorlib.tensor import Tensor
 
+    if not hooks:
+        return grad
     value = Tensor._make(grad)
-    for hook in list(_grad_hooks.get(owner_id, {}).values()):
+    for hook in list(hooks.values()):
         result = hook(value)
         if result is None:
             continue
@@ -589,10 +748,10 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
         elif id(tensor) in capture:
             capture[id(tensor)] = g.copy() if capture[id(tensor)] is None else capture[id(tensor)] + g
 
-    hooks = _grad_hooks or None  # looked up per node only while some tensor has hooks
+    hooked = _hooked[0] > 0  # hooks are looked up per node only while some tensor has them
     if root._ctx is None:
-        if hooks is not None and id(root) in hooks:
-            grad = _run_hooks(id(root), grad)
+        if hooked:
+            grad = _run_hooks(_leaf_hooks(root), grad)
         deliver(root, grad, True)
         return
     pending = {id(root._ctx): grad}  # dL/d(output of fn), by id(fn)
@@ -607,8 +766,8 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
             out_grad = pending.pop(id(fn), None)
             if out_grad is None:
                 continue
-            if hooks is not None and id(fn) in hooks:
-                out_grad = _run_hooks(id(fn), out_grad)
+            if hooked and fn._hooks is not None:
+                out_grad = _run_hooks(fn._hooks, out_grad)
             output = fn.output()
             if output is not None:
                 deliver(output, out_grad, False)
@@ -627,7 +786,7 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
                 if parent_grad.dtype != parent.dtype:
                     parent_grad = parent_grad.astype(parent.dtype)
                 if parent_fn is None:
-                    if hooks is not None and id(parent) in hooks:  # its hooks see the sum over its uses
+                    if hooked and _leaf_hooks(parent) is not None:  # its hooks see the sum over its uses
                         held = hooked_leaves.get(id(parent))
                         hooked_leaves[id(parent)] = (parent, parent_grad if held is None else held[1] + parent_grad)
                     else:
@@ -640,7 +799,7 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
                 fn.release()
         for leaf, leaf_grad in hooked_leaves.values():
             if capture is None or id(leaf) in capture:
-                deliver(leaf, _run_hooks(id(leaf), leaf_grad), True)
+                deliver(leaf, _run_hooks(_leaf_hooks(leaf), leaf_grad), True)
 
 
 def output_gradient(output, gradient, who: str):

@@ -1,6 +1,7 @@
-"""Functions of your own in PyTorch's form: ``forward(ctx, ...)``/``backward(ctx, ...)`` staticmethods on Tensors,
-run by ``MyOp.apply``: values and gradients against float64 NumPy references, gradcheck, the ctx API, the
-checks on what backward returns, and use inside a module's training step."""
+"""Functions of your own in PyTorch's form: ``forward(ctx, ...)``/``backward(ctx, ...)`` on Tensors (or PyTorch 2's
+``forward(...)`` with ``setup_context``), run by ``MyOp.apply``: values and gradients against float64 NumPy
+references, gradcheck, the ctx API (``mark_dirty`` included), the checks on what backward returns, and use inside a
+module's training step."""
 
 import gc
 import weakref
@@ -11,6 +12,7 @@ import pytest
 import nn
 import nn.functional as F
 import tensorlib as tl
+from tensorlib import autograd
 from tensorlib.autograd import Function
 
 rng = np.random.default_rng(0)
@@ -409,6 +411,223 @@ def test_ctx_misuse_is_refused_with_clear_errors():
     y = NoBackward.apply(x)  # as PyTorch: the forward runs; the missing backward shows when it is needed
     with pytest.raises(NotImplementedError, match="NoBackward has no backward: define it as a staticmethod"):
         y.sum().backward()
+
+
+class ScaledCube(Function):
+    """scale * x**3 in PyTorch 2's form: forward without ctx, setup_context to fill it."""
+
+    @staticmethod
+    def forward(x, scale=2.0):
+        return x * x * x * scale
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, scale = inputs
+        ctx.save_for_backward(x, output)
+        ctx.scale = scale
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, out = ctx.saved_tensors
+        return 3 * ctx.scale * x * x * grad, None
+
+
+class InPlaceAxpy(Function):
+    """x += alpha * y, written into x (``ctx.mark_dirty``); y is broadcast against x."""
+
+    @staticmethod
+    def forward(ctx, x, y, alpha):
+        x.add_(y * alpha)
+        ctx.mark_dirty(x)
+        ctx.alpha = alpha
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, grad * ctx.alpha, None
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_setup_context_form_values_and_gradients_match_the_reference(shape, dtype):
+    x = draw(shape, dtype)
+    weights = rng.standard_normal(shape)
+    xs = x.detach().numpy().astype(np.float64)
+    for out, scale in ((ScaledCube.apply(x, -0.5), -0.5), (ScaledCube.apply(x, scale=3.0), 3.0),
+                       (ScaledCube.apply(x), 2.0)):  # the default is an input too: backward returns its None
+        assert out.dtype == dtype and out.grad_fn.name == "ScaledCubeBackward"
+        np.testing.assert_allclose(out.detach().numpy(), scale * xs ** 3, **tolerance(dtype))
+        x.grad = None
+        (out * tl.tensor(weights, dtype=dtype)).sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), 3 * scale * xs ** 2 * weights, **tolerance(dtype))
+
+
+def test_setup_context_sees_the_bound_inputs_and_forward_s_output():
+    seen = []
+
+    class Split(Function):
+        @staticmethod
+        def forward(x, factor=3.0, *, offset=0.0):
+            return x * factor + offset, x - offset
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            seen.append((len(inputs), inputs[1], type(output).__name__, len(output), ctx.needs_input_grad,
+                         tl.is_grad_enabled()))
+            ctx.factor = inputs[1]
+
+        @staticmethod
+        def backward(ctx, ga, gb):
+            return ga * ctx.factor + gb, None
+
+    x = draw((3,), tl.float64)
+    a, b = Split.apply(x, offset=1.0)
+    (a + b).sum().backward()
+    assert seen == [(2, 3.0, "tuple", 2, (True, False), False)]
+    np.testing.assert_allclose(x.grad.numpy(), np.full(3, 4.0))
+    with pytest.raises(TypeError, match=r"Split.apply: too many positional arguments"):
+        Split.apply(x, 1.0, 2.0)
+
+
+def test_forward_and_backward_need_not_be_staticmethods():
+    """PyTorch calls them on the class: plain functions whose first parameter is ctx, and classmethods, work."""
+
+    class Plain(Function):
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return 2 * x * grad
+
+    class Classy(Function):
+        @classmethod
+        def forward(cls, ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @classmethod
+        def backward(cls, ctx, grad):
+            (x,) = ctx.saved_tensors
+            return 2 * x * grad
+
+    class Mixed(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return 2 * x * grad
+
+    x = draw((2, 3), tl.float64)
+    for op in (Plain, Classy, Mixed):
+        x.grad = None
+        y = op.apply(x)
+        assert y.grad_fn.name == f"{op.__name__}Backward"
+        y.sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), 2 * x.detach().numpy(), rtol=1e-12)
+        assert tl.gradcheck(op.apply, [x])
+
+
+def test_forward_with_ctx_and_setup_context_is_refused_when_defined():
+    with pytest.raises(TypeError, match=r"Both defines setup_context, so its forward takes the inputs only "
+                                        r"\(forward\(\*args\), without ctx\)"):
+        class Both(Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x
+
+            @staticmethod
+            def setup_context(ctx, inputs, output):
+                pass
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES[:3])
+def test_mark_dirty_changes_the_input_itself_and_takes_over_its_graph(shape, dtype):
+    x, y = draw(shape, dtype), draw(shape[-1:], dtype)
+    weights = rng.standard_normal(shape)
+    h = x * 1.5
+    version = h._version[0]
+    out = InPlaceAxpy.apply(h, y, 0.5)
+    assert out is h and h.grad_fn.name == "InPlaceAxpyBackward"
+    assert h._version[0] == version + 2  # add_ inside forward, then mark_dirty, as PyTorch counts
+    xs, ys = x.detach().numpy().astype(np.float64), y.detach().numpy().astype(np.float64)
+    np.testing.assert_allclose(h.detach().numpy(), 1.5 * xs + 0.5 * ys, **tolerance(dtype))
+    (out * tl.tensor(weights, dtype=dtype)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 1.5 * weights, **tolerance(dtype))
+    np.testing.assert_allclose(y.grad.numpy(), sum_to(0.5 * weights, y.shape), **tolerance(dtype))
+
+
+def test_mark_dirty_gradcheck_and_what_sees_the_new_value():
+    x, y = draw((2, 3), tl.float64), draw((3,), tl.float64)
+    assert tl.gradcheck(lambda a, b: InPlaceAxpy.apply(a * 1, b, -0.5), [x, y])
+    h = x * 2
+    h.retain_grad()
+    seen = []
+    autograd.register_hook(h, lambda g: seen.append("before"))
+    InPlaceAxpy.apply(h, y, 1.0)
+    autograd.register_hook(h, lambda g: seen.append("after"))
+    (h * 5).sum().backward()
+    assert seen == ["after", "before"]
+    np.testing.assert_allclose(h.grad.numpy(), np.full((2, 3), 5.0))  # the gradient of the new value only
+    h = x * 2
+    InPlaceAxpy.apply(h, y, 1.0)
+    (gh,) = autograd.grad((h * 3).sum(), h)
+    np.testing.assert_allclose(gh.numpy(), np.full((2, 3), 3.0))
+    plain = tl.zeros(2, 3, dtype=tl.float64)  # needs no grad, but y does: it joins the graph
+    assert InPlaceAxpy.apply(plain, y, 2.0) is plain and plain.requires_grad and not plain.is_leaf
+    with tl.no_grad():  # not recorded: an input that requires grad comes back as an alias sharing its data
+        alias = InPlaceAxpy.apply(x, y, 0.0)
+    assert alias is not x and not alias.requires_grad and np.shares_memory(alias.numpy(), x.detach().numpy())
+
+
+def test_mark_dirty_refusals():
+    class AddOne(Function):
+        @staticmethod
+        def forward(ctx, x):
+            x.add_(1)
+            ctx.mark_dirty(x)
+            return x
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+    class Forgets(AddOne):
+        @staticmethod
+        def forward(ctx, x):
+            x.add_(1)
+            ctx.mark_dirty(x)
+            return x * 2
+
+    class Stranger(AddOne):
+        @staticmethod
+        def forward(ctx, x):
+            y = x * 2
+            ctx.mark_dirty(y)
+            return y
+
+    x = draw((4,), tl.float64)
+    with pytest.raises(RuntimeError, match=r"AddOne: input 0 \(marked dirty\) is a leaf tensor that requires grad"):
+        AddOne.apply(x)
+    with pytest.raises(RuntimeError, match=r"AddOne: input 0 \(marked dirty\) is a view \(reshape"):
+        AddOne.apply((x * 1)[:2])
+    with pytest.raises(RuntimeError, match=r"Forgets.forward did not return input 0 \(marked dirty\): a Function "
+                                           "returns the inputs it changes in place"):
+        Forgets.apply(x * 1)
+    with pytest.raises(TypeError, match="mark_dirty takes input tensors, got int for argument 0"):
+        type("Op", (AddOne,), {"forward": staticmethod(lambda ctx, x: (ctx.mark_dirty(3), x * 2)[1])}).apply(x)
+    with pytest.warns(UserWarning, match="Stranger: ctx.mark_dirty got a tensor that is not an input of forward"):
+        Stranger.apply(x)
+    s = x.sin()
+    w = s * s  # saves s, which AddOne then changes
+    AddOne.apply(s)
+    with pytest.raises(RuntimeError, match="changed by an in-place operation"):
+        w.sum().backward()
 
 
 def test_built_in_instance_form_is_unchanged():
