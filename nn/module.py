@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import operator
 import warnings
 from collections import OrderedDict, namedtuple
@@ -11,7 +10,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 import tensorlib as tl
-from tensorlib.autograd import Function
+from tensorlib.autograd import Function, RemovableHandle
 from tensorlib.device import array_device, array_module, move, normalize_device
 
 
@@ -33,9 +32,6 @@ class Parameter(tl.Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
-_hook_ids = itertools.count()
-
-
 class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
     """What ``load_state_dict`` returns: the module's keys the state dict lacked and the state dict's keys the
     module does not have (both empty after a strict load)."""
@@ -46,27 +42,6 @@ class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpect
         if not self.missing_keys and not self.unexpected_keys:
             return "<All keys matched successfully>"
         return super().__repr__()
-
-
-class RemovableHandle:
-    """Returned by the ``register_*_hook`` methods: ``remove()`` takes the hook off (and out of ``extra``, the
-    sets that record how it is called); as a context manager, the hook is removed when the ``with`` block
-    ends."""
-
-    def __init__(self, hooks: dict, extra: tuple = ()):
-        self.id = next(_hook_ids)
-        self.hooks, self.extra = hooks, extra
-
-    def remove(self):
-        self.hooks.pop(self.id, None)
-        for table in self.extra:
-            table.discard(self.id)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.remove()
 
 
 def _add_hook(hooks: OrderedDict, hook, prepend: bool, flags=()) -> RemovableHandle:
@@ -550,12 +525,6 @@ def _enclose(name: str, extra_lines: list, child_lines: list) -> str:
     return f"{name}(\n  " + "\n  ".join(lines) + "\n)"
 
 
-def _raw(value):
-    if isinstance(value, tl.Tensor):
-        return value.data
-    return value
-
-
 def _is_array(value) -> bool:
     """A NumPy array or scalar, or an array of the "cuda" device."""
     return isinstance(value, (np.ndarray, np.generic)) or array_device(value) == "cuda"
@@ -577,57 +546,22 @@ def _assigned(value, current):
     return tensor.detach() if tensor.requires_grad else tensor
 
 
-class _GradientGate(Function):
-    """Identity on ``tensor`` that hands its gradient to ``collector`` instead of passing it on; the gradient it
-    returns goes to ``token``, made by the ``_GradientGather`` of the same collector, so that the gather's
-    backward runs after every gate's (the graph is walked in reverse topological order)."""
+class BackwardHookFunction(Function):
+    """Identity on ``tensors``, through which the module's backward hooks see gradients: it returns stand-ins
+    sharing their data and version count (an in-place change through one is seen by the graph that made its
+    tensor), and its backward hands the gradients of all of them at once to ``complete`` (a tuple, None for a
+    stand-in no gradient reached) and passes on the tuple that returns. The stand-ins' ``grad_fn`` is
+    ``BackwardHookFunctionBackward``, as in PyTorch."""
 
-    def forward(self, tensor, token, *, collector, index):
-        self.collector, self.index = collector, index
-        self.token_dtype = token.dtype
-        return tensor
+    @staticmethod
+    def forward(ctx, complete, *tensors):
+        ctx.complete = complete
+        ctx.set_materialize_grads(False)
+        return tuple(tensor.detach() for tensor in tensors)
 
-    def backward(self, grad):
-        self.collector.gradients[self.index] = grad
-        return None, array_module(grad).zeros((), dtype=self.token_dtype)
-
-
-class _GradientGather(Function):
-    """Takes the tensors that ``_GradientGate`` s will stand in for and gives a token (a 0-d array) that every
-    gate depends on. Its backward runs once, after all the gates': it passes the gradients they collected to
-    ``collector.complete``, and what that returns to the tensors."""
-
-    def forward(self, *tensors, collector):
-        self.collector = collector
-        return array_module(tensors[0]).zeros((), dtype=tensors[0].dtype)
-
-    def backward(self, grad):
-        gradients = tuple(self.collector.gradients)
-        self.collector.gradients = [None] * len(gradients)
-        return self.collector.complete(gradients)
-
-
-class _GradientCollector:
-    """The gradients of a group of tensors, gathered by one backward step each, and what to do with them."""
-
-    def __init__(self, count: int, complete):
-        self.gradients = [None] * count
-        self.complete = complete
-
-
-def _gate(tensors: list, complete) -> list:
-    """Stand-ins for ``tensors`` (which require grad) through which gradients flow unchanged, except that
-    ``complete(gradients)`` sees the gradients of all of them at once (a tuple of raw arrays, None for a tensor no
-    gradient reached) and returns those to pass on. A stand-in shares its tensor's data and version count, so an
-    in-place change through it is seen by the graph that made the tensor."""
-    collector = _GradientCollector(len(tensors), complete)
-    token = _GradientGather.apply(*tensors, collector=collector)
-    gated = []
-    for index, tensor in enumerate(tensors):
-        stand_in = _GradientGate.apply(tensor, token, collector=collector, index=index)
-        stand_in._version_cell = tensor._version
-        gated.append(stand_in)
-    return gated
+    @staticmethod
+    def backward(ctx, *gradients):
+        return (None, *ctx.complete(gradients))
 
 
 class _BackwardHooks:
@@ -648,7 +582,7 @@ class _BackwardHooks:
         self.input_positions = [i for i, arg in enumerate(args) if isinstance(arg, tl.Tensor) and arg.requires_grad]
         if not self.input_positions:
             return args
-        gated = _gate([args[i] for i in self.input_positions], self._input_gradients)
+        gated = BackwardHookFunction.apply(self._input_gradients, *(args[i] for i in self.input_positions))
         args = list(args)
         for position, stand_in in zip(self.input_positions, gated):
             args[position] = stand_in
@@ -663,7 +597,7 @@ class _BackwardHooks:
         if not positions:
             return result
         self.outputs, self.output_positions = outputs, positions
-        gated = _gate([outputs[i] for i in positions], self._output_gradients)
+        gated = BackwardHookFunction.apply(self._output_gradients, *(outputs[i] for i in positions))
         outputs = list(outputs)
         for position, stand_in in zip(positions, gated):
             outputs[position] = stand_in
@@ -691,7 +625,7 @@ class _BackwardHooks:
                                                  and all(g is None for g in replaced)):
                     raise RuntimeError(f"a full backward hook of {type(self.module).__name__} returned gradients "
                                        "for its inputs, but none of them requires grad: it must return None")
-        return tuple(_raw(grad_output[i]) for i in self.output_positions)
+        return tuple(grad_output[i] for i in self.output_positions)
 
     def _input_gradients(self, gradients: tuple) -> tuple:
         """Backward reached the inputs: the full hooks see the input and output gradients and may replace the
@@ -708,15 +642,15 @@ class _BackwardHooks:
                 grad_input = _checked_gradients(replaced, grad_input, self.args, self.input_positions,
                                                 f"a full backward hook of {type(self.module).__name__}", "grad_input")
         self.grad_outputs = None
-        return tuple(_raw(grad_input[i]) for i in self.input_positions)
+        return tuple(grad_input[i] for i in self.input_positions)
 
 
 def _as_tensors(gradients: tuple, positions: list, count: int) -> tuple:
-    """A hook's view of ``gradients`` (raw arrays for the tensors at ``positions``): Tensors at those positions of
-    a tuple of ``count`` entries, None elsewhere and where no gradient arrived."""
+    """A hook's view of ``gradients`` (those of the tensors at ``positions``): a tuple of ``count`` entries with
+    them at those positions, None elsewhere."""
     full = [None] * count
     for position, gradient in zip(positions, gradients):
-        full[position] = None if gradient is None else tl.Tensor._make(gradient)
+        full[position] = gradient
     return tuple(full)
 
 

@@ -1,7 +1,9 @@
 """Module hooks: forward pre-hooks and hooks (kwargs, order, always_call) and full backward (pre-)hooks, whose
 gradients are checked against NumPy references and by finite differences."""
 
+import gc
 import warnings
+import weakref
 
 import numpy as np
 import pytest
@@ -89,6 +91,20 @@ def test_handles_remove_once_and_forget_how_the_hook_was_called():
         linear.register_forward_hook(3)
 
 
+def test_module_and_tensor_hooks_share_one_handle_type_which_holds_its_tables_weakly():
+    linear = nn.Linear(2, 2)
+    handle = linear.register_forward_hook(lambda m, args, out: None, always_call=True)
+    tensor_handle = tl.autograd.register_hook(linear.weight, lambda g: g)
+    assert type(handle) is type(tensor_handle) is tl.autograd.RemovableHandle
+    assert handle.id != tensor_handle.id
+    alive = weakref.ref(linear)
+    del linear
+    gc.collect()
+    assert alive() is None  # the handles do not keep the module (or its weight) alive
+    handle.remove()
+    tensor_handle.remove()
+
+
 # ---- full backward hooks ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", [tl.float32, tl.float64])
 @pytest.mark.parametrize("batch, features, outputs", [(1, 3, 2), (4, 5, 7), (6, 1, 3)])
@@ -104,6 +120,7 @@ def test_linear_backward_hooks_see_the_gradients(batch, features, outputs, dtype
     (linear(x) * tl.tensor(r_np, dtype=dtype)).sum().backward()
     grad_input, grad_output = seen["full"]
     assert seen["pre"][0] is grad_output[0] and len(grad_input) == 1 and len(grad_output) == 1
+    assert linear(x).grad_fn.name == "BackwardHookFunctionBackward"  # PyTorch's name
     assert grad_output[0].dtype == dtype and grad_input[0].dtype == dtype
     tolerance = 1e-4 if dtype == tl.float32 else 1e-12
     np.testing.assert_allclose(grad_output[0].numpy(), r_np, rtol=tolerance, atol=tolerance)
