@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from nn.optim.optimizer import Optimizer, check_betas, check_non_negative
 from tensorlib.device import array_module
+from tensorlib.tensor import get_default_dtype
 
 
 class NAdam(Optimizer):
     """PyTorch's NAdam (Dozat, 2016). At step ``t`` (from 1) the momentum coefficient is
     ``mu_t = beta1 * (1 - 0.96 ** (t * momentum_decay) / 2)`` and ``mu_product`` (kept in the state) is
-    ``mu_1 * ... * mu_t``. ``m`` and ``v`` average the gradient and its square as in Adam;
-    ``denom = sqrt(v / (1 - beta2**t)) + eps`` and
+    ``mu_1 * ... * mu_t``, rounded to float32 at each step unless the default dtype is float64 (PyTorch keeps it
+    as a 0-d tensor of the default dtype, whatever the parameters' dtype). ``m`` and ``v`` average the gradient
+    and its square as in Adam; ``denom = sqrt(v / (1 - beta2**t)) + eps`` and
     ``p -= lr * (1 - mu_t) / (1 - mu_product) * g / denom + lr * mu_{t+1} / (1 - mu_product * mu_{t+1}) * m / denom``.
 
     ``weight_decay`` adds ``weight_decay * p`` to the gradient, or with ``decoupled_weight_decay`` shrinks
@@ -33,7 +37,12 @@ class NAdam(Optimizer):
         (beta1, beta2), lr, momentum_decay = group["betas"], group["lr"], group["momentum_decay"]
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
-        state["mu_product"] = mu_product = state.get("mu_product", 1.0) * mu
+        mu_product = state.get("mu_product", 1.0)
+        if get_default_dtype() == np.float32:  # mu rounded to float32 and multiplied in float32, as PyTorch
+            mu_product = float(np.float32(mu_product) * np.float32(mu))
+        else:
+            mu_product *= mu
+        state["mu_product"] = mu_product
         return {"grad_step": lr * (1.0 - mu) / (1.0 - mu_product),
                 "avg_step": lr * mu_next / (1.0 - mu_product * mu_next),
                 "bias_correction2": 1 - beta2**step, "decay": 1 - lr * group["weight_decay"],

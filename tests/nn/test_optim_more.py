@@ -211,3 +211,39 @@ def test_bad_hyper_parameters_name_the_argument_value_and_range(make, message):
 @pytest.mark.parametrize("cls", [SGD, Adam, AdamW, Adagrad, Adadelta, Adamax, NAdam, RAdam])
 def test_maximize_is_keyword_only_as_in_pytorch(cls):
     assert inspect.signature(cls).parameters["maximize"].kind is inspect.Parameter.KEYWORD_ONLY
+
+
+@pytest.mark.parametrize("default_dtype", [tl.float32, tl.float64])
+def test_nadam_keeps_mu_product_in_the_default_dtype(default_dtype):
+    """PyTorch keeps mu_product as a 0-d tensor of the default dtype, whatever the parameters' dtype: with
+    float32 by default, mu is rounded to float32 and the running product multiplied in float32."""
+    rng = np.random.default_rng(3)
+    start, grads = rng.standard_normal((5, 4)), rng.standard_normal((30, 5, 4))
+    lr, beta1, beta2, eps, momentum_decay = 0.01, 0.9, 0.999, 1e-8, 4e-3
+
+    def reference(rounded):
+        p, m, v, product = start.copy(), np.zeros_like(start), np.zeros_like(start), 1.0
+        for t, g in enumerate(grads, start=1):
+            mu, mu_next = (beta1 * (1 - 0.5 * 0.96 ** (step * momentum_decay)) for step in (t, t + 1))
+            product = float(np.float32(product) * np.float32(mu)) if rounded else product * mu
+            m = beta1 * m + (1 - beta1) * g
+            v = beta2 * v + (1 - beta2) * g * g
+            denom = np.sqrt(v / (1 - beta2**t)) + eps
+            p = p - lr * (1 - mu) / (1 - product) * g / denom - lr * mu_next / (1 - product * mu_next) * m / denom
+        return p, product
+
+    previous = tl.get_default_dtype()
+    tl.set_default_dtype(default_dtype)
+    try:
+        param = tl.tensor(start, dtype=tl.float64, requires_grad=True)
+        optimizer = NAdam([param], lr=lr)
+        for g in grads:
+            param.grad = tl.tensor(g, dtype=tl.float64)
+            optimizer.step()
+    finally:
+        tl.set_default_dtype(previous)
+    want, product = reference(rounded=default_dtype == tl.float32)
+    other, _ = reference(rounded=default_dtype != tl.float32)
+    assert optimizer.state[param]["mu_product"] == product
+    np.testing.assert_allclose(param.detach().numpy(), want, rtol=1e-14, atol=1e-15)
+    assert np.abs(other - want).max() > 1e-12  # the rounding is visible at this tolerance
