@@ -923,10 +923,14 @@ def _check_targets(input, target):
                          f"(expected target shape {expected})")
 
 
-def _check_class_weight(weight, classes):
-    if weight is not None and weight.shape != (classes,):
+def _check_class_weight(weight, classes, input):
+    if weight is None:
+        return
+    if weight.shape != (classes,):
         raise ValueError(f"weight must be a 1-D tensor with one entry per class ({classes} classes), "
                          f"got shape {weight.shape}")
+    if weight.dtype != input.dtype:  # PyTorch refuses it too ("expected scalar type ...")
+        raise RuntimeError(f"weight must have the input's dtype {input.dtype}, got {weight.dtype}")
 
 
 def _target_weights(input, target, weight, ignore_index):
@@ -968,7 +972,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     ignored gives a NaN loss and a zero gradient; targets whose weights sum to 0 give NaN in both.
     """
     _check_reduction(reduction)
-    _check_class_weight(weight, input.shape[1] if input.ndim > 1 else input.shape[0])
+    _check_class_weight(weight, input.shape[1] if input.ndim > 1 else input.shape[0], input)
     return _nll(input, target, weight, ignore_index, reduction)[0]
 
 
@@ -1002,7 +1006,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
     class_dim = 1 if input.ndim > 1 else 0
     classes = input.shape[class_dim]
-    _check_class_weight(weight, classes)
+    _check_class_weight(weight, classes, input)
     if weight is None and not label_smoothing and input.ndim == 2 and target.dtype.kind in "iu":
         _check_targets(input, target)
         return softmax_cross_entropy(input, target, ignore_index, reduction)  # one fused op (kernels/softmax_xent)
@@ -1084,8 +1088,9 @@ def _check_same_shape(function, input, target):
         raise ValueError(f"{function}: target shape {target.shape} must equal input shape {input.shape}")
 
 
-def _check_broadcasts_to_input(function, name, value, input):
-    """``value`` (a weight) must broadcast to the input's shape without enlarging it."""
+def _weight_for_input(function, name, value, input):
+    """``value`` (a weight), which must broadcast to the input's shape without enlarging it, in the input's
+    dtype (PyTorch computes the loss in the input's dtype whatever the weight's)."""
     try:
         fits = np.broadcast_shapes(value.shape, input.shape) == input.shape
     except ValueError:
@@ -1093,6 +1098,7 @@ def _check_broadcasts_to_input(function, name, value, input):
     if not fits:
         raise ValueError(f"{function}: {name} of shape {value.shape} does not broadcast to the input shape "
                          f"{input.shape}")
+    return value if value.dtype == input.dtype else value.to(input.dtype)
 
 
 def _check_probabilities(function, name, tensor):
@@ -1140,7 +1146,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
         raise TypeError(f"binary_cross_entropy needs floating-point input and target of the same dtype, got "
                         f"input {input.dtype} and target {target.dtype}")
     if weight is not None:
-        _check_broadcasts_to_input("binary_cross_entropy", "weight", weight, input)
+        weight = _weight_for_input("binary_cross_entropy", "weight", weight, input)
     _check_probabilities("binary_cross_entropy", "input", input)
     _check_probabilities("binary_cross_entropy", "target", target)
     losses = _BinaryCrossEntropy.apply(input, target)
@@ -1156,9 +1162,10 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     weighs the positive term, one entry per class along the last dim."""
     _check_reduction(reduction)
     _check_same_shape("binary_cross_entropy_with_logits", input, target)
-    for name, value in (("weight", weight), ("pos_weight", pos_weight)):
-        if value is not None:
-            _check_broadcasts_to_input("binary_cross_entropy_with_logits", name, value, input)
+    if weight is not None:
+        weight = _weight_for_input("binary_cross_entropy_with_logits", "weight", weight, input)
+    if pos_weight is not None:
+        pos_weight = _weight_for_input("binary_cross_entropy_with_logits", "pos_weight", pos_weight, input)
     log_sigmoid = logsigmoid(input)
     if pos_weight is not None:
         log_sigmoid = ((pos_weight - 1) * target + 1) * log_sigmoid

@@ -143,7 +143,7 @@ def test_targets_of_zero_total_weight_give_nan_where_pytorch_does():
     entries, and 0 for the ignored target."""
     rng = np.random.default_rng(5)
     inputs = tl.tensor(log_softmax(rng.standard_normal((3, 4))), requires_grad=True)
-    loss = F.nll_loss(inputs, tl.tensor([0, 1, -100]), tl.tensor([0.0, 0.0, 1.0, 1.0]))
+    loss = F.nll_loss(inputs, tl.tensor([0, 1, -100]), tl.tensor([0.0, 0.0, 1.0, 1.0], dtype=tl.float64))
     assert np.isnan(loss.item())
     with np.errstate(invalid="ignore"):  # 0 * inf in the backward: the NaN PyTorch gives too
         loss.backward()
@@ -444,3 +444,22 @@ def test_bce_with_logits_pos_weight_is_a_buffer():
     logits, target = tl.tensor([[0.3, -1.2]]), tl.tensor([[1.0, 0.0]])
     expected = F.binary_cross_entropy_with_logits(logits, target, pos_weight=tl.tensor([2.0, 0.5]))
     np.testing.assert_allclose(loss(logits, target).item(), expected.item())
+
+
+def test_weights_of_another_dtype():
+    """As PyTorch: BCE losses are computed in the input's dtype whatever the weights'; the class-index losses
+    refuse a class weight of another dtype."""
+    rng = np.random.default_rng(9)
+    x = tl.tensor(rng.standard_normal((3, 4)), dtype=tl.float32)
+    y = tl.tensor(rng.uniform(size=(3, 4)), dtype=tl.float32)
+    w64 = tl.tensor(rng.uniform(0.5, 2.0, 4))
+    for loss in (F.binary_cross_entropy_with_logits(x, y, pos_weight=w64),
+                 F.binary_cross_entropy_with_logits(x, y, weight=w64),
+                 F.binary_cross_entropy(x.sigmoid(), y, weight=w64)):
+        assert loss.dtype == tl.float32
+    expected = F.binary_cross_entropy_with_logits(x, y, weight=w64.to(tl.float32))
+    np.testing.assert_allclose(F.binary_cross_entropy_with_logits(x, y, weight=w64).item(), expected.item())
+    labels = tl.tensor([0, 1, 3])
+    for loss in (F.cross_entropy, F.nll_loss):
+        with pytest.raises(RuntimeError, match="weight must have the input's dtype float32, got float64"):
+            loss(x, labels, weight=w64)
