@@ -63,7 +63,10 @@ class DistributedSampler:
 class DistributedShard(Dataset):
     """The samples of ``sampler.dataset`` that ``sampler`` gives this rank in the current epoch, in its order.
 
-    Use it with ``DataLoader(..., shuffle=False)``; ``set_epoch(epoch)`` moves to another epoch's shard.
+    Use it with ``DataLoader(..., shuffle=False)``; ``set_epoch(epoch)`` moves to another epoch's shard. A
+    ``DataLoader`` maps its positions to ``base_indices`` itself, in the calling process, when an epoch starts,
+    and fetches from the base dataset: its worker processes, which hold a copy of the shard made when they
+    started (once, with ``persistent_workers``), never need the current epoch's.
     """
 
     def __init__(self, dataset, sampler: DistributedSampler):
@@ -73,6 +76,12 @@ class DistributedShard(Dataset):
     def set_epoch(self, epoch: int):
         self.sampler.set_epoch(epoch)
         self._indices = self.sampler.indices()
+
+    @property
+    def base_indices(self) -> np.ndarray:
+        """The index in ``dataset`` of each sample of the current epoch's shard: sample ``i`` is
+        ``dataset[base_indices[i]]``."""
+        return self._indices
 
     def __getitem__(self, index):
         return self.dataset[int(self._indices[index])]

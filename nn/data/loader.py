@@ -3,19 +3,25 @@ or with the next batch prepared on a thread."""
 
 from __future__ import annotations
 
+import collections.abc
 import itertools
 import multiprocessing
 import numbers
 import queue
+import random
+import sys
 import threading
 import time
 
 import numpy as np
 
+from kernels import device_arrays
 from nn.data.collate import default_collate, default_convert
+from nn.data.distributed import DistributedShard
 from nn.data.sampler import BatchSampler, RandomSampler, SequentialSampler
 from nn.data.worker import _POLL_S, WorkerPool, unpack
-from tensorlib.random import generator_or_default
+from tensorlib import Tensor
+from tensorlib.random import generator_or_default, get_rng_state, set_rng_state
 
 
 class DataLoader:
@@ -42,8 +48,15 @@ class DataLoader:
       ``generator`` (or the global one) plus the worker's id, so they differ from ``num_workers=0``'s.
       Workers are forked (``multiprocessing_context`` picks another start method; the dataset and
       ``collate_fn`` must then be picklable); they get a copy of the dataset as it is when they start:
-      each epoch, or once with ``persistent_workers``. Batches cross a pipe pickled, so they must be CPU
-      data: move them to the GPU in the training loop.
+      each epoch, or once with ``persistent_workers``. A ``DistributedShard`` is the exception: its current
+      epoch (``set_epoch``) is mapped to base-dataset indices here, so even persistent workers follow it.
+      Batches cross a pipe pickled, so they must be CPU data: move them to the GPU in the training loop.
+      Forked workers refuse a dataset whose samples hold data on "cuda" (a forked process cannot use its
+      parent's CUDA context): once CuPy is loaded (or under the simulator) the first sample of the epoch is
+      fetched in this process to check it before the workers start, leaving the random generators as they were.
+    - Every ``iter(loader)`` draws one base seed for the workers from ``generator`` (or the global generator),
+      as PyTorch does, even with ``num_workers=0``: the shuffles that follow are the same whatever
+      ``num_workers`` is.
     - ``pin_memory`` (and ``pin_memory_device``) are accepted and change nothing: batches are never pinned.
     - ``prefetch`` (tensorlib's own, with ``num_workers=0``): a daemon thread prepares the next batch while the
       caller works on the current one; its exceptions are raised in the caller, and it stops when the iterator
@@ -94,22 +107,26 @@ class DataLoader:
         # As in PyTorch, every epoch draws the workers' base seed, with or without workers: the draws of the
         # sampler that follow, and so the batches, do not depend on num_workers.
         base_seed = int(generator_or_default(self.generator).integers(2**63))
-        index_batches = iter(self.batch_sampler if self.batch_sampler is not None else self.sampler)
-        fetch = _Fetcher(self.dataset, self.batch_sampler is not None, self.collate_fn)
+        batched = self.batch_sampler is not None
+        index_batches = iter(self.batch_sampler if batched else self.sampler)
+        dataset = self.dataset
+        if isinstance(dataset, DistributedShard):  # this epoch's shard, resolved here rather than in the workers
+            dataset, index_batches = dataset.dataset, _base_indices(dataset.base_indices, index_batches, batched)
+        fetch = _Fetcher(dataset, batched, self.collate_fn)
         if self.num_workers:
-            pool = self._worker_pool(fetch, base_seed)
+            if self._pool is not None and not self._pool.closed:
+                pool = self._pool
+            else:
+                index_batches = _refuse_device_data_in_forked_workers(self._context, self.num_workers, fetch,
+                                                                      index_batches)
+                pool = WorkerPool(self._context, fetch, self.dataset, self.num_workers, base_seed,
+                                  self.worker_init_fn)
+                if self.persistent_workers:
+                    self._pool = pool
             return _WorkerIterator(pool, index_batches, self, owns_pool=not self.persistent_workers)
         if self.prefetch:
             return _PrefetchIterator(fetch, index_batches)
         return map(fetch, index_batches)
-
-    def _worker_pool(self, fetch, base_seed: int) -> WorkerPool:
-        if self._pool is not None and not self._pool.closed:
-            return self._pool
-        pool = WorkerPool(self._context, fetch, self.num_workers, base_seed, self.worker_init_fn)
-        if self.persistent_workers:
-            self._pool = pool
-        return pool
 
     def __del__(self):
         if getattr(self, "_pool", None) is not None:
@@ -162,6 +179,63 @@ def _context(multiprocessing_context, num_workers: int):
         raise TypeError(f"multiprocessing_context option should be a valid context object or a string specifying "
                         f"the start method, but got multiprocessing_context={multiprocessing_context!r}")
     return multiprocessing_context
+
+
+def _base_indices(base_indices: np.ndarray, index_batches, batched: bool):
+    """The sampler's positions in a ``DistributedShard`` -> the indices of its base dataset, with the shard's
+    epoch as it is now."""
+    if batched:
+        return (base_indices[np.asarray(indices, dtype=np.int64)].tolist() for indices in index_batches)
+    return (int(base_indices[index]) for index in index_batches)
+
+
+def _refuse_device_data_in_forked_workers(context, num_workers: int, fetch, index_batches):
+    """``index_batches`` unchanged; raises if forked workers would load data on "cuda".
+
+    A forked process cannot use its parent's CUDA context, so forked workers must only handle host data.
+    Where device arrays can exist at all (CuPy imported, or the simulator), the first sample of the epoch is
+    fetched here to look at it, leaving the random generators as they were; one that cannot be fetched outside
+    a worker (it asks ``get_worker_info()``, say) is left to the workers.
+    """
+    if context.get_start_method() != "fork" or not (device_arrays.simulating() or "cupy" in sys.modules):
+        return index_batches
+    first = next(index_batches, None)
+    if first is None:
+        return index_batches
+    index_batches = itertools.chain([first], index_batches)
+    indices = first if fetch.batched else [first]
+    if not len(indices):
+        return index_batches
+    random_state, generator_state = random.getstate(), get_rng_state()
+    try:
+        sample = fetch.dataset[indices[0]]
+    except Exception:
+        sample = None
+    finally:
+        random.setstate(random_state)
+        set_rng_state(generator_state)
+    device_data = _device_data_in(sample)
+    if device_data is not None:
+        raise RuntimeError(
+            f"num_workers={num_workers} forks worker processes, but the dataset's sample {indices[0]} holds a "
+            f"{device_data} on 'cuda', and a forked process cannot use its parent's CUDA context: keep the dataset "
+            f"on the CPU and move each batch to the GPU in the training loop, load in this process "
+            f"(num_workers=0), or start the workers without forking (multiprocessing_context='spawn')")
+    return index_batches
+
+
+def _device_data_in(sample) -> str | None:
+    """The type name of the first tensor or array on "cuda" in a sample (nested in tuples, lists and mappings),
+    or None."""
+    if isinstance(sample, Tensor):
+        return "Tensor" if device_arrays.is_device_array(sample.data) else None
+    if device_arrays.is_device_array(sample):
+        return type(sample).__name__
+    if isinstance(sample, collections.abc.Mapping):
+        sample = list(sample.values())
+    if isinstance(sample, (tuple, list)):
+        return next((found for item in sample if (found := _device_data_in(item)) is not None), None)
+    return None
 
 
 class _Fetcher:

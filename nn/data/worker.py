@@ -55,10 +55,11 @@ class WorkerPool:
 
     ``epoch`` tells the batches of successive iterations apart: a pool kept across epochs
     (``persistent_workers``) may still be answering tasks of an iteration that was abandoned; the current
-    iteration skips those answers.
+    iteration skips those answers. ``dataset`` is what ``get_worker_info().dataset`` gives: the loader's, which
+    ``fetch`` reads through or, for a ``DistributedShard``, around (from its base dataset).
     """
 
-    def __init__(self, context, fetch, num_workers: int, base_seed: int, worker_init_fn):
+    def __init__(self, context, fetch, dataset, num_workers: int, base_seed: int, worker_init_fn):
         self.epoch, self.closed = 0, False
         self.results = context.Queue()
         self._done = context.Event()  # set by close(): workers drop the tasks still queued
@@ -67,7 +68,7 @@ class WorkerPool:
         for worker_id in range(num_workers):
             process = context.Process(
                 target=_worker_loop, name=f"nn.data worker {worker_id}", daemon=True,
-                args=(fetch, self._tasks[worker_id], self.results, self._done, worker_id, num_workers,
+                args=(fetch, dataset, self._tasks[worker_id], self.results, self._done, worker_id, num_workers,
                       base_seed + worker_id, worker_init_fn, os.getpid()))
             process.start()
             self.processes.append(process)
@@ -94,9 +95,12 @@ class WorkerPool:
         if self.closed:
             return
         self.closed = True
-        self._done.set()
-        for tasks in self._tasks:
-            tasks.put(None)  # wakes a worker waiting for a task
+        self._done.set()  # each worker sees it within _POLL_S
+        if not sys.is_finalizing():
+            # Wake the workers now. Not at interpreter exit: a first put starts the queue's feeder thread,
+            # and threads no longer run then, so the put would wait for it forever.
+            for tasks in self._tasks:
+                tasks.put(None)
         deadline = time.monotonic() + (_JOIN_S if wait else 0)
         for process in self.processes:
             process.join(max(deadline - time.monotonic(), 0))
@@ -109,11 +113,11 @@ class WorkerPool:
             channel.close()
 
 
-def _worker_loop(fetch, tasks, results, done, worker_id, num_workers, seed, worker_init_fn, parent_pid):
+def _worker_loop(fetch, dataset, tasks, results, done, worker_id, num_workers, seed, worker_init_fn, parent_pid):
     global _worker_info
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     results.cancel_join_thread()  # at exit, do not wait to flush answers that nobody will read
-    _worker_info = WorkerInfo(worker_id, num_workers, seed, fetch.dataset)
+    _worker_info = WorkerInfo(worker_id, num_workers, seed, dataset)
     tl.manual_seed(seed)
     random.seed(seed)
     setup_failure = None
@@ -126,8 +130,8 @@ def _worker_loop(fetch, tasks, results, done, worker_id, num_workers, seed, work
         try:
             task = tasks.get(timeout=_POLL_S)
         except queue.Empty:
-            if os.getppid() != parent_pid:
-                return  # the main process died without stopping us
+            if done.is_set() or os.getppid() != parent_pid:
+                return  # closed without a wake-up (at the main process's exit), or the main process died
             continue
         if task is None or done.is_set():
             return

@@ -2,8 +2,13 @@
 its worker processes."""
 
 import gc
+import multiprocessing
 import os
+import pathlib
 import pickle
+import subprocess
+import sys
+import textwrap
 import time
 
 import numpy as np
@@ -12,8 +17,8 @@ import pytest
 import tensorlib as tl
 from nn import init
 from nn.data import (
-    BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler, SubsetRandomSampler, TensorDataset,
-    WeightedRandomSampler, get_worker_info, random_split,
+    BatchSampler, DataLoader, Dataset, DistributedSampler, DistributedShard, RandomSampler, SequentialSampler,
+    SubsetRandomSampler, TensorDataset, WeightedRandomSampler, get_worker_info, random_split,
 )
 from tensorlib.random import Generator
 
@@ -382,3 +387,109 @@ def test_worker_batches_cross_as_pickles():
     batch = next(iter(DataLoader(TensorDataset(tl.arange(6)), batch_size=3, num_workers=1)))
     assert isinstance(batch[0], tl.Tensor) and batch[0].dtype == tl.int64
     assert pickle.loads(pickle.dumps(batch))[0].numpy().tolist() == [0, 1, 2]
+
+
+def test_persistent_workers_follow_the_epochs_of_a_distributed_shard():
+    dataset = TensorDataset(tl.arange(10))
+
+    def epochs(batch_size, **workers):
+        sampler = DistributedSampler(dataset, num_replicas=2, rank=1, seed=4)
+        loader = DataLoader(DistributedShard(dataset, sampler), batch_size=batch_size, **workers)
+        seen = []
+        for e in range(3):
+            loader.dataset.set_epoch(e)  # as the Trainer does before each epoch
+            samples = [np.atleast_1d(batch[0].numpy()).tolist() for batch in loader]
+            seen.append(sum(samples, []))
+            assert seen[-1] == sampler.indices().tolist()
+        return seen
+
+    expected = epochs(2)
+    assert len({tuple(shard) for shard in expected}) == 3  # the shard changes with the epoch
+    assert epochs(2, num_workers=2, persistent_workers=True) == expected
+    assert epochs(None, num_workers=2, persistent_workers=True) == expected
+
+
+class FirstWaits(Dataset):
+    """Sample 0 waits in a worker (up to 10 s) until the main process sets ``go``; the others come at once."""
+
+    def __init__(self, n):
+        self.n, self.go = n, multiprocessing.get_context("fork").Event()
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, index):
+        if index == 0 and get_worker_info() is not None:
+            self.go.wait(10)
+        return index
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="the event reaches forked workers")
+def test_out_of_order_loading_hands_out_a_batch_as_soon_as_it_is_ready():
+    dataset = FirstWaits(4)
+    iterator = iter(DataLoader(dataset, num_workers=2, in_order=False))
+    first = next(iterator)  # worker 0 is stuck on batch 0: worker 1's batch 1 comes first
+    dataset.go.set()
+    assert first.tolist() == [1] and sorted(batch.item() for batch in iterator) == [0, 2, 3]
+
+
+def test_a_loader_alive_at_interpreter_exit_lets_it_exit():
+    """Loaders whose workers never got a task, still referenced when the interpreter exits (their close()
+    runs during finalisation, where no new thread can start): the process exits at once, its workers reaped."""
+    script = textwrap.dedent("""
+        import faulthandler
+        faulthandler.dump_traceback_later(8, exit=True)  # a hang fails with the stack instead of blocking
+        import tensorlib as tl
+        from nn.data import DataLoader, TensorDataset
+        persistent = DataLoader(TensorDataset(tl.arange(4)), batch_size=4, num_workers=2, persistent_workers=True)
+        print([batch[0].tolist() for batch in persistent])
+        iterator = iter(DataLoader(TensorDataset(tl.arange(4)), batch_size=4, num_workers=2))
+        print(next(iterator)[0].tolist())
+        print(*[p.pid for p in persistent._pool.processes + iterator._pool.processes])
+    """)
+    root = pathlib.Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=15, env=env)
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started < 8
+    lines = done.stdout.splitlines()
+    assert lines[:2] == ["[[0, 1, 2, 3]]", "[0, 1, 2, 3]"]
+    pids = [int(pid) for pid in lines[2].split()]
+    deadline = time.monotonic() + 2
+    while any(os.path.exists(f"/proc/{pid}") for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in pids), "a worker outlived its main process"
+
+
+class RandomSamples(Dataset):
+    """Sample i: (i, a draw from the global generator), on ``device``."""
+
+    def __init__(self, n, device):
+        self.n, self.device = n, device
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, index):
+        return tl.tensor(index, device=self.device), tl.rand(()).item()
+
+
+def test_forked_workers_refuse_a_dataset_of_device_data(tier):
+    with pytest.raises(RuntimeError, match="num_workers=2 forks worker processes, but the dataset's sample 0 holds "
+                                           "a Tensor on 'cuda'.*multiprocessing_context='spawn'"):
+        list(DataLoader(TensorDataset(tl.arange(6, device="cuda")), batch_size=2, num_workers=2))
+    raw = tl.arange(3, device="cuda").data  # a CuPy array on a GPU, a simulated device array in the simulator
+    with pytest.raises(RuntimeError, match=f"num_workers=1 .*sample 2 holds a {type(raw).__name__} on 'cuda'"):
+        iter(DataLoader([{"x": [1, 2]}, {"x": [3, 4]}, {"x": [5, raw]}], batch_size=None, num_workers=1,
+                        sampler=[2, 0, 1]))
+    assert [batch[0].tolist() for batch in DataLoader(RandomSamples(4, "cuda"), batch_size=2)] == [[0, 1], [2, 3]]
+
+    def draws_after_an_epoch(dataset):
+        tl.manual_seed(3)
+        batches = [batch[0].tolist() for batch in DataLoader(dataset, batch_size=2, shuffle=True, num_workers=2)]
+        return batches, tl.rand(4).tolist()
+
+    # host data loads in forked workers, and looking at the first sample leaves the global generator alone
+    batches, draws = draws_after_an_epoch(RandomSamples(4, "cpu"))
+    assert (sorted(sum(batches, [])), draws) == ([0, 1, 2, 3], draws_after_an_epoch(TensorDataset(tl.arange(4)))[1])
