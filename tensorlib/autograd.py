@@ -180,13 +180,9 @@ class Function:
         raise NotImplementedError
 
     def release(self):
-        """Drop what backward needed (saved arrays, inputs) so memory can be reclaimed, and the hooks on the
-        output: a freed node runs no more."""
-        hooks = self._hooks
+        """Drop what backward needed (saved arrays, inputs, the hooks on the output) so memory can be reclaimed."""
         self.__dict__.clear()
         self.inputs, self.input_fns, self.needs_input_grad, self.released = (), (), (), True
-        if hooks is not None:
-            hooks.close()
 
     @property
     def name(self) -> str:
@@ -608,11 +604,11 @@ def _accumulate_leaf(leaf, grad):
 
 # Tensor gradient hooks live with their owner: the node that made the tensor (its ``_hooks``) or, for a leaf, the
 # tensor itself (its ``_backward_hooks``, as in PyTorch), so that a hook which refers to its tensor (a weight-decay
-# hook ``lambda g, p=p: g + wd * p``) is collected with it. ``_hooked[0]`` counts the owners holding hooks: while it
-# is 0, backward looks for none.
+# hook ``lambda g, p=p: g + wd * p``) is collected with it. ``_hooked[0]`` counts the owners given hooks (each until
+# its last hook is removed or it is collected): while it is 0, backward looks for none.
 _hooked = [0]
-# The hooks of leaves whose class has no ``_backward_hooks`` slot, by id of the leaf. A hook held here keeps its
-# tensor alive if it refers to it.
+# The hooks of leaves whose class has no ``_backward_hooks`` slot, by id of the leaf: a hook held here that refers
+# to its tensor keeps it alive.
 _slotless_leaf_hooks: dict = {}
 
 
@@ -647,30 +643,28 @@ class RemovableHandle:
 
 
 class _HookTable(dict):
-    """One owner's gradient hooks, by handle id in registration order. It is on its owner, and counted in
-    ``_hooked``, from its first hook until its last one is removed, its owner is collected, or (a node's) the
-    graph is freed."""
+    """One owner's gradient hooks, by handle id in registration order. It is on its owner (until its last hook is
+    removed, or a node's graph is freed) and counted in ``_hooked`` (until its last hook is removed or its owner is
+    collected)."""
 
     def __init__(self, owner):
         super().__init__()
-        self.counted = weakref.finalize(owner, _forget_hooks, id(owner))  # holds no reference to the owner
-        self.counted.atexit = False
+        self.finalizer = weakref.finalize(owner, _forget_hooks, id(owner))  # holds no reference to the owner
+        self.finalizer.atexit = False
         _hooked[0] += 1
         _set_hooks(owner, self)
 
-    def pop(self, key, default=None):  # RemovableHandle.remove's
+    def __deepcopy__(self, memo):  # a deep copy of a tensor starts without hooks, as in PyTorch
+        return None
+
+    def pop(self, key, default=None):  # RemovableHandle.remove's: the last hook out takes the table away
         hook = super().pop(key, default)
         if not self:
-            self.close()
+            alive = self.finalizer.detach()  # None once the owner is gone (the finalizer did the same)
+            if alive is not None:
+                _forget_hooks(id(alive[0]))
+                _set_hooks(alive[0], None)
         return hook
-
-    def close(self):
-        """Take the table off its owner and out of the count (once)."""
-        alive = self.counted.detach()
-        if alive is not None:
-            owner = alive[0]
-            _forget_hooks(id(owner))
-            _set_hooks(owner, None)
 
 
 def _forget_hooks(owner_id: int):

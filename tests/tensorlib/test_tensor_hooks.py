@@ -1,6 +1,7 @@
 """Tensor gradient hooks (``autograd.register_hook``, PyTorch's ``Tensor.register_hook``) against gradients
-worked out by hand."""
+worked out by hand; where hooks are kept, and that a tensor whose hook refers to it is still collected."""
 
+import copy
 import gc
 import weakref
 
@@ -168,8 +169,10 @@ def test_hooks_live_with_their_owner_and_a_count_gates_the_lookups():
     register_hook(m, lambda g: g * 3)
     assert autograd._hooked[0] == start + 1 and len(m.grad_fn._hooks) == 1
     m.sum().backward()  # frees the graph, and the hooks on its nodes with it
-    assert autograd._hooked[0] == start
+    assert m.grad_fn._hooks is None
     np.testing.assert_allclose(x.grad.numpy(), [6.0, 6.0])
+    del m  # the node goes with its tensor, and out of the count
+    assert autograd._hooked[0] == start
     y = leaf([1.0])
     register_hook(y, lambda g: g).remove()
     assert autograd._hooked[0] == start
@@ -198,6 +201,16 @@ def test_a_tensor_whose_hook_refers_to_it_is_collected(kind):
     gc.collect()
     assert alive() is None and autograd._hooked[0] == start
     handle.remove()  # its tensor is gone: nothing to do
+
+
+def test_a_deep_copy_of_a_tensor_starts_without_hooks():
+    x = make_leaf("slotted leaf", [1.0, 2.0])
+    register_hook(x, lambda g: g * 2)
+    copied = copy.deepcopy(x)
+    (copied * 1).sum().backward()
+    (x * 1).sum().backward()
+    np.testing.assert_allclose(copied.grad.numpy(), [1.0, 1.0])
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])
 
 
 def test_a_handle_keeps_neither_its_hook_nor_its_tensor_alive():
