@@ -607,9 +607,6 @@ def _accumulate_leaf(leaf, grad):
 # hook ``lambda g, p=p: g + wd * p``) is collected with it. ``_hooked[0]`` counts the owners given hooks (each until
 # its last hook is removed or it is collected): while it is 0, backward looks for none.
 _hooked = [0]
-# The hooks of leaves whose class has no ``_backward_hooks`` slot, by id of the leaf: a hook held here that refers
-# to its tensor keeps it alive.
-_slotless_leaf_hooks: dict = {}
 
 
 class RemovableHandle:
@@ -669,23 +666,18 @@ class _HookTable(dict):
 
 def _forget_hooks(owner_id: int):
     _hooked[0] -= 1
-    _slotless_leaf_hooks.pop(owner_id, None)
 
 
 def _set_hooks(owner, table):
     if isinstance(owner, Function):
         owner._hooks = table
-        return
-    try:
+    else:
         owner._backward_hooks = table
-    except AttributeError:  # a tensor class without the slot
-        if table is not None:
-            _slotless_leaf_hooks[id(owner)] = table
 
 
 def _leaf_hooks(leaf):
     """The hook table of a leaf tensor, or None."""
-    return getattr(leaf, "_backward_hooks", None) or _slotless_leaf_hooks.get(id(leaf))
+    return getattr(leaf, "_backward_hooks", None)
 
 
 def register_hook(tensor, hook) -> RemovableHandle:

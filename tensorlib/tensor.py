@@ -56,7 +56,8 @@ class Tensor:
     # _version_cell: [in-place changes of the data, the process-wide change count at the last one], shared by
     # the tensors that share the data (detach(), views); autograd reads it to detect saved values changed since.
     # _base: the tensor this one is a view of (made by reshape, permute, indexing, expand), if any.
-    __slots__ = ("data", "_grad", "requires_grad", "_ctx", "_version_cell", "_base", "_retains_grad", "__weakref__")
+    __slots__ = ("data", "_grad", "requires_grad", "_ctx", "_version_cell", "_base", "_retains_grad", "_backward_hooks",
+                 "__weakref__")
     # Makes ``numpy_array * tensor`` call Tensor.__rmul__ instead of NumPy broadcasting over the tensor.
     __array_priority__ = 1000
 
