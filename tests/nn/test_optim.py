@@ -130,7 +130,8 @@ def nadam_rule(p, g, s, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, mome
     def mu(step):  # the momentum schedule
         return beta1 * (1 - 0.5 * 0.96 ** (step * momentum_decay))
 
-    product = s["mu_product"] = s.get("mu_product", 1.0) * mu(t)
+    # the running product in float32, as PyTorch keeps it when the default dtype is float32
+    product = s["mu_product"] = float(np.float32(s.get("mu_product", 1.0)) * np.float32(mu(t)))
     m = s["m"] = beta1 * s.get("m", 0.0) + (1 - beta1) * g
     v = s["v"] = beta2 * s.get("v", 0.0) + (1 - beta2) * g * g
     denom = np.sqrt(v / (1 - beta2**t)) + eps
