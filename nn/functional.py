@@ -398,8 +398,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     # one fused op (kernels/batchnorm): statistics, normalisation, affine, and the closed-form backward
     out, mean, unbiased = batch_norm_train(input, weight, bias, eps)
     if running_mean is not None and running_var is not None:
-        running_mean.data[...] = (1 - momentum) * running_mean.data + momentum * mean
-        running_var.data[...] = (1 - momentum) * running_var.data + momentum * unbiased
+        running_mean.array[...] = (1 - momentum) * running_mean.array + momentum * mean
+        running_var.array[...] = (1 - momentum) * running_var.array + momentum * unbiased
     return out
 
 
@@ -506,11 +506,11 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         raise ValueError(f"instance_norm expects more than 1 spatial element per channel when it uses the input's "
                          f"statistics, got input shape {input.shape}")
     if running_mean is not None and running_var is not None:
-        data = input.data
+        data = input.array
         mean = data.mean(axis=dims)
         unbiased = data.var(axis=dims, ddof=1)
-        running_mean.data[...] = (1 - momentum) * running_mean.data + momentum * mean.mean(axis=0)
-        running_var.data[...] = (1 - momentum) * running_var.data + momentum * unbiased.mean(axis=0)
+        running_mean.array[...] = (1 - momentum) * running_mean.array + momentum * mean.mean(axis=0)
+        running_var.array[...] = (1 - momentum) * running_var.array + momentum * unbiased.mean(axis=0)
     return _affine(_standardized(input, dims, eps), weight, bias, _per_channel(input))
 
 
@@ -886,7 +886,7 @@ def one_hot(tensor, num_classes=-1):
     """int64 one-hot encoding along a new last dim; ``num_classes=-1`` uses max + 1."""
     if tensor.dtype.kind not in "iu":
         raise TypeError(f"one_hot needs an integer tensor, got dtype {tensor.dtype}")
-    values = tensor.data
+    values = tensor.array
     if num_classes == -1:
         num_classes = int(values.max()) + 1 if values.size else 0
     if values.size and (values.min() < 0 or values.max() >= num_classes):
@@ -938,14 +938,14 @@ def _target_weights(input, target, weight, ignore_index):
     so that it can still index), the mask of the targets not ignored, and each target's weight (0 where
     ignored). IndexError on a class out of range."""
     classes = input.shape[1] if input.ndim > 1 else input.shape[0]
-    labels = target.data.reshape(-1)
+    labels = target.array.reshape(-1)
     valid = labels != ignore_index
     bad = valid & ((labels < 0) | (labels >= classes))
     if bad.any():
         raise IndexError(f"target value {int(labels[bad][0])} is out of range for {classes} classes")
     xp = module_for(input.device)
     safe = xp.where(valid, labels, 0)
-    class_weight = xp.ones(classes, dtype=input.dtype) if weight is None else weight.data.astype(input.dtype)
+    class_weight = xp.ones(classes, dtype=input.dtype) if weight is None else weight.array.astype(input.dtype)
     return safe, valid, class_weight[safe] * valid
 
 
@@ -1102,12 +1102,12 @@ def _weight_for_input(function, name, value, input):
 
 
 def _check_probabilities(function, name, tensor):
-    if device_arrays.capturing(tensor.data):  # the check reads the device: not while a CUDA graph is captured
+    if device_arrays.capturing(tensor.array):  # the check reads the device: not while a CUDA graph is captured
         return
-    outside = ~((tensor.data >= 0) & (tensor.data <= 1))  # NaN is outside too
+    outside = ~((tensor.array >= 0) & (tensor.array <= 1))  # NaN is outside too
     if outside.any():
         raise ValueError(f"{function}: every element of {name} must be between 0 and 1, got "
-                         f"{float(tensor.data[outside][0])}")
+                         f"{float(tensor.array[outside][0])}")
 
 
 class _BinaryCrossEntropy(Function):

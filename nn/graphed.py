@@ -81,8 +81,8 @@ class GraphedStep:
             return self._eager(inputs, labels)
         else:
             self._scalars.check_unchanged()
-            self._static[0][...] = inputs.data
-            self._static[1][...] = labels.data
+            self._static[0][...] = inputs.array
+            self._static[1][...] = labels.array
             self._scalars.refresh()
         self._graph.replay()
         self.replays += 1
@@ -99,7 +99,7 @@ class GraphedStep:
         if hasattr(self.model, "sync_gradients"):  # DistributedDataParallel: average over the ranks
             self.model.sync_gradients()
         update()
-        return loss.data, (logits.data.argmax(1) == labels.data).sum()
+        return loss.array, (logits.array.argmax(1) == labels.array).sum()
 
     def _eager(self, inputs, labels, through_tables=False):
         """An eager step; the last warm-up step updates through the device tables, so that the kernels of
@@ -115,21 +115,21 @@ class GraphedStep:
 
     def _capture(self, inputs, labels):
         _check_on_cuda(**{f"parameter {name!r}": p for name, p in self.model.named_parameters()})
-        self._static = (inputs.data.copy(), labels.data.copy())
+        self._static = (inputs.array.copy(), labels.array.copy())
         static_inputs, static_labels = (tl.Tensor._make(array) for array in self._static)
         self._scalars.check_unchanged()
         self._scalars.refresh()
 
         def step():
             loss, correct = self._step(static_inputs, static_labels, self._scalars.step)
-            return (loss, correct) + tuple(param.grad.data for _, param in self._scalars.entries)
+            return (loss, correct) + tuple(param.grad.array for _, param in self._scalars.entries)
 
         self._graph = Graph()
         self._outputs = self._graph.capture(step)
 
     def _fits(self, inputs, labels) -> bool:
         return all(fresh.shape == static.shape and fresh.dtype == static.dtype
-                   for fresh, static in zip((inputs.data, labels.data), self._static))
+                   for fresh, static in zip((inputs.array, labels.array), self._static))
 
 
 def _check_on_cuda(**tensors):

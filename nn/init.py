@@ -21,7 +21,7 @@ def _check_floating(tensor, who: str):
 
 
 def _fill(tensor, values):
-    tensor.data[...] = move(np.asarray(values, dtype=tensor.dtype), tensor.device)
+    tensor.array[...] = move(np.asarray(values, dtype=tensor.dtype), tensor.device)
     return tensor
 
 
@@ -136,7 +136,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
 
 
 def constant_(tensor, val):
-    tensor.data[...] = val
+    tensor.array[...] = val
     return tensor
 
 
@@ -239,7 +239,7 @@ def sparse_(tensor, sparsity, std=0.01, generator=None):
     rng = generator_or_default(generator)
     normal_(tensor, 0.0, std, rng)
     rows, cols = tensor.shape
-    values = np.array(move(tensor.data, "cpu"))
+    values = np.array(move(tensor.array, "cpu"))
     zeros = math.ceil(sparsity * rows)
     for col in range(cols):
         values[rng.permutation(rows)[:zeros], col] = 0

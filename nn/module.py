@@ -21,12 +21,12 @@ class Parameter(tl.Tensor):
         if data is None:
             data = tl.empty(0)
         if isinstance(data, tl.Tensor):
-            array = data.data
+            array = data.array
         else:  # an array of either device, or anything NumPy takes (np.asarray refuses CuPy arrays)
             array = data if array_device(data) == "cuda" else np.asarray(data)
         if requires_grad and array.dtype.kind != "f":
             raise RuntimeError(f"only floating-point parameters can require gradients, got dtype {array.dtype}")
-        self.data, self.grad, self.requires_grad, self._ctx = array, None, requires_grad, None
+        self.array, self.grad, self.requires_grad, self._ctx = array, None, requires_grad, None
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
@@ -386,7 +386,7 @@ class Module:
             if set_to_none:
                 param.grad = None
             else:
-                param.grad.data[...] = 0
+                param.grad.array[...] = 0
 
     def to(self, *args, dtype=None, device=None, non_blocking=False):
         """Move (and/or cast floating-point) parameters and buffers in place; Parameter objects are kept. As
@@ -408,13 +408,13 @@ class Module:
                 for tensor in table.values():
                     if tensor is None:
                         continue
-                    data = move(tensor.data, device) if device is not None else tensor.data
+                    data = move(tensor.array, device) if device is not None else tensor.array
                     if dtype is not None and data.dtype.kind == "f":
                         data = data.astype(dtype, copy=False)
-                    tensor.data = data
+                    tensor.array = data
                     if tensor.grad is not None:
-                        grad = move(tensor.grad.data, device) if device is not None else tensor.grad.data
-                        tensor.grad.data = grad.astype(data.dtype, copy=False)
+                        grad = move(tensor.grad.array, device) if device is not None else tensor.grad.array
+                        tensor.grad.array = grad.astype(data.dtype, copy=False)
         return self
 
     def cpu(self):
@@ -655,7 +655,7 @@ def _as_tensors(gradients: tuple, positions: list, count: int) -> tuple:
 
 
 def _zeros_for(tensor):
-    return tl.Tensor._make(array_module(tensor.data).zeros_like(tensor.data))
+    return tl.Tensor._make(array_module(tensor.array).zeros_like(tensor.array))
 
 
 def _checked_gradients(replaced, current: tuple, tensors: tuple, positions: list, who: str, what: str) -> tuple:

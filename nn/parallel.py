@@ -238,8 +238,8 @@ def destroy_process_group():
 
 
 def _contiguous_apply(tensor, collective):
-    """Run ``collective`` on a contiguous array of ``tensor.data`` and write the result back in place."""
-    data = tensor.data if isinstance(tensor, tl.Tensor) else tensor
+    """Run ``collective`` on a contiguous array of ``tensor.array`` and write the result back in place."""
+    data = tensor.array if isinstance(tensor, tl.Tensor) else tensor
     xp = array_module(data)
     buffer = data if data.flags.c_contiguous else xp.ascontiguousarray(data)
     collective(buffer)
@@ -338,9 +338,9 @@ class _Bucket:
 
     def __init__(self, tensors):
         self.tensors = tensors
-        sizes = [t.data.size for t in tensors]
+        sizes = [t.array.size for t in tensors]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-        self.flat = array_module(tensors[0].data).empty(int(self.offsets[-1]), dtype=tensors[0].dtype)
+        self.flat = array_module(tensors[0].array).empty(int(self.offsets[-1]), dtype=tensors[0].dtype)
 
     def views(self):
         for tensor, start, stop in zip(self.tensors, self.offsets[:-1], self.offsets[1:]):
@@ -353,7 +353,7 @@ def _buckets(tensors, cap_bytes):
     for tensor in tensors:
         key = (tensor.dtype, tensor.device)
         run = open_runs.setdefault(key, [])
-        if run and sum(t.data.nbytes for t in run) + tensor.data.nbytes > cap_bytes:
+        if run and sum(t.array.nbytes for t in run) + tensor.array.nbytes > cap_bytes:
             buckets.append(_Bucket(run))
             run = open_runs[key] = []
         run.append(tensor)
@@ -395,10 +395,10 @@ class DistributedDataParallel(Module):
         if _group is None:  # a plain single process: nothing to agree on
             return
         for tensor, view in bucket.views():
-            view[...] = tensor.data
+            view[...] = tensor.array
         _current().broadcast(bucket.flat, 0)
         for tensor, view in bucket.views():
-            tensor.data[...] = view
+            tensor.array[...] = view
 
     def forward(self, *args, **kwargs):
         if self.training:
@@ -416,14 +416,14 @@ class DistributedDataParallel(Module):
                 if param.grad is None:
                     view[...] = 0
                 else:
-                    view[...] = param.grad.data
+                    view[...] = param.grad.array
             group.all_reduce_sum(bucket.flat)
             _divide(bucket.flat, group.world_size)
             for param, view in bucket.views():
                 if param.grad is None:
                     param.grad = tl.Tensor._make(view.copy())
                 else:
-                    param.grad.data[...] = view
+                    param.grad.array[...] = view
 
     def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False):
         return self.module.state_dict(destination, prefix, keep_vars)

@@ -41,7 +41,7 @@ class CheckpointError(ValueError):
 
 def _as_array(value):
     if isinstance(value, tl.Tensor):
-        value = value.data
+        value = value.array
     return np.asarray(move(value, "cpu"), order="C")  # (ascontiguousarray would make 0-d arrays 1-d)
 
 

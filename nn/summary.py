@@ -129,7 +129,7 @@ def summary(model, input_size=(3, 32, 32), batch_size: int = 1, dtype=None, verb
     modes = [(module, module.training) for module in model.modules()]
     # buffers as they are: each module's table (a forward may assign a new tensor) and each tensor's values
     tables = [(module, dict(module._buffers)) for module in model.modules()]
-    buffers = [(buffer, buffer.data.copy()) for buffer in model.buffers()]
+    buffers = [(buffer, buffer.array.copy()) for buffer in model.buffers()]
     rng_state = tl.get_rng_state()  # a forward may draw (noise layers) even in eval mode
     handles = [module.register_forward_hook(record) for _, module in layers]
     try:
@@ -148,7 +148,7 @@ def summary(model, input_size=(3, 32, 32), batch_size: int = 1, dtype=None, verb
             module._buffers.clear()
             module._buffers.update(table)
         for buffer, saved in buffers:
-            buffer.data[...] = saved
+            buffer.array[...] = saved
         tl.set_rng_state(rng_state)
 
     rows, seen = [], set()
@@ -160,7 +160,7 @@ def summary(model, input_size=(3, 32, 32), batch_size: int = 1, dtype=None, verb
         rows.append(LayerSummary(
             name=name, type=type(module).__name__,
             output_shape=(last[0] if len(last) == 1 else tuple(last)) if last else None,
-            params=sum(p.data.size for p in own),
+            params=sum(p.array.size for p in own),
             macs=sum(_macs(module, call) for call in shapes),
         ))
     activation_bytes = sum(math.prod(shape) * itemsize for module_calls in calls.values()
@@ -168,10 +168,10 @@ def summary(model, input_size=(3, 32, 32), batch_size: int = 1, dtype=None, verb
     parameters = list(model.parameters())
     result = Summary(
         rows=rows, input_size=input_size, batch_size=batch_size,
-        total_params=sum(p.data.size for p in parameters),
-        trainable_params=sum(p.data.size for p in parameters if p.requires_grad),
+        total_params=sum(p.array.size for p in parameters),
+        trainable_params=sum(p.array.size for p in parameters if p.requires_grad),
         total_macs=sum(row.macs for row in rows),
-        param_bytes=sum(t.data.nbytes for t in parameters + list(model.buffers())),
+        param_bytes=sum(t.array.nbytes for t in parameters + list(model.buffers())),
         activation_bytes=activation_bytes,
     )
     if verbose:

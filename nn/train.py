@@ -150,7 +150,7 @@ class Trainer:
         self.optimizer.step()
         if self.scheduler is not None and self.scheduler_interval == "batch":
             self.scheduler.step()
-        correct = int((logits.data.argmax(1) == labels.data).sum())
+        correct = int((logits.array.argmax(1) == labels.array).sum())
         return value, correct
 
     def _check_loss(self, value: float) -> float:

@@ -27,7 +27,7 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
     vector: the norm of their norms, as a 0-d tensor on the first one's device (``inf``: the largest
     magnitude; 0.0 for no tensors). A NaN or infinite norm raises RuntimeError when ``error_if_nonfinite``.
     ``foreach`` is accepted for PyTorch's signature; there is one implementation."""
-    arrays = [t.data for t in _tensors(tensors)]
+    arrays = [t.array for t in _tensors(tensors)]
     norm_type = float(norm_type)
     if not arrays:
         return tl.tensor(0.0)
@@ -47,10 +47,10 @@ def clip_grads_with_norm_(parameters, max_norm: float, total_norm, foreach=None)
     """Multiply the gradients of ``parameters`` in place by ``min(max_norm / (total_norm + 1e-6), 1)``, as
     PyTorch does: ``clip_grad_norm_`` with the norm already computed (``get_total_norm``). No host sync: the
     factor stays an array on the device."""
-    grads = [p.grad.data for p in _tensors(parameters) if p.grad is not None]
+    grads = [p.grad.array for p in _tensors(parameters) if p.grad is not None]
     if not grads:
         return
-    total = total_norm.data if isinstance(total_norm, tl.Tensor) else total_norm
+    total = total_norm.array if isinstance(total_norm, tl.Tensor) else total_norm
     xp = array_module(grads[0])
     clip_coef = xp.minimum(float(max_norm) / (total + 1e-6), 1.0)
     for g in grads:
@@ -76,7 +76,7 @@ def clip_grad_value_(parameters, clip_value: float, foreach=None):
     clip_value = float(clip_value)
     for p in _tensors(parameters):
         if p.grad is not None:
-            array_module(p.grad.data).clip(p.grad.data, -clip_value, clip_value, out=p.grad.data)
+            array_module(p.grad.array).clip(p.grad.array, -clip_value, clip_value, out=p.grad.array)
 
 
 def _same_device(parameters) -> list:
@@ -114,7 +114,7 @@ def vector_to_parameters(vec, parameters):
     pointer = 0
     for param in parameters:
         count = param.numel()
-        param.data = vec.data[pointer:pointer + count].reshape(param.shape)
+        param.array = vec.array[pointer:pointer + count].reshape(param.shape)
         pointer += count
 
 

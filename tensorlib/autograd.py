@@ -141,7 +141,7 @@ class Function:
                         f"{cls.__name__}: expected all tensors on the same device, found {device} and {arg.device}"
                     )
                 needs.append(arg.requires_grad)
-                raw.append(arg.data)
+                raw.append(arg.array)
                 producers.append(arg._ctx)
             else:
                 needs.append(False)
@@ -157,7 +157,7 @@ class Function:
                 out = move(out, "cuda")
         result = Tensor._make(out, requires_grad=record)
         first = args[0] if args and isinstance(args[0], Tensor) else None
-        if fn.returns_view and first is not None and _view_of(out, first.data):
+        if fn.returns_view and first is not None and _view_of(out, first.array):
             cell = result._version_cell = first._version  # in-place changes through either one count for both
             result._base = first
         else:
@@ -344,7 +344,7 @@ class FunctionCtx(Function):
                 raise RuntimeError(
                     f"{self.name} returned a gradient on {g.device} for input {i}, which is on {arg.device}"
                 )
-            raw.append(g.data)  # the engine sums it down to the input's shape and casts it to its dtype
+            raw.append(g.array)  # the engine sums it down to the input's shape and casts it to its dtype
         return tuple(raw)
 
 
@@ -435,7 +435,7 @@ def _as_new_output(out, args, dirty, recorded: bool):
         return out
     if not (out.requires_grad or any(out is a for a in args)):
         return out
-    view = Tensor._make(out.data)
+    view = Tensor._make(out.array)
     view._version_cell, view._base = out._version, out
     return view
 
@@ -449,7 +449,7 @@ def _record(ctx, args, outputs, differentiable):
     ctx.input_fns = tuple(a._ctx if isinstance(a, Tensor) else None for a in args)
     ctx.stamp = _changes[0]
     ctx.outputs_meta = tuple(
-        (o.shape, o.dtype, array_module(o.data)) if isinstance(o, Tensor) else None for o in outputs
+        (o.shape, o.dtype, array_module(o.array)) if isinstance(o, Tensor) else None for o in outputs
     )
     # Saved outputs are kept as aliases without the graph (as detach() makes): the outputs themselves would
     # make a reference cycle through ctx. Versions are taken now: in-place changes inside forward are allowed.
@@ -471,7 +471,7 @@ def _attach(node, tensor):
         tensor._ctx.output = _no_output
     tensor._ctx, tensor.requires_grad = node, True
     node.output = weakref.ref(tensor)
-    node.out_cell, node.out_id = tensor._version, id(tensor.data)
+    node.out_cell, node.out_id = tensor._version, id(tensor.array)
 
 
 def _no_output():
@@ -546,7 +546,7 @@ def _check_saved_values(fn):
     would be computed from the wrong values."""
     from tensorlib.tensor import Tensor
 
-    changed = [(id(t.data), "input", t.shape) for t in fn.inputs if isinstance(t, Tensor) and t._version[1] > fn.stamp]
+    changed = [(id(t.array), "input", t.shape) for t in fn.inputs if isinstance(t, Tensor) and t._version[1] > fn.stamp]
     if fn.out_cell[1] > fn.stamp:
         changed.append((fn.out_id, "output", None))
     if not changed:
@@ -599,7 +599,7 @@ def _accumulate_leaf(leaf, grad):
     if leaf.grad is None:
         leaf.grad = Tensor._make(grad.copy())
     else:
-        leaf.grad.data += grad
+        leaf.grad.array += grad
 
 
 # Tensor gradient hooks live with their owner: the node that made the tensor (its ``_hooks``) or, for a leaf, the
@@ -719,7 +719,7 @@ def _run_hooks(hooks, grad):
             if before != after:
                 raise RuntimeError(f"hook {name!r} changed the gradient's {what} from {before} to {after}")
         value = result
-    return value.data
+    return value.array
 
 
 def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = None):
@@ -797,15 +797,15 @@ def output_gradient(output, gradient, who: str):
     if not output.requires_grad:
         raise RuntimeError(f"{who} does not require grad and has no grad_fn")
     if gradient is None:
-        if output.data.size != 1:
+        if output.array.size != 1:
             raise RuntimeError(
                 f"{who}: a backward pass without a gradient needs a scalar output, got shape {output.shape}; "
                 "pass a gradient of the output's shape"
             )
-        return array_module(output.data).ones_like(output.data)
+        return array_module(output.array).ones_like(output.array)
     if isinstance(gradient, Tensor) and gradient.device != output.device:
         raise RuntimeError(f"{who}: the gradient is on {gradient.device} but the output is on {output.device}")
-    grad = gradient.data if isinstance(gradient, Tensor) else array_module(output.data).asarray(gradient)
+    grad = gradient.array if isinstance(gradient, Tensor) else array_module(output.array).asarray(gradient)
     if tuple(grad.shape) != output.shape:
         raise RuntimeError(f"{who}: gradient shape {tuple(grad.shape)} does not match the output shape {output.shape}")
     return grad.astype(output.dtype, copy=False)

@@ -40,7 +40,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, projections=2, seed=0)
             result = fn(*args)
             results = result if isinstance(result, (tuple, list)) else (result,)
             results = [r for r in results if isinstance(r, Tensor) and r.dtype.kind == "f"]
-            return sum(float((r.data * w).sum()) for r, w in zip(results, weights))
+            return sum(float((r.array * w).sum()) for r, w in zip(results, weights))
 
         for t in checked:
             t.grad = None
@@ -56,13 +56,13 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, projections=2, seed=0)
         if total is not None:
             total.backward()
         for t in checked:
-            analytic.append(np.zeros(t.shape) if t.grad is None else np.array(move(t.grad.data, "cpu"), dtype=np.float64))
+            analytic.append(np.zeros(t.shape) if t.grad is None else np.array(move(t.grad.array, "cpu"), dtype=np.float64))
             t.grad = None
         with no_grad():
             for position, (t, grad) in enumerate(zip(checked, analytic)):
-                if not t.data.flags.c_contiguous:
-                    t.data = array_module(t.data).ascontiguousarray(t.data)
-                flat = t.data.reshape(-1)  # a view: writing it perturbs the input in place
+                if not t.array.flags.c_contiguous:
+                    t.array = array_module(t.array).ascontiguousarray(t.array)
+                flat = t.array.reshape(-1)  # a view: writing it perturbs the input in place
                 for i in range(flat.size):
                     original = flat[i]
                     flat[i] = original + eps

@@ -56,22 +56,38 @@ class Tensor:
     # _version_cell: [in-place changes of the data, the process-wide change count at the last one], shared by
     # the tensors that share the data (detach(), views); autograd reads it to detect saved values changed since.
     # _base: the tensor this one is a view of (made by reshape, permute, indexing, expand), if any.
-    __slots__ = ("data", "_grad", "requires_grad", "_ctx", "_version_cell", "_base", "_retains_grad", "_backward_hooks",
-                 "__weakref__")
+    # array: the NumPy (cpu) or CuPy (cuda) array of the values; _backward_hooks: a leaf's gradient hooks.
+    __slots__ = ("array", "_grad", "requires_grad", "_ctx", "_version_cell", "_base", "_retains_grad",
+                 "_backward_hooks", "__weakref__")
     # Makes ``numpy_array * tensor`` call Tensor.__rmul__ instead of NumPy broadcasting over the tensor.
     __array_priority__ = 1000
 
     def __init__(self, *args, device=None):
         made = _legacy_new(args, None, device, "Tensor")
-        self.data, self._grad, self.requires_grad, self._ctx = made.data, None, False, None
+        self.array, self._grad, self.requires_grad, self._ctx = made.array, None, False, None
         self._version_cell = made._version
 
     @classmethod
     def _make(cls, data, requires_grad=False):
         """Wrap an array without copying or checking (internal fast path)."""
         t = object.__new__(cls)
-        t.data, t._grad, t.requires_grad, t._ctx = data, None, requires_grad, None
+        t.array, t._grad, t.requires_grad, t._ctx = data, None, requires_grad, None
         return t
+
+    @property
+    def data(self) -> "Tensor":
+        """The values as a new tensor that shares this one's memory and is cut from autograd, as PyTorch's
+        ``.data``: writes through it change this tensor unseen by autograd (``detach()`` is the checked form).
+        Assigning a tensor replaces the values (``p.data = p.data - lr * p.grad``). The raw NumPy or CuPy
+        array is ``.array``."""
+        return Tensor._make(self.array)
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"Tensor.data must be set to a Tensor, got {type(value).__name__} (the raw array "
+                            f"is .array)")
+        self.array = value.array
 
     @property
     def _version(self) -> list:
@@ -106,21 +122,21 @@ class Tensor:
     # ---- properties -------------------------------------------------------------------------------
     @property
     def shape(self) -> tuple:
-        return self.data.shape
+        return self.array.shape
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def device(self) -> Device:
         """Where the data lives: ``device(type='cpu')`` or ``device(type='cuda', index=0)``, a ``str`` equal to
         "cpu" or "cuda"."""
-        return device_of(self.data)
+        return device_of(self.array)
 
     @property
     def is_leaf(self) -> bool:
@@ -145,7 +161,7 @@ class Tensor:
         return self.ndim
 
     def numel(self) -> int:
-        return int(self.data.size)
+        return int(self.array.size)
 
     def nelement(self) -> int:
         return self.numel()
@@ -163,7 +179,7 @@ class Tensor:
     def is_contiguous(self) -> bool:
         """Whether the elements lie in memory in row-major order without gaps (not after a transpose or
         expand)."""
-        return bool(self.data.flags.c_contiguous)
+        return bool(self.array.flags.c_contiguous)
 
     def type(self, dtype=None, non_blocking=False):
         """Without an argument the type's name ("tensorlib.FloatTensor", "tensorlib.cuda.LongTensor", ...);
@@ -189,19 +205,19 @@ class Tensor:
         """The data as a NumPy array (shares memory on the CPU). Refused while the tensor requires grad."""
         if self.requires_grad:
             raise RuntimeError("can't call numpy() on a tensor that requires grad; use tensor.detach().numpy()")
-        return move(self.data, "cpu")
+        return move(self.array, "cpu")
 
     def item(self):
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
-        return self.data.reshape(()).item()
+        return self.array.reshape(()).item()
 
     def tolist(self):
-        return move(self.data, "cpu").tolist()
+        return move(self.array, "cpu").tolist()
 
     def detach(self) -> Tensor:
         """The same data without a graph (shares memory, and the in-place version count, with this tensor)."""
-        detached = Tensor._make(self.data)
+        detached = Tensor._make(self.array)
         detached._version_cell = self._version
         return detached
 
@@ -308,15 +324,15 @@ class Tensor:
             raise RuntimeError("can't convert a tensor that requires grad to an array; use tensor.detach()")
         if copy is False and self.device != "cpu":
             raise ValueError(f"a tensor on {self.device} cannot be seen as a NumPy array without a copy (copy=False)")
-        array = move(self.data, "cpu")
+        array = move(self.array, "cpu")
         if dtype is not None and array.dtype != dtype:
             return array.astype(dtype)
-        return array.copy() if copy and array is self.data else array  # copy=True: never this tensor's memory
+        return array.copy() if copy and array is self.array else array  # copy=True: never this tensor's memory
 
     def __bool__(self):
-        if self.data.size != 1:
-            raise RuntimeError(f"the truth value of a tensor with {self.data.size} elements is ambiguous")
-        return bool(self.data.reshape(()))
+        if self.array.size != 1:
+            raise RuntimeError(f"the truth value of a tensor with {self.array.size} elements is ambiguous")
+        return bool(self.array.reshape(()))
 
     def __float__(self):
         return float(self.item())
@@ -325,7 +341,7 @@ class Tensor:
         return int(self.item())
 
     def __index__(self):
-        if self.dtype.kind not in "iu" or self.data.size != 1:
+        if self.dtype.kind not in "iu" or self.array.size != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self.item())
 
@@ -349,7 +365,7 @@ class Tensor:
             if self.dtype != _default_dtype:
                 suffixes.append(f"dtype={self.dtype}")
         else:
-            body = _array_text(move(self.data, "cpu"), indent=len("tensor("))
+            body = _array_text(move(self.array, "cpu"), indent=len("tensor("))
             if self.dtype not in (_default_dtype, int64, bool_):
                 suffixes.append(f"dtype={self.dtype}")
         if self._ctx is not None:
@@ -369,13 +385,13 @@ class Tensor:
             grads = autograd.grad(self, inputs, gradient, retain_graph=retain_graph, allow_unused=True)
             for t, g in zip(inputs, grads):
                 if g is not None:
-                    autograd._accumulate_leaf(t, g.data)
+                    autograd._accumulate_leaf(t, g.array)
             return
         grad = autograd.output_gradient(self, gradient, "backward(): the output")
         autograd.run_backward(self, grad, retain_graph=retain_graph)
 
     # ---- in-place ops ------------------------------------------------------------------------------
-    # They write into ``data`` itself, so every tensor sharing it sees the change, and count it in the version
+    # They write into ``array`` itself, so every tensor sharing it sees the change, and count it in the version
     # cell: backward refuses a graph whose saved values were changed since (PyTorch's rule). A leaf that requires
     # grad can be changed in place only under no_grad(), as an optimizer does.
     def _check_inplace(self, name):
@@ -390,7 +406,7 @@ class Tensor:
 
     def zero_(self) -> Tensor:
         self._check_inplace("zero_")
-        self.data[...] = 0
+        self.array[...] = 0
         return self._changed()
 
     def fill_(self, value) -> Tensor:
@@ -398,13 +414,13 @@ class Tensor:
         self._check_inplace("fill_")
         if isinstance(value, Tensor) and value.ndim != 0:
             raise RuntimeError(f"fill_ takes a number or a 0-d tensor, got a tensor of shape {value.shape}")
-        self.data[...] = self._assignable(value)
+        self.array[...] = self._assignable(value)
         return self._changed()
 
     def copy_(self, source) -> Tensor:
         """Overwrite the data in place (shape broadcast, dtype cast); not recorded by autograd."""
         self._check_inplace("copy_")
-        self.data[...] = self._assignable(source)
+        self.array[...] = self._assignable(source)
         return self._changed()
 
     def __setitem__(self, index, value):
@@ -412,7 +428,7 @@ class Tensor:
             raise RuntimeError("in-place assignment into a tensor that requires grad is not differentiable here")
         from tensorlib.ops.shape import prepare_index
 
-        self.data[prepare_index(index, self.shape, self.device)] = self._assignable(value)
+        self.array[prepare_index(index, self.shape, self.device)] = self._assignable(value)
         self._changed()
 
     def _inplace(self, name, op, *operands) -> Tensor:
@@ -420,7 +436,7 @@ class Tensor:
         wanted: the op then reads a stand-in holding this tensor's place in the graph before the change, and this
         tensor becomes the op's output."""
         self._check_inplace(name)
-        if not getattr(getattr(self.data, "flags", None), "writeable", True):  # CuPy's flags have no such field
+        if not getattr(getattr(self.array, "flags", None), "writeable", True):  # CuPy's flags have no such field
             raise RuntimeError(f"{name}: this tensor's memory is read-only (an expand() shares one element between many)")
         record = autograd.is_grad_enabled() and (
             self.requires_grad or any(isinstance(o, Tensor) and o.requires_grad for o in operands)
@@ -432,12 +448,12 @@ class Tensor:
                     f"{name}: in-place change of a view (reshape, permute, indexing, expand) while autograd records; "
                     "change the tensor it is a view of, or compute out of place"
                 )
-            before = Tensor._make(self.data, requires_grad=self.requires_grad)
+            before = Tensor._make(self.array, requires_grad=self.requires_grad)
             before._ctx, before._version_cell = self._ctx, self._version
         result = op(before, *operands)
         if record and result._ctx is not None:  # what the op saved of the old values must survive the write
             for key, value in list(vars(result._ctx).items()):
-                if value is self.data:
+                if value is self.array:
                     setattr(result._ctx, key, value.copy())
         if result.shape != self.shape:
             raise RuntimeError(
@@ -447,7 +463,7 @@ class Tensor:
             raise TypeError(f"{name}: a result of dtype {result.dtype} can't be stored in a tensor of dtype {self.dtype}")
         if result.device != self.device:
             raise RuntimeError(f"{name}: the result is on {result.device} but this tensor is on {self.device}")
-        self.data[...] = result.data
+        self.array[...] = result.array
         self._changed()
         if record and result._ctx is not None:
             if self._ctx is not None:  # the old node's output is now the stand-in (retain_grad() moves on)
@@ -503,7 +519,7 @@ class Tensor:
         if self._ctx is not None and autograd.is_grad_enabled():
             raise RuntimeError(f"{name}: this tensor was made by a recorded op, which would not see the new values; "
                                "fill a detached tensor (detach()) or fill under no_grad()")
-        self.data[...] = values
+        self.array[...] = values
         return self._changed()
 
     def _check_floating(self, name):
@@ -516,7 +532,7 @@ class Tensor:
         if std < 0:
             raise ValueError(f"normal_: std must be >= 0, got {std}")
         draws = _random.randn(self.shape, dtype=self.dtype, device=self.device, generator=generator)
-        return self._fill("normal_", draws.data * std + mean)
+        return self._fill("normal_", draws.array * std + mean)
 
     def uniform_(self, from_=0.0, to=1.0, *, generator=None) -> Tensor:
         """Every element drawn uniformly from [from_, to)."""
@@ -524,12 +540,12 @@ class Tensor:
         if from_ > to:
             raise ValueError(f"uniform_: from_ must be <= to, got from_={from_} > to={to}")
         draws = _random.rand(self.shape, dtype=self.dtype, device=self.device, generator=generator)
-        return self._fill("uniform_", draws.data * (to - from_) + from_)
+        return self._fill("uniform_", draws.array * (to - from_) + from_)
 
     def bernoulli_(self, p=0.5, *, generator=None) -> Tensor:
         """Every element 1 with probability ``p`` (a number, or a tensor broadcast to this shape), else 0."""
         if isinstance(p, Tensor):
-            probability = move(p.data, self.device)
+            probability = move(p.array, self.device)
             outside = p.numel() and not bool(((probability >= 0) & (probability <= 1)).all())
             shown = "a tensor with values outside it"
         else:
@@ -537,7 +553,7 @@ class Tensor:
         if outside:
             raise ValueError(f"bernoulli_: p must be in [0, 1], got {shown}")
         draws = _random.rand(self.shape, dtype=float64, device=self.device, generator=generator)
-        return self._fill("bernoulli_", draws.data < probability)
+        return self._fill("bernoulli_", draws.array < probability)
 
     def relu_(self):
         return self._inplace("relu_", _ops.relu)
@@ -611,7 +627,7 @@ class Tensor:
         """``value`` (a number, a Tensor on either device, an array or a list) as something this tensor's
         array takes in an assignment: numbers as they are, the rest copied to this tensor's device (CuPy
         refuses host arrays there)."""
-        value = value.data if isinstance(value, Tensor) else value
+        value = value.array if isinstance(value, Tensor) else value
         return value if isinstance(value, numbers.Number) else move(value, self.device)
 
     # ---- operators --------------------------------------------------------------------------------
@@ -1184,7 +1200,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A new tensor holding a copy of ``data`` (nested lists, scalars, NumPy/CuPy arrays or a Tensor)."""
     device = normalize_device(device) if device is not None else None
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     if array_device(data) == "cuda":
         array = data.astype(dtype if dtype is not None else data.dtype, copy=True)
         device = device or "cuda"
@@ -1211,7 +1227,7 @@ def _flatten(items):
 
 def _nested_to_array(items):
     if isinstance(items, Tensor):
-        return move(items.data, "cpu")
+        return move(items.array, "cpu")
     if isinstance(items, (list, tuple)):
         return np.stack([np.asarray(_nested_to_array(item)) for item in items]) if items else np.zeros(0)
     return items

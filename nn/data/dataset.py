@@ -52,7 +52,7 @@ class TensorDataset(Dataset):
         return self.tensors[0].shape[0]
 
     def get_batch(self, indices):
-        return [tl.Tensor._make(t.data[array_module(t.data).asarray(indices)]) for t in self.tensors]
+        return [tl.Tensor._make(t.array[array_module(t.array).asarray(indices)]) for t in self.tensors]
 
 
 class Subset(Dataset):

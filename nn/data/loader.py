@@ -228,7 +228,7 @@ def _device_data_in(sample) -> str | None:
     """The type name of the first tensor or array on "cuda" in a sample (nested in tuples, lists and mappings),
     or None."""
     if isinstance(sample, Tensor):
-        return "Tensor" if device_arrays.is_device_array(sample.data) else None
+        return "Tensor" if device_arrays.is_device_array(sample.array) else None
     if device_arrays.is_device_array(sample):
         return type(sample).__name__
     if isinstance(sample, collections.abc.Mapping):

@@ -375,7 +375,7 @@ def _is_pil(image) -> bool:
 
 
 def _data(image):
-    return image.data if isinstance(image, tl.Tensor) else np.asarray(image)
+    return image.array if isinstance(image, tl.Tensor) else np.asarray(image)
 
 
 def _numpy(image):

@@ -25,20 +25,20 @@ class Adadelta(Optimizer):
         return {"lr": group["lr"]}
 
     def _update(self, param, grad, group, scalars):
-        xp = array_module(param.data)
+        xp = array_module(param.array)
         rho, eps = group["rho"], group["eps"]
         state = self.state[param]
         if "square_avg" not in state:
-            state["square_avg"] = xp.zeros_like(param.data)
-            state["acc_delta"] = xp.zeros_like(param.data)
+            state["square_avg"] = xp.zeros_like(param.array)
+            state["acc_delta"] = xp.zeros_like(param.array)
         if group["maximize"]:
             grad = -grad
         if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param.data
+            grad = grad + group["weight_decay"] * param.array
         square_avg, acc_delta = state["square_avg"], state["acc_delta"]
         square_avg *= rho
         square_avg += (1 - rho) * (grad * grad)
         delta = xp.sqrt(acc_delta + eps) / xp.sqrt(square_avg + eps) * grad
         acc_delta *= rho
         acc_delta += (1 - rho) * (delta * delta)
-        param.data -= scalars["lr"] * delta
+        param.array -= scalars["lr"] * delta

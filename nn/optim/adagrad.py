@@ -28,7 +28,7 @@ class Adagrad(Optimizer):
         state = self.state[param]
         if "sum" not in state:
             state["step"] = 0
-            state["sum"] = array_module(param.data).full_like(param.data, group["initial_accumulator_value"])
+            state["sum"] = array_module(param.array).full_like(param.array, group["initial_accumulator_value"])
 
     def _scalars(self, param, group):
         self._init_state(param, group)  # a group added after construction
@@ -37,11 +37,11 @@ class Adagrad(Optimizer):
         return {"clr": group["lr"] / (1 + (step - 1) * group["lr_decay"])}
 
     def _update(self, param, grad, group, scalars):
-        xp = array_module(param.data)
+        xp = array_module(param.array)
         if group["maximize"]:
             grad = -grad
         if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param.data
+            grad = grad + group["weight_decay"] * param.array
         state_sum = self.state[param]["sum"]
         state_sum += grad * grad
-        param.data -= scalars["clr"] * (grad / (xp.sqrt(state_sum) + group["eps"]))
+        param.array -= scalars["clr"] * (grad / (xp.sqrt(state_sum) + group["eps"]))

@@ -31,16 +31,16 @@ class Adam(Optimizer):
                 "beta2": beta2, "one_minus_beta2": 1 - beta2}
 
     def _update(self, param, grad, group, scalars):
-        xp = array_module(param.data)
+        xp = array_module(param.array)
         weight_decay = group["weight_decay"]
         state = self.state[param]
         if "exp_avg" not in state:
-            state["exp_avg"] = xp.zeros_like(param.data)
-            state["exp_avg_sq"] = xp.zeros_like(param.data)
+            state["exp_avg"] = xp.zeros_like(param.array)
+            state["exp_avg_sq"] = xp.zeros_like(param.array)
             if group["amsgrad"]:
-                state["max_exp_avg_sq"] = xp.zeros_like(param.data)
+                state["max_exp_avg_sq"] = xp.zeros_like(param.array)
         if (not group["maximize"] and not group["amsgrad"]
-                and optim_kernels.adam(param.data, grad, state["exp_avg"], state["exp_avg_sq"], scalars["step_size"],
+                and optim_kernels.adam(param.array, grad, state["exp_avg"], state["exp_avg_sq"], scalars["step_size"],
                                        scalars["bias_correction2_sqrt"], group["eps"], scalars["one_minus_beta1"],
                                        scalars["beta2"], scalars["one_minus_beta2"], weight_decay, scalars["decay"],
                                        group["decoupled_weight_decay"])):
@@ -49,9 +49,9 @@ class Adam(Optimizer):
             grad = -grad
         if weight_decay != 0:
             if group["decoupled_weight_decay"]:
-                param.data *= scalars["decay"]
+                param.array *= scalars["decay"]
             else:
-                grad = grad + weight_decay * param.data
+                grad = grad + weight_decay * param.array
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         exp_avg += scalars["one_minus_beta1"] * (grad - exp_avg)  # lerp towards grad, as PyTorch computes it
         exp_avg_sq *= scalars["beta2"]
@@ -60,7 +60,7 @@ class Adam(Optimizer):
             xp.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
             exp_avg_sq = state["max_exp_avg_sq"]
         denom = xp.sqrt(exp_avg_sq) / scalars["bias_correction2_sqrt"] + group["eps"]
-        param.data -= scalars["step_size"] * exp_avg / denom
+        param.array -= scalars["step_size"] * exp_avg / denom
 
 
 class AdamW(Adam):

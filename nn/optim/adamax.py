@@ -24,17 +24,17 @@ class Adamax(Optimizer):
         return {"step_size": group["lr"] / (1 - beta1**step), "one_minus_beta1": 1 - beta1, "beta2": beta2}
 
     def _update(self, param, grad, group, scalars):
-        xp = array_module(param.data)
+        xp = array_module(param.array)
         state = self.state[param]
         if "exp_avg" not in state:
-            state["exp_avg"] = xp.zeros_like(param.data)
-            state["exp_inf"] = xp.zeros_like(param.data)
+            state["exp_avg"] = xp.zeros_like(param.array)
+            state["exp_inf"] = xp.zeros_like(param.array)
         if group["maximize"]:
             grad = -grad
         if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param.data
+            grad = grad + group["weight_decay"] * param.array
         exp_avg, exp_inf = state["exp_avg"], state["exp_inf"]
         exp_avg += scalars["one_minus_beta1"] * (grad - exp_avg)
         exp_inf *= scalars["beta2"]
         xp.maximum(exp_inf, xp.abs(grad) + group["eps"], out=exp_inf)
-        param.data -= scalars["step_size"] * (exp_avg / exp_inf)
+        param.array -= scalars["step_size"] * (exp_avg / exp_inf)

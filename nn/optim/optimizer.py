@@ -134,7 +134,7 @@ class Optimizer:
             for group in self.param_groups:
                 for param in group["params"]:
                     if param.grad is not None:
-                        self._update(param, param.grad.data, group, self._scalars(param, group))
+                        self._update(param, param.grad.array, group, self._scalars(param, group))
         return loss
 
     def _scalars(self, param, group: dict) -> dict:
@@ -142,7 +142,7 @@ class Optimizer:
         return {"lr": group["lr"]}
 
     def _update(self, param, grad, group: dict, scalars: dict):
-        """Update ``param.data`` in place from ``grad`` (a raw array of the parameter's shape and dtype).
+        """Update ``param.array`` in place from ``grad`` (a raw array of the parameter's shape and dtype).
 
         ``scalars`` are what ``_scalars`` returned: Python floats in an eager step, 0-d device arrays of the
         parameter's dtype in a captured one; either way they enter the arithmetic at the parameter's precision.
@@ -261,7 +261,7 @@ class DeviceScalars:
                 table = self.tables[dtype]
                 # [row, column, ...] is a 0-d view, not a copied scalar: the captured kernels read the table
                 scalars = {name: table[row, column, ...] for column, name in enumerate(self.names)}
-                self.optimizer._update(param, param.grad.data, group, scalars)
+                self.optimizer._update(param, param.grad.array, group, scalars)
 
     def check_unchanged(self):
         for index, (group, fixed) in enumerate(zip(self.optimizer.param_groups, self.fixed)):
@@ -294,7 +294,7 @@ def _restore(value, param, key, index, host: bool):
     """A loaded state value: a ``host`` number (the "step" counter) as a Python number, buffers as arrays like
     ``param``."""
     if isinstance(value, tl.Tensor):
-        value = value.data
+        value = value.array
     if not _is_array(value):
         return value
     if host:

@@ -26,24 +26,24 @@ class RMSprop(Optimizer):
         return {"lr": group["lr"], "momentum": group["momentum"]}
 
     def _update(self, param, grad, group, scalars):
-        xp = array_module(param.data)
+        xp = array_module(param.array)
         alpha, momentum = group["alpha"], group["momentum"]
         state = self.state[param]
         if "square_avg" not in state:
-            state["square_avg"] = xp.zeros_like(param.data)
+            state["square_avg"] = xp.zeros_like(param.array)
             if momentum != 0:
-                state["momentum_buffer"] = xp.zeros_like(param.data)
+                state["momentum_buffer"] = xp.zeros_like(param.array)
             if group["centered"]:
-                state["grad_avg"] = xp.zeros_like(param.data)
+                state["grad_avg"] = xp.zeros_like(param.array)
         if (not group["maximize"] and not group["centered"]
-                and optim_kernels.rmsprop(param.data, grad, state["square_avg"], state["momentum_buffer"]
+                and optim_kernels.rmsprop(param.array, grad, state["square_avg"], state["momentum_buffer"]
                                           if momentum != 0 else None, scalars["lr"], alpha, group["eps"],
                                           group["weight_decay"], scalars["momentum"])):
             return  # one pass on the CPU (kernels/optim.py), bit-equal to the expression below
         if group["maximize"]:
             grad = -grad
         if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param.data
+            grad = grad + group["weight_decay"] * param.array
         square_avg = state["square_avg"]
         square_avg *= alpha
         square_avg += (1 - alpha) * grad * grad
@@ -58,6 +58,6 @@ class RMSprop(Optimizer):
             buf = state["momentum_buffer"]
             buf *= scalars["momentum"]  # OneCycleLR cycles it
             buf += grad / avg
-            param.data -= scalars["lr"] * buf
+            param.array -= scalars["lr"] * buf
         else:
-            param.data -= scalars["lr"] * grad / avg
+            param.array -= scalars["lr"] * grad / avg

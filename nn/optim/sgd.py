@@ -30,13 +30,13 @@ class SGD(Optimizer):
         # plain SGD keeps no state (not even an empty entry), as in PyTorch
         buf = self.state[param].get("momentum_buffer") if group["momentum"] != 0 else None
         if (buf is not None and not group["maximize"]
-                and optim_kernels.sgd_momentum(param.data, grad, buf, scalars["lr"], scalars["momentum"],
+                and optim_kernels.sgd_momentum(param.array, grad, buf, scalars["lr"], scalars["momentum"],
                                                group["dampening"], group["weight_decay"], group["nesterov"])):
             return  # one pass on the CPU (kernels/optim.py), bit-equal to the expression below
         if group["maximize"]:
             grad = -grad
         if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param.data
+            grad = grad + group["weight_decay"] * param.array
         if group["momentum"] != 0:
             momentum = scalars["momentum"]  # OneCycleLR cycles it
             state = self.state[param]
@@ -47,4 +47,4 @@ class SGD(Optimizer):
                 buf *= momentum
                 buf += (1 - group["dampening"]) * grad
             grad = grad + momentum * buf if group["nesterov"] else buf
-        param.data -= scalars["lr"] * grad
+        param.array -= scalars["lr"] * grad

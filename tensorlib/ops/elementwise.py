@@ -230,7 +230,7 @@ def _check_integer_divisor(a, b, op):
         if b == 0 and a.dtype.kind in "iub":
             raise ZeroDivisionError(f"{op}: integer division by zero")
         return
-    if b.dtype.kind in "iub" and not device_arrays.capturing(b.data) and bool((b.data == 0).any()):
+    if b.dtype.kind in "iub" and not device_arrays.capturing(b.array) and bool((b.array == 0).any()):
         raise ZeroDivisionError(f"{op}: integer division by zero (the divisor tensor holds a 0)")
 
 
@@ -658,7 +658,7 @@ def where(condition, a=_MISSING, b=_MISSING):
             condition = np.asarray(condition, dtype=bool)
         condition = Tensor._make(move(condition, device))
     if condition.dtype != np.bool_:
-        condition = Tensor._make(array_module(condition.data).asarray(condition.data, dtype=bool))
+        condition = Tensor._make(array_module(condition.array).asarray(condition.array, dtype=bool))
     return Where.apply(condition, a, b, dtype=(a if isinstance(a, Tensor) else b).dtype)
 
 
@@ -728,8 +728,8 @@ _COMPARISONS = {"eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equa
 
 def compare(kind, a, b):
     """Elementwise comparison; a bool tensor that records no graph."""
-    raw_a = a.data if isinstance(a, Tensor) else a
-    raw_b = b.data if isinstance(b, Tensor) else b
+    raw_a = a.array if isinstance(a, Tensor) else a
+    raw_b = b.array if isinstance(b, Tensor) else b
     xp = array_module(raw_a if isinstance(a, Tensor) else raw_b)
     return unrecorded(getattr(xp, _COMPARISONS[kind])(raw_a, raw_b))
 
@@ -759,15 +759,15 @@ def ge(a, b):
 
 
 def isnan(x):
-    return unrecorded(array_module(x.data).isnan(x.data))
+    return unrecorded(array_module(x.array).isnan(x.array))
 
 
 def isinf(x):
-    return unrecorded(array_module(x.data).isinf(x.data))
+    return unrecorded(array_module(x.array).isinf(x.array))
 
 
 def isfinite(x):
-    return unrecorded(array_module(x.data).isfinite(x.data))
+    return unrecorded(array_module(x.array).isfinite(x.array))
 
 
 def _two_tensors(op, a, b):
@@ -786,29 +786,29 @@ def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
     for name, tolerance in (("rtol", rtol), ("atol", atol)):
         if tolerance < 0:
             raise ValueError(f"isclose: {name} must be >= 0, got {tolerance}")
-    xp = array_module(a.data)
-    return unrecorded(xp.isclose(a.data, b.data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    xp = array_module(a.array)
+    return unrecorded(xp.isclose(a.array, b.array, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
     """Whether every element of ``isclose(a, b, ...)`` holds."""
-    return bool(isclose(a, b, rtol, atol, equal_nan).data.all())
+    return bool(isclose(a, b, rtol, atol, equal_nan).array.all())
 
 
 def equal(a, b) -> bool:
     """Whether the tensors have the same shape and the same values (of any dtypes; NaN equals nothing)."""
     _two_tensors("equal", a, b)
-    return a.shape == b.shape and bool((a.data == b.data).all())
+    return a.shape == b.shape and bool((a.array == b.array).all())
 
 
 def logical(kind, a, b):
-    raw_a = a.data if isinstance(a, Tensor) else a
-    raw_b = b.data if isinstance(b, Tensor) else b
+    raw_a = a.array if isinstance(a, Tensor) else a
+    raw_b = b.array if isinstance(b, Tensor) else b
     xp = array_module(raw_a if isinstance(a, Tensor) else raw_b)
     op = {"and": xp.bitwise_and, "or": xp.bitwise_or, "xor": xp.bitwise_xor}[kind]
     return Tensor._make(op(raw_a, raw_b))
 
 
 def logical_not(x):
-    xp = array_module(x.data)
-    return Tensor._make(xp.logical_not(x.data) if x.dtype == np.bool_ else xp.invert(x.data))
+    xp = array_module(x.array)
+    return Tensor._make(xp.logical_not(x.array) if x.dtype == np.bool_ else xp.invert(x.array))

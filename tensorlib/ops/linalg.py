@@ -262,7 +262,7 @@ def diag(x, diagonal=0):
     k = int(diagonal)
     first_row, first_col = max(-k, 0), max(k, 0)
     length = x.shape[0] if x.ndim == 1 else max(0, min(x.shape[0] - first_row, x.shape[1] - first_col))
-    steps = array_module(x.data).arange(length)
+    steps = array_module(x.array).arange(length)
     return Diag.apply(x, steps + first_row, steps + first_col, length + abs(k))
 
 

@@ -39,7 +39,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     """Max over each window; backward routes each gradient to the element the forward picked (the first
     maximum of the window on ties). Indices are flat positions h*W + w in each input plane."""
     args = (kernel_size, stride, padding, dilation, ceil_mode)
-    y, indices = pool_kernels.max_pool2d_forward(input.data, *args)
+    y, indices = pool_kernels.max_pool2d_forward(input.array, *args)
     out = MaxPool2d.apply(input, y, indices, args)
     return (out, Tensor._make(indices)) if return_indices else out
 
@@ -166,6 +166,6 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     geometry = pool_kernels.adaptive_pool2d_geometry("adaptive_max_pool2d", input.shape, output_size)
     if input.dtype.kind != "f":
         raise TypeError(f"adaptive_max_pool2d input must be a floating-point tensor, got dtype {input.dtype}")
-    y, indices = _adaptive_max_pool2d(input.data, geometry)
+    y, indices = _adaptive_max_pool2d(input.array, geometry)
     out = AdaptiveMaxPool2d.apply(input, y, indices)
     return (out, Tensor._make(indices)) if return_indices else out

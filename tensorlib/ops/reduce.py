@@ -206,14 +206,14 @@ def _extreme(x, dim, keepdim, largest, result):
         return Extreme.apply(x, tuple(range(x.ndim)), False, largest)
     axis = single_dim(dim, x.ndim, "max" if largest else "min")
     if x.ndim == 0:  # dim 0 or -1 of a 0-d tensor: the element itself, at index 0
-        return result(x.clone(), Tensor._make(array_module(x.data).zeros((), dtype=np.int64)))
+        return result(x.clone(), Tensor._make(array_module(x.array).zeros((), dtype=np.int64)))
     fn_out = ExtremeAlong.apply(x, axis, keepdim, largest)
     indices = _along_indices(x, axis, keepdim, largest)
     return result(fn_out, indices)
 
 
 def _along_indices(x, axis, keepdim, largest):
-    data = x.data
+    data = x.array
     index = (data.argmax if largest else data.argmin)(axis=axis, keepdims=keepdim)
     return Tensor._make(index.astype(np.int64))
 
@@ -239,7 +239,7 @@ def argmax(x, dim=None, keepdim=False):
     if dim is None or x.ndim == 0:
         if dim is not None:
             single_dim(dim, 0, "argmax")
-        return Tensor._make(np.int64(x.data.argmax()) if x.device == "cpu" else x.data.argmax())
+        return Tensor._make(np.int64(x.array.argmax()) if x.device == "cpu" else x.array.argmax())
     return _along_indices(x, single_dim(dim, x.ndim, "argmax"), keepdim, True)
 
 
@@ -247,7 +247,7 @@ def argmin(x, dim=None, keepdim=False):
     if dim is None or x.ndim == 0:
         if dim is not None:
             single_dim(dim, 0, "argmin")
-        return Tensor._make(np.int64(x.data.argmin()) if x.device == "cpu" else x.data.argmin())
+        return Tensor._make(np.int64(x.array.argmin()) if x.device == "cpu" else x.array.argmin())
     return _along_indices(x, single_dim(dim, x.ndim, "argmin"), keepdim, False)
 
 
@@ -277,7 +277,7 @@ def amin(x, dim=(), keepdim=False):
 def _any_all(x, dim, keepdim, kind):
     # an empty dims list reduces nothing here (PyTorch's any/all), where sum and amax read it as all dims
     axes = () if isinstance(dim, (tuple, list)) and not dim else normalize_dims(dim, x.ndim)
-    out = getattr(x.data, kind)(axis=axes, keepdims=keepdim)
+    out = getattr(x.array, kind)(axis=axes, keepdims=keepdim)
     return unrecorded(out.astype(np.uint8) if x.dtype == np.uint8 else out)  # uint8 in, uint8 out (PyTorch)
 
 
@@ -395,7 +395,7 @@ def _sorted_along(x, dim, descending, k, op):
     from x, so their gradient goes back to the positions they came from."""
     axis = single_dim(dim, x.ndim, op)
     flat = x.reshape(1) if x.ndim == 0 else x  # a 0-d tensor sorts as its single element
-    indices = _order(flat.data, axis, descending)
+    indices = _order(flat.array, axis, descending)
     if k is not None and x.ndim:
         indices = indices[(slice(None),) * axis + (slice(0, k),)]
     indices = indices.astype(np.int64, copy=False)
@@ -439,21 +439,21 @@ def median(x, dim=None, keepdim=False):
         if x.numel() == 0:
             if x.dtype.kind != "f":
                 raise ValueError(f"median() of an empty {x.dtype} tensor has no value")
-            return Tensor._make(array_module(x.data).full((), np.nan, dtype=x.dtype))
+            return Tensor._make(array_module(x.array).full((), np.nan, dtype=x.dtype))
         return _median_along(x.reshape(-1), 0, False)[0]
     axis = single_dim(dim, x.ndim, "median")
     if x.ndim == 0:  # dim 0 or -1 of a 0-d tensor: the element itself, at index 0
-        return MedianResult(x.clone(), Tensor._make(array_module(x.data).zeros((), dtype=np.int64)))
+        return MedianResult(x.clone(), Tensor._make(array_module(x.array).zeros((), dtype=np.int64)))
     if x.shape[axis] == 0:
         raise IndexError(f"median(): dim {dim} of size 0 has no median")
     return MedianResult(*_median_along(x, axis, keepdim))
 
 
 def _median_along(x, axis, keepdim):
-    xp = array_module(x.data)
+    xp = array_module(x.array)
     size = x.shape[axis]
-    order = _order(x.data, axis, False)  # NaN sorts last: a slice with NaNs takes its first one
-    nans = xp.isnan(x.data).sum(axis=axis, keepdims=True) if x.dtype.kind == "f" else 0
+    order = _order(x.array, axis, False)  # NaN sorts last: a slice with NaNs takes its first one
+    nans = xp.isnan(x.array).sum(axis=axis, keepdims=True) if x.dtype.kind == "f" else 0
     position = xp.where(nans > 0, size - nans, (size - 1) // 2)
     index = xp.take_along_axis(order, xp.broadcast_to(position, order.shape[:axis] + (1,) + order.shape[axis + 1:]),
                                axis=axis).astype(np.int64)
@@ -466,13 +466,13 @@ def _median_along(x, axis, keepdim):
 def count_nonzero(x, dim=None):
     """How many elements over ``dim`` (an int or a tuple; all by default) are nonzero; int64."""
     axes = normalize_dims(dim, x.ndim)
-    return unrecorded((x.data != 0).sum(axis=axes).astype(np.int64, copy=False))
+    return unrecorded((x.array != 0).sum(axis=axes).astype(np.int64, copy=False))
 
 
 def nonzero(x, *, as_tuple=False):
     """The indices of the nonzero elements, in row-major order: an (n, x.ndim) int64 tensor, or with
     ``as_tuple`` one 1-D tensor per dim (a 0-d tensor counts as 1-D there)."""
-    data = x.data.reshape(1) if x.ndim == 0 else x.data
+    data = x.array.reshape(1) if x.ndim == 0 else x.array
     indices = [i.astype(np.int64, copy=False) for i in array_module(data).nonzero(data)]
     if as_tuple:
         return tuple(unrecorded(i) for i in indices)
@@ -485,10 +485,10 @@ def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):
     whatever ``sorted`` says; each NaN counts as distinct, as in PyTorch. With ``return_inverse``, also where
     each element (slice) of ``x`` went in the result (x's shape; a 1-D one with ``dim``); with
     ``return_counts``, how often each distinct one occurs (both int64)."""
-    xp = array_module(x.data)
+    xp = array_module(x.array)
     axis = None if dim is None else single_dim(dim, x.ndim, "unique")
-    equal_nan = {"equal_nan": False} if isinstance(x.data, np.ndarray) else {}  # CuPy's unique may lack it
-    data = x.data.reshape(-1) if axis is None else x.data
+    equal_nan = {"equal_nan": False} if isinstance(x.array, np.ndarray) else {}  # CuPy's unique may lack it
+    data = x.array.reshape(-1) if axis is None else x.array
     found = xp.unique(data, return_inverse=True, return_counts=True, axis=axis, **equal_nan)
     values, inverse, counts = found
     results = [unrecorded(values)]
@@ -508,13 +508,13 @@ def bincount(x, weights=None, minlength=0):
                          f"and dtype {x.dtype}")
     if not isinstance(minlength, (int, np.integer)) or isinstance(minlength, bool) or minlength < 0:
         raise ValueError(f"bincount: minlength must be an int >= 0, got {minlength!r}")
-    if x.numel() and int(x.data.min()) < 0:
-        raise ValueError(f"bincount: input must hold non-negative integers, got {int(x.data.min())}")
+    if x.numel() and int(x.array.min()) < 0:
+        raise ValueError(f"bincount: input must hold non-negative integers, got {int(x.array.min())}")
     if weights is not None and (not isinstance(weights, Tensor) or weights.shape != x.shape):
         raise ValueError(f"bincount: weights must be a tensor of the input's shape {x.shape}, got "
                          f"{getattr(weights, 'shape', type(weights).__name__)}")
-    xp = array_module(x.data)
-    counts = xp.bincount(x.data.astype(np.int64, copy=False), None if weights is None else weights.data,
+    xp = array_module(x.array)
+    counts = xp.bincount(x.array.astype(np.int64, copy=False), None if weights is None else weights.array,
                          minlength=int(minlength))
     dtype = np.int64 if weights is None else weights.dtype if weights.dtype.kind == "f" else np.float64
     return unrecorded(counts.astype(dtype, copy=False))

@@ -185,7 +185,7 @@ def normalize_index(index):
     out = []
     for item in items:
         if isinstance(item, Tensor):
-            item = item.data
+            item = item.array
         elif isinstance(item, list):
             item = np.asarray(item)
             if item.dtype.kind not in "iub":
@@ -290,11 +290,11 @@ def gather(x, dim, index):
     for i, (n_index, n_x) in enumerate(zip(index.shape, x.shape)):
         if i != axis and n_index > n_x:
             raise ValueError(f"gather: index shape {index.shape} is larger than the input's {x.shape} at dim {i}")
-    if index.numel() and not device_arrays.capturing(index.data):  # a host read: skipped while a graph captures
-        low, high = int(index.data.min()), int(index.data.max())
+    if index.numel() and not device_arrays.capturing(index.array):  # a host read: skipped while a graph captures
+        low, high = int(index.array.min()), int(index.array.max())
         if low < 0 or high >= x.shape[axis]:
             raise IndexError(f"gather: index {low if low < 0 else high} is out of range for dim {dim} of size {x.shape[axis]}")
-    return Gather.apply(x, move(index.data, x.device), axis)
+    return Gather.apply(x, move(index.array, x.device), axis)
 
 
 class Scatter(Function):
@@ -347,12 +347,12 @@ def _scatter(x, dim, index, src, add, op):
     for i, (n_index, n_x) in enumerate(zip(index.shape, x.shape)):
         if i != axis and n_index > n_x:
             raise ValueError(f"{op}: index shape {index.shape} is larger than the input's {x.shape} at dim {i}")
-    if index.numel() and not device_arrays.capturing(index.data):  # a host read: skipped while a graph captures
-        low, high = int(index.data.min()), int(index.data.max())
+    if index.numel() and not device_arrays.capturing(index.array):  # a host read: skipped while a graph captures
+        low, high = int(index.array.min()), int(index.array.max())
         if low < 0 or high >= x.shape[axis]:
             raise IndexError(f"{op}: index {low if low < 0 else high} is out of range for dim {dim} of size "
                              f"{x.shape[axis]}")
-    return Scatter.apply(x, move(index.data, x.device), src, axis, add)
+    return Scatter.apply(x, move(index.array, x.device), src, axis, add)
 
 
 def scatter(x, dim, index, src=None, value=None):
@@ -514,12 +514,12 @@ def index_select(x, dim, index):
     axis = _axis(dim, max(x.ndim, 1))
     source = x.reshape(1) if x.ndim == 0 else x  # a 0-d tensor is picked from as its single element
     size = source.shape[axis]
-    if index.numel() and not device_arrays.capturing(index.data):  # a host read: skipped while a graph captures
-        low, high = int(index.data.min()), int(index.data.max())
+    if index.numel() and not device_arrays.capturing(index.array):  # a host read: skipped while a graph captures
+        low, high = int(index.array.min()), int(index.array.max())
         if low < 0 or high >= size:
             raise IndexError(f"index_select: index {low if low < 0 else high} is out of range for dim {dim} "
                              f"of size {size}")
-    out = IndexSelect.apply(source, move(index.data.reshape(-1), x.device), axis)
+    out = IndexSelect.apply(source, move(index.array.reshape(-1), x.device), axis)
     if x.ndim == 0:
         if index.numel() != 1:
             raise ValueError(f"index_select: a 0-d tensor takes one index, got {index.numel()}")

@@ -224,7 +224,7 @@ def test_ddp_buckets_and_state_dict_in_one_process(single_process_group):
     model = lenet5()
     ddp = parallel.DistributedDataParallel(model, bucket_cap_mb=0.05)  # ~52 KB: several buckets
     assert len(ddp._grad_buckets) > 1
-    assert sum(b.flat.size for b in ddp._grad_buckets) == sum(p.data.size for p in model.parameters())
+    assert sum(b.flat.size for b in ddp._grad_buckets) == sum(p.array.size for p in model.parameters())
     images, labels = tl.randn(4, 1, 28, 28), tl.tensor([0, 1, 2, 3])
     from nn.losses import CrossEntropyLoss
 

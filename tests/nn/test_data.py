@@ -40,7 +40,7 @@ def index_dataset(kind, n):
 
 
 def epoch(loader):
-    return [(x.data.tolist(), y.data.tolist()) for x, y in loader]
+    return [(x.array.tolist(), y.array.tolist()) for x, y in loader]
 
 
 def seen(loader):
@@ -53,7 +53,7 @@ def test_tensor_dataset_samples_and_length():
     dataset = TensorDataset(x, y)
     assert len(dataset) == 5
     sample_x, sample_y = dataset[3]
-    np.testing.assert_array_equal(sample_x.data, x.data[3])
+    np.testing.assert_array_equal(sample_x.array, x.array[3])
     assert sample_y.item() == 3
 
 
@@ -198,7 +198,7 @@ def test_fast_path_matches_per_sample_collate():
         slow = default_collate([data[int(i)] for i in indices])
         for a, b in zip(fast, slow):
             assert a.dtype == b.dtype
-            np.testing.assert_array_equal(a.data, b.data)
+            np.testing.assert_array_equal(a.array, b.array)
 
 
 def test_image_dataset_fast_path_applies_transforms_like_per_sample():
@@ -213,8 +213,8 @@ def test_image_dataset_fast_path_applies_transforms_like_per_sample():
     tl.manual_seed(2)
     slow_images, slow_labels = default_collate([dataset[int(i)] for i in indices])
     assert fast_images.shape == (4, 3, 8, 8) and fast_images.dtype == tl.float32
-    np.testing.assert_allclose(fast_images.data, slow_images.data, rtol=1e-6, atol=1e-6)
-    np.testing.assert_array_equal(fast_labels.data, slow_labels.data)
+    np.testing.assert_allclose(fast_images.array, slow_images.array, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(fast_labels.array, slow_labels.array)
 
 
 # ---- prefetch ----------------------------------------------------------------------------------------
@@ -292,17 +292,17 @@ def test_breaking_out_of_a_prefetching_loop_stops_the_thread():
 ])
 def test_collate_numbers_match_torch(samples, dtype, values):
     batch = default_collate(samples)
-    assert batch.dtype == dtype and batch.data.tolist() == values
+    assert batch.dtype == dtype and batch.array.tolist() == values
 
 
 def test_collate_arrays_and_tensors_keep_dtype_and_stack_on_dim_0():
     arrays = [np.full((2, 3), i, dtype=np.float64) for i in range(4)]
     stacked = default_collate(arrays)
     assert stacked.shape == (4, 2, 3) and stacked.dtype == tl.float64
-    np.testing.assert_array_equal(stacked.data[2], arrays[2])
+    np.testing.assert_array_equal(stacked.array[2], arrays[2])
     tensors = default_collate([tl.tensor(a, dtype=tl.float32) for a in arrays])
     assert isinstance(tensors, tl.Tensor) and tensors.shape == (4, 2, 3) and tensors.dtype == tl.float32
-    assert default_collate([np.array(1.5), np.array(2.5)]).data.tolist() == [1.5, 2.5]
+    assert default_collate([np.array(1.5), np.array(2.5)]).array.tolist() == [1.5, 2.5]
 
 
 @pytest.mark.parametrize("first, second, dtype", [
@@ -313,13 +313,13 @@ def test_collate_arrays_and_tensors_keep_dtype_and_stack_on_dim_0():
 ])
 def test_collate_mixed_dtypes_promote(first, second, dtype):
     batch = default_collate([first, second])
-    assert batch.dtype == dtype and batch.data.tolist() == [[0, 0], [1.5, 1.5]]
+    assert batch.dtype == dtype and batch.array.tolist() == [[0, 0], [1.5, 1.5]]
 
 
 def test_collate_containers_elementwise():
     Pair = collections.namedtuple("Pair", "image label")
     batch = default_collate([(np.zeros(2, np.float32), 1, "a"), (np.ones(2, np.float32), 2, "b")])
-    assert isinstance(batch, list) and batch[0].shape == (2, 2) and batch[1].data.tolist() == [1, 2]  # torch: a list
+    assert isinstance(batch, list) and batch[0].shape == (2, 2) and batch[1].array.tolist() == [1, 2]  # torch: a list
     assert batch[2] == ("a", "b")
     images, labels, names = batch
     as_list = default_collate([[1, 2.0], [3, 4.0]])
@@ -327,7 +327,7 @@ def test_collate_containers_elementwise():
     named = default_collate([Pair(np.zeros(3), 0), Pair(np.ones(3), 1)])
     assert isinstance(named, Pair) and named.image.shape == (2, 3)
     nested = default_collate([{"x": 1.0, "meta": {"id": 4}}, {"x": 2.0, "meta": {"id": 5}}])
-    assert nested["x"].data.tolist() == [1.0, 2.0] and nested["meta"]["id"].data.tolist() == [4, 5]
+    assert nested["x"].array.tolist() == [1.0, 2.0] and nested["meta"]["id"].array.tolist() == [4, 5]
     ordered = default_collate([collections.OrderedDict(b=1, a=2), collections.OrderedDict(b=3, a=4)])
     assert type(ordered) is collections.OrderedDict and list(ordered) == ["b", "a"]
     assert default_collate([collections.defaultdict(int, a=1)] * 2).default_factory is int
@@ -364,16 +364,16 @@ def test_to_tensor_hwc_uint8_to_chw_unit_range():
     image = np.random.default_rng(0).integers(0, 256, size=(5, 4, 3), dtype=np.uint8)
     out = T.ToTensor()(image)
     assert isinstance(out, tl.Tensor) and out.shape == (3, 5, 4) and out.dtype == tl.float32
-    np.testing.assert_allclose(out.data, image.transpose(2, 0, 1) / 255, rtol=1e-6)
-    assert out.data.flags.c_contiguous
+    np.testing.assert_allclose(out.array, image.transpose(2, 0, 1) / 255, rtol=1e-6)
+    assert out.array.flags.c_contiguous
 
 
 def test_to_tensor_layouts():
     image = np.random.default_rng(1).integers(0, 256, size=(3, 5, 4), dtype=np.uint8)
-    np.testing.assert_allclose(T.ToTensor(layout="CHW")(image).data, image / 255, rtol=1e-6)
+    np.testing.assert_allclose(T.ToTensor(layout="CHW")(image).array, image / 255, rtol=1e-6)
     assert T.ToTensor()(image[0]).shape == (1, 5, 4)
     floats = np.random.default_rng(2).random((6, 7)).astype(np.float32)
-    np.testing.assert_array_equal(T.ToTensor()(floats).data[0], floats)
+    np.testing.assert_array_equal(T.ToTensor()(floats).array[0], floats)
     with pytest.raises(ValueError, match="layout"):
         T.ToTensor(layout="NHWC")
     with pytest.raises(TypeError, match="NumPy image"):
@@ -383,13 +383,13 @@ def test_to_tensor_layouts():
 def test_to_tensor_divides_by_255_like_torchvision():
     image = np.arange(256, dtype=np.uint8).reshape(16, 16)
     expected = image.astype(np.float32) / np.float32(255)  # torchvision: img.float().div(255), float32 division
-    np.testing.assert_array_equal(T.ToTensor()(image).data[0], expected)
+    np.testing.assert_array_equal(T.ToTensor()(image).array[0], expected)
 
 
 def test_to_tensor_batch_equals_per_sample():
     images = np.random.default_rng(3).integers(0, 256, size=(4, 6, 5, 3), dtype=np.uint8)
     batch = T.ToTensor().apply_batch(images)
-    np.testing.assert_array_equal(batch.data, np.stack([T.ToTensor()(image).data for image in images]))
+    np.testing.assert_array_equal(batch.array, np.stack([T.ToTensor()(image).array for image in images]))
 
 
 def test_normalize_subtracts_then_divides_like_torchvision():
@@ -397,19 +397,19 @@ def test_normalize_subtracts_then_divides_like_torchvision():
     mean, std = (0.4914, 0.4822, 0.4465), (0.247, 0.243, -0.261)  # a negative std is allowed, as in torchvision
     mean32, std32 = (np.asarray(v, dtype=np.float32)[:, None, None] for v in (mean, std))
     out = T.Normalize(mean, std)(tl.tensor(image))
-    np.testing.assert_array_equal(out.data, (image - mean32) / std32)  # sub(mean).div(std), no multiplication
+    np.testing.assert_array_equal(out.array, (image - mean32) / std32)  # sub(mean).div(std), no multiplication
     with pytest.raises(ValueError, match="std must not be zero"):
         T.Normalize((0.5, 0.5), (0.5, 0.0))
     one_std = T.Normalize((0.1, 0.2, 0.3), 0.5)(tl.tensor(image))
-    np.testing.assert_array_equal(one_std.data, (image - np.float32([0.1, 0.2, 0.3])[:, None, None]) / np.float32(0.5))
+    np.testing.assert_array_equal(one_std.array, (image - np.float32([0.1, 0.2, 0.3])[:, None, None]) / np.float32(0.5))
 
 
 def test_normalize_per_channel():
     image = tl.tensor(np.random.default_rng(4).random((3, 4, 4)), dtype=tl.float32)
     mean, std = (0.1, 0.5, 0.9), (0.2, 0.3, 0.4)
     out = T.Normalize(mean, std)(image)
-    expected = (image.data - np.array(mean)[:, None, None]) / np.array(std)[:, None, None]
-    np.testing.assert_allclose(out.data, expected, rtol=1e-5, atol=1e-6)
+    expected = (image.array - np.array(mean)[:, None, None]) / np.array(std)[:, None, None]
+    np.testing.assert_allclose(out.array, expected, rtol=1e-5, atol=1e-6)
     assert out.dtype == tl.float32
     with pytest.raises(ValueError, match="3 channel"):
         T.Normalize(mean, std)(tl.ones(2, 4, 4))
@@ -423,21 +423,21 @@ def test_normalize_per_channel():
     (tl.tensor(np.arange(1, 76, dtype=np.float32).reshape(3, 5, 5)), (1, 2)),
 ])
 def test_random_crop_with_padding_is_a_window_of_the_zero_padded_image(image, spatial):
-    data = image.data if isinstance(image, tl.Tensor) else image
+    data = image.array if isinstance(image, tl.Tensor) else image
     widths = [(2, 2) if axis in spatial else (0, 0) for axis in range(data.ndim)]
     padded = np.pad(data, widths)
     crop = T.RandomCrop(5, padding=2)
     tl.manual_seed(0)
     outs = [crop(image) for _ in range(20)]
     for out in outs:
-        out = out.data if isinstance(out, tl.Tensor) else out
+        out = out.array if isinstance(out, tl.Tensor) else out
         assert out.shape == data.shape and out.dtype == data.dtype
         assert any(np.array_equal(out, padded[_window(data.ndim, spatial, top, left)])
                    for top in range(5) for left in range(5))
     tl.manual_seed(0)
     again = [crop(image) for _ in range(20)]
-    assert all(np.array_equal(getattr(a, "data", a), getattr(b, "data", b)) for a, b in zip(outs, again))
-    assert len({getattr(o, "data", o).tobytes() for o in outs}) > 1
+    assert all(np.array_equal(getattr(a, "array", a), getattr(b, "array", b)) for a, b in zip(outs, again))
+    assert len({getattr(o, "array", o).tobytes() for o in outs}) > 1
 
 
 def _window(ndim, spatial, top, left):
@@ -470,7 +470,7 @@ def test_random_horizontal_flip():
     np.testing.assert_array_equal(T.RandomHorizontalFlip(p=1)(image), image[:, ::-1])
     assert T.RandomHorizontalFlip(p=0)(image) is image
     tensor = tl.tensor(image.transpose(2, 0, 1))
-    np.testing.assert_array_equal(T.RandomHorizontalFlip(p=1)(tensor).data, tensor.data[..., ::-1])
+    np.testing.assert_array_equal(T.RandomHorizontalFlip(p=1)(tensor).array, tensor.array[..., ::-1])
     tl.manual_seed(0)
     flips = [T.RandomHorizontalFlip()(image) is not image for _ in range(200)]
     assert 60 < sum(flips) < 140
@@ -479,5 +479,5 @@ def test_random_horizontal_flip():
 def test_compose_runs_in_order():
     pipeline = T.Compose([T.ToTensor(), T.Normalize((0.5,), (0.5,))])
     out = pipeline(np.array([[0, 255]], dtype=np.uint8))
-    np.testing.assert_allclose(out.data, [[[-1.0, 1.0]]])
+    np.testing.assert_allclose(out.array, [[[-1.0, 1.0]]])
     assert pipeline.batchable and not T.Compose([T.RandomHorizontalFlip(), T.ToTensor()]).batchable

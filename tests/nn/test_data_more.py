@@ -479,7 +479,7 @@ def test_forked_workers_refuse_a_dataset_of_device_data(tier):
     with pytest.raises(RuntimeError, match="num_workers=2 forks worker processes, but the dataset's sample 0 holds "
                                            "a Tensor on 'cuda'.*multiprocessing_context='spawn'"):
         list(DataLoader(TensorDataset(tl.arange(6, device="cuda")), batch_size=2, num_workers=2))
-    raw = tl.arange(3, device="cuda").data  # a CuPy array on a GPU, a simulated device array in the simulator
+    raw = tl.arange(3, device="cuda").array  # a CuPy array on a GPU, a simulated device array in the simulator
     with pytest.raises(RuntimeError, match=f"num_workers=1 .*sample 2 holds a {type(raw).__name__} on 'cuda'"):
         iter(DataLoader([{"x": [1, 2]}, {"x": [3, 4]}, {"x": [5, raw]}], batch_size=None, num_workers=1,
                         sampler=[2, 0, 1]))

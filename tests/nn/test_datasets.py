@@ -55,7 +55,7 @@ def test_mnist_idx_round_trip(tmp_path, gz, train):
     np.testing.assert_array_equal(dataset.labels, labels)
     image, label = dataset[3]
     assert image.shape == (1, 28, 28) and image.dtype == tl.float32 and label == labels[3]
-    np.testing.assert_allclose(image.data[0], images[3] / 255, rtol=1e-6)
+    np.testing.assert_allclose(image.array[0], images[3] / 255, rtol=1e-6)
 
 
 def test_torchvision_layout_and_fashion_mnist(tmp_path):
@@ -182,7 +182,7 @@ def test_cifar_round_trip(tmp_path, write_version, train):
     np.testing.assert_array_equal(dataset.labels, labels)
     image, label = dataset[2]
     assert image.shape == (3, 32, 32) and dataset.input_size == (3, 32, 32) and label == labels[2]
-    np.testing.assert_allclose(image.data, batches[next(iter(batches))][0][2].reshape(3, 32, 32) / 255, rtol=1e-6)
+    np.testing.assert_allclose(image.array, batches[next(iter(batches))][0][2].reshape(3, 32, 32) / 255, rtol=1e-6)
 
 
 def test_cifar_python2_pickle(tmp_path):
@@ -287,7 +287,7 @@ def check_digit_splits(cls, size, n_train, n_test):
     assert not any(image.tobytes() in train_images for image in test.images)
     images, labels = next(iter(DataLoader(train, batch_size=64)))
     assert images.shape == (64, 1, size, size) and images.dtype == tl.float32 and labels.dtype == tl.int64
-    assert images.data.min() >= 0 and images.data.max() <= 1 and images.data.max() > 0.9
+    assert images.array.min() >= 0 and images.array.max() <= 1 and images.array.max() > 0.9
     again = cls("train")
     np.testing.assert_array_equal(again.images, train.images)
     np.testing.assert_array_equal(again.labels, train.labels)

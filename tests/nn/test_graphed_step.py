@@ -67,7 +67,7 @@ def eager_reference(tier, optimizer_factory, scheduler_factory, data):
         optimizer.step()
         if scheduler:
             scheduler.step()
-        losses.append((loss.item(), int((logits.data.argmax(1) == labels.data).sum())))
+        losses.append((loss.item(), int((logits.array.argmax(1) == labels.array).sum())))
     return model, optimizer, losses, rtol
 
 
@@ -202,8 +202,8 @@ def test_host_tensors_are_refused(tier):
 def test_out_of_range_targets_give_a_nan_loss_inside_a_capture(tier):
     """Checking target values would read the device on the host; inside a capture the kernel marks the
     row NaN instead of reading out of bounds (eagerly the check raises IndexError)."""
-    logits = tl.randn(3, 4, device="cuda").data
-    targets = tl.tensor([1, 7, -100], device="cuda").data
+    logits = tl.randn(3, 4, device="cuda").array
+    targets = tl.tensor([1, 7, -100], device="cuda").array
     with pytest.raises(IndexError, match="target value 7"):
         softmax_xent.softmax_xent_forward(logits, targets)
     graph = Graph()
@@ -234,7 +234,7 @@ def test_index_padding_builds_its_indices_on_the_device(tier, mode):
     (a conv with padding_mode) holds no host-to-device copy."""
     x = tl.randn(1, 2, 4, 5, device="cuda")
     graph = Graph()
-    out = graph.capture(lambda: tl.pad(x, (1, 2, 3, 1), mode=mode).data)
+    out = graph.capture(lambda: tl.pad(x, (1, 2, 3, 1), mode=mode).array)
     graph.replay()
     numpy_mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
     expected = np.pad(x.cpu().numpy(), ((0, 0), (0, 0), (3, 1), (1, 2)), mode=numpy_mode)
@@ -288,7 +288,7 @@ def test_replays_train_auxiliary_heads(tier):
         logits, loss = nn.graphed.training_loss(reference(inputs.to(device)), labels.to(device), nn.CrossEntropyLoss())
         loss.backward()
         reference_optimizer.step()
-        ref_losses.append((loss.item(), int((logits.data.argmax(1) == labels.to(device).data).sum())))
+        ref_losses.append((loss.item(), int((logits.array.argmax(1) == labels.to(device).array).sum())))
     model, optimizer = aux_model_and_optimizer("cuda")
     step = nn.GraphedStep(model, optimizer, warmup=1)
     losses = run_graphed(step, None, data)

@@ -193,8 +193,8 @@ def test_batchnorm_training_running_stats_and_eval(cls, shape):
     rng = np.random.default_rng(4)
     axes = (0,) + tuple(range(2, len(shape)))
     running_mean, running_var = np.zeros(3), np.ones(3)
-    layer.weight.data[...] = rng.uniform(0.5, 1.5, 3)
-    layer.bias.data[...] = rng.standard_normal(3)
+    layer.weight.array[...] = rng.uniform(0.5, 1.5, 3)
+    layer.bias.array[...] = rng.standard_normal(3)
     bshape = (1, 3) + (1,) * (len(shape) - 2)
     for _ in range(3):
         values = rng.standard_normal(shape) * 2 + 1
@@ -385,8 +385,8 @@ def test_batch_norm_reset_running_stats_and_parameters(affine):
     layer = nn.BatchNorm1d(3, momentum=None, affine=affine)
     layer(tl.randn(8, 3) * 3 + 1)
     if affine:
-        layer.weight.data[...] = 2
-        layer.bias.data[...] = -1
+        layer.weight.array[...] = 2
+        layer.bias.array[...] = -1
     layer.reset_running_stats()
     np.testing.assert_array_equal(np_of(layer.running_mean), 0)
     np.testing.assert_array_equal(np_of(layer.running_var), 1)

@@ -122,7 +122,7 @@ def test_layers_take_dtype(make):
 def test_gradcheck_through_inputs_and_parameters(make, shape):
     module = make()
     for parameter in module.parameters():  # away from the initial 1s, 0s and 0.25s
-        parameter.data[...] = draw(*parameter.shape, seed=1)
+        parameter.array[...] = draw(*parameter.shape, seed=1)
     assert gradcheck_module(module, draw(*shape, seed=2))
 
 
@@ -298,8 +298,8 @@ def test_dropout1d_and_cosine_similarity_layers():
 
 def instance_norm_in_eval():
     layer = nn.InstanceNorm2d(2, affine=True, track_running_stats=True)
-    layer.running_mean.data[...] = np.array([0.3, -0.2])
-    layer.running_var.data[...] = np.array([0.5, 2.0])
+    layer.running_mean.array[...] = np.array([0.3, -0.2])
+    layer.running_var.array[...] = np.array([0.5, 2.0])
     return layer.eval()
 
 
@@ -338,7 +338,7 @@ def run_layer(make, values, device, dtype):
     tl.manual_seed(0)
     module = make().to(dtype=dtype).to(device)
     for parameter in module.parameters():
-        parameter.data[...] = tl.tensor(draw(*parameter.shape, seed=11), dtype=dtype, device=device).data
+        parameter.array[...] = tl.tensor(draw(*parameter.shape, seed=11), dtype=dtype, device=device).array
     x = tl.tensor(values, dtype=dtype, device=device, requires_grad=True)
     out = module(x)
     (out * tl.tensor(draw(*out.shape, seed=12), dtype=dtype, device=device)).sum().backward()

@@ -18,7 +18,7 @@ from nn.summary import summary
 
 
 def count(model) -> int:
-    return sum(p.data.size for p in model.parameters())
+    return sum(p.array.size for p in model.parameters())
 
 
 # Option A shortcuts have no parameters; the paper's table 6 gives 0.27M, 0.46M, 0.66M and 0.85M.

@@ -379,7 +379,7 @@ def test_a_child_registered_twice_is_one_child_and_apply_visits_it_once():
     model.apply(visited.append)
     assert visited == [shared, model[1], model]
     before = shared.weight.detach().numpy().copy()
-    model.apply(lambda m: m.weight.data.__imul__(2) if isinstance(m, nn.Linear) else None)
+    model.apply(lambda m: m.weight.array.__imul__(2) if isinstance(m, nn.Linear) else None)
     np.testing.assert_array_equal(shared.weight.detach().numpy(), 2 * before)  # rescaled once, not twice
     assert list(model.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]  # still under each name
 

@@ -240,11 +240,11 @@ FLOAT32_CASES = [CASES[2], CASES[7], CASES[10], CASES[12]] + [
 def test_float32_parameters_update_in_float32_in_place(case):
     optimizer_cls, rule, kwargs = case
     params = make_params("net", dtype=tl.float32)
-    arrays = [p.data for p in params]
+    arrays = [p.array for p in params]
     got = train(optimizer_cls(params, **kwargs), params, "net", steps=4)
     want = reference(rule, "net", steps=4, **kwargs)
     for param, array, g, w in zip(params, arrays, got, want):
-        assert param.data is array and param.dtype == tl.float32
+        assert param.array is array and param.dtype == tl.float32
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
 
 
@@ -573,7 +573,7 @@ def test_parameters_to_vector_and_back(dtype):
         assert param.shape == shape and param.dtype == dtype and param.is_leaf and param.requires_grad
         np.testing.assert_array_equal(param.detach().numpy(), new.numpy()[start:start + size].reshape(shape))
         start += size
-    new.data[0] = 42.0  # the parameters are views of the vector, as in PyTorch
+    new.array[0] = 42.0  # the parameters are views of the vector, as in PyTorch
     assert params[0].detach().numpy()[0, 0] == 42.0
 
 

@@ -172,7 +172,7 @@ class CountsCalls(nn.Module):
         self.register_buffer("calls", tl.tensor(0))
 
     def forward(self, x):
-        self.calls.data[...] += 1
+        self.calls.array[...] += 1
         return x
 
 

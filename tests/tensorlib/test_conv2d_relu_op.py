@@ -66,7 +66,7 @@ def test_one_node_that_saves_its_output():
     out = tl.conv2d_relu(x, weight, b, padding=1)
     node = out._ctx
     assert isinstance(node, Conv2dReLU) and node.inputs[:3] == (x, weight, b)
-    assert node.y is out.data
+    assert node.y is out.array
     assert not any(isinstance(v, np.ndarray) and v.dtype == bool for v in vars(node).values())
 
 

@@ -131,9 +131,9 @@ def test_gradcheck_runs_on_the_device(tier):
 
 
 def test_a_parameter_wraps_a_device_array(tier):
-    data = tl.randn(2, 3, device="cuda").data
+    data = tl.randn(2, 3, device="cuda").array
     parameter = nn.Parameter(data)
-    assert parameter.device == "cuda" and parameter.data is data
+    assert parameter.device == "cuda" and parameter.array is data
 
 
 def round_two_ops(x, y, device):

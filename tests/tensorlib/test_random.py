@@ -18,15 +18,15 @@ import tensorlib as tl
 def test_randint_signatures(call, shape, low, high):
     out = call()
     assert out.shape == shape and out.dtype == tl.int64
-    assert np.all((low <= out.data) & (out.data < high))
+    assert np.all((low <= out.array) & (out.array < high))
 
 
 def test_randint_covers_its_range_and_follows_the_seed():
     tl.manual_seed(3)
     first = tl.randint(2, 6, (400,))
-    assert set(first.data.tolist()) == {2, 3, 4, 5}
+    assert set(first.array.tolist()) == {2, 3, 4, 5}
     tl.manual_seed(3)
-    np.testing.assert_array_equal(tl.randint(2, 6, (400,)).data, first.data)
+    np.testing.assert_array_equal(tl.randint(2, 6, (400,)).array, first.array)
 
 
 @pytest.mark.parametrize("call, error, message", [
@@ -52,10 +52,10 @@ def test_randint_refusals(call, error, message):
 
 
 def test_randint_dtype_edges_that_fit():
-    assert sorted(set(tl.randint(256, (4000,), dtype=tl.uint8).data.tolist())) == list(range(256))
+    assert sorted(set(tl.randint(256, (4000,), dtype=tl.uint8).array.tolist())) == list(range(256))
     assert tl.randint(2, (8,), dtype=tl.bool_).dtype == tl.bool_
     floats = tl.randint(10, (3,), dtype=tl.float32, requires_grad=True)
-    assert floats.dtype == tl.float32 and floats.requires_grad and np.all(floats.data == np.round(floats.data))
+    assert floats.dtype == tl.float32 and floats.requires_grad and np.all(floats.array == np.round(floats.array))
 
 
 @pytest.mark.parametrize("function", [tl.rand, tl.randn])
@@ -75,7 +75,7 @@ def test_rand_and_randn_size_forms(function):
     tl.manual_seed(1)
     positional = function(2, 3)
     tl.manual_seed(1)
-    np.testing.assert_array_equal(function(size=(2, 3)).data, positional.data)
+    np.testing.assert_array_equal(function(size=(2, 3)).array, positional.array)
     with pytest.raises(TypeError, match="both positionally"):
         function(2, size=(2, 3))
     with pytest.raises(TypeError, match="missing the size"):
@@ -85,14 +85,14 @@ def test_rand_and_randn_size_forms(function):
 @pytest.mark.parametrize("dtype", [tl.float16, tl.float32, tl.float64])
 def test_rand_is_in_unit_interval(dtype):
     tl.manual_seed(0)
-    values = tl.rand(200_000, dtype=dtype).data  # float16 draws rounded from float64 would reach 1.0 here
+    values = tl.rand(200_000, dtype=dtype).array  # float16 draws rounded from float64 would reach 1.0 here
     assert values.dtype == dtype and values.min() >= 0 and values.max() < 1
     assert 0.28 < values.astype(np.float64).std() < 0.30
 
 
 def test_randperm():
     perm = tl.randperm(256, dtype=tl.uint8)
-    assert perm.dtype == tl.uint8 and sorted(perm.data.tolist()) == list(range(256))
+    assert perm.dtype == tl.uint8 and sorted(perm.array.tolist()) == list(range(256))
     assert tl.randperm(0).shape == (0,) and tl.randperm(2049, dtype=tl.float16).dtype == tl.float16
     assert tl.randperm(5, dtype=tl.float32, requires_grad=True).requires_grad
 
@@ -115,7 +115,7 @@ def test_manual_seed_accepts_negative_seeds_modulo_2_64_as_torch():
     draws = {}
     for seed in (-1, 2**64 - 1, -2**63, 2**63, 0):
         tl.manual_seed(seed)
-        draws[seed] = tl.rand(4).data
+        draws[seed] = tl.rand(4).array
     np.testing.assert_array_equal(draws[-1], draws[2**64 - 1])  # torch: initial_seed() of -1 is 2**64 - 1
     np.testing.assert_array_equal(draws[-2**63], draws[2**63])
     assert not np.array_equal(draws[-1], draws[0])

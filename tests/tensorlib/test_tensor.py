@@ -175,3 +175,29 @@ def test_generator_is_exported():
     assert tl.Generator().manual_seed(5).initial_seed() == 5
     a = tl.randn(3, generator=tl.Generator().manual_seed(5))
     np.testing.assert_array_equal(a.numpy(), tl.randn(3, generator=tl.Generator().manual_seed(5)).numpy())
+
+
+def test_data_is_a_detached_tensor_sharing_memory_and_array_is_the_raw_array():
+    """As PyTorch's .data: a Tensor cut from autograd on the same memory; assigning a tensor replaces the values."""
+    x = tl.tensor([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1]], requires_grad=True)
+    data = x.data
+    assert type(data) is tl.Tensor and not data.requires_grad and data.grad_fn is None
+    assert data.array is x.array and isinstance(x.array, np.ndarray)
+    values, predicted = x.data.max(1)  # the classic accuracy idiom
+    assert predicted.tolist() == [1, 0] and values.tolist() == pytest.approx([0.9, 0.8])
+    x.data.mul_(2)  # writes through, unseen by autograd
+    np.testing.assert_allclose(x.detach().numpy()[0], [0.2, 1.8, 0.0])
+    x.data = tl.zeros(3)  # a replacement may change the shape, as in PyTorch
+    assert x.shape == (3,) and x.requires_grad
+    with pytest.raises(TypeError, match=r"Tensor.data must be set to a Tensor, got ndarray \(the raw array is "
+                                        r"\.array\)"):
+        x.data = np.zeros(3)
+
+
+def test_sgd_through_data_updates_the_parameter():
+    w = tl.tensor([1.0, -2.0], requires_grad=True)
+    (w * w).sum().backward()
+    w.data = w.data - 0.25 * w.grad
+    np.testing.assert_allclose(w.detach().numpy(), [0.5, -1.0])
+    w.data.sub_(0.5 * w.grad)
+    np.testing.assert_allclose(w.detach().numpy(), [-0.5, 1.0])

@@ -570,8 +570,8 @@ INPLACE = {
 def test_in_place_forms_write_into_the_tensor_and_differentiate(name):
     x = random((2, 3), 29, low=0.3, high=2.5)
     t = tl.tensor(x)
-    data, version = t.data, t._version[0]
-    assert getattr(t, name)() is t and t.data is data and t._version[0] == version + 1
+    data, version = t.array, t._version[0]
+    assert getattr(t, name)() is t and t.array is data and t._version[0] == version + 1
     np.testing.assert_allclose(t.numpy(), INPLACE[name](x), rtol=1e-12)
 
     def through_in_place(a):

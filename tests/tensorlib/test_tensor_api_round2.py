@@ -83,7 +83,7 @@ def test_tensor_device_and_to():
     assert y.dtype == tl.float64 and y.requires_grad
     assert x.to("cpu", tl.float16).dtype == tl.float16 and x.to(device="cpu", dtype=tl.float64).dtype == tl.float64
     copied = x.to(copy=True)
-    assert copied is not x and copied.requires_grad and np.shares_memory(copied.data, x.data) is False
+    assert copied is not x and copied.requires_grad and np.shares_memory(copied.array, x.array) is False
     with pytest.raises(TypeError, match=r"to\(\) takes a device, a dtype or a tensor, got float 3.5"):
         x.to(3.5)
     with pytest.raises(TypeError, match=r"to\(other\) takes no device or dtype"):
@@ -116,7 +116,7 @@ def test_the_legacy_constructor():
     assert tl.Tensor().shape == (0,) and tl.Tensor().dtype == tl.float32
     source = tl.tensor([1, 2])
     shared = tl.Tensor(source)  # shares the data, of any dtype
-    assert shared.dtype == tl.int64 and np.shares_memory(shared.data, source.data)
+    assert shared.dtype == tl.int64 and np.shares_memory(shared.array, source.array)
     with pytest.raises(TypeError, match="Tensor\\(\\): data must be a sequence or an array, got float 2.5"):
         tl.Tensor(2.5)
     with pytest.raises(TypeError, match="takes sizes \\(ints\\) or one sequence of data"):
@@ -165,7 +165,7 @@ def test_contiguity():
     transposed = x.t()
     assert not transposed.is_contiguous() and not tl.ones(3, 1).expand(3, 4).is_contiguous()
     made = transposed.contiguous()
-    assert made.is_contiguous() and made.data.flags.c_contiguous
+    assert made.is_contiguous() and made.array.flags.c_contiguous
     np.testing.assert_array_equal(made.detach().numpy(), x.detach().numpy().T)
     assert tl.gradcheck(lambda t: t.t().contiguous() * 2, [leaf(random((2, 3)))])
 

@@ -39,11 +39,11 @@ with parallel.abort_on_error():
         base = [draw([r, kind, 100], (6, 8), dtype) for r in range(world)]
         mine = tl.tensor(base[rank].copy())
         view = mine[:, ::2]
-        assert not view.data.flags.c_contiguous
+        assert not view.array.flags.c_contiguous
         parallel.all_reduce(view, op="sum")
         np.testing.assert_allclose(mine.numpy()[:, ::2], sum(b[:, ::2] for b in base), rtol=1e-6)
         np.testing.assert_array_equal(mine.numpy()[:, 1::2], base[rank][:, 1::2])
-        transposed = tl.tensor(base[rank].copy()).data.T
+        transposed = tl.tensor(base[rank].copy()).array.T
         parallel.broadcast(transposed, src=1)
         np.testing.assert_array_equal(transposed, base[1].T)
 
