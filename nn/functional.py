@@ -940,9 +940,10 @@ def _target_weights(input, target, weight, ignore_index):
     classes = input.shape[1] if input.ndim > 1 else input.shape[0]
     labels = target.array.reshape(-1)
     valid = labels != ignore_index
-    bad = valid & ((labels < 0) | (labels >= classes))
-    if bad.any():
-        raise IndexError(f"target value {int(labels[bad][0])} is out of range for {classes} classes")
+    if not device_arrays.capturing(labels):  # a host read: skipped while a CUDA graph is captured
+        bad = valid & ((labels < 0) | (labels >= classes))
+        if bad.any():
+            raise IndexError(f"target value {int(labels[bad][0])} is out of range for {classes} classes")
     xp = module_for(input.device)
     safe = xp.where(valid, labels, 0)
     class_weight = xp.ones(classes, dtype=input.dtype) if weight is None else weight.array.astype(input.dtype)

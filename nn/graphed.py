@@ -17,7 +17,9 @@ What stays correct across replays, and how:
 - the learning rate, momentum and Adam's betas (what schedulers change) and Adam's bias corrections are
   read from device memory written before each replay (``nn.optim.optimizer.DeviceScalars``); changing
   another hyper-parameter after the capture raises an error;
-- ``optimizer.load_state_dict`` (resuming) replaces the optimizer's buffers: the next call captures again;
+- ``optimizer.load_state_dict`` (resuming) replaces the optimizer's buffers, and ``p.data = ...``,
+  ``model.to(...)`` or ``load_state_dict(..., assign=True)`` replace a parameter's or buffer's array: the
+  graph would keep training the old arrays, so the next call runs the warm-up and captures again;
   anything else that changes the step's structure after the capture (freezing parameters, swapping layers,
   switching a layer to eval mode inside the model) needs a new ``GraphedStep``.
 Not capturable, and reported as ``CaptureError`` when met: work that reads device values on the host or
@@ -67,10 +69,22 @@ class GraphedStep:
         self._graph = self._outputs = self._scalars = None
         self._eager_left = self.warmup
         self._state_seen = self.optimizer.state
+        self._arrays_seen = self._model_arrays()
+
+    def _model_arrays(self) -> list:
+        """The arrays of the model's parameters and buffers: the captured kernels read and write these."""
+        return [t.array for t in (*self.model.parameters(), *self.model.buffers())]
+
+    def _stale(self) -> bool:
+        """Whether the optimizer's buffers (resume) or the model's arrays (``p.data = ...``) were replaced since
+        the warm-up began: a captured graph would keep writing the old ones."""
+        arrays = self._model_arrays()
+        return (self.optimizer.state is not self._state_seen or len(arrays) != len(self._arrays_seen)
+                or any(new is not old for new, old in zip(arrays, self._arrays_seen)))
 
     def __call__(self, inputs, labels):
         _check_on_cuda(inputs=inputs, labels=labels)
-        if self.optimizer.state is not self._state_seen:  # buffers replaced (resume): the graph writes stale ones
+        if self._stale():
             self._reset()
         if self._eager_left > 0:
             self._eager_left -= 1

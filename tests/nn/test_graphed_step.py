@@ -156,6 +156,30 @@ def test_resuming_the_optimizer_captures_again(tier):
     assert_same_training(reference, (model, optimizer), losses)
 
 
+def test_replacing_a_parameter_array_captures_again(tier):
+    """p.data = ... gives the parameter a new array, which a captured graph would never read: the step runs
+    the warm-up again and captures anew, and training stays the eager run's."""
+    data = batches(4)
+    reference = eager_reference(tier, OPTIMIZERS["sgd-momentum"][0], None, data)
+    model, optimizer, _ = make(OPTIMIZERS["sgd-momentum"][0])
+    step = nn.GraphedStep(model, optimizer, warmup=1)
+    losses = run_graphed(step, None, data[:2])
+    weight = next(iter(model.parameters()))
+    weight.data = weight.data.clone()  # same values, new array
+    losses += run_graphed(step, None, data[2:])
+    assert step.replays == 2  # step 2, then step 4 after the eager step 3
+    assert_same_training(reference, (model, optimizer), losses)
+
+
+def test_log_softmax_and_nll_loss_are_capturable(tier):
+    """nll_loss's target range check reads the device: it is skipped while the graph is captured."""
+    model, optimizer, _ = make(OPTIMIZERS["sgd-momentum"][0])
+    model = nn.Sequential(model, nn.LogSoftmax(dim=1))
+    step = nn.GraphedStep(model, optimizer, loss_fn=nn.NLLLoss(), warmup=1)
+    losses = run_graphed(step, None, batches(3))
+    assert step.replays == 2 and all(np.isfinite(loss) for loss, _ in losses)
+
+
 def test_changing_a_fixed_hyper_parameter_after_capture_raises(tier):
     model, optimizer, _ = make(OPTIMIZERS["sgd-momentum"][0])
     step = nn.GraphedStep(model, optimizer, warmup=1)
