@@ -30,7 +30,7 @@ def _parse(device, index=None) -> tuple[str, int | None]:
         raise TypeError(f"device must be a str or a device, got {type(device).__name__} {device!r}")
     name = str(device)
     kind, colon, number = name.partition(":")
-    if kind not in DEVICES or (colon and not number.isdigit()):
+    if kind not in DEVICES or (colon and not (number.isascii() and number.isdigit())):
         raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
     if index is not None:
         if colon:
@@ -46,26 +46,24 @@ def _parse(device, index=None) -> tuple[str, int | None]:
 
 class Device(str):
     """A device as PyTorch's ``torch.device``: ``.type`` ("cpu" or "cuda") and ``.index`` (None or an int),
-    ``repr`` ``device(type='cuda', index=0)``, ``str`` ``cuda:0``.
+    ``repr`` ``device(type='cuda', index=0)``; as a ``str`` its value is its name, ``cpu``, ``cuda`` or ``cuda:0``
+    (what ``str()``, f-strings, ``+`` and ``json`` give).
 
-    It is a ``str`` whose value is the type, so it goes wherever a device name goes (``model.to(device)``,
-    ``tensor.to(device)``, ``device == "cuda"``, a dict of "cpu"/"cuda" keys). Compared with another device
-    or a device string, the types must match, and the indices too where both have one: ``device("cuda")``
-    equals ``device("cuda:0")`` and ``"cuda"`` (every tensor of a process lives on its current GPU)."""
+    A process computes on one GPU, CuPy's current device (a distributed run gives each rank its own), so a
+    device is identified by its type alone and the index only says which GPU that is. The rule for ``==`` and
+    ``hash``, consistent both ways: a device equals every device of its type, whatever the indices
+    (``device("cuda") == device("cuda:0") == device("cuda:1")``), and the plain string of its type ("cpu",
+    "cuda"), and hashes as that string. So ``tensor.device == "cuda"`` holds and a device finds, and is
+    found under, "cpu"/"cuda" keys of a dict or set. A string with an index (``"cuda:0"``) equals no device
+    (as in PyTorch, where no device equals any string): compare with ``device("cuda:0")`` or ``.type``."""
 
     def __new__(cls, type, index=None):  # noqa: A002  (PyTorch's argument name)
         if isinstance(type, Device) and index is None:
             return type
         kind, number = _parse(type, index)
-        device = super().__new__(cls, kind)
+        device = super().__new__(cls, kind if number is None else f"{kind}:{number}")
         device.type, device.index = kind, number
         return device
-
-    def __str__(self):
-        return self.type if self.index is None else f"{self.type}:{self.index}"
-
-    def __format__(self, spec):
-        return format(str(self), spec)
 
     def __repr__(self):
         index = "" if self.index is None else f", index={self.index}"
@@ -75,21 +73,17 @@ class Device(str):
         if other is self:  # tensors on one device share one Device object: the common case, kept fast
             return True
         if isinstance(other, Device):
-            kind, index = other.type, other.index
-        elif isinstance(other, str):
-            try:
-                kind, index = (other, None) if other in DEVICES else _parse(other)
-            except ValueError:
-                return False
-        else:
-            return NotImplemented
-        return kind == self.type and (index is None or self.index is None or index == self.index)
+            return other.type == self.type
+        if isinstance(other, str):
+            return str.__eq__(other, self.type)
+        return NotImplemented
 
     def __ne__(self, other):
         equal = self.__eq__(other)
         return equal if equal is NotImplemented else not equal
 
-    __hash__ = str.__hash__  # the type's hash: equal devices (and "cpu"/"cuda" strings) share it
+    def __hash__(self):
+        return hash(self.type)
 
     def __reduce__(self):
         return Device, (self.type, self.index)

@@ -51,15 +51,28 @@ def test_device_objects_as_pytorch():
     cpu, cuda0 = tl.device("cpu"), tl.device("cuda", 0)
     assert (cpu.type, cpu.index, repr(cpu), str(cpu)) == ("cpu", None, "device(type='cpu')", "cpu")
     assert (cuda0.type, cuda0.index, repr(cuda0), str(cuda0)) == ("cuda", 0, "device(type='cuda', index=0)", "cuda:0")
-    assert f"{cuda0}" == "cuda:0" and f"{cuda0:>7}" == " cuda:0"
-    assert tl.device("cuda:1") == tl.device("cuda", 1) and tl.device(tl.device("cuda:1")).index == 1
+    assert f"{cuda0}" == "cuda:0" and f"{cuda0:>7}" == " cuda:0" and "%s" % cuda0 == "cuda:0"
+    assert "run_" + cuda0 == "run_cuda:0" and cuda0.split(":") == ["cuda", "0"]  # as a str, its name
+    assert tl.device("cuda:1").index == 1 and tl.device(tl.device("cuda:1")).index == 1
     assert isinstance(cpu, tl.device) and not isinstance("cpu", tl.device)
     assert tl.device(type("OtherDevice", (), {"__str__": lambda self: "cuda:2"})()).index == 2  # by its str
-    # a str of its type: equal to "cpu"/"cuda" and to a device of the same type (index compared when both have one)
-    assert cpu == "cpu" and "cpu" == cpu and cpu != "cuda" and cuda0 == "cuda" and cuda0 == "cuda:0"
-    assert cuda0 == tl.device("cuda") and cuda0 != tl.device("cuda:1") and cuda0 != "cuda:1" and cpu != "tpu"
-    assert {"cpu": 1, "cuda": 2}[cuda0] == 2 and len({tl.device("cpu"), "cpu"}) == 1
     assert pickle.loads(pickle.dumps(cuda0)) == cuda0 and pickle.loads(pickle.dumps(cuda0)).index == 0
+
+
+def test_device_equality_and_hash_agree():
+    """Devices are told apart by type: equal to every device of their type and to the plain type string, and
+    hashed as that string; an indexed string equals no device (PyTorch's devices equal no string at all)."""
+    cpu, cuda, cuda0, cuda1 = tl.device("cpu"), tl.device("cuda"), tl.device("cuda:0"), tl.device("cuda", 1)
+    assert cpu == "cpu" and "cpu" == cpu and cpu != "cuda" and cpu != cuda0 and cpu != "tpu" and cpu != 0
+    assert cuda == cuda0 == cuda1 == "cuda" and "cuda" == cuda1 and not cuda0 != cuda1
+    assert cuda0 != "cuda:0" and "cuda:0" != cuda0 and cuda != "cuda:0"
+    devices = [cpu, cuda, cuda0, cuda1, "cpu", "cuda", "cuda:0", "cuda:1", tl.device("cpu", 0)]
+    for a in devices:
+        for b in devices:
+            assert (a == b) == (b == a) and (a == b) <= (hash(a) == hash(b)), (a, b)
+    assert len(set(devices)) == len(set(devices[::-1])) == 4  # {cpu}, {cuda}, "cuda:0", "cuda:1", in any order
+    assert {"cpu": 1, "cuda": 2}[cuda0] == 2 and {cuda1: 3}["cuda"] == 3 and {cuda0: 4}[tl.device("cuda")] == 4
+    assert "cuda:0" not in {cuda0} and cuda0 not in {"cuda:0": 1} and len({tl.device("cpu"), "cpu"}) == 1
 
 
 @pytest.mark.parametrize("args,error,message", [
