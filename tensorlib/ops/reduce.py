@@ -117,11 +117,16 @@ class Extreme(Function):
         return self.out if keepdim else self.out.reshape([n for i, n in enumerate(x.shape) if i not in axes])
 
     def backward(self, g):
-        xp = array_module(g)
-        g = _expand_back(g, self.shape, self.axes, self.keepdim)
-        # a NaN is the extreme (max and min propagate it): the gradient goes to the NaNs
-        mask = xp.where(xp.isnan(self.out), xp.isnan(self.x), self.x == self.out)  # no host read on a device
-        return g * mask / mask.sum(axis=self.axes, keepdims=True).astype(g.dtype)
+        return _share_among_ties(_expand_back(g, self.shape, self.axes, self.keepdim), self.x, self.out, self.axes)
+
+
+def _share_among_ties(g, x, out, axes):
+    """The gradient of ``out``, a value picked from ``x`` over ``axes`` (kept as size-1 dims), shared evenly
+    among the elements of x equal to it; where it is NaN (max, min and median propagate a NaN), among x's NaNs.
+    ``g`` is broadcast to x's shape."""
+    xp = array_module(g)
+    mask = xp.where(xp.isnan(out), xp.isnan(x), x == out)  # no host read on a device
+    return g * mask / mask.sum(axis=axes, keepdims=True).astype(g.dtype)
 
 
 class ExtremeAlong(Function):
@@ -431,8 +436,9 @@ def topk(x, k, dim=-1, largest=True, sorted=True):
 
 def median(x, dim=None, keepdim=False):
     """The lower median (of an even count, the smaller middle value), or with ``dim`` the pair (values,
-    indices) along it; NaN where the values hold a NaN (its index, the first NaN's). The gradient goes to the
-    position of the index returned (without ``dim``, the one the stable sort puts in the middle)."""
+    indices) along it; NaN where the values hold a NaN (its index, the first NaN's). With ``dim`` the gradient
+    goes to the position of the index returned; without, it is shared evenly among the elements equal to the
+    median (the NaNs when it is NaN), as PyTorch does and as for max()."""
     if x.dtype == np.bool_:
         raise TypeError("median of a bool tensor is not supported")
     if dim is None:
@@ -440,27 +446,44 @@ def median(x, dim=None, keepdim=False):
             if x.dtype.kind != "f":
                 raise ValueError(f"median() of an empty {x.dtype} tensor has no value")
             return Tensor._make(array_module(x.array).full((), np.nan, dtype=x.dtype))
-        return _median_along(x.reshape(-1), 0, False)[0]
+        return Median.apply(x)
     axis = single_dim(dim, x.ndim, "median")
     if x.ndim == 0:  # dim 0 or -1 of a 0-d tensor: the element itself, at index 0
         return MedianResult(x.clone(), Tensor._make(array_module(x.array).zeros((), dtype=np.int64)))
     if x.shape[axis] == 0:
         raise IndexError(f"median(): dim {dim} of size 0 has no median")
-    return MedianResult(*_median_along(x, axis, keepdim))
-
-
-def _median_along(x, axis, keepdim):
-    xp = array_module(x.array)
-    size = x.shape[axis]
-    order = _order(x.array, axis, False)  # NaN sorts last: a slice with NaNs takes its first one
-    nans = xp.isnan(x.array).sum(axis=axis, keepdims=True) if x.dtype.kind == "f" else 0
-    position = xp.where(nans > 0, size - nans, (size - 1) // 2)
-    index = xp.take_along_axis(order, xp.broadcast_to(position, order.shape[:axis] + (1,) + order.shape[axis + 1:]),
-                               axis=axis).astype(np.int64)
+    index = _median_index(x.array, axis)
     values = Gather.apply(x, index, axis)
     if not keepdim:
-        return values.squeeze(axis), Tensor._make(index.squeeze(axis))
-    return values, Tensor._make(index)
+        return MedianResult(values.squeeze(axis), Tensor._make(index.squeeze(axis)))
+    return MedianResult(values, Tensor._make(index))
+
+
+def _median_index(data, axis):
+    """Where the lower median of each slice of ``data`` along ``axis`` is (int64, that axis kept with size 1):
+    the middle of the stable ascending order, or the first NaN of a slice holding one (NaN sorts last)."""
+    xp = array_module(data)
+    size = data.shape[axis]
+    order = _order(data, axis, False)
+    kept = order.shape[:axis] + (1,) + order.shape[axis + 1:]
+    if data.dtype.kind == "f":
+        nans = xp.isnan(data).sum(axis=axis, keepdims=True)
+        position = xp.where(nans > 0, size - nans, (size - 1) // 2)
+    else:
+        position = xp.full(kept, (size - 1) // 2, dtype=np.int64)
+    return xp.take_along_axis(order, xp.broadcast_to(position, kept), axis=axis).astype(np.int64)
+
+
+class Median(Function):
+    """median() of all the elements (a 0-d result); the gradient is shared evenly among the ties."""
+
+    def forward(self, x):
+        flat = x.reshape(-1)
+        self.x, self.out = x, flat[_median_index(flat, 0)].reshape((1,) * x.ndim)  # x's dims kept, of size 1
+        return self.out.reshape(())
+
+    def backward(self, g):
+        return _share_among_ties(g, self.x, self.out, tuple(range(self.x.ndim)))
 
 
 def count_nonzero(x, dim=None):

@@ -657,6 +657,8 @@ def test_median_ties_nans_gradients_and_refusals():
     x = tl.tensor([1.0, 3.0, 3.0, 2.0], requires_grad=True)
     x.median().backward()
     assert x.grad.tolist() == [0, 0, 0, 1]
+    with pytest.raises(ValueError, match="median\\(\\) of an empty int64 tensor has no value"):
+        tl.zeros(0, dtype=tl.int64).median()
     assert tl.gradcheck(lambda t: t.median(), [leaf(random(6))])
     assert tl.gradcheck(lambda t: t.median(1).values, [leaf(random((3, 5)))])
     assert tl.gradcheck(lambda t: tl.median(t, 0, keepdim=True).values, [leaf(random((4, 3)))])
@@ -664,6 +666,36 @@ def test_median_ties_nans_gradients_and_refusals():
         tl.ones(2, 0).median(1)
     with pytest.raises(TypeError, match="median of a bool tensor is not supported"):
         tl.tensor([True]).median()
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("values,expected", [
+    ([2.0, 1.0, 2.0, 3.0, 2.0], [1 / 3, 0, 1 / 3, 0, 1 / 3]),  # three ties at the median
+    ([[1.0, 2.0], [2.0, 5.0]], [[0, 0.5], [0.5, 0]]),  # the lower middle value, tied twice
+    ([[2.0, nan], [nan, 1.0]], [[0, 0.5], [0.5, 0]]),  # a NaN median: shared among the NaNs
+    ([4.0, 1.0, 3.0], [0, 0, 1]),
+], ids=["three ties", "2-d two ties", "nans", "no tie"])
+def test_median_without_dim_shares_the_gradient_among_ties(dtype, values, expected):
+    """As PyTorch (and tl.max()): every element equal to the median gets an equal part of its gradient."""
+    x = tl.tensor(np.asarray(values, dtype=dtype), requires_grad=True)
+    (x.median() * 3).backward()
+    assert x.grad.dtype == dtype
+    np.testing.assert_allclose(x.grad.numpy(), 3 * np.asarray(expected), **tolerance(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.int16, np.uint8])
+@pytest.mark.parametrize("shape", [(5,), (4,), (3, 4), (2, 3, 5)], ids=str)
+def test_median_of_integers_matches_numpy(dtype, shape):
+    a = np.random.default_rng(7).integers(0, 9, shape).astype(dtype)  # small range: many ties
+    t = tl.tensor(a)
+    whole = t.median()
+    assert whole.dtype == dtype and whole.item() == np.sort(a.reshape(-1))[(a.size - 1) // 2]
+    for dim in range(len(shape)):
+        values, indices = t.median(dim)
+        assert values.dtype == dtype and indices.dtype == tl.int64
+        np.testing.assert_array_equal(values.numpy(), np.take(np.sort(a, axis=dim), (shape[dim] - 1) // 2, axis=dim))
+        np.testing.assert_array_equal(np.take_along_axis(a, np.expand_dims(indices.numpy(), dim), dim).squeeze(dim),
+                                      values.numpy())
 
 
 # ---- printing -------------------------------------------------------------------------------------------------
