@@ -208,14 +208,32 @@ def move(array, device: str):
     return device_arrays.to_host(array)
 
 
-def scatter_add(target, index, values):
-    """``target[index] += values`` with repeated indices adding up (``numpy.add.at``; cupyx on CuPy)."""
-    if type(target).__module__.startswith("cupy"):
-        import cupyx
+# the dtypes CuPy's scatter_add (an atomic add on the GPU) takes
+_CUPY_SCATTER_ADD_DTYPES = frozenset(np.dtype(t) for t in (np.int32, np.uint32, np.uint64, np.float16, np.float32,
+                                                           np.float64))
 
-        cupyx.scatter_add(target, index, values)
-    else:
+
+def scatter_add(target, index, values):
+    """``target[index] += values`` with repeated indices adding up (``numpy.add.at``; cupyx on CuPy).
+
+    On CuPy, whose atomic add takes only some dtypes, an int64 target adds as uint64 (two's-complement addition
+    wraps around to the same bits), and narrower integers and bools add in int32 and are cast back (wrapping as
+    NumPy's add.at does; a bool is True where its sum is nonzero, NumPy's logical or)."""
+    if not type(target).__module__.startswith("cupy"):
         np.add.at(target, index, values)
+        return
+    import cupy
+    import cupyx
+
+    if target.dtype in _CUPY_SCATTER_ADD_DTYPES:
+        cupyx.scatter_add(target, index, values)
+    elif target.dtype == np.int64:
+        as_unsigned = cupy.ascontiguousarray(cupy.asarray(values, dtype=np.int64)).view(np.uint64)
+        cupyx.scatter_add(target.view(np.uint64), index, as_unsigned)
+    else:
+        wide = target.astype(np.int32)
+        cupyx.scatter_add(wide, index, cupy.asarray(values).astype(np.int32))
+        target[...] = wide.astype(target.dtype)
 
 
 # ``tl.cuda``: the queries of PyTorch's ``torch.cuda`` that programs make before choosing a device

@@ -495,6 +495,8 @@ def count_nonzero(x, dim=None):
 def nonzero(x, *, as_tuple=False):
     """The indices of the nonzero elements, in row-major order: an (n, x.ndim) int64 tensor, or with
     ``as_tuple`` one 1-D tensor per dim (a 0-d tensor counts as 1-D there)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"nonzero: input must be a Tensor, got {type(x).__name__}")
     data = x.array.reshape(1) if x.ndim == 0 else x.array
     indices = [i.astype(np.int64, copy=False) for i in array_module(data).nonzero(data)]
     if as_tuple:
@@ -510,10 +512,8 @@ def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):
     ``return_counts``, how often each distinct one occurs (both int64)."""
     xp = array_module(x.array)
     axis = None if dim is None else single_dim(dim, x.ndim, "unique")
-    equal_nan = {"equal_nan": False} if isinstance(x.array, np.ndarray) else {}  # CuPy's unique may lack it
     data = x.array.reshape(-1) if axis is None else x.array
-    found = xp.unique(data, return_inverse=True, return_counts=True, axis=axis, **equal_nan)
-    values, inverse, counts = found
+    values, inverse, counts = xp.unique(data, return_inverse=True, return_counts=True, axis=axis, equal_nan=False)
     results = [unrecorded(values)]
     if return_inverse:
         results.append(unrecorded(inverse.reshape(x.shape if axis is None else -1).astype(np.int64, copy=False)))
@@ -524,22 +524,23 @@ def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):
 
 def bincount(x, weights=None, minlength=0):
     """How often each value 0, 1, ..., max(x) occurs in the 1-D tensor ``x`` of non-negative integers (at least
-    ``minlength`` counts): int64, or with ``weights`` (x's shape) the sums of the weights, float64 unless the
-    weights are float32/float16, as in PyTorch. Not differentiable."""
+    ``minlength`` counts): int64, or with ``weights`` (x's shape) the sums of the weights, float32 for float32
+    weights and float64 for any other (float16 included), as in PyTorch. Not differentiable."""
     if x.ndim != 1 or x.dtype.kind not in "iu":
         raise ValueError(f"bincount: input must be a 1-D tensor of non-negative integers, got shape {x.shape} "
                          f"and dtype {x.dtype}")
     if not isinstance(minlength, (int, np.integer)) or isinstance(minlength, bool) or minlength < 0:
         raise ValueError(f"bincount: minlength must be an int >= 0, got {minlength!r}")
-    if x.numel() and int(x.array.min()) < 0:
-        raise ValueError(f"bincount: input must hold non-negative integers, got {int(x.array.min())}")
+    lowest = int(x.array.min()) if x.numel() else 0  # one read of the device
+    if lowest < 0:
+        raise ValueError(f"bincount: input must hold non-negative integers, got {lowest}")
     if weights is not None and (not isinstance(weights, Tensor) or weights.shape != x.shape):
         raise ValueError(f"bincount: weights must be a tensor of the input's shape {x.shape}, got "
                          f"{getattr(weights, 'shape', type(weights).__name__)}")
     xp = array_module(x.array)
     counts = xp.bincount(x.array.astype(np.int64, copy=False), None if weights is None else weights.array,
                          minlength=int(minlength))
-    dtype = np.int64 if weights is None else weights.dtype if weights.dtype.kind == "f" else np.float64
+    dtype = np.int64 if weights is None else np.float32 if weights.dtype == np.float32 else np.float64
     return unrecorded(counts.astype(dtype, copy=False))
 
 

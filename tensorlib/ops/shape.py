@@ -280,6 +280,18 @@ def _index_positions(index, axis) -> tuple:
     return tuple(positions)
 
 
+def _check_index_range(index, size, dim, op):
+    """Refuse an index tensor with an element outside [0, size) (gather's, scatter's and index_select's), naming
+    the first bound it passes. Its smallest and largest elements come to the host in one read, skipped while a
+    CUDA graph captures (which forbids host reads)."""
+    if not index.numel() or device_arrays.capturing(index.array):
+        return
+    data = index.array
+    low, high = array_module(data).stack((data.min(), data.max())).tolist()
+    if low < 0 or high >= size:
+        raise IndexError(f"{op}: index {low if low < 0 else high} is out of range for dim {dim} of size {size}")
+
+
 def gather(x, dim, index):
     """out[i][j][k] = x[index[i][j][k]][j][k] for dim 0 (and likewise along other dims), as torch.gather."""
     axis = _axis(dim, x.ndim)
@@ -290,10 +302,7 @@ def gather(x, dim, index):
     for i, (n_index, n_x) in enumerate(zip(index.shape, x.shape)):
         if i != axis and n_index > n_x:
             raise ValueError(f"gather: index shape {index.shape} is larger than the input's {x.shape} at dim {i}")
-    if index.numel() and not device_arrays.capturing(index.array):  # a host read: skipped while a graph captures
-        low, high = int(index.array.min()), int(index.array.max())
-        if low < 0 or high >= x.shape[axis]:
-            raise IndexError(f"gather: index {low if low < 0 else high} is out of range for dim {dim} of size {x.shape[axis]}")
+    _check_index_range(index, x.shape[axis], dim, "gather")
     return Gather.apply(x, move(index.array, x.device), axis)
 
 
@@ -347,11 +356,7 @@ def _scatter(x, dim, index, src, add, op):
     for i, (n_index, n_x) in enumerate(zip(index.shape, x.shape)):
         if i != axis and n_index > n_x:
             raise ValueError(f"{op}: index shape {index.shape} is larger than the input's {x.shape} at dim {i}")
-    if index.numel() and not device_arrays.capturing(index.array):  # a host read: skipped while a graph captures
-        low, high = int(index.array.min()), int(index.array.max())
-        if low < 0 or high >= x.shape[axis]:
-            raise IndexError(f"{op}: index {low if low < 0 else high} is out of range for dim {dim} of size "
-                             f"{x.shape[axis]}")
+    _check_index_range(index, x.shape[axis], dim, op)
     return Scatter.apply(x, move(index.array, x.device), src, axis, add)
 
 
@@ -514,11 +519,7 @@ def index_select(x, dim, index):
     axis = _axis(dim, max(x.ndim, 1))
     source = x.reshape(1) if x.ndim == 0 else x  # a 0-d tensor is picked from as its single element
     size = source.shape[axis]
-    if index.numel() and not device_arrays.capturing(index.array):  # a host read: skipped while a graph captures
-        low, high = int(index.array.min()), int(index.array.max())
-        if low < 0 or high >= size:
-            raise IndexError(f"index_select: index {low if low < 0 else high} is out of range for dim {dim} "
-                             f"of size {size}")
+    _check_index_range(index, size, dim, "index_select")
     out = IndexSelect.apply(source, move(index.array.reshape(-1), x.device), axis)
     if x.ndim == 0:
         if index.numel() != 1:

@@ -164,6 +164,8 @@ def test_devices_and_the_counting_ops_on_cuda(tier):
     x = tl.tensor([[0.0, 1.5, -2.0], [1.5, 0.0, 3.0]], device="cuda")
     assert x.device == tl.device("cuda") and x.device.type == "cuda" and x.device.index == 0
     assert repr(x.device) == "device(type='cuda', index=0)" and x.type() == "tensorlib.cuda.FloatTensor"
+    assert str(x.device) == f"{x.device}" == "cuda:0" and x.device == "cuda" and x.device != "cuda:0"
+    assert {"cpu": 0, "cuda": 1}[x.device] == 1 and {x.device: 2}[tl.device("cuda:0")] == 2
     assert repr(x[0]) == "tensor([ 0.0000,  1.5000, -2.0000], device='cuda:0')"
     assert tl.cuda.is_available() and tl.cuda.device_count() >= 1 and tl.cuda.current_device() == 0
     assert x.to(tl.device("cpu")).device == "cpu" and tl.ones(1).to(x).device == "cuda"
@@ -176,3 +178,47 @@ def test_devices_and_the_counting_ops_on_cuda(tier):
         assert result.device == "cuda"
         assert result.cpu().tolist() == expected
     assert tl.empty(3, device="cuda").normal_().device == "cuda" and tl.randn_like(x).device == "cuda"
+
+
+@pytest.mark.parametrize("dtype", [tl.int64, tl.float32, tl.int32, tl.int16, tl.int8, tl.uint8, tl.bool])
+def test_scatter_add_of_every_dtype_on_cuda(tier, dtype):
+    """CuPy's atomic add takes int32, uint32/64 and floats only: int64 adds as uint64 (the same bits), narrower
+    integers and bools in int32. Repeated positions add up, as NumPy's add.at does on the cpu."""
+    rng = np.random.default_rng(8)
+    x = rng.integers(0, 3 if dtype == tl.bool else 60, (4, 5)).astype(dtype)
+    src = rng.integers(0 if dtype in (tl.bool, tl.uint8) else -40, 3 if dtype == tl.bool else 40, (6, 5)).astype(dtype)
+    index = rng.integers(0, 4, (6, 5))
+    if dtype == tl.int64:  # beyond int32 and float64's exact integers, and wrapping past int64's max
+        x[0, 0], src[0, 0], index[0, 0] = 2**62 + 1, 2**62, 0
+    expected = x.copy()
+    np.add.at(expected, (index, np.arange(5)), src)
+    on_cuda = tl.tensor(x, device="cuda").scatter_add(0, tl.tensor(index, device="cuda"), tl.tensor(src, device="cuda"))
+    assert on_cuda.device == "cuda" and on_cuda.dtype == dtype
+    np.testing.assert_array_equal(on_cuda.cpu().numpy(), expected)
+    in_place = tl.tensor(x, device="cuda")
+    in_place.scatter_add_(1, tl.tensor(index[:4, :3] % 5, device="cuda"), tl.tensor(src[:4], device="cuda"))
+    expected = x.copy()
+    np.add.at(expected, (np.arange(4)[:, None], index[:4, :3] % 5), src[:4, :3])
+    np.testing.assert_array_equal(in_place.cpu().numpy(), expected)
+
+
+def test_median_unique_and_printing_on_cuda(tier):
+    ints = np.random.default_rng(9).integers(0, 5, (3, 6))
+    x = tl.tensor(ints, device="cuda")
+    assert x.median().device == "cuda" and x.median().item() == np.sort(ints.reshape(-1))[(ints.size - 1) // 2]
+    values, indices = x.median(1)
+    np.testing.assert_array_equal(values.cpu().numpy(), np.sort(ints, axis=1)[:, 2])
+    picked = np.take_along_axis(ints, indices.cpu().numpy()[:, None], 1)[:, 0]
+    np.testing.assert_array_equal(picked, values.cpu().numpy())
+    ties = tl.tensor([2.0, 1.0, 2.0, 3.0, 2.0], device="cuda", requires_grad=True)
+    ties.median().backward()
+    np.testing.assert_allclose(ties.grad.cpu().numpy(), [1 / 3, 0, 1 / 3, 0, 1 / 3], rtol=1e-6)
+    values, inverse, counts = tl.tensor([np.nan, 1.0, np.nan, 1.0], device="cuda").unique(return_inverse=True,
+                                                                                            return_counts=True)
+    assert values.device == "cuda" and counts.cpu().tolist() == [2, 1, 1]  # each NaN its own value, as on the cpu
+    assert values.cpu().numpy()[0] == 1.0 and np.isnan(values.cpu().numpy()[1:]).all()
+    assert inverse.cpu().tolist() == [1, 0, 2, 0]
+    half_weights = tl.ones(3, dtype=tl.float16, device="cuda")
+    assert tl.bincount(tl.tensor([0, 2, 2], device="cuda"), half_weights).dtype == tl.float64
+    large = tl.arange(2000.0).reshape(40, 50)
+    assert repr(large.to("cuda")) == repr(large)[:-1] + ", device='cuda:0')"  # the summarised corners only
