@@ -29,14 +29,15 @@ def _set_mode(mode: bool):
 class _GradMode(contextlib.ContextDecorator):
     def __init__(self, enabled: bool):
         self.enabled = enabled
+        self.previous = []  # a stack: one object is entered again by a recursive call of a function it decorates
 
     def __enter__(self):
-        self.previous = is_grad_enabled()
+        self.previous.append(is_grad_enabled())
         _set_mode(self.enabled)
         return self
 
     def __exit__(self, *exc):
-        _set_mode(self.previous)
+        _set_mode(self.previous.pop())
         return False
 
 

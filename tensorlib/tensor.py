@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import weakref
@@ -365,7 +366,7 @@ class Tensor:
             if self.dtype != _default_dtype:
                 suffixes.append(f"dtype={self.dtype}")
         else:
-            body = _array_text(move(self.array, "cpu"), indent=len("tensor("))
+            body = _array_text(self.array, indent=len("tensor("))
             if self.dtype not in (_default_dtype, int64, bool_):
                 suffixes.append(f"dtype={self.dtype}")
         if self._ctx is not None:
@@ -496,10 +497,10 @@ class Tensor:
         return self._inplace("clamp_max_", _ops.clamp, None, max)
 
     def addcmul_(self, tensor1, tensor2, *, value=1):
-        return self._inplace("addcmul_", _elementwise.addcmul, tensor1, tensor2, value)
+        return self._inplace("addcmul_", functools.partial(_elementwise.addcmul, value=value), tensor1, tensor2)
 
     def addcdiv_(self, tensor1, tensor2, *, value=1):
-        return self._inplace("addcdiv_", _elementwise.addcdiv, tensor1, tensor2, value)
+        return self._inplace("addcdiv_", functools.partial(_elementwise.addcdiv, value=value), tensor1, tensor2)
 
     def tril_(self, diagonal=0):
         return self._inplace("tril_", _linalg.tril, diagonal)
@@ -543,11 +544,15 @@ class Tensor:
         return self._fill("uniform_", draws.array * (to - from_) + from_)
 
     def bernoulli_(self, p=0.5, *, generator=None) -> Tensor:
-        """Every element 1 with probability ``p`` (a number, or a tensor broadcast to this shape), else 0."""
+        """Every element 1 with probability ``p`` (a number, or a tensor broadcast to this shape), else 0. A
+        tensor p is checked to lie in [0, 1] on the cpu only: on cuda the check would read the device each call
+        (PyTorch checks there only in a kernel assertion); there p < 0 draws 0 and p > 1 draws 1."""
         if isinstance(p, Tensor):
-            probability = move(p.array, self.device)
-            outside = p.numel() and not bool(((probability >= 0) & (probability <= 1)).all())
-            shown = "a tensor with values outside it"
+            if not _broadcasts_to(p.shape, self.shape):
+                raise ValueError(f"bernoulli_: p of shape {p.shape} does not broadcast to this tensor's shape "
+                                 f"{self.shape}")
+            outside = p.device == "cpu" and p.numel() and not bool(((p.array >= 0) & (p.array <= 1)).all())
+            probability, shown = move(p.array, self.device), "a tensor with values outside it"
         else:
             probability, outside, shown = p, not 0 <= p <= 1, p
         if outside:
@@ -845,10 +850,10 @@ class Tensor:
         return _ops.clamp(self, None, max)
 
     def addcmul(self, tensor1, tensor2, *, value=1):
-        return _elementwise.addcmul(self, tensor1, tensor2, value)
+        return _elementwise.addcmul(self, tensor1, tensor2, value=value)
 
     def addcdiv(self, tensor1, tensor2, *, value=1):
-        return _elementwise.addcdiv(self, tensor1, tensor2, value)
+        return _elementwise.addcdiv(self, tensor1, tensor2, value=value)
 
     def maximum(self, other):
         return _ops.maximum(self, other)
@@ -1050,16 +1055,27 @@ class Tensor:
         return self if self.is_contiguous() else _ops.clone(self)
 
 
+def _broadcasts_to(shape, target) -> bool:
+    """Whether an array of ``shape`` broadcasts to ``target`` (without growing it)."""
+    try:
+        return np.broadcast_shapes(shape, target) == tuple(target)
+    except ValueError:
+        return False
+
+
 # ---- printing, by PyTorch's rules ---------------------------------------------------------------------
 _PRECISION, _THRESHOLD, _EDGEITEMS, _LINEWIDTH = 4, 1000, 3, 80
 
 
-def _edges(array: np.ndarray) -> np.ndarray:
-    """The elements a summarised print shows: the first and last ``_EDGEITEMS`` along each longer dim."""
+def _edges(array):
+    """The elements a summarised print shows: the first and last ``_EDGEITEMS`` along each longer dim (slices
+    joined on the array's own device, so only these cross to the host)."""
+    xp = array_module(array)
     for axis, n in enumerate(array.shape):
         if n > 2 * _EDGEITEMS:
-            ends = list(range(_EDGEITEMS)) + list(range(n - _EDGEITEMS, n))
-            array = array.take(ends, axis=axis)
+            before = (slice(None),) * axis
+            ends = array[before + (slice(0, _EDGEITEMS),)], array[before + (slice(n - _EDGEITEMS, n),)]
+            array = xp.concatenate(ends, axis=axis)
     return array
 
 
@@ -1087,17 +1103,19 @@ def _element_format(shown: np.ndarray):
     return text, max([len(text(v)) for v in finite], default=1)
 
 
-def _array_text(array: np.ndarray, indent: int) -> str:
-    """The nested-list text of a host array's elements, as PyTorch prints it after ``tensor(`` (``indent``
-    characters): rows wrapped at 80 columns, and for more than 1000 elements only the first and last 3 of each
-    dim, with "..." between."""
+def _array_text(array, indent: int) -> str:
+    """The nested-list text of an array's elements (on either device), as PyTorch prints it after ``tensor(``
+    (``indent`` characters): rows wrapped at 80 columns, and for more than 1000 elements only the first and last
+    3 of each dim, with "..." between (only those elements are read from a device)."""
     summarize = array.size > _THRESHOLD
-    text, width = _element_format(_edges(array) if summarize else array)
+    cut = [summarize and n > 2 * _EDGEITEMS for n in array.shape]  # the dims printed as their two ends
+    array = move(_edges(array) if summarize else array, "cpu")
+    text, width = _element_format(array)
 
     def nested(a, indent):
         if a.ndim == 0:
             return text(a.item()).rjust(width)
-        long = summarize and len(a) > 2 * _EDGEITEMS
+        long = cut[array.ndim - a.ndim]
         if a.ndim == 1:
             items = [text(v).rjust(width) for v in (a[:_EDGEITEMS] if long else a).tolist()]
             if long:
@@ -1174,6 +1192,9 @@ LongTensor, IntTensor, ShortTensor, CharTensor, ByteTensor, BoolTensor = (_Tenso
     ("BoolTensor", bool_)))
 _TENSOR_TYPES = {t.dtype: t for t in (FloatTensor, DoubleTensor, HalfTensor, LongTensor, IntTensor, ShortTensor,
                                       CharTensor, ByteTensor, BoolTensor)}
+# the wider unsigned dtypes (of NumPy arrays) have PyTorch's type names too, without constructors of their own
+_TENSOR_TYPES.update({np.dtype(f"uint{bits}"): _TensorType(f"UInt{bits}Tensor", np.dtype(f"uint{bits}"))
+                      for bits in (16, 32, 64)})
 
 
 def _tensor_type_named(name: str) -> _TensorType:
@@ -1392,27 +1413,51 @@ def from_numpy(array: np.ndarray) -> Tensor:
     return Tensor._make(array)
 
 
-def finfo(dtype=None):
-    """The limits of a floating-point dtype (the default dtype by default): NumPy's ``finfo``, whose ``eps``,
-    ``max``, ``min``, ``tiny``, ``smallest_normal``, ``resolution`` and ``bits`` are PyTorch's numbers."""
-    dtype = np.dtype(dtype or _default_dtype)
-    if dtype.kind != "f":
-        raise TypeError(f"finfo: dtype must be a floating-point dtype, got {dtype}; use iinfo for integers")
-    return np.finfo(dtype)
+class finfo:  # noqa: N801  (PyTorch's name)
+    """The limits of a floating-point dtype (the default dtype by default), as PyTorch's ``finfo``: ``bits``,
+    ``eps``, ``max``, ``min``, ``tiny`` (the same as ``smallest_normal``) and ``resolution`` as Python numbers
+    (so ``finfo().max * 10`` is a finite float, not a float32 overflow), and ``dtype``."""
+
+    def __init__(self, dtype=None):
+        dtype = np.dtype(dtype if dtype is not None else _default_dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"finfo: dtype must be a floating-point dtype, got {dtype}; use iinfo for integers")
+        limits = np.finfo(dtype)
+        self.dtype, self.bits = dtype, int(limits.bits)
+        self.eps, self.max, self.min = float(limits.eps), float(limits.max), float(limits.min)
+        self.tiny = self.smallest_normal = float(limits.smallest_normal)
+        self.resolution = 10.0 ** -int(limits.precision)
+
+    def __repr__(self):
+        return (f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, eps={self.eps:g}, "
+                f"smallest_normal={self.smallest_normal:g}, tiny={self.tiny:g}, dtype={self.dtype})")
 
 
-def iinfo(dtype):
-    """The limits of an integer dtype: NumPy's ``iinfo`` (``min``, ``max``, ``bits``)."""
-    dtype = np.dtype(dtype)
-    if dtype.kind not in "iu":
-        raise TypeError(f"iinfo: dtype must be an integer dtype, got {dtype}; use finfo for floating point")
-    return np.iinfo(dtype)
+class iinfo:  # noqa: N801  (PyTorch's name)
+    """The limits of an integer dtype, as PyTorch's ``iinfo``: ``bits``, ``min`` and ``max`` as Python ints, and
+    ``dtype``."""
+
+    def __init__(self, dtype):
+        dtype = np.dtype(dtype)
+        if dtype.kind not in "iu":
+            raise TypeError(f"iinfo: dtype must be an integer dtype, got {dtype}; use finfo for floating point")
+        limits = np.iinfo(dtype)
+        self.dtype, self.bits, self.min, self.max = dtype, int(limits.bits), int(limits.min), int(limits.max)
+
+    def __repr__(self):
+        return f"iinfo(min={self.min:g}, max={self.max:g}, dtype={self.dtype})"
 
 
-def inference_mode(mode: bool = True):
-    """As ``no_grad()`` (context manager and decorator): tensorlib has no separate inference mode.
-    ``inference_mode(False)`` leaves the grad mode as it is."""
-    return autograd.no_grad() if mode else autograd.set_grad_enabled(autograd.is_grad_enabled())
+def inference_mode(mode=True):
+    """PyTorch's ``inference_mode`` as a context manager and decorator (``with tl.inference_mode():``,
+    ``@tl.inference_mode()``, bare ``@tl.inference_mode``): ``no_grad()``, as tensorlib has no separate
+    inference mode. ``inference_mode(False)`` turns recording on inside, as PyTorch's does. The mode is set on
+    entering the block or the call, and the one before is restored on leaving it."""
+    if callable(mode):  # the bare decorator: inference_mode(function)
+        return autograd.no_grad()(mode)
+    if not isinstance(mode, (bool, np.bool_)):
+        raise TypeError(f"inference_mode: mode must be a bool, got {type(mode).__name__} {mode!r}")
+    return autograd.no_grad() if mode else autograd.enable_grad()
 
 
 from tensorlib import ops as _ops, random as _random  # noqa: E402  (they import Tensor from this module)

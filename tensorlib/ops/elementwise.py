@@ -638,10 +638,13 @@ _MISSING = object()
 def where(condition, a=_MISSING, b=_MISSING):
     """``a`` where ``condition`` holds, else ``b`` (differentiable in ``a`` and ``b``). A condition that is not
     a Tensor (a bool, list or NumPy array) is made on the operands' device; a Tensor condition must be on it.
-    ``where(condition)`` alone is ``nonzero(condition, as_tuple=True)``: the indices where it holds."""
+    ``where(condition)`` alone is ``nonzero(condition, as_tuple=True)``: the indices where a Tensor condition
+    holds."""
     if a is _MISSING and b is _MISSING:
         from tensorlib.ops.reduce import nonzero
 
+        if not isinstance(condition, Tensor):  # PyTorch takes a Tensor only, here
+            raise TypeError(f"where(condition): condition must be a Tensor, got {type(condition).__name__}")
         return nonzero(condition, as_tuple=True)
     if a is _MISSING or b is _MISSING:
         raise TypeError("where takes a condition alone or a condition and both operands, got one operand")
@@ -686,17 +689,44 @@ def clamp_max(x, max):
     return clamp(x, None, max)
 
 
-def addcmul(x, tensor1, tensor2, value=1):
-    """x + value * tensor1 * tensor2 (broadcast), in that order of operations, as PyTorch computes it."""
+def _addc_operands(op, x, tensor1, tensor2, value):
+    """The three tensors and ``value`` as a Python number of their result's dtype: PyTorch casts the value to
+    it, so 0.5 is 0 for integer tensors (truncated toward zero, wrapping as a cast into unsigned dtypes does).
+    ``value`` is a real number or a one-element tensor."""
+    for name, t in (("input", x), ("tensor1", tensor1), ("tensor2", tensor2)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
+    dtype = result_type(x, tensor1, tensor2)
+    if dtype == np.bool_:
+        raise TypeError(f"{op} of bool tensors is not supported")
+    if isinstance(value, Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"{op}: value must be a number or a one-element tensor, got a tensor of shape "
+                             f"{value.shape}")
+        value = value.item()
+    if not isinstance(value, (numbers.Real, np.bool_, np.integer, np.floating)):
+        raise TypeError(f"{op}: value must be a real number, got {type(value).__name__} {value!r}")
+    if dtype.kind == "f":
+        return float(value)
+    if not math.isfinite(value) or not -2**63 <= int(value) < 2**63:
+        raise ValueError(f"{op}: value {value!r} cannot be converted to the integer dtype {dtype} of the tensors")
+    return np.array(int(value), dtype=np.int64).astype(dtype).item()  # int() truncates toward zero
+
+
+def addcmul(x, tensor1, tensor2, *, value=1):
+    """x + value * tensor1 * tensor2 (broadcast), in that order of operations, as PyTorch computes it; ``value``
+    is cast to the tensors' dtype first (an integer for integer tensors)."""
+    value = _addc_operands("addcmul", x, tensor1, tensor2, value)
     return add(x, mul(mul(value, tensor1), tensor2) if value != 1 else mul(tensor1, tensor2))
 
 
-def addcdiv(x, tensor1, tensor2, value=1):
-    """x + value * tensor1 / tensor2 (broadcast). Integer tensor1 and tensor2 are refused, as in PyTorch: their
-    quotient would be ambiguous between true and floor division."""
+def addcdiv(x, tensor1, tensor2, *, value=1):
+    """x + value * tensor1 / tensor2 (broadcast); ``value`` is cast to the tensors' dtype first. Integer tensor1
+    and tensor2 are refused, as in PyTorch: their quotient would be ambiguous between true and floor division."""
     if all(isinstance(t, Tensor) and t.dtype.kind in "biu" for t in (tensor1, tensor2)):
         raise TypeError(f"addcdiv: tensor1 and tensor2 are both integer tensors ({tensor1.dtype} and "
                         f"{tensor2.dtype}); cast one to a floating-point dtype for a true division")
+    value = _addc_operands("addcdiv", x, tensor1, tensor2, value)
     return add(x, div(mul(value, tensor1) if value != 1 else tensor1, tensor2))
 
 

@@ -171,8 +171,8 @@ def _einsum_subscripts(equation: str, operands) -> tuple[list, str]:
 
 def einsum(equation: str, *operands):
     """Einstein summation, as PyTorch's ``einsum("ij,jk->ik", a, b)`` (or with the operands in one list):
-    explicit or implicit output, ``...`` for broadcast dims, repeated labels for diagonals; a dim of size 1
-    broadcasts against its label's size elsewhere. The operands must share a dtype."""
+    explicit or implicit output, ``...`` for broadcast dims, repeated labels for diagonals (of equal sizes); a
+    dim of size 1 broadcasts against its label's size in another operand. The operands must share a dtype."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     if not isinstance(equation, str) or not operands:
@@ -186,7 +186,11 @@ def einsum(equation: str, *operands):
     terms, output = _einsum_subscripts(equation, operands)
     sizes = {}
     for i, (term, t) in enumerate(zip(terms, operands)):
+        own = {}  # a label repeated within one operand (a diagonal) needs equal sizes: no broadcasting there
         for label, size in zip(term, t.shape):
+            if own.setdefault(label, size) != size:
+                raise ValueError(f"einsum: subscript {label} is repeated for operand {i} but its sizes differ, "
+                                 f"{own[label]} != {size} (shape {t.shape})")
             if sizes.get(label, 1) not in (1, size) and size != 1:
                 raise ValueError(f"einsum: subscript {label} has size {size} in operand {i}, which does not "
                                  f"broadcast with its size {sizes[label]} elsewhere")

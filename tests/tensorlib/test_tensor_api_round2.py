@@ -153,6 +153,9 @@ def test_typed_constructors_and_type_names():
     assert x.type(tl.float32) is x and x.type(tl.float64).dtype == tl.float64
     assert x.type(tl.DoubleTensor).dtype == tl.float64 and x.type("tensorlib.LongTensor").dtype == tl.int64
     assert x.type("torch.IntTensor", non_blocking=True).dtype == tl.int32  # PyTorch's names are understood
+    for bits in (16, 32, 64):  # NumPy's wider unsigned dtypes have PyTorch's names too
+        unsigned = tl.from_numpy(np.ones(2, dtype=f"uint{bits}"))
+        assert unsigned.type() == f"tensorlib.UInt{bits}Tensor" and x.type(unsigned.type()).dtype == f"uint{bits}"
     with pytest.raises(ValueError, match="type: invalid type name 'float'"):
         x.type("float")
     with pytest.raises(TypeError, match="type: dtype must be a dtype, a tensor type or its name, got 3"):
@@ -198,10 +201,18 @@ def test_from_numpy_shares_memory():
 
 def test_finfo_and_iinfo_give_pytorch_numbers():
     single = tl.finfo(tl.float32)
-    assert float(single.eps) == 2.0**-23 and float(single.tiny) == 2.0**-126 and single.bits == 32
-    assert float(single.max) == float(np.finfo(np.float32).max) and float(tl.finfo(tl.float16).min) == -65504.0
-    assert tl.finfo().eps == single.eps  # the default dtype
+    assert single.eps == 2.0**-23 and single.tiny == single.smallest_normal == 2.0**-126 and single.bits == 32
+    assert single.max == float(np.finfo(np.float32).max) and tl.finfo(tl.float16).min == -65504.0
+    assert single.resolution == 1e-6 and tl.finfo(tl.float16).resolution == 1e-3 and single.dtype == tl.float32
+    assert tl.finfo().eps == single.eps and tl.finfo(tl.float64).eps == 2.0**-52  # the default dtype first
+    # Python numbers, as PyTorch's: no float32 arithmetic (and overflow) where they are used
+    assert all(type(getattr(single, name)) is float for name in ("eps", "max", "min", "tiny", "resolution"))
+    assert single.max * 10 == float(np.finfo(np.float32).max) * 10 and type(single.bits) is int
     assert tl.iinfo(tl.int64).max == 2**63 - 1 and tl.iinfo(tl.uint8).min == 0 and tl.iinfo(tl.int32).bits == 32
+    assert type(tl.iinfo(tl.int32).max) is int and tl.iinfo(tl.int32).max + 1 == 2**31
+    assert repr(tl.iinfo(tl.int8)) == "iinfo(min=-128, max=127, dtype=int8)"
+    assert repr(tl.finfo(tl.float16)) == ("finfo(resolution=0.001, min=-65504, max=65504, eps=0.000976562, "
+                                          "smallest_normal=6.10352e-05, tiny=6.10352e-05, dtype=float16)")
     with pytest.raises(TypeError, match="finfo: dtype must be a floating-point dtype, got int32"):
         tl.finfo(tl.int32)
     with pytest.raises(TypeError, match="iinfo: dtype must be an integer dtype, got float32"):
@@ -219,8 +230,35 @@ def test_inference_mode_records_no_graph():
     assert not forward().requires_grad and tl.is_grad_enabled()
     with tl.inference_mode(False):
         assert (tl.ones(1, requires_grad=True) * 2).requires_grad
-    with tl.no_grad(), tl.inference_mode(False):
+    with pytest.raises(TypeError, match="inference_mode: mode must be a bool, got int 1"):
+        tl.inference_mode(1)
+
+
+def test_inference_mode_as_pytorch_sets_it():
+    @tl.inference_mode  # the bare decorator
+    def double(x):
+        return x * 2
+
+    out = double(tl.ones(1, requires_grad=True))
+    assert isinstance(out, tl.Tensor) and out.tolist() == [2.0] and not out.requires_grad and tl.is_grad_enabled()
+    with tl.no_grad(), tl.inference_mode(False):  # False turns recording on, as PyTorch's
+        assert tl.is_grad_enabled() and (tl.ones(1, requires_grad=True) * 2).requires_grad
+    assert tl.is_grad_enabled()
+    with tl.no_grad():
+        recording = tl.inference_mode(False)  # made here, applied where it is entered
+        off = tl.inference_mode()
+    assert tl.is_grad_enabled()
+    with tl.no_grad(), recording:
+        assert tl.is_grad_enabled()
+    with off:
         assert not tl.is_grad_enabled()
+    assert tl.is_grad_enabled()
+
+    @tl.inference_mode()
+    def depth(n):  # a recursive call enters the same decorator again: each exit restores its own entry's mode
+        return depth(n - 1) if n else tl.is_grad_enabled()
+
+    assert depth(3) is False and tl.is_grad_enabled()
 
 
 def test_detach_in_place():
@@ -281,6 +319,41 @@ def test_in_place_clamp_and_addc_forms():
     np.testing.assert_allclose(w.grad.numpy(), 1 + 2 * x)
 
 
+@pytest.mark.parametrize("dtype", [tl.int64, tl.int32, tl.int16, tl.uint8])
+def test_addcmul_on_integers_casts_value_to_their_dtype(dtype):
+    """As PyTorch: value becomes a number of the tensors' dtype (0.5 -> 0, -2.7 -> -2; -1 wraps around in uint8),
+    so the result keeps the integer dtype."""
+    rng = np.random.default_rng(11)
+    x, a, b = (rng.integers(0, 9, shape).astype(dtype) for shape in ((2, 3), (3,), (2, 1)))
+    for value in (0.5, 2.7, -2.7, True, 3, -1):
+        out = tl.addcmul(tl.tensor(x), tl.tensor(a), tl.tensor(b), value=value)
+        cast = np.array(int(value)).astype(dtype)
+        assert out.dtype == dtype
+        np.testing.assert_array_equal(out.numpy(), x + cast * a * b)
+    out = tl.tensor(x).addcmul_(tl.tensor(a), tl.tensor(b), value=tl.tensor(2.9))  # a one-element tensor value
+    np.testing.assert_array_equal(out.numpy(), x + np.array(2).astype(dtype) * a * b)
+    mixed = tl.addcdiv(tl.tensor(x), tl.tensor(a).float(), tl.tensor(b) + 1, value=0.5)  # float tensors: 0.5 stays
+    assert mixed.dtype == tl.float32
+    np.testing.assert_allclose(mixed.numpy(), x + 0.5 * a / (b + 1.0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("call,error,message", [
+    (lambda o: tl.addcmul(o, o, o, 2), TypeError, "takes 3 positional arguments"),  # value is keyword-only
+    (lambda o: o.addcmul(o, o, 2), TypeError, "takes 3 positional arguments"),
+    (lambda o: tl.addcmul(o, o, o, value=1e20), ValueError, "value 1e\\+20 cannot be converted to the integer dtype"),
+    (lambda o: tl.addcmul(o, o, o, value=math.nan), ValueError, "value nan cannot be converted"),
+    (lambda o: tl.addcmul(o.float(), o, o, value=1j), TypeError, "addcmul: value must be a real number, got complex"),
+    (lambda o: tl.addcdiv(o.float(), o.float(), o, value="2"), TypeError, "addcdiv: value must be a real number"),
+    (lambda o: tl.addcmul(o, o, o, value=tl.ones(2)), ValueError, "a number or a one-element tensor, got a tensor"),
+    (lambda o: tl.addcmul(o, 2, o), TypeError, "addcmul: tensor1 must be a Tensor, got int"),
+    (lambda o: tl.addcmul(o.bool(), o.bool(), o.bool()), TypeError, "addcmul of bool tensors is not supported"),
+    (lambda o: o.addcmul_(o.float(), o, value=0.5), TypeError, "addcmul_: a result of dtype float32 can't be stored"),
+])
+def test_addcmul_and_addcdiv_refusals(call, error, message):
+    with pytest.raises(error, match=message):
+        call(tl.ones(2, dtype=tl.int64))
+
+
 # ---- random fills and *_like draws ------------------------------------------------------------------------------
 def test_in_place_random_fills():
     tl.manual_seed(0)
@@ -292,6 +365,7 @@ def test_in_place_random_fills():
     b = tl.empty(20000).bernoulli_(0.3)
     assert set(np.unique(b.numpy())) <= {0.0, 1.0} and abs(b.mean().item() - 0.3) < 0.02
     np.testing.assert_array_equal(tl.zeros(3, dtype=tl.int64).bernoulli_(tl.tensor([0.0, 1.0, 1.0])).numpy(), [0, 1, 1])
+    np.testing.assert_array_equal(tl.zeros(2, 3).bernoulli_(tl.tensor([1.0, 0.0, 1.0])).numpy(), [[1, 0, 1]] * 2)
     tl.manual_seed(5)
     first = tl.empty(4).normal_().numpy().copy()
     tl.manual_seed(5)
@@ -311,6 +385,11 @@ def test_random_fills_refuse_bad_arguments():
         tl.zeros(2).bernoulli_(1.5)
     with pytest.raises(ValueError, match=r"bernoulli_: p must be in \[0, 1\], got a tensor with values outside"):
         tl.zeros(2).bernoulli_(tl.tensor([0.5, -0.1]))
+    with pytest.raises(ValueError, match=r"bernoulli_: p of shape \(3, 2\) does not broadcast to this tensor's "
+                                         r"shape \(2,\)"):
+        tl.zeros(2).bernoulli_(tl.full((3, 2), 0.5))
+    with pytest.raises(ValueError, match=r"bernoulli_: p of shape \(3,\) does not broadcast"):
+        tl.zeros(2).bernoulli_(tl.full((3,), 0.5))
     with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
         tl.zeros(2, requires_grad=True).normal_()
     with pytest.raises(RuntimeError, match="uniform_: this tensor was made by a recorded op"):
@@ -397,6 +476,9 @@ def test_einsum_gradients(equation, shapes, reference):
     (lambda: tl.einsum("ij,jk->ik", tl.ones(2, 3), tl.ones(2, 3)), ValueError,
      "subscript j has size 2 in operand 1, which does not broadcast with its size 3"),
     (lambda: tl.einsum("i,i", tl.ones(2), tl.ones(2, dtype=tl.float64)), TypeError, "must share a dtype"),
+    (lambda: tl.einsum("ii->i", tl.ones(2, 1)), ValueError,  # a diagonal does not broadcast
+     "subscript i is repeated for operand 0 but its sizes differ, 2 != 1"),
+    (lambda: tl.einsum("j,iji->j", tl.ones(3), tl.ones(1, 3, 2)), ValueError, "repeated for operand 1 .* 1 != 2"),
     (lambda: tl.einsum("i", [1.0]), TypeError, "operand 0 must be a Tensor, got float"),
 ])
 def test_einsum_refusals(call, error, message):
@@ -498,13 +580,22 @@ def test_counting_and_searching_match_numpy(shape):
         np.testing.assert_array_equal(got.numpy(), want)
 
 
+def test_where_and_nonzero_take_tensors_only():
+    with pytest.raises(TypeError, match="where\\(condition\\): condition must be a Tensor, got list"):
+        tl.where([True, False])
+    with pytest.raises(TypeError, match="nonzero: input must be a Tensor, got list"):
+        tl.nonzero([1, 0])
+    assert tl.where([True, False], tl.ones(2), 0.0).tolist() == [1.0, 0.0]  # with operands, their device is taken
+
+
 def test_bincount_matches_numpy_with_pytorch_dtypes():
     x = np.random.default_rng(2).integers(0, 6, 30)
     counts = tl.bincount(tl.tensor(x))
     assert counts.dtype == tl.int64
     np.testing.assert_array_equal(counts.numpy(), np.bincount(x))
     np.testing.assert_array_equal(tl.tensor(x).bincount(minlength=10).numpy(), np.bincount(x, minlength=10))
-    for weight_dtype, result_dtype in ((tl.float32, tl.float32), (tl.float64, tl.float64), (tl.int64, tl.float64)):
+    for weight_dtype, result_dtype in ((tl.float32, tl.float32), (tl.float64, tl.float64), (tl.int64, tl.float64),
+                                       (tl.float16, tl.float64), (tl.bool, tl.float64)):
         weights = random(30, 3) * 4
         got = tl.bincount(tl.tensor(x), weights=tl.tensor(weights.astype(weight_dtype)))
         assert got.dtype == result_dtype
