@@ -599,6 +599,9 @@ def _accumulate_leaf(leaf, grad):
 
     if leaf.grad is None:
         leaf.grad = Tensor._make(grad.copy())
+    elif leaf.grad.shape != grad.shape:  # the tensor's values were replaced (.data = ...) by another shape
+        raise RuntimeError(f"a gradient of shape {grad.shape} cannot be accumulated into .grad of shape "
+                           f"{leaf.grad.shape}; set .grad = None after giving the tensor another shape")
     else:
         leaf.grad.array += grad
 

@@ -79,8 +79,8 @@ class Tensor:
     def data(self) -> "Tensor":
         """The values as a new tensor that shares this one's memory and is cut from autograd, as PyTorch's
         ``.data``: writes through it change this tensor unseen by autograd (``detach()`` is the checked form).
-        Assigning a tensor replaces the values (``p.data = p.data - lr * p.grad``). The raw NumPy or CuPy
-        array is ``.array``."""
+        Assigning a tensor replaces the values (``p.data = p.data - lr * p.grad``); unlike PyTorch, a graph
+        recorded before the assignment keeps the values it saved. The raw NumPy or CuPy array is ``.array``."""
         return Tensor._make(self.array)
 
     @data.setter
@@ -88,6 +88,9 @@ class Tensor:
         if not isinstance(value, Tensor):
             raise TypeError(f"Tensor.data must be set to a Tensor, got {type(value).__name__} (the raw array "
                             f"is .array)")
+        if self.requires_grad and value.dtype.kind != "f":
+            raise RuntimeError(f"data set to a tensor that requires gradients must be floating point, got "
+                               f"{value.dtype}")
         self.array = value.array
 
     @property

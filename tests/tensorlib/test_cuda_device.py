@@ -222,3 +222,15 @@ def test_median_unique_and_printing_on_cuda(tier):
     assert tl.bincount(tl.tensor([0, 2, 2], device="cuda"), half_weights).dtype == tl.float64
     large = tl.arange(2000.0).reshape(40, 50)
     assert repr(large.to("cuda")) == repr(large)[:-1] + ", device='cuda:0')"  # the summarised corners only
+
+
+def test_data_and_array_on_the_device(tier):
+    """.data is a device tensor on the same memory; .array is the device array (CuPy on a GPU)."""
+    w = tl.tensor([1.0, -2.0], device="cuda", requires_grad=True)
+    (w * w).sum().backward()
+    assert w.data.device == "cuda" and w.data.array is w.array
+    if tier == "gpu":
+        assert type(w.array).__module__.startswith("cupy")
+    w.data = w.data - 0.25 * w.grad
+    w.data.sub_(0.25 * w.grad)
+    np.testing.assert_allclose(w.detach().cpu().numpy(), [0.0, 0.0])

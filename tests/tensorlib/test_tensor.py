@@ -187,8 +187,12 @@ def test_data_is_a_detached_tensor_sharing_memory_and_array_is_the_raw_array():
     assert predicted.tolist() == [1, 0] and values.tolist() == pytest.approx([0.9, 0.8])
     x.data.mul_(2)  # writes through, unseen by autograd
     np.testing.assert_allclose(x.detach().numpy()[0], [0.2, 1.8, 0.0])
-    x.data = tl.zeros(3)  # a replacement may change the shape, as in PyTorch
-    assert x.shape == (3,) and x.requires_grad
+    replacement = tl.zeros(3)
+    x.data = replacement  # a replacement may change the shape, as in PyTorch, and shares the given memory
+    assert x.shape == (3,) and x.requires_grad and np.shares_memory(x.array, replacement.array)
+    with pytest.raises(RuntimeError, match="data set to a tensor that requires gradients must be floating point, "
+                                           "got int64"):
+        x.data = tl.tensor([1, 2, 3])
     with pytest.raises(TypeError, match=r"Tensor.data must be set to a Tensor, got ndarray \(the raw array is "
                                         r"\.array\)"):
         x.data = np.zeros(3)
@@ -201,3 +205,15 @@ def test_sgd_through_data_updates_the_parameter():
     np.testing.assert_allclose(w.detach().numpy(), [0.5, -1.0])
     w.data.sub_(0.5 * w.grad)
     np.testing.assert_allclose(w.detach().numpy(), [-0.5, 1.0])
+
+
+def test_a_gradient_of_another_shape_is_not_accumulated():
+    w = tl.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    w.sum().backward()
+    w.data = tl.zeros(4)
+    with pytest.raises(RuntimeError, match=r"a gradient of shape \(4,\) cannot be accumulated into .grad of shape "
+                                           r"\(3,\); set .grad = None"):
+        w.sum().backward()
+    w.grad = None
+    w.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), np.ones(4))
