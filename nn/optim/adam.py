@@ -7,6 +7,29 @@ from nn.optim.optimizer import Optimizer, check_betas, check_non_negative
 from tensorlib.device import array_module
 
 
+def update_moments(param, grad, group, scalars, state):
+    """The steps the Adam family shares, in PyTorch's order: negate the gradient (``maximize``), apply the
+    weight decay (to the gradient, or decoupled to the parameter), then move the averages ``state["exp_avg"]``
+    towards the gradient and ``state["exp_avg_sq"]`` towards its square (created as zeros on first use).
+    Returns the gradient as used (negated, decayed) and the two averages."""
+    xp = array_module(param.array)
+    if "exp_avg" not in state:
+        state["exp_avg"] = xp.zeros_like(param.array)
+        state["exp_avg_sq"] = xp.zeros_like(param.array)
+    if group["maximize"]:
+        grad = -grad
+    if group["weight_decay"] != 0:
+        if group["decoupled_weight_decay"]:
+            param.array *= scalars["decay"]
+        else:
+            grad = grad + group["weight_decay"] * param.array
+    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+    exp_avg += scalars["one_minus_beta1"] * (grad - exp_avg)  # lerp towards grad, as PyTorch computes it
+    exp_avg_sq *= scalars["beta2"]
+    exp_avg_sq += scalars["one_minus_beta2"] * grad * grad
+    return grad, exp_avg, exp_avg_sq
+
+
 class Adam(Optimizer):
     """PyTorch's Adam: moving averages ``m`` of the gradient and ``v`` of its square, bias-corrected with the
     step count ``t`` (from 1): ``p -= lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)``.
@@ -45,17 +68,7 @@ class Adam(Optimizer):
                                        scalars["beta2"], scalars["one_minus_beta2"], weight_decay, scalars["decay"],
                                        group["decoupled_weight_decay"])):
             return  # one pass on the CPU (kernels/optim.py), bit-equal to the expression below
-        if group["maximize"]:
-            grad = -grad
-        if weight_decay != 0:
-            if group["decoupled_weight_decay"]:
-                param.array *= scalars["decay"]
-            else:
-                grad = grad + weight_decay * param.array
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        exp_avg += scalars["one_minus_beta1"] * (grad - exp_avg)  # lerp towards grad, as PyTorch computes it
-        exp_avg_sq *= scalars["beta2"]
-        exp_avg_sq += scalars["one_minus_beta2"] * grad * grad
+        _, exp_avg, exp_avg_sq = update_moments(param, grad, group, scalars, state)
         if group["amsgrad"]:
             xp.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
             exp_avg_sq = state["max_exp_avg_sq"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nn.optim.adam import update_moments
 from nn.optim.optimizer import Optimizer, check_betas, check_non_negative
 from tensorlib.device import array_module
 from tensorlib.tensor import get_default_dtype
@@ -50,21 +51,7 @@ class NAdam(Optimizer):
 
     def _update(self, param, grad, group, scalars):
         xp = array_module(param.array)
-        state = self.state[param]
-        if "exp_avg" not in state:
-            state["exp_avg"] = xp.zeros_like(param.array)
-            state["exp_avg_sq"] = xp.zeros_like(param.array)
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"] != 0:
-            if group["decoupled_weight_decay"]:
-                param.array *= scalars["decay"]
-            else:
-                grad = grad + group["weight_decay"] * param.array
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        exp_avg += scalars["one_minus_beta1"] * (grad - exp_avg)
-        exp_avg_sq *= scalars["beta2"]
-        exp_avg_sq += scalars["one_minus_beta2"] * (grad * grad)
+        grad, exp_avg, exp_avg_sq = update_moments(param, grad, group, scalars, self.state[param])
         denom = xp.sqrt(exp_avg_sq / scalars["bias_correction2"]) + group["eps"]
         param.array -= scalars["grad_step"] * (grad / denom)
         param.array -= scalars["avg_step"] * (exp_avg / denom)

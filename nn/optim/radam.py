@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from nn.optim.adam import update_moments
 from nn.optim.optimizer import Optimizer, check_betas, check_non_negative
 from tensorlib.device import array_module
 
@@ -43,21 +44,7 @@ class RAdam(Optimizer):
 
     def _update(self, param, grad, group, scalars):
         xp = array_module(param.array)
-        state = self.state[param]
-        if "exp_avg" not in state:
-            state["exp_avg"] = xp.zeros_like(param.array)
-            state["exp_avg_sq"] = xp.zeros_like(param.array)
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"] != 0:
-            if group["decoupled_weight_decay"]:
-                param.array *= scalars["decay"]
-            else:
-                grad = grad + group["weight_decay"] * param.array
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        exp_avg += scalars["one_minus_beta1"] * (grad - exp_avg)
-        exp_avg_sq *= scalars["beta2"]
-        exp_avg_sq += scalars["one_minus_beta2"] * (grad * grad)
+        _, exp_avg, exp_avg_sq = update_moments(param, grad, group, scalars, self.state[param])
         adaptive = scalars["adaptive_scale"] / (xp.sqrt(exp_avg_sq) + group["eps"])
         # where, not a product with the flag: before rectification the adaptive rate may be inf (eps=0)
         param.array -= scalars["step_size"] * exp_avg * xp.where(scalars["rectified"] != 0, adaptive, 1.0)
