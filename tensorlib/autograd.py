@@ -4,7 +4,7 @@ hooks it calls (``register_hook``)."""
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import inspect
 import itertools
 import threading
@@ -26,10 +26,14 @@ def _set_mode(mode: bool):
     _state.grad_enabled = bool(mode)
 
 
-class _GradMode(contextlib.ContextDecorator):
+class _GradMode:
+    """``with`` block and decorator that records graphs or not (``enabled``). As a decorator, every call runs
+    in a context of its own, so recursive calls and calls from several threads each restore their own mode;
+    a decorated generator function runs each of its steps in the mode, as PyTorch's does."""
+
     def __init__(self, enabled: bool):
         self.enabled = enabled
-        self.previous = []  # a stack: one object is entered again by a recursive call of a function it decorates
+        self.previous = []  # a stack: the same object may be entered again inside its own block
 
     def __enter__(self):
         self.previous.append(is_grad_enabled())
@@ -39,6 +43,39 @@ class _GradMode(contextlib.ContextDecorator):
     def __exit__(self, *exc):
         _set_mode(self.previous.pop())
         return False
+
+    def __call__(self, function):
+        enabled = self.enabled
+        if inspect.isgeneratorfunction(function):
+            @functools.wraps(function)
+            def decorated(*args, **kwargs):
+                return (yield from _steps_in_mode(enabled, function(*args, **kwargs)))
+        else:
+            @functools.wraps(function)
+            def decorated(*args, **kwargs):
+                with _GradMode(enabled):
+                    return function(*args, **kwargs)
+        return decorated
+
+
+def _steps_in_mode(enabled: bool, generator):
+    """Drive ``generator`` with each of its steps in grad mode ``enabled`` (and the caller's steps in the
+    caller's mode); what the caller sends or throws in is passed on."""
+    resume, argument = generator.send, None
+    while True:
+        with _GradMode(enabled):
+            try:
+                item = resume(argument)
+            except StopIteration as stop:
+                return stop.value
+        try:
+            resume, argument = generator.send, (yield item)
+        except GeneratorExit:
+            with _GradMode(enabled):
+                generator.close()
+            raise
+        except BaseException as error:  # thrown in by the caller: the generator may handle it
+            resume, argument = generator.throw, error
 
 
 class set_grad_enabled:  # noqa: N801  (PyTorch's name)
@@ -654,9 +691,6 @@ class _HookTable(dict):
         self.finalizer.atexit = False
         _hooked[0] += 1
         _set_hooks(owner, self)
-
-    def __deepcopy__(self, memo):  # a deep copy of a tensor starts without hooks, as in PyTorch
-        return None
 
     def pop(self, key, default=None):  # RemovableHandle.remove's: the last hook out takes the table away
         hook = super().pop(key, default)

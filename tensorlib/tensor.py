@@ -75,6 +75,13 @@ class Tensor:
         t.array, t._grad, t.requires_grad, t._ctx = data, None, requires_grad, None
         return t
 
+    def __getstate__(self):
+        """What copies and pickles carry: every slot but the gradient hooks (a copy starts without hooks, as
+        in PyTorch; the hook table belongs to this tensor)."""
+        slots = {name: getattr(self, name) for cls in type(self).__mro__ for name in getattr(cls, "__slots__", ())
+                 if name not in ("_backward_hooks", "__weakref__") and hasattr(self, name)}
+        return getattr(self, "__dict__", None), slots
+
     @property
     def data(self) -> "Tensor":
         """The values as a new tensor that shares this one's memory and is cut from autograd, as PyTorch's
@@ -236,7 +243,8 @@ class Tensor:
 
     def register_hook(self, hook):
         """Call ``hook(grad)`` whenever this tensor's gradient is computed; a tensor it returns replaces the
-        gradient. Returns a handle whose ``remove()`` takes the hook off (see ``autograd.register_hook``)."""
+        gradient. Returns a handle whose ``remove()`` takes the hook off (see ``autograd.register_hook``).
+        Copies and pickles of the tensor start without hooks, as in PyTorch."""
         return autograd.register_hook(self, hook)
 
     def retain_grad(self) -> None:

@@ -148,3 +148,46 @@ def test_gradcheck_reports_a_wrong_gradient():
         tl.gradcheck(BadSquare.apply, [x])
     with pytest.raises(TypeError, match="float64"):
         tl.gradcheck(lambda t: t * 2, [tl.randn(3, requires_grad=True)])
+
+
+def test_a_decorated_generator_runs_its_steps_without_recording():
+    x = tl.ones(2, requires_grad=True)
+
+    @tl.no_grad()
+    def steps():
+        received = yield (x * 2).requires_grad
+        yield received, tl.is_grad_enabled()
+
+    generator = steps()
+    assert next(generator) is False and tl.is_grad_enabled()  # the caller's own mode between steps
+    assert generator.send("sent") == ("sent", False)
+    assert list(tl.inference_mode(steps)()) == [False, (None, False)]
+
+
+def test_one_decorator_used_from_two_threads_restores_each_threads_mode():
+    """Grad mode is per thread; each call of a decorated function restores its own thread's mode even when
+    calls from two threads overlap (they shared one saved mode before)."""
+    import threading
+
+    inside, first_out, entered, results = threading.Barrier(2), threading.Event(), [], {}
+
+    @tl.no_grad()
+    def overlapping(name):
+        entered.append(name)
+        inside.wait(timeout=5)  # both threads are inside at once
+        if entered[0] != name:
+            first_out.wait(timeout=5)  # the first one in leaves first
+
+    def run(name, mode):
+        tl.set_grad_enabled(mode)
+        overlapping(name)
+        if entered[0] == name:
+            first_out.set()
+        results[name] = tl.is_grad_enabled()
+
+    threads = [threading.Thread(target=run, args=(name, mode)) for name, mode in (("on", True), ("off", False))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == {"on": True, "off": False}

@@ -3,6 +3,7 @@ worked out by hand; where hooks are kept, and that a tensor whose hook refers to
 
 import copy
 import gc
+import pickle
 import weakref
 
 import numpy as np
@@ -205,3 +206,17 @@ def test_a_handle_keeps_neither_its_hook_nor_its_tensor_alive():
     assert alive() is None
     handle.remove()
     assert isinstance(handle.id, int)
+
+
+@pytest.mark.parametrize("duplicate", [copy.copy, lambda t: pickle.loads(pickle.dumps(t))])
+def test_copies_and_pickles_start_without_hooks(duplicate):
+    """The copy neither shares the hook table nor keeps it when the original is collected (PyTorch's copies
+    carry no hooks either)."""
+    a = leaf([1.0, 2.0])
+    register_hook(a, lambda g: g * 10)
+    b = duplicate(a)
+    assert getattr(b, "_backward_hooks", None) is None
+    (b * 1).sum().backward()
+    np.testing.assert_array_equal(b.grad.numpy(), [1.0, 1.0])
+    (a * 1).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), [10.0, 10.0])
