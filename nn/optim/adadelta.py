@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nn.optim.optimizer import Optimizer, check_non_negative
+from nn.optim.optimizer import Optimizer, check_non_negative, directed_gradient
 from tensorlib.device import array_module
 
 
@@ -31,10 +31,7 @@ class Adadelta(Optimizer):
         if "square_avg" not in state:
             state["square_avg"] = xp.zeros_like(param.array)
             state["acc_delta"] = xp.zeros_like(param.array)
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param.array
+        grad = directed_gradient(param, grad, group)
         square_avg, acc_delta = state["square_avg"], state["acc_delta"]
         square_avg *= rho
         square_avg += (1 - rho) * (grad * grad)

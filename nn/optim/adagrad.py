@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nn.optim.optimizer import Optimizer, check_non_negative
+from nn.optim.optimizer import Optimizer, check_non_negative, directed_gradient
 from tensorlib.device import array_module
 
 
@@ -38,10 +38,7 @@ class Adagrad(Optimizer):
 
     def _update(self, param, grad, group, scalars):
         xp = array_module(param.array)
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param.array
+        grad = directed_gradient(param, grad, group)
         state_sum = self.state[param]["sum"]
         state_sum += grad * grad
         param.array -= scalars["clr"] * (grad / (xp.sqrt(state_sum) + group["eps"]))

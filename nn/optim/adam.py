@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kernels import optim as optim_kernels
-from nn.optim.optimizer import Optimizer, check_betas, check_non_negative
+from nn.optim.optimizer import Optimizer, check_betas, check_non_negative, directed_gradient
 from tensorlib.device import array_module
 
 
@@ -16,13 +16,12 @@ def update_moments(param, grad, group, scalars, state):
     if "exp_avg" not in state:
         state["exp_avg"] = xp.zeros_like(param.array)
         state["exp_avg_sq"] = xp.zeros_like(param.array)
-    if group["maximize"]:
-        grad = -grad
-    if group["weight_decay"] != 0:
-        if group["decoupled_weight_decay"]:
+    if group["decoupled_weight_decay"]:
+        grad = -grad if group["maximize"] else grad
+        if group["weight_decay"] != 0:
             param.array *= scalars["decay"]
-        else:
-            grad = grad + group["weight_decay"] * param.array
+    else:
+        grad = directed_gradient(param, grad, group)
     exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
     exp_avg += scalars["one_minus_beta1"] * (grad - exp_avg)  # lerp towards grad, as PyTorch computes it
     exp_avg_sq *= scalars["beta2"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nn.optim.optimizer import Optimizer, check_betas, check_non_negative
+from nn.optim.optimizer import Optimizer, check_betas, check_non_negative, directed_gradient
 from tensorlib.device import array_module
 
 
@@ -29,10 +29,7 @@ class Adamax(Optimizer):
         if "exp_avg" not in state:
             state["exp_avg"] = xp.zeros_like(param.array)
             state["exp_inf"] = xp.zeros_like(param.array)
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param.array
+        grad = directed_gradient(param, grad, group)
         exp_avg, exp_inf = state["exp_avg"], state["exp_inf"]
         exp_avg += scalars["one_minus_beta1"] * (grad - exp_avg)
         exp_inf *= scalars["beta2"]

@@ -18,6 +18,16 @@ def check_non_negative(**hyperparameters):
             raise ValueError(f"Invalid {name} value: {value!r} (expected a number >= 0)")
 
 
+def directed_gradient(param, grad, group):
+    """``grad`` as PyTorch's optimizers begin their step with it: negated for ``maximize`` (ascent), plus
+    ``weight_decay * param`` (L2 regularisation)."""
+    if group["maximize"]:
+        grad = -grad
+    if group["weight_decay"] != 0:
+        grad = grad + group["weight_decay"] * param.array
+    return grad
+
+
 def check_betas(betas) -> tuple:
     """``betas`` as a tuple, after checking that it is a pair of numbers in [0, 1)."""
     betas = tuple(betas)

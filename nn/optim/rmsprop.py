@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kernels import optim as optim_kernels
-from nn.optim.optimizer import Optimizer, check_non_negative
+from nn.optim.optimizer import Optimizer, check_non_negative, directed_gradient
 from tensorlib.device import array_module
 
 
@@ -40,10 +40,7 @@ class RMSprop(Optimizer):
                                           if momentum != 0 else None, scalars["lr"], alpha, group["eps"],
                                           group["weight_decay"], scalars["momentum"])):
             return  # one pass on the CPU (kernels/optim.py), bit-equal to the expression below
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param.array
+        grad = directed_gradient(param, grad, group)
         square_avg = state["square_avg"]
         square_avg *= alpha
         square_avg += (1 - alpha) * grad * grad

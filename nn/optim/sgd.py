@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kernels import optim as optim_kernels
-from nn.optim.optimizer import Optimizer, check_non_negative
+from nn.optim.optimizer import Optimizer, check_non_negative, directed_gradient
 
 
 class SGD(Optimizer):
@@ -33,10 +33,7 @@ class SGD(Optimizer):
                 and optim_kernels.sgd_momentum(param.array, grad, buf, scalars["lr"], scalars["momentum"],
                                                group["dampening"], group["weight_decay"], group["nesterov"])):
             return  # one pass on the CPU (kernels/optim.py), bit-equal to the expression below
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param.array
+        grad = directed_gradient(param, grad, group)
         if group["momentum"] != 0:
             momentum = scalars["momentum"]  # OneCycleLR cycles it
             state = self.state[param]
