@@ -687,7 +687,7 @@ class _HookTable(dict):
 
     def __init__(self, owner):
         super().__init__()
-        self.finalizer = weakref.finalize(owner, _forget_hooks, id(owner))  # holds no reference to the owner
+        self.finalizer = weakref.finalize(owner, _forget_hooks)  # holds no reference to the owner
         self.finalizer.atexit = False
         _hooked[0] += 1
         _set_hooks(owner, self)
@@ -697,12 +697,12 @@ class _HookTable(dict):
         if not self:
             alive = self.finalizer.detach()  # None once the owner is gone (the finalizer did the same)
             if alive is not None:
-                _forget_hooks(id(alive[0]))
+                _forget_hooks()
                 _set_hooks(alive[0], None)
         return hook
 
 
-def _forget_hooks(owner_id: int):
+def _forget_hooks():
     _hooked[0] -= 1
 
 

@@ -13,9 +13,9 @@ import numpy as np
 
 from tensorlib.autograd import Function
 from tensorlib.device import array_module
-from tensorlib.ops.elementwise import unrecorded
+from tensorlib.ops.elementwise import _floating, unrecorded
 from tensorlib.ops.shape import Gather
-from tensorlib.tensor import Tensor, get_default_dtype, int64
+from tensorlib.tensor import Tensor, int64
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
 MinResult = namedtuple("MinResult", ["values", "indices"])
@@ -107,6 +107,11 @@ class Std(Var):
         return super().backward(g_var.astype(g.dtype, copy=False))
 
 
+def _drop_axes(out, axes, keepdim):
+    """A reduction's result computed with keepdims=True, as the caller asked for it."""
+    return out if keepdim else out.reshape([n for i, n in enumerate(out.shape) if i not in axes])
+
+
 class Extreme(Function):
     """max or min over ``axes``: the gradient is shared evenly among tied extremes (PyTorch's rule for max()
     without a dim, amax and amin)."""
@@ -114,7 +119,7 @@ class Extreme(Function):
     def forward(self, x, axes, keepdim, largest):
         self.x, self.shape, self.axes, self.keepdim = x, x.shape, axes, keepdim
         self.out = (x.max if largest else x.min)(axis=axes, keepdims=True)
-        return self.out if keepdim else self.out.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+        return _drop_axes(self.out, axes, keepdim)
 
     def backward(self, g):
         return _share_among_ties(_expand_back(g, self.shape, self.axes, self.keepdim), self.x, self.out, self.axes)
@@ -195,13 +200,13 @@ def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
 def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """(var, mean) over the same dims, as two differentiable tensors."""
     dim, unbiased = _spread_arguments("var_mean", x, dim, unbiased)
-    return var(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
+    return Var.apply(x, normalize_dims(dim, x.ndim), keepdim, _correction(unbiased, correction)), mean(x, dim, keepdim)
 
 
 def std_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """(std, mean) over the same dims, as two differentiable tensors."""
     dim, unbiased = _spread_arguments("std_mean", x, dim, unbiased)
-    return std(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
+    return Std.apply(x, normalize_dims(dim, x.ndim), keepdim, _correction(unbiased, correction)), mean(x, dim, keepdim)
 
 
 def _extreme(x, dim, keepdim, largest, result):
@@ -240,20 +245,22 @@ def min(x, dim=None, keepdim=False):
     return _extreme(x, dim, keepdim, False, MinResult)
 
 
-def argmax(x, dim=None, keepdim=False):
+def _arg_extreme(x, dim, keepdim, largest):
+    name = "argmax" if largest else "argmin"
     if dim is None or x.ndim == 0:
         if dim is not None:
-            single_dim(dim, 0, "argmax")
-        return Tensor._make(np.int64(x.array.argmax()) if x.device == "cpu" else x.array.argmax())
-    return _along_indices(x, single_dim(dim, x.ndim, "argmax"), keepdim, True)
+            single_dim(dim, 0, name)
+        flat = (x.array.argmax if largest else x.array.argmin)()
+        return Tensor._make(np.int64(flat) if x.device == "cpu" else flat)
+    return _along_indices(x, single_dim(dim, x.ndim, name), keepdim, largest)
+
+
+def argmax(x, dim=None, keepdim=False):
+    return _arg_extreme(x, dim, keepdim, True)
 
 
 def argmin(x, dim=None, keepdim=False):
-    if dim is None or x.ndim == 0:
-        if dim is not None:
-            single_dim(dim, 0, "argmin")
-        return Tensor._make(np.int64(x.array.argmin()) if x.device == "cpu" else x.array.argmin())
-    return _along_indices(x, single_dim(dim, x.ndim, "argmin"), keepdim, False)
+    return _arg_extreme(x, dim, keepdim, False)
 
 
 def _amax_amin(x, dim, keepdim, largest):
@@ -344,7 +351,7 @@ class VectorNorm(Function):
             with np.errstate(divide="ignore"):  # 0 ** p for p < 0 is inf, and the norm 0
                 norm = (magnitude**p).sum(axis=axes, keepdims=True) ** (1 / p)
         self.x, self.norm, self.p, self.axes, self.keepdim = x, norm, p, axes, keepdim
-        return norm if keepdim else norm.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+        return _drop_axes(norm, axes, keepdim)
 
     def backward(self, g):
         xp = array_module(g)
@@ -578,7 +585,7 @@ class LogSumExp(Function):
         with np.errstate(divide="ignore"):  # a row of -inf sums to 0: its log is -inf, the right answer
             total = xp.log(xp.exp(x - peak).sum(axis=axes, keepdims=True)) + peak
         self.x, self.total, self.axes, self.keepdim = x, total, axes, keepdim
-        return total if keepdim else total.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+        return _drop_axes(total, axes, keepdim)
 
     def backward(self, g):
         xp = array_module(g)
@@ -588,7 +595,7 @@ class LogSumExp(Function):
 
 def logsumexp(x, dim, keepdim=False):
     """log(sum(exp(x))) over ``dim``, computed after subtracting the max (no overflow)."""
-    x = x if x.dtype.kind == "f" else x.to(get_default_dtype())
+    x = _floating(x)
     return LogSumExp.apply(x, normalize_dims(dim, x.ndim), keepdim)
 
 
@@ -613,8 +620,7 @@ def cumsum(x, dim):
 
 
 def _softmax_input(x, dim):
-    if x.dtype.kind != "f":
-        x = x.to(get_default_dtype())
+    x = _floating(x)
     return x, single_dim(dim, x.ndim, "softmax")
 
 
