@@ -10,7 +10,7 @@ import numpy as np
 
 import tensorlib as tl
 from kernels import device_arrays
-from kernels.conv2d.geometry import pair
+from kernels.conv2d.geometry import _output_size, is_int as _is_int, pair
 from tensorlib.autograd import Function
 from tensorlib.device import array_module, module_for, move
 from tensorlib.ops.fused import batch_norm_train, softmax_cross_entropy
@@ -83,11 +83,6 @@ class _Elu(Function):
 def _check_floating(function, input):
     if input.dtype.kind != "f":
         raise TypeError(f"{function} needs a floating-point input, got dtype {input.dtype}")
-
-
-def _is_int(value) -> bool:
-    """An int, Python's or NumPy's, and not a bool."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def _check_positive_int(name, value, who=None):
@@ -392,6 +387,11 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     variance is updated with the unbiased one (n - 1), exactly as PyTorch does.
     """
     check_batch_norm(input, running_mean, running_var, weight, bias, training, eps)
+    return _batch_norm_checked(input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def _batch_norm_checked(input, running_mean, running_var, weight, bias, training, momentum, eps):
+    """``batch_norm`` once ``check_batch_norm`` passed (BatchNorm layers check with their own name first)."""
     if not training:
         return _normalized_by_running_statistics("batch_norm in eval mode", input, running_mean, running_var, weight,
                                                  bias, eps)
@@ -744,8 +744,7 @@ def _sliding_geometry(who, kernel_size, dilation, padding, stride):
 def _block_counts(size, geometry):
     """How many positions the sliding block takes along each spatial axis of an input of ``size`` (H, W)."""
     kernel, dilation, padding, stride = geometry
-    return tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
-                 for n, k, d, p, s in zip(size, kernel, dilation, padding, stride))
+    return tuple(_output_size(n, k, s, p, d) for n, k, d, p, s in zip(size, kernel, dilation, padding, stride))
 
 
 def _block_slices(offset, dilation, stride, count):

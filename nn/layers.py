@@ -627,8 +627,8 @@ class _BatchNorm(_NormBase):
             self.num_batches_tracked.array[...] += 1
             if self.momentum is None:  # cumulative moving average
                 momentum = 1.0 / float(self.num_batches_tracked.item())
-        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_batch_stats,
-                            momentum, self.eps)
+        return F._batch_norm_checked(x, self.running_mean, self.running_var, self.weight, self.bias, use_batch_stats,
+                                     momentum, self.eps)
 
 
 class BatchNorm1d(_BatchNorm):

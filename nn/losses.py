@@ -9,14 +9,21 @@ from nn import functional as F
 from nn.module import Module
 
 
-class _WeightedLoss(Module):
+class _Loss(Module):
+    """A loss module: its ``reduction`` ('none', 'mean', 'sum'; or those of ``allowed``), checked."""
+
+    def __init__(self, reduction, allowed=F._REDUCTIONS):
+        super().__init__()
+        F._check_reduction(reduction, allowed)
+        self.reduction = reduction
+
+
+class _WeightedLoss(_Loss):
     """A loss with an optional per-class ``weight`` tensor, held as a buffer."""
 
     def __init__(self, weight, reduction):
-        super().__init__()
-        F._check_reduction(reduction)
+        super().__init__(reduction)
         self.register_buffer("weight", weight)
-        self.reduction = reduction
 
 
 class CrossEntropyLoss(_WeightedLoss):
@@ -37,45 +44,39 @@ class NLLLoss(_WeightedLoss):
         return F.nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
 
 
-class MSELoss(Module):
+class MSELoss(_Loss):
     def __init__(self, reduction="mean"):
-        super().__init__()
-        F._check_reduction(reduction)
-        self.reduction = reduction
+        super().__init__(reduction)
 
     def forward(self, input, target):
         return F.mse_loss(input, target, self.reduction)
 
 
-class L1Loss(Module):
+class L1Loss(_Loss):
     def __init__(self, reduction="mean"):
-        super().__init__()
-        F._check_reduction(reduction)
-        self.reduction = reduction
+        super().__init__(reduction)
 
     def forward(self, input, target):
         return F.l1_loss(input, target, self.reduction)
 
 
-class SmoothL1Loss(Module):
+class SmoothL1Loss(_Loss):
     def __init__(self, reduction="mean", beta=1.0):
-        super().__init__()
-        F._check_reduction(reduction)
+        super().__init__(reduction)
         if beta < 0:
             raise ValueError(f"SmoothL1Loss beta must be >= 0, got {beta}")
-        self.reduction, self.beta = reduction, beta
+        self.beta = beta
 
     def forward(self, input, target):
         return F.smooth_l1_loss(input, target, self.reduction, self.beta)
 
 
-class HuberLoss(Module):
+class HuberLoss(_Loss):
     def __init__(self, reduction="mean", delta=1.0):
-        super().__init__()
-        F._check_reduction(reduction)
+        super().__init__(reduction)
         if delta <= 0:
             raise ValueError(f"HuberLoss delta must be > 0, got {delta}")
-        self.reduction, self.delta = reduction, delta
+        self.delta = delta
 
     def forward(self, input, target):
         return F.huber_loss(input, target, self.reduction, self.delta)
@@ -98,11 +99,10 @@ class BCEWithLogitsLoss(_WeightedLoss):
         return F.binary_cross_entropy_with_logits(input, target, self.weight, self.reduction, self.pos_weight)
 
 
-class KLDivLoss(Module):
+class KLDivLoss(_Loss):
     def __init__(self, reduction="mean", log_target=False):
-        super().__init__()
-        F._check_reduction(reduction, F._KL_REDUCTIONS)
-        self.reduction, self.log_target = reduction, log_target
+        super().__init__(reduction, F._KL_REDUCTIONS)
+        self.log_target = log_target
 
     def forward(self, input, target):
         return F.kl_div(input, target, self.reduction, self.log_target)

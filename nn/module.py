@@ -11,7 +11,7 @@ import numpy as np
 
 import tensorlib as tl
 from tensorlib.autograd import Function, RemovableHandle
-from tensorlib.device import array_device, array_module, move, normalize_device
+from tensorlib.device import array_device, move, normalize_device
 
 
 class Parameter(tl.Tensor):
@@ -634,7 +634,7 @@ class _BackwardHooks:
         if self.grad_outputs is None:  # the gradient bypassed the outputs (or they are not tensors): no hook runs
             return gradients
         received = _as_tensors(gradients, self.input_positions, len(self.args))
-        grad_input = tuple(_zeros_for(arg) if isinstance(arg, tl.Tensor) and gradient is None else gradient
+        grad_input = tuple(tl.zeros_like(arg) if isinstance(arg, tl.Tensor) and gradient is None else gradient
                            for arg, gradient in zip(self.args, received))
         for hook in self.full_hooks:
             replaced = hook(self.module, grad_input, self.grad_outputs)
@@ -652,10 +652,6 @@ def _as_tensors(gradients: tuple, positions: list, count: int) -> tuple:
     for position, gradient in zip(positions, gradients):
         full[position] = gradient
     return tuple(full)
-
-
-def _zeros_for(tensor):
-    return tl.Tensor._make(array_module(tensor.array).zeros_like(tensor.array))
 
 
 def _checked_gradients(replaced, current: tuple, tensors: tuple, positions: list, who: str, what: str) -> tuple:

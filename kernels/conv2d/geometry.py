@@ -13,12 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def is_int(value) -> bool:
+    """An int, Python's or NumPy's, and not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def pair(value, name: str) -> tuple[int, int]:
     """``3 -> (3, 3)``, ``(3, 2) -> (3, 2)``, ``(3,) -> (3, 3)`` (PyTorch expands a one-element sequence to
     both axes); anything else raises naming ``name``."""
-    def is_int(v):
-        return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
-
     if is_int(value):
         return int(value), int(value)
     if isinstance(value, (tuple, list)) and len(value) in (1, 2) and all(is_int(v) for v in value):
