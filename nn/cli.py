@@ -42,6 +42,9 @@ TRAIN_DEFAULTS = {
 CHANGEABLE_ON_RESUME = ("epochs", "device", "cuda_graph", "data_dir")
 MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")
 SCHEDULERS = ("none", "cosine", "step", "onecycle", "plateau")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+AUGMENTS = ("none", "crop", "crop-flip")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def _option(key: str) -> str:
@@ -99,18 +102,18 @@ def _check_settings(config, source=None):
         raise bad("batch_size", "an integer >= 1")
     if not number("lr") or config["lr"] <= 0:
         raise bad("lr", "a finite number > 0")
-    if config["optimizer"] not in ("sgd", "adam", "adamw", "rmsprop"):
-        raise bad("optimizer", "one of sgd, adam, adamw, rmsprop")
+    if config["optimizer"] not in OPTIMIZERS:
+        raise bad("optimizer", "one of " + ", ".join(OPTIMIZERS))
     if config["optimizer"] in MOMENTUM_OPTIMIZERS and (not number("momentum") or not 0 <= config["momentum"] < 1):
         raise bad("momentum", "a number in [0, 1)")
     if not number("weight_decay") or config["weight_decay"] < 0:
         raise bad("weight_decay", "a finite number >= 0")
     if config["scheduler"] not in SCHEDULERS:
         raise bad("scheduler", "one of " + ", ".join(SCHEDULERS))
-    if config["augment"] not in ("none", "crop", "crop-flip"):
-        raise bad("augment", "one of none, crop, crop-flip")
-    if config["device"] not in ("auto", "cpu", "cuda"):
-        raise bad("device", "one of auto, cpu, cuda")
+    if config["augment"] not in AUGMENTS:
+        raise bad("augment", "one of " + ", ".join(AUGMENTS))
+    if config["device"] not in DEVICES:
+        raise bad("device", "one of " + ", ".join(DEVICES))
     if not integer("seed") or not 0 <= config["seed"] < 2**63:
         raise bad("seed", "an integer in [0, 2**63)")
     if not number("val_fraction") or not 0 <= config["val_fraction"] < 1:
@@ -750,7 +753,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data-dir", default=None, help="directory with the dataset's files (mnist, cifar10, ...)")
     train.add_argument("--epochs", type=int, default=None, help=f"number of epochs (default {default['epochs']})")
     train.add_argument("--batch-size", type=int, default=None, help=f"default {default['batch_size']}")
-    train.add_argument("--optimizer", default=None, choices=["sgd", "adam", "adamw", "rmsprop"],
+    train.add_argument("--optimizer", default=None, choices=list(OPTIMIZERS),
                        help=f"default {default['optimizer']}")
     train.add_argument("--lr", type=float, default=None, help=f"learning rate (default {default['lr']})")
     train.add_argument("--momentum", type=float, default=None,
@@ -758,12 +761,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--weight-decay", type=float, default=None, help=f"default {default['weight_decay']}")
     train.add_argument("--scheduler", default=None, choices=list(SCHEDULERS),
                        help=f"default {default['scheduler']}")
-    train.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"], help=f"default {default['device']}")
+    train.add_argument("--device", default=None, choices=list(DEVICES), help=f"default {default['device']}")
     train.add_argument("--seed", type=int, default=None, help=f"default {default['seed']}")
     train.add_argument("--val-fraction", type=float, default=None,
                        help=f"share of the training images held out for validation, in [0, 1) (default "
                             f"{default['val_fraction']})")
-    train.add_argument("--augment", default=None, choices=["none", "crop", "crop-flip"],
+    train.add_argument("--augment", default=None, choices=list(AUGMENTS),
                        help="random crops after zero padding (and horizontal flips) of training images")
     train.add_argument("--out", default=None,
                        help="run directory, new or empty (default runs/MODEL-DATASET-TIME)")

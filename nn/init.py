@@ -236,10 +236,12 @@ def sparse_(tensor, sparsity, std=0.01, generator=None):
         raise ValueError(f"sparse_ needs a 2-D tensor, got shape {tensor.shape}")
     if not 0 <= sparsity <= 1:
         raise ValueError(f"sparse_ sparsity is the fraction of each column set to zero, in [0, 1]; got {sparsity!r}")
+    _check_floating(tensor, "sparse_")
+    if not std >= 0:  # also catches NaN
+        raise RuntimeError(f"sparse_ expects std >= 0.0, but found std={std}")
     rng = generator_or_default(generator)
-    normal_(tensor, 0.0, std, rng)
     rows, cols = tensor.shape
-    values = np.array(move(tensor.array, "cpu"))
+    values = rng.standard_normal(tensor.shape, dtype=_draw_dtype(tensor)) * std  # normal_'s draws, written once
     zeros = math.ceil(sparsity * rows)
     for col in range(cols):
         values[rng.permutation(rows)[:zeros], col] = 0

@@ -540,17 +540,14 @@ class CyclicLR(LRScheduler):
         """As PyTorch saves it: a custom ``scale_fn`` is saved as its ``__dict__`` if it is a callable object,
         as None if it is a function or lambda (which cannot be saved)."""
         state = {key: value for key, value in self.__dict__.items() if key not in ("optimizer", "_scale_fn_custom")}
-        function = self._scale_fn_custom
-        state["_scale_fn_custom"] = (None if function is None or isinstance(function, types.FunctionType)
-                                     else function.__dict__.copy())
+        state["_scale_fn_custom"] = _saved_callable(self._scale_fn_custom)
         return state
 
     def load_state_dict(self, state_dict):
         state = dict(state_dict)
         saved_function = state.pop("_scale_fn_custom", None)
         self.__dict__.update(state)
-        if saved_function is not None and self._scale_fn_custom is not None:
-            self._scale_fn_custom.__dict__.update(saved_function)
+        _restore_callable(self._scale_fn_custom, saved_function)
 
 
 # CyclicLR's built-in modes and what their scale function counts (cycles or steps)
@@ -820,11 +817,21 @@ def _lr_lambdas(optimizer, lr_lambda) -> list:
     return lr_lambdas
 
 
+def _saved_callable(function):
+    """A user's callable in a state dict, as PyTorch saves it: a callable object as a copy of its ``__dict__``,
+    None for a function or lambda (which cannot be saved), or for no callable."""
+    return None if function is None or isinstance(function, types.FunctionType) else function.__dict__.copy()
+
+
+def _restore_callable(function, saved):
+    if function is not None and saved is not None:
+        function.__dict__.update(saved)
+
+
 def _state_with_lambdas(scheduler) -> dict:
-    """The state dict of LambdaLR/MultiplicativeLR: a callable object's ``__dict__``, None for a function."""
+    """The state dict of LambdaLR/MultiplicativeLR (see ``_saved_callable``)."""
     state = {key: value for key, value in scheduler.__dict__.items() if key not in ("optimizer", "lr_lambdas")}
-    state["lr_lambdas"] = [None if isinstance(function, types.FunctionType) else function.__dict__.copy()
-                           for function in scheduler.lr_lambdas]
+    state["lr_lambdas"] = [_saved_callable(function) for function in scheduler.lr_lambdas]
     return state
 
 
@@ -833,8 +840,7 @@ def _load_state_with_lambdas(scheduler, state_dict):
     saved_lambdas = state.pop("lr_lambdas")
     scheduler.__dict__.update(state)
     for function, saved in zip(scheduler.lr_lambdas, saved_lambdas):
-        if saved is not None:
-            function.__dict__.update(saved)
+        _restore_callable(function, saved)
 
 
 def _check_schedulers(owner, schedulers, optimizer):
