@@ -1101,13 +1101,19 @@ def _weight_for_input(function, name, value, input):
     return value if value.dtype == input.dtype else value.to(input.dtype)
 
 
-def _check_probabilities(function, name, tensor):
-    if device_arrays.capturing(tensor.array):  # the check reads the device: not while a CUDA graph is captured
+def _check_probabilities(function, **tensors):
+    """Every element of each tensor (by name) is in [0, 1]: one host read for all of them (none while a CUDA
+    graph is captured); the error names the first tensor with one outside."""
+    arrays = {name: t.array for name, t in tensors.items()}
+    if any(device_arrays.capturing(a) for a in arrays.values()):
         return
-    outside = ~((tensor.array >= 0) & (tensor.array <= 1))  # NaN is outside too
-    if outside.any():
-        raise ValueError(f"{function}: every element of {name} must be between 0 and 1, got "
-                         f"{float(tensor.array[outside][0])}")
+    outside = {name: ~((a >= 0) & (a <= 1)) for name, a in arrays.items()}  # NaN is outside too
+    if not bool(sum(mask.any() for mask in outside.values())):
+        return
+    for name, mask in outside.items():
+        if mask.any():
+            raise ValueError(f"{function}: every element of {name} must be between 0 and 1, got "
+                             f"{float(arrays[name][mask][0])}")
 
 
 class _BinaryCrossEntropy(Function):
@@ -1147,8 +1153,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
                         f"input {input.dtype} and target {target.dtype}")
     if weight is not None:
         weight = _weight_for_input("binary_cross_entropy", "weight", weight, input)
-    _check_probabilities("binary_cross_entropy", "input", input)
-    _check_probabilities("binary_cross_entropy", "target", target)
+    _check_probabilities("binary_cross_entropy", input=input, target=target)
     losses = _BinaryCrossEntropy.apply(input, target)
     if weight is not None:
         losses = losses * weight
