@@ -98,18 +98,21 @@ def _conv_repr(layer) -> str:
     return text
 
 
+def _check_conv_channels(in_channels, out_channels, groups):
+    for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
+        F._check_positive_int(name, value)
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"in_channels {in_channels} and out_channels {out_channels} must be divisible by "
+                         f"groups={groups}")
+
+
 class Conv2d(Module):
     """2-D convolution over an (N, C, H, W) input; weight (out_channels, in_channels/groups, kH, kW)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, padding_mode="zeros", device=None, dtype=None):
         super().__init__()
-        F._check_positive_int("in_channels", in_channels)
-        F._check_positive_int("out_channels", out_channels)
-        F._check_positive_int("groups", groups)
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f"in_channels {in_channels} and out_channels {out_channels} must be divisible by "
-                             f"groups={groups}")
+        _check_conv_channels(in_channels, out_channels, groups)
         if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
             raise ValueError(f"padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', got {padding_mode!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
@@ -162,12 +165,7 @@ class ConvTranspose2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
                  bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
         super().__init__()
-        F._check_positive_int("in_channels", in_channels)
-        F._check_positive_int("out_channels", out_channels)
-        F._check_positive_int("groups", groups)
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f"in_channels {in_channels} and out_channels {out_channels} must be divisible by "
-                             f"groups={groups}")
+        _check_conv_channels(in_channels, out_channels, groups)
         if padding_mode != "zeros":
             raise ValueError(f"ConvTranspose2d supports only padding_mode='zeros', got {padding_mode!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
