@@ -236,13 +236,13 @@ def _check_integer_divisor(a, b, op):
 
 def floor_divide(a, b):
     a, b = _operands(a, b)
-    _check_integer_divisor(a if isinstance(a, Tensor) else b, b, "floor_divide (//)")
+    _check_integer_divisor(a, b, "floor_divide (//)")
     return FloorDivide.apply(a, b)
 
 
 def remainder(a, b):
     a, b = _operands(a, b)
-    _check_integer_divisor(a if isinstance(a, Tensor) else b, b, "remainder (%)")
+    _check_integer_divisor(a, b, "remainder (%)")
     return Remainder.apply(a, b)
 
 

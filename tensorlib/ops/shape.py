@@ -292,6 +292,14 @@ def _check_index_range(index, size, dim, op):
         raise IndexError(f"{op}: index {low if low < 0 else high} is out of range for dim {dim} of size {size}")
 
 
+def _check_index_fits(index, x, axis, dim, op):
+    """gather's and scatter's index: no larger than ``x`` off ``axis``, its values in range along it."""
+    for i, (n_index, n_x) in enumerate(zip(index.shape, x.shape)):
+        if i != axis and n_index > n_x:
+            raise ValueError(f"{op}: index shape {index.shape} is larger than the input's {x.shape} at dim {i}")
+    _check_index_range(index, x.shape[axis], dim, op)
+
+
 def gather(x, dim, index):
     """out[i][j][k] = x[index[i][j][k]][j][k] for dim 0 (and likewise along other dims), as torch.gather."""
     axis = _axis(dim, x.ndim)
@@ -299,10 +307,7 @@ def gather(x, dim, index):
         raise TypeError(f"gather: index must be an integer tensor, got {getattr(index, 'dtype', type(index).__name__)}")
     if index.ndim != x.ndim:
         raise ValueError(f"gather: index has {index.ndim} dimensions but the input has {x.ndim} (shapes {index.shape}, {x.shape})")
-    for i, (n_index, n_x) in enumerate(zip(index.shape, x.shape)):
-        if i != axis and n_index > n_x:
-            raise ValueError(f"gather: index shape {index.shape} is larger than the input's {x.shape} at dim {i}")
-    _check_index_range(index, x.shape[axis], dim, "gather")
+    _check_index_fits(index, x, axis, dim, "gather")
     return Gather.apply(x, move(index.array, x.device), axis)
 
 
@@ -353,10 +358,7 @@ def _scatter(x, dim, index, src, add, op):
         raise TypeError(f"{op}: src must be a tensor or a number, got {type(src).__name__}")
     else:
         src = src.item() if isinstance(src, np.generic) else src
-    for i, (n_index, n_x) in enumerate(zip(index.shape, x.shape)):
-        if i != axis and n_index > n_x:
-            raise ValueError(f"{op}: index shape {index.shape} is larger than the input's {x.shape} at dim {i}")
-    _check_index_range(index, x.shape[axis], dim, op)
+    _check_index_fits(index, x, axis, dim, op)
     return Scatter.apply(x, move(index.array, x.device), src, axis, add)
 
 
