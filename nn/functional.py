@@ -13,6 +13,7 @@ from kernels import device_arrays
 from kernels.conv2d.geometry import _output_size, is_int as _is_int, pair
 from tensorlib.autograd import Function
 from tensorlib.device import array_module, module_for, move
+from tensorlib.ops.elementwise import stable_sigmoid
 from tensorlib.ops.fused import batch_norm_train, softmax_cross_entropy
 from tensorlib.ops.reduce import single_dim
 from tensorlib.ops.shape import IndexSelect
@@ -115,13 +116,6 @@ def _softplus_array(x, beta, threshold):
     return xp.where(z > threshold, x, smooth).astype(x.dtype, copy=False)
 
 
-def _sigmoid_array(z):
-    """sigmoid of a raw array from exp(-|z|), which never overflows."""
-    xp = array_module(z)
-    e = xp.exp(-xp.abs(z))
-    return xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
-
-
 class _LogSigmoid(Function):
     """log(sigmoid(x)) = -softplus(-x), exact for large |x|: no overflow, and the small loss of a confident right
     answer is not rounded to 0. Its slope is sigmoid(-x)."""
@@ -131,7 +125,7 @@ class _LogSigmoid(Function):
         return -_softplus_array(-x, 1.0, math.inf)
 
     def backward(self, g):
-        return (g * _sigmoid_array(-self.x)).astype(g.dtype, copy=False)
+        return (g * stable_sigmoid(-self.x)).astype(g.dtype, copy=False)
 
 
 def logsigmoid(input):
@@ -231,7 +225,7 @@ class _Softplus(Function):
     def backward(self, g):
         xp = array_module(g)
         z = self.x * self.beta
-        return xp.where(z > self.threshold, g, g * _sigmoid_array(z)).astype(g.dtype, copy=False), None, None
+        return xp.where(z > self.threshold, g, g * stable_sigmoid(z)).astype(g.dtype, copy=False), None, None
 
 
 def softplus(input, beta=1.0, threshold=20.0):
@@ -249,7 +243,7 @@ class _Mish(Function):
 
     def backward(self, g):
         t = self.tanh_sp
-        return g * (t + self.x * _sigmoid_array(self.x) * (1 - t * t))
+        return g * (t + self.x * stable_sigmoid(self.x) * (1 - t * t))
 
 
 def mish(input, inplace=False):

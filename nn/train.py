@@ -164,19 +164,21 @@ class Trainer:
         return value
 
     def _divergence_of(self, value: float) -> str | None:
-        world = parallel.get_world_size()
-        where = f"at epoch {self.epoch + 1}, batch {self.batch + 1}" + (
-            f" on rank {parallel.get_rank()}" if world > 1 else "")
+        """What is wrong with the batch loss ``value`` (None when nothing: the message is built only then)."""
         if not math.isfinite(value):
-            return f"loss became {value} {where}"
+            return f"loss became {value} {self._where()}"
         if self.first_loss is None:
             self.first_loss = value
-        bound = DIVERGENCE_FACTOR * max(self.first_loss, 1.0)
-        if value > bound:
+        if value > DIVERGENCE_FACTOR * max(self.first_loss, 1.0):
+            world = parallel.get_world_size()
             first = "the first batch's loss" + (f" (mean over the {world} ranks)" if world > 1 else "")
-            return (f"loss became {value:.4g} {where}, more than {DIVERGENCE_FACTOR:g} times "
+            return (f"loss became {value:.4g} {self._where()}, more than {DIVERGENCE_FACTOR:g} times "
                     f"max({first} {self.first_loss:.4g}, 1)")
         return None
+
+    def _where(self) -> str:
+        return f"at epoch {self.epoch + 1}, batch {self.batch + 1}" + (
+            f" on rank {parallel.get_rank()}" if parallel.get_world_size() > 1 else "")
 
     def _diverged(self, what: str) -> TrainingDiverged:
         if self.out_dir is None:

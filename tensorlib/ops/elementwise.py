@@ -321,12 +321,16 @@ class Tanh(Function):
         return activation_backward("tanh", g, self.out)
 
 
+def stable_sigmoid(x):
+    """sigmoid of a raw array, in its dtype, from exp(-|x|): exp of a negative argument only, no overflow."""
+    xp = array_module(x)
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
 class Sigmoid(Function):
     def forward(self, x):
-        xp = array_module(x)
-        # exp of a negative argument only: no overflow for large |x|
-        e = xp.exp(-xp.abs(x))
-        self.out = xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+        self.out = stable_sigmoid(x)
         return self.out
 
     def backward(self, g):
