@@ -42,7 +42,7 @@ TRAIN_DEFAULTS = {
 CHANGEABLE_ON_RESUME = ("epochs", "device", "cuda_graph", "data_dir")
 MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")
 SCHEDULERS = ("none", "cosine", "step", "onecycle", "plateau")
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "adamax", "nadam", "radam")
 AUGMENTS = ("none", "crop", "crop-flip")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -129,7 +129,7 @@ def _new_config(args) -> dict:
     if config["optimizer"] not in MOMENTUM_OPTIMIZERS:
         if args.momentum is not None:
             raise ValueError(f"--momentum applies to sgd and rmsprop; --optimizer {config['optimizer']} takes no "
-                             f"momentum (Adam's first moment uses betas (0.9, 0.999)), got --momentum {args.momentum}")
+                             f"momentum (the Adam family's first moment uses betas (0.9, 0.999)), got --momentum {args.momentum}")
         config["momentum"] = None
     config["model_options"] = dict(_model_arg(item) for item in args.model_arg)
     _check_settings(config)
@@ -360,15 +360,15 @@ def _check_model_fits(model, config, description):
 def _build_optimizer(config, model):
     from nn import optim
 
-    params, name = model.parameters(), config["optimizer"]
+    name, options = config["optimizer"], {"lr": config["lr"], "weight_decay": config["weight_decay"]}
     if name == "sgd":
-        return optim.SGD(params, lr=config["lr"], momentum=config["momentum"], weight_decay=config["weight_decay"],
-                         nesterov=config.get("nesterov", False))
-    if name == "adam":
-        return optim.Adam(params, lr=config["lr"], weight_decay=config["weight_decay"])
-    if name == "adamw":
-        return optim.AdamW(params, lr=config["lr"], weight_decay=config["weight_decay"])
-    return optim.RMSprop(params, lr=config["lr"], momentum=config["momentum"], weight_decay=config["weight_decay"])
+        options.update(momentum=config["momentum"], nesterov=config.get("nesterov", False))
+    elif name == "rmsprop":
+        options.update(momentum=config["momentum"])
+    classes = {"sgd": optim.SGD, "adam": optim.Adam, "adamw": optim.AdamW, "rmsprop": optim.RMSprop,
+               "adagrad": optim.Adagrad, "adadelta": optim.Adadelta, "adamax": optim.Adamax, "nadam": optim.NAdam,
+               "radam": optim.RAdam}
+    return classes[name](model.parameters(), **options)
 
 
 def _build_scheduler(config, optimizer, steps_per_epoch):
