@@ -333,13 +333,12 @@ def _check_model_fits(model, config, description):
     that cannot take the dataset's image size fails here with a clear message, not mid-training. The
     model's buffers and the random generator are restored afterwards: training starts as if it never ran."""
     from nn.models import INPUT_SIZES
+    from nn.summary import preserved
 
     size = description["input_size"]
-    saved = {key: value.clone() for key, value in model.state_dict().items()}
-    rng = tl.get_rng_state()
     images = "x".join(map(str, size))
     try:
-        with tl.no_grad(), np.errstate(all="ignore"):
+        with preserved(model), tl.no_grad(), np.errstate(all="ignore"):
             output = model(tl.zeros(2, *size))
     except Exception as error:  # whatever layer fails, the cause is the image size: say so
         small = (config.get("model_options") or {}).get("small_input")
@@ -347,9 +346,6 @@ def _check_model_fits(model, config, description):
         raise ValueError(f"--model {config['model']} cannot take the {images} images of --dataset "
                          f"{config['dataset']} ({type(error).__name__}: {error}); it is built for {designed} images"
                          ) from None
-    finally:
-        model.load_state_dict(saved)
-        tl.set_rng_state(rng)
     logits = output[0] if isinstance(output, tuple) else output
     if tuple(logits.shape) != (2, description["num_classes"]):
         raise ValueError(f"--model {config['model']} gives outputs of shape {tuple(logits.shape)[1:]} for "

@@ -9,6 +9,7 @@ dimension is then reported as ``batch_size``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 from dataclasses import dataclass
@@ -126,30 +127,18 @@ def summary(model, input_size=(3, 32, 32), batch_size: int = 1, dtype=None, verb
                                   for t in _tensors(output)])
 
     x = tl.zeros(probe, *input_size, dtype=dtype, device=device)
-    modes = [(module, module.training) for module in model.modules()]
-    # buffers as they are: each module's table (a forward may assign a new tensor) and each tensor's values
-    tables = [(module, dict(module._buffers)) for module in model.modules()]
-    buffers = [(buffer, buffer.array.copy()) for buffer in model.buffers()]
-    rng_state = tl.get_rng_state()  # a forward may draw (noise layers) even in eval mode
     handles = [module.register_forward_hook(record) for _, module in layers]
     try:
-        model.eval()
-        with tl.no_grad():
-            model(x)
+        with preserved(model):
+            model.eval()
+            with tl.no_grad():
+                model(x)
     except Exception as error:
         raise RuntimeError(f"summary: the forward pass fails for input size {input_size} (run on a batch of "
                            f"shape {x.shape}) in {_failing_layer(error, model)}: {error}") from error
     finally:
         for handle in handles:
             handle.remove()
-        for module, mode in modes:
-            module.training = mode
-        for module, table in tables:
-            module._buffers.clear()
-            module._buffers.update(table)
-        for buffer, saved in buffers:
-            buffer.array[...] = saved
-        tl.set_rng_state(rng_state)
 
     rows, seen = [], set()
     for name, module in layers:
@@ -177,6 +166,29 @@ def summary(model, input_size=(3, 32, 32), batch_size: int = 1, dtype=None, verb
     if verbose:
         print(result)
     return result
+
+
+@contextlib.contextmanager
+def preserved(model):
+    """A block after which ``model`` is as it was, also on error: training flags, buffers (a batch norm's
+    running statistics; also a buffer the block replaced) and the random state are restored. For probe
+    forward passes (``summary``, the training command's input-size check) that must leave no trace."""
+    modes = [(module, module.training) for module in model.modules()]
+    # buffers as they are: each module's table (a forward may assign a new tensor) and each tensor's values
+    tables = [(module, dict(module._buffers)) for module in model.modules()]
+    buffers = [(buffer, buffer.array.copy()) for buffer in model.buffers()]
+    rng_state = tl.get_rng_state()  # a forward may draw (noise layers) even in eval mode
+    try:
+        yield model
+    finally:
+        for module, mode in modes:
+            module.training = mode
+        for module, table in tables:
+            module._buffers.clear()
+            module._buffers.update(table)
+        for buffer, saved in buffers:
+            buffer.array[...] = saved
+        tl.set_rng_state(rng_state)
 
 
 def _tensors(output) -> list:
