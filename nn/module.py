@@ -341,16 +341,32 @@ class Module:
         ``remove_duplicate`` is False."""
         yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
+    def _members(self, table, recurse):
+        """An iterator over the values of ``table`` ("_parameters" or "_buffers") of this module (and, with
+        ``recurse``, of every submodule), depth first, each once: ``named_parameters``' order without building
+        the names (the optimizers and a graphed step's check read them every step)."""
+        values, seen, visited, stack = [], set(), set(), [self]
+        while stack:
+            module = stack.pop()
+            if id(module) in visited:
+                continue
+            visited.add(id(module))
+            for value in getattr(module, table).values():
+                if value is not None and id(value) not in seen:
+                    seen.add(id(value))
+                    values.append(value)
+            if recurse:
+                stack.extend(child for child in reversed(module._modules.values()) if child is not None)
+        return iter(values)
+
     def parameters(self, recurse: bool = True):
-        for _, param in self.named_parameters(recurse=recurse):
-            yield param
+        return self._members("_parameters", recurse)
 
     def named_buffers(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
         yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True):
-        for _, buffer in self.named_buffers(recurse=recurse):
-            yield buffer
+        return self._members("_buffers", recurse)
 
     def apply(self, fn):
         """Call ``fn`` on every child (recursively, children first) and then on this module, as PyTorch does:

@@ -46,6 +46,20 @@ def test_shared_parameters_are_listed_once():
     assert len(list(model.parameters())) == 2
 
 
+def test_parameters_and_buffers_follow_the_named_order():
+    shared, tied = nn.Sequential(nn.Conv2d(2, 2, 1), nn.BatchNorm2d(2)), nn.Linear(2, 2)
+    inner = nn.Sequential(nn.BatchNorm2d(2), shared)
+    model = nn.Sequential(inner, nn.ReLU(), shared, nn.Sequential(tied, nn.Linear(2, 2), nn.BatchNorm1d(2)))
+    model[3][1].weight = tied.weight  # a Parameter under two names
+    model.register_buffer("scale", tl.ones(1))
+    for recurse in (True, False):
+        for kind in ("parameters", "buffers"):
+            named = [id(t) for _, t in getattr(model, f"named_{kind}")(recurse=recurse)]
+            assert [id(t) for t in getattr(model, kind)(recurse=recurse)] == named
+    assert len(list(model.parameters())) == 2 + 2 + 2 + 1 + 2 + 2 and len(list(model.buffers())) == 3 * 3 + 1
+    assert next(model.parameters()) is inner[0].weight
+
+
 def test_train_eval_propagate():
     block = Block()
     block.eval()
