@@ -1,5 +1,5 @@
 """Data loading with ``torch.utils.data``'s names: datasets, samplers, ``DataLoader`` (with worker processes),
-``default_collate``, transforms.
+``default_collate``, transforms; torchvision's ``ImageFolder`` for a tree of class folders.
 
     from nn.data import DataLoader, get_dataset, transforms as T
     train = get_dataset("mnist-embedded", split="train")
@@ -13,8 +13,8 @@ from nn.data.collate import default_collate, default_convert
 from nn.data.dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
 from nn.data.distributed import DistributedSampler, DistributedShard
 from nn.data.datasets import (
-    CIFAR10, DATASETS, MNIST, DatasetFormatError, FashionMNIST, ImageDataset, MNISTEmbedded, RestrictedUnpickler,
-    SklearnDigits, SyntheticShapes, get_dataset,
+    CIFAR10, DATASETS, MNIST, DatasetFolder, DatasetFormatError, FashionMNIST, ImageDataset, ImageFolder, MNISTEmbedded,
+    RestrictedUnpickler, SklearnDigits, SyntheticShapes, get_dataset,
 )
 from nn.data.loader import DataLoader
 from nn.data.sampler import (
@@ -23,8 +23,9 @@ from nn.data.sampler import (
 from nn.data.worker import WorkerInfo, get_worker_info
 
 __all__ = [
-    "BatchSampler", "CIFAR10", "ConcatDataset", "DATASETS", "DataLoader", "Dataset", "DatasetFormatError",
-    "DistributedSampler", "DistributedShard", "FashionMNIST", "ImageDataset", "MNIST", "MNISTEmbedded",
+    "BatchSampler", "CIFAR10", "ConcatDataset", "DATASETS", "DataLoader", "Dataset", "DatasetFolder",
+    "DatasetFormatError", "DistributedSampler", "DistributedShard", "FashionMNIST", "ImageDataset", "ImageFolder",
+    "MNIST", "MNISTEmbedded",
     "RandomSampler", "RestrictedUnpickler", "Sampler", "SequentialSampler", "SklearnDigits", "Subset",
     "SubsetRandomSampler", "SyntheticShapes", "TensorDataset", "WeightedRandomSampler", "WorkerInfo",
     "default_collate", "default_convert", "get_dataset", "get_worker_info", "random_split", "transforms",
