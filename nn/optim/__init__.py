@@ -5,16 +5,17 @@
     loss.backward(); opt.step(); sched.step(); opt.zero_grad()
 """
 
-from nn.optim import lr_scheduler
+from nn.optim import lr_scheduler, swa_utils
 from nn.optim.adadelta import Adadelta
 from nn.optim.adagrad import Adagrad
 from nn.optim.adam import Adam, AdamW
 from nn.optim.adamax import Adamax
+from nn.optim.lbfgs import LBFGS
 from nn.optim.nadam import NAdam
 from nn.optim.optimizer import Optimizer
 from nn.optim.radam import RAdam
 from nn.optim.rmsprop import RMSprop
 from nn.optim.sgd import SGD
 
-__all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "NAdam", "Optimizer", "RAdam", "RMSprop",
-           "lr_scheduler"]
+__all__ = ["LBFGS", "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "NAdam", "Optimizer", "RAdam", "RMSprop",
+           "lr_scheduler", "swa_utils"]
