@@ -744,7 +744,7 @@ class ColorJitter(Transform):
         self.brightness = _jitter_range("brightness", brightness)
         self.contrast = _jitter_range("contrast", contrast)
         self.saturation = _jitter_range("saturation", saturation)
-        self.hue = _jitter_range("hue", hue, center=0.0, bounds=(-0.5, 0.5))
+        self.hue = _jitter_range("hue", hue, center=0.0, bounds=(-0.5, 0.5), clip_low=False)
 
     @staticmethod
     def get_params(brightness, contrast, saturation, hue):
@@ -765,13 +765,15 @@ class ColorJitter(Transform):
         return image
 
 
-def _jitter_range(name: str, value, center: float = 1.0, bounds=(0.0, math.inf)):
+def _jitter_range(name: str, value, center: float = 1.0, bounds=(0.0, math.inf), clip_low: bool = True):
     """ColorJitter's reading of an argument: a number v >= 0 gives [center - v, center + v] (cut at the lower
-    bound), a pair is (min, max) within ``bounds``; None when the range is the single value ``center``."""
+    bound when ``clip_low``), a pair is (min, max) within ``bounds``; None when the range is the single value ``center``."""
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         if value < 0:
             raise ValueError(f"ColorJitter: {name} must be non-negative when it is a single number, got {value!r}")
-        low, high = max(center - float(value), bounds[0]), center + float(value)
+        low, high = center - float(value), center + float(value)
+        if clip_low:
+            low = max(low, bounds[0])
     elif isinstance(value, (tuple, list)) and len(value) == 2 and all(
             isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value):
         low, high = float(value[0]), float(value[1])
@@ -1033,6 +1035,21 @@ def _affine_matrix(angle: float, translate, scale: float, shear, center) -> np.n
     return matrix
 
 
+def _expanded_size(inverse: np.ndarray, width: int, height: int) -> tuple[int, int]:
+    """(width, height) of the box that holds the image's corners mapped by ``inverse``, rounded outwards, computed
+    as torchvision computes it: in float32 about the image's centre, each bound cut to 1e-4 first so that a
+    rounding error does not add a pixel."""
+    f32, half = np.float32, np.array([width * 0.5, height * 0.5], dtype=np.float32)
+    centred = np.array(inverse[:2], dtype=np.float64)
+    centred[:, 2] += centred[:, :2] @ [width * 0.5, height * 0.5] - [width * 0.5, height * 0.5]
+    corners = np.array([[-1, -1, 1], [-1, 1, 1], [1, 1, 1], [1, -1, 1]], dtype=f32) * np.append(half, f32(1))
+    mapped = corners @ centred.astype(f32).T
+    low, high = mapped.min(axis=0) + half, mapped.max(axis=0) + half
+    tolerance = f32(1e-4)
+    size = np.ceil(np.trunc(high / tolerance) * tolerance) - np.floor(np.trunc(low / tolerance) * tolerance)
+    return int(size[0]), int(size[1])
+
+
 def _affine(image, angle, translate, scale, shear, center, interpolation: str, fill, expand: bool = False):
     """``affine`` of an array or tensor (``expand``: the output grows to hold the whole mapped image, as a
     rotation with ``expand=True``)."""
@@ -1042,11 +1059,7 @@ def _affine(image, angle, translate, scale, shear, center, interpolation: str, f
     inverse = np.linalg.inv(_affine_matrix(angle, translate, scale, shear, center))
     out_height, out_width = height, width
     if expand:
-        corners = inverse @ np.array([[0.0, width, width, 0.0], [0.0, 0.0, height, height], [1.0, 1.0, 1.0, 1.0]])
-        # kept to 1e-4 before rounding outwards, so that rounding error does not add a pixel
-        low = np.floor(np.trunc(corners[:2].min(axis=1) / 1e-4) * 1e-4)
-        high = np.ceil(np.trunc(corners[:2].max(axis=1) / 1e-4) * 1e-4)
-        out_width, out_height = (int(n) for n in high - low)
+        out_width, out_height = _expanded_size(inverse, width, height)
     xp = array_module(data)
     # the input coordinates (in pixels, 0 at the first pixel's centre) of each output pixel's centre; an
     # expanded output shares the input's centre
