@@ -643,7 +643,7 @@ def _grayscale(image, num_output_channels: int, batched: bool = False):
     gray = _luma(data, channel_axis)
     if num_output_channels == 3:
         gray = xp.repeat(gray, 3, axis=channel_axis)
-    elif not isinstance(image, tl.Tensor) or _data(image).ndim == 2:  # an array becomes HW, as an "L" image
+    elif not isinstance(image, tl.Tensor) or _data(image).ndim == 2:  # an array becomes HW, as an "L" image is
         gray = xp.squeeze(gray, axis=channel_axis)
     return _like(image, gray)
 
@@ -994,7 +994,7 @@ class RandomAffine(Transform):
         return f"{type(self).__name__}({', '.join(parts)})"
 
 
-def affine(image, angle: float, translate, scale: float, shear, interpolation: str = "nearest", fill=0,
+def affine(image, angle: float, translate, scale: float, shear, interpolation: str = "nearest", fill=None,
            center=None):
     """The image under the affine map that rotates by ``angle`` degrees clockwise, shears by ``shear`` = (x, y)
     degrees (a number is an x shear), scales by ``scale`` about ``center`` (x, y; the image's centre when None)
@@ -1003,8 +1003,10 @@ def affine(image, angle: float, translate, scale: float, shear, interpolation: s
 
     A PIL image is transformed by PIL (``Image.transform``). Arrays and tensors are sampled as torchvision
     samples tensors (``grid_sample`` without corner alignment): "nearest" takes the pixel whose centre is
-    nearest (ties to even), "bilinear" weighs the four around, and ``fill`` (a number or one per channel)
-    replaces the share of the sample that falls outside the input; a uint8 image is rounded back to uint8.
+    nearest (ties to even), "bilinear" weighs the four around, taking zeros outside the input; ``fill`` (a
+    number or one per channel; None: no fill, the zeros stay) then replaces the share of the sample that falls
+    outside, as torchvision blends it (``RandomRotation`` and ``RandomAffine`` always fill, 0 by default). A
+    uint8 image is rounded back to uint8.
     """
     interpolation = _interpolation("affine", interpolation, ("nearest", "bilinear"))
     shear = (float(shear), 0.0) if isinstance(shear, numbers.Real) else tuple(float(s) for s in shear)
@@ -1015,8 +1017,10 @@ def affine(image, angle: float, translate, scale: float, shear, interpolation: s
         center = (width * 0.5, height * 0.5) if center is None else center
         inverse = np.linalg.inv(_affine_matrix(angle, translate, scale, shear, center))
         return image.transform(image.size, sys.modules["PIL.Image"].Transform.AFFINE, tuple(inverse[:2].ravel()),
-                               _pil_resample(interpolation), fillcolor=_pil_fill(image, _fill("affine", fill)))
-    return _affine(image, angle, translate, scale, shear, center, interpolation, _fill("affine", fill))
+                               _pil_resample(interpolation),
+                               fillcolor=None if fill is None else _pil_fill(image, _fill("affine", fill)))
+    return _affine(image, angle, translate, scale, shear, center, interpolation,
+                   None if fill is None else _fill("affine", fill))
 
 
 def _affine_matrix(angle: float, translate, scale: float, shear, center) -> np.ndarray:
@@ -1085,11 +1089,13 @@ def _affine(image, angle, translate, scale, shear, center, interpolation: str, f
     # back to the image's layout, where the fill broadcasts along its channel axis
     sampled = xp.moveaxis(sampled, (-2, -1), (h_axis, w_axis))
     inside = xp.asarray(inside.reshape(inside.shape + (1,) * (data.ndim - 1 - w_axis)))
-    fill = xp.asarray(_fill_values(image, fill, False), dtype=np.float64)
-    if interpolation == "nearest":
-        result = xp.where(inside < 0.5, fill, sampled)
-    else:  # torchvision's blend: the zero-padded sample, plus the fill for the share outside
-        result = sampled * inside + (1.0 - inside) * fill
+    result = sampled
+    if fill is not None:
+        fill = xp.asarray(_fill_values(image, fill, False), dtype=np.float64)
+        if interpolation == "nearest":
+            result = xp.where(inside < 0.5, fill, sampled)
+        else:  # torchvision's blend: the zero-padded sample, plus the fill for the share outside
+            result = sampled * inside + (1.0 - inside) * fill
     if data.dtype.kind in "iu":
         limits = np.iinfo(data.dtype)
         result = xp.clip(xp.rint(result), limits.min, limits.max)

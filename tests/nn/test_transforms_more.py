@@ -387,7 +387,8 @@ def test_random_erasing_inplace_batches_and_errors():
 def sample_reference(array, inverse, out_shape, mode, fill, offset=(0.0, 0.0)):
     """Each output pixel (i, j) of an HWC float64 image samples the input at ``inverse`` of its centre
     (j + 0.5 + offset x, i + 0.5 + offset y): the nearest pixel, or the four around weighted bilinearly, with the
-    share of the weight outside the image given to ``fill`` (on top of the zero padding, as torchvision)."""
+    share of the weight outside the image given to ``fill`` (on top of the zero padding, as torchvision; None
+    keeps the zeros)."""
     height, width = array.shape[:2]
     out = np.empty(out_shape + array.shape[2:])
     for i, j in np.ndindex(out_shape):
@@ -396,7 +397,7 @@ def sample_reference(array, inverse, out_shape, mode, fill, offset=(0.0, 0.0)):
         if mode == "nearest":
             row, col = round(y), round(x)
             inside = 0 <= row < height and 0 <= col < width
-            out[i, j] = array[row, col] if inside else fill
+            out[i, j] = array[row, col] if inside else (0 if fill is None else fill)
             continue
         total, share = 0.0, 0.0
         for row in (math.floor(y), math.floor(y) + 1):
@@ -404,7 +405,7 @@ def sample_reference(array, inverse, out_shape, mode, fill, offset=(0.0, 0.0)):
                 weight = (1 - abs(y - row)) * (1 - abs(x - col))
                 if 0 <= row < height and 0 <= col < width:
                     total, share = total + weight * array[row, col], share + weight
-        out[i, j] = total * share + (1 - share) * np.asarray(fill)
+        out[i, j] = total if fill is None else total * share + (1 - share) * np.asarray(fill)
     return out
 
 
@@ -482,6 +483,15 @@ def test_random_affine_matches_the_reference(mode, kind, dtype):
             np.testing.assert_allclose(out, np.round(expected), atol=1)
         else:
             np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_affine_without_fill_keeps_the_zero_padding(mode):
+    picture, array = image("tensor", 6, 7, 3, np.float32)
+    out = T.affine(picture, 33.0, (1, -1), 0.9, (4.0, -2.0), mode).numpy().transpose(1, 2, 0)
+    inverse = affine_inverse_closed_form(33.0, (1, -1), 0.9, (4.0, -2.0), (3.5, 3.0))
+    np.testing.assert_allclose(out, sample_reference(array.astype(np.float64), inverse, (6, 7), mode, None),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_random_affine_params_are_within_their_ranges():
