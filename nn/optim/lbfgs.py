@@ -37,7 +37,8 @@ class LBFGS(Optimizer):
     change in gradient) by the two-loop recursion, scaled by ``H0 = y.s / y.y`` of the newest pair. A pair
     enters the history only when ``y.s > 1e-10`` (the curvature condition), the oldest leaving when it is
     full. The step length ``t`` is ``lr`` (on the optimizer's very first iteration ``lr * min(1, 1 /
-    sum|g|)``), or, with ``line_search_fn="strong_wolfe"``, the length a strong Wolfe line search accepts.
+    sum|g|)``), or, with ``line_search_fn="strong_wolfe"``, the length a strong Wolfe line search accepts; the
+    search may spend the evaluations left of ``max_eval`` in this step (and makes at least one).
 
     An iteration stops the step when the direction is not a descent direction (``g.d > -tolerance_change``),
     and after moving when ``max|g| <= tolerance_grad``, ``max|t d| <= tolerance_change``, the loss changed by
@@ -230,7 +231,7 @@ def cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
     low, high = bounds if bounds is not None else (min(x1, x2), max(x1, x2))
     d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
     d2_square = d1**2 - g1 * g2
-    if d2_square < 0:
+    if not d2_square >= 0:  # (NaN included)
         return (low + high) / 2.0
     d2 = _sqrt(d2_square)
     if x1 <= x2:
@@ -249,7 +250,7 @@ def strong_wolfe(evaluate, t, direction, loss, grad, gtd, c1=1e-4, c2=0.9, toler
     10 t]``) until an interval holds an acceptable length; the zoom phase shrinks it by cubic interpolation of
     its ends, kept 10% of the width away from them when the last trial made too little progress, until a
     length is accepted, the interval is shorter than ``tolerance_change`` (in ``max|d|`` units) or ``max_iter``
-    trials were made. Returns (loss, grad, t, evaluations) at the length chosen.
+    trials followed the first. Returns (loss, grad, t, evaluations) at the length chosen.
     """
     d_norm = _host(abs(direction).max())
     f_new, g_new = evaluate(t)
