@@ -540,3 +540,19 @@ def test_rotation_and_affine_argument_errors():
         T.RandomRotation(10, interpolation="bicubic")
     with pytest.raises(TypeError, match=r"RandomRotation: center should be a sequence of 2 numbers, got \(1,\)"):
         T.RandomRotation(10, center=(1,))
+
+
+def test_tensor_augmentations_stay_on_the_cuda_device(tier):
+    transforms = [T.RandomResizedCrop((4, 5)), T.RandomVerticalFlip(1.0), T.ColorJitter(0.5, 0.5, 0.5, 0.2),
+                  T.Grayscale(3), T.RandomRotation(30, interpolation="bilinear", expand=True, fill=(1, 2, 3)),
+                  T.RandomAffine(20, translate=(0.2, 0.1), shear=5), T.RandomErasing(p=1.0, value="random")]
+    for dtype in (tl.float32, tl.uint8):
+        values = RNG.integers(0, 256, size=(3, 6, 7))
+        host = tl.tensor(values / 255 if dtype == tl.float32 else values, dtype=dtype)
+        device = host.to("cuda")
+        for transform in transforms:
+            tl.manual_seed(0)
+            out = transform(device)
+            tl.manual_seed(0)
+            assert out.device == "cuda" and out.dtype == dtype
+            np.testing.assert_allclose(out.numpy(), transform(host).numpy(), rtol=1e-6, atol=1e-6)
