@@ -13,8 +13,8 @@ An image is one of three kinds, and a transform returns the kind it was given, a
 - a NumPy array standing in for a PIL image: HWC (or HW) layout, as datasets hand it to their ``transform``;
 - a ``Tensor``: CHW (any leading dims), as ``ToTensor`` returns it.
 
-A uint8 array or tensor gives the pixels of the PIL image of it under the resize and colour transforms (the
-rotations sample as torchvision samples tensors).
+A uint8 array or tensor gives the pixels of the PIL image of it under the colour transforms and ``Resize`` (see
+there for a rare pixel off by 1); the rotations sample arrays and tensors as torchvision samples tensors.
 
 Random transforms draw from tensorlib's global generator, so ``tl.manual_seed`` makes them reproducible
 (in ``DataLoader`` workers, from each worker's own seeded generator).
