@@ -78,7 +78,9 @@ class Compose(Transform):
 
 
 class ToTensor(Transform):
-    """A NumPy image -> a CHW tensor: uint8 (0..255) becomes float32 in [0, 1]; a float image keeps its values.
+    """A NumPy (or PIL) image -> a CHW tensor, as torchvision: uint8 (0..255) becomes the default floating
+    dtype (float32 unless ``tl.set_default_dtype`` changed it) in [0, 1]; any other dtype (float, int16/32/64,
+    uint16, bool) keeps its dtype and values; a PIL image of mode "1" becomes 0.0/1.0.
 
     ``layout`` says how a 3-d array is laid out: "HWC" (the default, like the PIL image torchvision's
     ToTensor takes) or "CHW". A 2-d array is one channel (HW).
@@ -92,13 +94,16 @@ class ToTensor(Transform):
         self.layout = layout
 
     def __call__(self, image):
-        return tl.Tensor._make(self._convert(_numpy(image)[None])[0])
+        array = _numpy(image)
+        if _is_pil(image) and image.mode == "1":  # bilevel: torchvision scales it to 0/255, then to 0.0/1.0
+            array = array.astype(np.uint8) * np.uint8(255)
+        return tl.Tensor._make(self._convert(array[None])[0])
 
     def apply_batch(self, images):
         return tl.Tensor._make(self._convert(_numpy(images)))
 
     def _convert(self, images):
-        """A batch of HW, HWC or CHW images -> a C-contiguous NCHW float array."""
+        """A batch of HW, HWC or CHW images -> a C-contiguous NCHW array."""
         if images.ndim == 3:
             images = images[:, None]
         elif images.ndim == 4 and self.layout == "HWC":
@@ -106,11 +111,13 @@ class ToTensor(Transform):
         elif images.ndim != 4:
             raise ValueError(f"ToTensor expects HW, HWC or CHW images, got shape {images.shape[1:]}")
         if images.dtype == np.uint8:  # a division, as torchvision's div(255): x * (1/255) is 1 ULP off at times
-            converted = images.astype(np.float32, order="C")
-            return np.divide(converted, np.float32(255), out=converted)
-        if images.dtype.kind == "f":
-            return np.ascontiguousarray(images)
-        raise TypeError(f"ToTensor expects uint8 or floating-point images, got {images.dtype}")
+            dtype = tl.get_default_dtype()
+            converted = images.astype(dtype, order="C")
+            return np.divide(converted, dtype.type(255), out=converted)
+        if images.dtype.kind not in "biuf":
+            raise TypeError(f"ToTensor expects an image of numbers (uint8, another integer, bool or floating "
+                            f"point), got {images.dtype}")
+        return np.ascontiguousarray(images)
 
 
 class Normalize(Transform):
@@ -123,9 +130,10 @@ class Normalize(Transform):
 
     batchable = True
 
-    def __init__(self, mean, std):
+    def __init__(self, mean, std, inplace: bool = False):
         self.mean = _per_channel("mean", mean)
         self.std = _per_channel("std", std)
+        self.inplace = inplace
         if len(self.mean) != len(self.std) and 1 not in (len(self.mean), len(self.std)):
             raise ValueError(f"Normalize: mean and std need the same number of channels (or one value), "
                              f"got mean={self.mean}, std={self.std}")
@@ -146,8 +154,12 @@ class Normalize(Transform):
         if not std.all():
             raise ValueError(f"Normalize: std={self.std} evaluated to zero after conversion to {data.dtype}, "
                              "leading to division by zero")
-        normalized = np.subtract(data, mean)
-        return tl.Tensor._make(np.divide(normalized, std, out=normalized))
+        if not isinstance(image, tl.Tensor):  # an array: a new tensor, computed in place
+            normalized = np.subtract(data, mean)
+            return tl.Tensor._make(np.divide(normalized, std, out=normalized))
+        # a tensor: tensor ops, so that a normalisation inside a model passes gradients back to its input
+        mean, std = (tl.tensor(value, device=image.device) for value in (mean, std))
+        return image.sub_(mean).div_(std) if self.inplace else (image - mean) / std
 
     apply_batch = __call__
 
