@@ -1130,8 +1130,19 @@ def _numpy(image):
     return np.asarray(image)
 
 
+def _tracks_grad(image) -> bool:
+    return isinstance(image, tl.Tensor) and image.requires_grad and tl.is_grad_enabled()
+
+
 def _like(image, array):
-    """``array`` as the same kind (Tensor or NumPy array) as ``image``."""
+    """``array`` as the same kind (Tensor or NumPy array) as ``image``. ``array`` was computed from the image's
+    raw array, outside autograd: for a tensor that requires grad this would silently cut the gradient, so it
+    raises instead."""
+    if _tracks_grad(image):
+        raise TypeError("a transform computed on the array of a tensor that requires grad would cut its gradient; "
+                        "Normalize, crops, flips and padding (constant with one fill value, reflect, edge) are "
+                        "differentiable, the others are not: detach() the tensor or transform the data before "
+                        "it enters the graph")
     if isinstance(image, tl.Tensor):
         return tl.Tensor._make(array if array.flags.c_contiguous else array.copy(order="C"))  # keeps device arrays
     return array
@@ -1171,6 +1182,8 @@ def _crop(image, top: int, left: int, height: int, width: int, batched: bool = F
     """The window of ``image`` at (top, left) of (height, width), which lies inside the image."""
     if _is_pil(image):
         return image.crop((left, top, left + width, top + height))
+    if _tracks_grad(image):  # a tensor's spatial axes are its last two
+        return image[..., top:top + height, left:left + width].contiguous()
     data = _data(image)
     return _like(image, data[_window(data.ndim, *_spatial_axes(image, batched), top, left, height, width)])
 
@@ -1179,6 +1192,8 @@ def _flip(image, horizontal: bool):
     if _is_pil(image):
         transpose = sys.modules["PIL.Image"].Transpose
         return image.transpose(transpose.FLIP_LEFT_RIGHT if horizontal else transpose.FLIP_TOP_BOTTOM)
+    if _tracks_grad(image):
+        return tl.flip(image, -1 if horizontal else -2)
     data = _data(image)
     return _like(image, array_module(data).flip(data, axis=_spatial_axes(image)[int(horizontal)]))
 
@@ -1188,6 +1203,9 @@ def _pad(image, padding: tuple, fill, mode: str, batched: bool = False):
     if _is_pil(image):
         return _pad_pil(image, padding, fill, mode)
     left, top, right, bottom = padding
+    if _tracks_grad(image) and (mode != "constant" or isinstance(fill, numbers.Number)) and mode != "symmetric":
+        modes = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}
+        return tl.pad(image, (left, right, top, bottom), mode=modes[mode], value=fill if mode == "constant" else 0.0)
     data, (h_axis, w_axis) = _data(image), _spatial_axes(image, batched)
     xp = array_module(data)
     if mode == "constant":

@@ -74,3 +74,36 @@ def test_to_tensor_of_pil_bilevel_and_integer_images():
 def test_to_tensor_refuses_what_is_not_a_number():
     with pytest.raises(TypeError, match="ToTensor expects an image of numbers .* got <U1"):
         T.ToTensor()(np.array([["a", "b"], ["c", "d"]]))
+
+
+@pytest.mark.parametrize("transform, expected", [
+    (lambda x: T.RandomHorizontalFlip(p=1.0)(x), lambda w: w[..., ::-1]),
+    (lambda x: T.RandomVerticalFlip(p=1.0)(x), lambda w: w[..., ::-1, :]),
+    (lambda x: T.CenterCrop(2)(x), lambda w: np.pad(w, ((0, 0), (1, 1), (2, 1)))),
+    (lambda x: T.Pad(1)(x), lambda w: w[:, 1:-1, 1:-1]),
+    (lambda x: T.Pad(1, padding_mode="edge")(x), None),
+    (lambda x: T.Pad(2, padding_mode="reflect")(x), None),
+])
+def test_crops_flips_and_padding_of_a_tensor_pass_gradients(transform, expected):
+    rng = np.random.default_rng(3)
+    data = rng.random((2, 4, 5))
+    x = tl.tensor(data, requires_grad=True)
+    with tl.no_grad():
+        values = transform(tl.tensor(data))  # the same transform outside autograd: the array path
+    out = transform(x)
+    np.testing.assert_array_equal(out.detach().numpy(), values.numpy())
+    weights = rng.standard_normal(out.shape)
+    (out * tl.tensor(weights)).sum().backward()
+    if expected is not None:
+        np.testing.assert_array_equal(x.grad.numpy(), expected(weights))
+    else:  # the gradient of a linear map: its adjoint, checked on the sum of weights it moves
+        assert x.grad.shape == data.shape and np.isclose(x.grad.numpy().sum(), weights.sum())
+
+
+def test_a_transform_that_would_cut_the_gradient_raises():
+    x = tl.tensor(np.random.default_rng(4).random((3, 4, 4)), requires_grad=True)
+    with pytest.raises(TypeError, match="would cut its gradient"):
+        T.adjust_brightness(x, 1.5)
+    with tl.no_grad():
+        assert T.adjust_brightness(x, 1.5).shape == (3, 4, 4)
+    assert T.adjust_brightness(x.detach(), 1.5).shape == (3, 4, 4)
