@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nn.optim.optimizer import Optimizer, check_non_negative, directed_gradient
+from nn.optim.optimizer import Optimizer, check_non_negative, directed_gradient, implementation_flags, learning_rate
 from tensorlib.device import array_module
 
 
@@ -12,11 +12,14 @@ class Adadelta(Optimizer):
     ``weight_decay`` adds ``weight_decay * p`` to the gradient; ``maximize`` ascends.
     """
 
-    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, *, maximize=False):
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *, capturable=False,
+                 maximize=False, differentiable=False):
+        lr = learning_rate(lr)
         check_non_negative(lr=lr, eps=eps, weight_decay=weight_decay)
         if not 0 <= rho <= 1:
             raise ValueError(f"Invalid rho value: {rho!r} (expected a number in [0, 1])")
-        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
+        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize,
+                        **implementation_flags(capturable=capturable, foreach=foreach, differentiable=differentiable))
         super().__init__(params, defaults)
 
     def _scalars(self, param, group):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from kernels import optim as optim_kernels
-from nn.optim.optimizer import Optimizer, check_betas, check_non_negative, directed_gradient
+from nn.optim.optimizer import (
+    Optimizer, check_betas, check_non_negative, directed_gradient, implementation_flags, learning_rate,
+)
 from tensorlib.device import array_module
 
 
@@ -38,10 +40,14 @@ class Adam(Optimizer):
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
-                 maximize=False, decoupled_weight_decay=False):
+                 foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
+                 decoupled_weight_decay=False):
+        lr = learning_rate(lr)
         check_non_negative(lr=lr, eps=eps, weight_decay=weight_decay)
         defaults = dict(lr=lr, betas=check_betas(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                        maximize=maximize, decoupled_weight_decay=decoupled_weight_decay)
+                        maximize=maximize, **implementation_flags(foreach=foreach, capturable=capturable,
+                                                                  differentiable=differentiable, fused=fused),
+                        decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults)
 
     def _scalars(self, param, group):
@@ -80,6 +86,7 @@ class AdamW(Adam):
     step, so the decay is not rescaled by the adaptive denominator."""
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
-                 maximize=False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                 maximize=False, foreach=None, capturable=False, differentiable=False, fused=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
+                         capturable=capturable, differentiable=differentiable, fused=fused,
                          decoupled_weight_decay=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from nn.optim.optimizer import Optimizer, check_betas, check_non_negative, directed_gradient
+from nn.optim.optimizer import (
+    Optimizer, check_betas, check_non_negative, directed_gradient, implementation_flags, learning_rate,
+)
 from tensorlib.device import array_module
 
 
@@ -12,9 +14,12 @@ class Adamax(Optimizer):
     ``weight_decay * p`` to the gradient; ``maximize`` ascends.
     """
 
-    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, *, maximize=False):
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, foreach=None, *,
+                 maximize=False, differentiable=False, capturable=False):
+        lr = learning_rate(lr)
         check_non_negative(lr=lr, eps=eps, weight_decay=weight_decay)
-        defaults = dict(lr=lr, betas=check_betas(betas), eps=eps, weight_decay=weight_decay, maximize=maximize)
+        defaults = dict(lr=lr, betas=check_betas(betas), eps=eps, weight_decay=weight_decay, maximize=maximize,
+                        **implementation_flags(foreach=foreach, differentiable=differentiable, capturable=capturable))
         super().__init__(params, defaults)
 
     def _scalars(self, param, group):

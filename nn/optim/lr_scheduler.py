@@ -20,6 +20,9 @@ and SequentialLR, which starts each scheduler at its milestone from its closed f
 
 Resuming. The schedule's state is split as in PyTorch: the current lr lives in the optimizer's param groups,
 the counters in the scheduler. Build both, then load the optimizer's state dict and then the scheduler's.
+
+An lr given to the optimizer as a float32 tensor is kept as NumPy's float32 (``nn.optim.optimizer.learning_rate``);
+every lr a scheduler sets in that group is rounded to float32 too, as PyTorch writes it into the tensor.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from bisect import bisect_right
 from collections import Counter
 from contextlib import contextmanager
 
+import numpy as np
+
 from nn.optim.optimizer import Optimizer
 
 __all__ = [
@@ -39,6 +44,12 @@ __all__ = [
     "ExponentialLR", "PolynomialLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "CyclicLR", "OneCycleLR",
     "ReduceLROnPlateau", "SequentialLR", "ChainedScheduler",
 ]
+
+STEP_ORDER_WARNING = (
+    "Detected call of `lr_scheduler.step()` before `optimizer.step()`. Call them in the opposite order, "
+    "`optimizer.step()` before `lr_scheduler.step()`: otherwise the first value of the learning rate schedule "
+    "is skipped."
+)
 
 EPOCH_DEPRECATION_WARNING = (
     "scheduler.step(epoch) is deprecated (as in PyTorch): it sets last_epoch to epoch and uses the closed form "
@@ -61,6 +72,7 @@ class LRScheduler:
 
     _is_initial = False  # True during the step taken at construction
     _in_step = False  # True while step() calls get_lr()
+    _order_checked = False  # set by the first step() after construction, which checks the optimizer stepped first
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
         _check_optimizer(optimizer)
@@ -91,7 +103,14 @@ class LRScheduler:
         return self._last_lr
 
     def step(self, epoch=None):
-        """Advance one epoch; ``epoch`` (deprecated) jumps to that epoch, with the closed form where there is one."""
+        """Advance one epoch; ``epoch`` (deprecated) jumps to that epoch, with the closed form where there is one.
+
+        The first call after construction warns, once, if the optimizer has not stepped yet, as PyTorch does.
+        """
+        if not self._is_initial and not self._order_checked:
+            self._order_checked = True
+            if not getattr(self.optimizer, "_opt_called", False):
+                warnings.warn(STEP_ORDER_WARNING, UserWarning, stacklevel=2)
         if epoch is not None:
             warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
         self._update_lr(epoch)
@@ -105,7 +124,7 @@ class LRScheduler:
                 self.last_epoch = epoch
                 lrs = self._get_closed_form_lr() if hasattr(self, "_get_closed_form_lr") else self.get_lr()
         for group, lr in zip(self.optimizer.param_groups, lrs):
-            group["lr"] = lr
+            _set_lr(group, lr)
         self._last_lr = _current_lrs(self.optimizer)
 
     def state_dict(self) -> dict:
@@ -114,6 +133,10 @@ class LRScheduler:
 
     def load_state_dict(self, state_dict: dict):
         self.__dict__.update(state_dict)
+
+
+class _LRScheduler(LRScheduler):
+    """The former name of ``LRScheduler``, kept as PyTorch keeps it."""
 
 
 class _LambdaScheduler(LRScheduler):
@@ -156,8 +179,11 @@ class StepLR(LRScheduler):
     """Multiply the lr by ``gamma`` every ``step_size`` epochs: ``base_lr * gamma ** (epoch // step_size)``."""
 
     def __init__(self, optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
-        _check_positive_int(step_size=step_size)
-        self.step_size, self.gamma = step_size, gamma
+        integral = _integral(step_size)
+        if integral is None or integral <= 0:
+            raise ValueError(f"Expected positive integer step_size, but got {step_size!r} (an integral float such as "
+                             "3.0 counts as 3)")
+        self.step_size, self.gamma = integral, gamma
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -173,15 +199,17 @@ class StepLR(LRScheduler):
 class MultiStepLR(LRScheduler):
     """Multiply the lr by ``gamma`` at each milestone epoch (a milestone listed twice multiplies twice).
 
-    ``milestones`` is kept as a Counter (milestone -> times listed), as in PyTorch.
+    ``milestones`` is kept as a Counter (milestone -> times listed), as in PyTorch; integral floats (``epochs *
+    0.5``) are taken as ints.
     """
 
     def __init__(self, optimizer, milestones, gamma: float = 0.1, last_epoch: int = -1):
         milestones = list(milestones)
         for milestone in milestones:
-            if isinstance(milestone, bool) or not isinstance(milestone, numbers.Integral):
-                raise TypeError(f"milestones must be integer epochs, got {milestone!r} in {milestones!r}")
-        self.milestones, self.gamma = Counter(milestones), gamma
+            if _integral(milestone) is None:
+                raise TypeError(f"milestones must be integer epochs, got {milestone!r} in {milestones!r} (an integral "
+                                "float such as 50.0 counts as 50)")
+        self.milestones, self.gamma = Counter(map(_integral, milestones)), gamma
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -372,7 +400,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         with _raised(self, "_in_step"):
             lrs = self.get_lr()
         for group, lr in zip(self.optimizer.param_groups, lrs):
-            group["lr"] = lr
+            _set_lr(group, lr)
         self._last_lr = _current_lrs(self.optimizer)
 
 
@@ -496,7 +524,7 @@ class CyclicLR(LRScheduler):
         self._scale_fn_custom = scale_fn
         if last_epoch == -1:
             for group, lr in zip(optimizer.param_groups, base_lrs):
-                group["lr"] = lr
+                _set_lr(group, lr)
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
             self.use_beta1 = _uses_beta1(optimizer)
@@ -623,7 +651,7 @@ class ReduceLROnPlateau(LRScheduler):
             old_lr = float(group["lr"])
             new_lr = max(old_lr * self.factor, min_lr)
             if old_lr - new_lr > self.eps:
-                group["lr"] = new_lr
+                _set_lr(group, new_lr)
 
     @property
     def in_cooldown(self) -> bool:
@@ -731,6 +759,23 @@ class ChainedScheduler(LRScheduler):
 
 def _current_lrs(optimizer) -> list:
     return [group["lr"] for group in optimizer.param_groups]
+
+
+def _set_lr(group: dict, lr):
+    """Set ``group``'s lr, keeping a NumPy float type it has (a float32 lr stays float32, as PyTorch writes a new
+    lr into a tensor lr)."""
+    current = group["lr"]
+    group["lr"] = type(current)(lr) if isinstance(current, np.floating) else lr
+
+
+def _integral(value) -> int | None:
+    """``value`` as an int if it is an integer, or a float with an integer value (PyTorch accepts ``3.0``
+    epochs); else None."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        return None
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    return int(value) if float(value).is_integer() else None
 
 
 def _warn_if_called_outside_step(scheduler):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from nn.optim.adam import update_moments
-from nn.optim.optimizer import Optimizer, check_betas, check_non_negative
+from nn.optim.optimizer import Optimizer, check_betas, check_non_negative, implementation_flags, learning_rate
 from tensorlib.device import array_module
 from tensorlib.tensor import get_default_dtype
 
@@ -25,11 +25,14 @@ class NAdam(Optimizer):
     _host_state = ("step", "mu_product")
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=4e-3,
-                 decoupled_weight_decay=False, *, maximize=False):
+                 decoupled_weight_decay=False, *, foreach=None, maximize=False, capturable=False,
+                 differentiable=False):
+        lr = learning_rate(lr)
         check_non_negative(lr=lr, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay)
         defaults = dict(lr=lr, betas=check_betas(betas), eps=eps, weight_decay=weight_decay,
                         momentum_decay=momentum_decay, decoupled_weight_decay=decoupled_weight_decay,
-                        maximize=maximize)
+                        maximize=maximize, **implementation_flags(foreach=foreach, capturable=capturable,
+                                                                  differentiable=differentiable))
         super().__init__(params, defaults)
 
     def _scalars(self, param, group):

@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import copy
-from collections import defaultdict
+import functools
+import warnings
+from collections import OrderedDict, defaultdict
 
 import numpy as np
 
 import tensorlib as tl
+from nn.module import _add_hook
+from tensorlib.autograd import RemovableHandle
 from tensorlib.device import move
+
+# the hooks every optimizer's step runs (register_optimizer_step_pre_hook / _post_hook), by handle id
+_global_step_pre_hooks: OrderedDict = OrderedDict()
+_global_step_post_hooks: OrderedDict = OrderedDict()
+
+# PyTorch's flags that choose among implementations of a step, and why tensorlib refuses them set
+_ONE_IMPLEMENTATION = "tensorlib has one implementation of each step (with a one-pass CPU kernel where it applies)"
+_IMPLEMENTATION_FLAGS = {
+    "foreach": (None, _ONE_IMPLEMENTATION),
+    "fused": (None, _ONE_IMPLEMENTATION),
+    "capturable": (False, "steps captured as CUDA graphs are nn.GraphedStep's, which replays this optimizer's "
+                          "update as it is"),
+    "differentiable": (False, "optimizer steps run under no_grad and are not differentiable"),
+}
 
 
 def check_non_negative(**hyperparameters):
@@ -26,6 +44,30 @@ def directed_gradient(param, grad, group):
     if group["weight_decay"] != 0:
         grad = grad + group["weight_decay"] * param.array
     return grad
+
+
+def learning_rate(lr):
+    """``lr`` as a parameter group keeps it. A one-element tensor (PyTorch accepts one) becomes a number of its
+    dtype: a Python float from float64, a NumPy scalar from float32, whose arithmetic with Python numbers
+    stays in float32 as a 0-d tensor's does in PyTorch, so that step sizes and scheduled lrs round the same.
+    The value is read once: changing the tensor in place later does not change the optimizer's lr (PyTorch's
+    would follow it)."""
+    if not isinstance(lr, tl.Tensor):
+        return lr
+    if lr.numel() != 1:
+        raise ValueError(f"Tensor lr must be 1-element, got a tensor of shape {lr.shape}")
+    value = lr.item()
+    return lr.dtype.type(value) if lr.dtype.kind == "f" and lr.dtype != np.float64 else value
+
+
+def implementation_flags(**flags) -> dict:
+    """PyTorch's ``foreach``/``fused``/``capturable``/``differentiable`` arguments, checked to be off (None or
+    False) and returned for the defaults, where PyTorch keeps them too."""
+    for name, value in flags.items():
+        off, reason = _IMPLEMENTATION_FLAGS[name]
+        if value:
+            raise ValueError(f"{name}={value!r} is not supported: {reason}; pass {name}={off!r}")
+    return flags
 
 
 def check_betas(betas) -> tuple:
@@ -49,10 +91,22 @@ class Optimizer:
     and ``_scalars``, the host-side part of a step: bookkeeping such as step counts, and the numbers the
     update multiplies by (learning rate, momentum, bias corrections), which a step captured as a CUDA graph reads from
     device memory (``DeviceScalars``) instead of baking them into its kernels.
+
+    Each optimizer takes PyTorch's ``foreach``, ``fused``, ``capturable`` and ``differentiable`` arguments where
+    PyTorch's has them, only off (None or False, see ``implementation_flags``), and keeps them in its groups as
+    PyTorch does; its ``lr`` may be a one-element tensor (see ``learning_rate``). ``step`` runs the step hooks
+    (``register_step_pre_hook``, ``register_optimizer_step_pre_hook`` and their post forms).
     """
 
     # the state entries kept on the host as Python numbers (the rest are arrays shaped like the parameter)
     _host_state = ("step",)
+    _stepping = False  # True inside a step that runs its hooks (see _with_step_hooks)
+    _step_serial = 0  # counts the steps begun (eager, or through DeviceScalars), to tell one step's work from another's
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "step" in vars(cls):
+            cls.step = _with_step_hooks(vars(cls)["step"])
 
     def __init__(self, params, defaults: dict):
         if isinstance(params, tl.Tensor):
@@ -60,6 +114,8 @@ class Optimizer:
         self.defaults = defaults
         self.state = defaultdict(dict)
         self.param_groups = []
+        self._optimizer_step_pre_hooks = OrderedDict()
+        self._optimizer_step_post_hooks = OrderedDict()
         groups = list(params)
         if not groups:
             raise ValueError("optimizer got an empty parameter list")
@@ -79,7 +135,9 @@ class Optimizer:
         """Append a group (e.g. layers unfrozen while fine-tuning); missing hyper-parameters take the defaults.
 
         "params" is a tensor or an ordered collection of tensors, or of (name, tensor) pairs such as
-        ``model.named_parameters()`` yields; the names are kept in the group's "param_names".
+        ``model.named_parameters()`` yields; the names are kept in the group's "param_names". A parameter listed
+        twice in a group draws a warning and, as in PyTorch, stays twice: each step updates it twice. An "lr"
+        given as a one-element tensor is read as a number (see ``learning_rate``).
         """
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
@@ -101,12 +159,12 @@ class Optimizer:
                 raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(param).__name__}")
             if not param.is_leaf:
                 raise ValueError("can't optimize a non-leaf Tensor")
-        seen = set()
-        for index, param in enumerate(params):
-            if id(param) in seen:
-                raise ValueError(f"a parameter group holds the same parameter more than once (params[{index}], "
-                                 f"of shape {param.shape}, was given before)")
-            seen.add(id(param))
+        seen = {id(param) for param in params}
+        if len(seen) != len(params):
+            index = next(i for i, param in enumerate(params) if any(p is param for p in params[:i]))
+            warnings.warn(f"optimizer contains a parameter group with duplicate parameters; in future, this will "
+                          f"cause an error (params[{index}], of shape {params[index].shape}, repeats an earlier one: "
+                          "each step updates a parameter once for each time it is listed)", UserWarning, stacklevel=2)
         for group in self.param_groups:
             if ("param_names" in group) != (names is not None):
                 raise ValueError("all optimizer param groups should be with/without names: cannot add a group "
@@ -114,6 +172,8 @@ class Optimizer:
                                  f"{'without' if names is not None else 'with'} them")
             if any(id(p) in seen for p in group["params"]):
                 raise ValueError("some parameters appear in more than one parameter group")
+        if "lr" in param_group:
+            param_group["lr"] = learning_rate(param_group["lr"])
         param_group["params"] = params
         if names is not None:
             param_group["param_names"] = names
@@ -133,6 +193,17 @@ class Optimizer:
                     param.grad.requires_grad = False
                     param.grad.zero_()
 
+    def register_step_pre_hook(self, hook) -> RemovableHandle:
+        """Call ``hook(optimizer, args, kwargs)`` before each ``step``, as PyTorch does: ``args`` are the
+        positional arguments of the call, the optimizer first. The hook returns None, or a pair ``(args, kwargs)``
+        that the step is called with instead. ``handle.remove()`` takes it out. A step that ``nn.GraphedStep``
+        replays runs no hooks."""
+        return _add_hook(self._optimizer_step_pre_hooks, hook, prepend=False)
+
+    def register_step_post_hook(self, hook) -> RemovableHandle:
+        """Call ``hook(optimizer, args, kwargs)`` after each ``step`` (its return value is ignored)."""
+        return _add_hook(self._optimizer_step_post_hooks, hook, prepend=False)
+
     def step(self, closure=None):
         """Update, in place, every parameter that has a gradient. ``closure`` re-evaluates the model and
         returns the loss, which ``step`` returns."""
@@ -140,6 +211,7 @@ class Optimizer:
         if closure is not None:
             with tl.enable_grad():
                 loss = closure()
+        self._step_serial += 1
         with tl.no_grad():
             for group in self.param_groups:
                 for param in group["params"]:
@@ -162,14 +234,18 @@ class Optimizer:
     def state_dict(self) -> dict:
         """{"state": {index: {name: value}}, "param_groups": [{hyper-parameters..., "params": [indices]}]}.
 
-        Parameters are numbered in group order, as PyTorch does. Buffers are NumPy copies (a snapshot on
+        Parameters are numbered by their position, across the groups in order, as PyTorch does (a parameter
+        listed twice in a group takes the number of its last position). Buffers are NumPy copies (a snapshot on
         the host, whatever the device); "step" is a Python int.
         """
         index_of = {}
         groups = []
+        start = 0
         for group in self.param_groups:
             packed = {key: value for key, value in group.items() if key != "params"}
-            packed["params"] = [index_of.setdefault(id(p), len(index_of)) for p in group["params"]]
+            index_of.update({id(p): start + position for position, p in enumerate(group["params"])})
+            packed["params"] = [index_of[id(p)] for p in group["params"]]
+            start += len(group["params"])
             groups.append(packed)
         state = {
             index_of[id(param)]: {
@@ -222,6 +298,51 @@ class Optimizer:
         self.state, self.param_groups = state, groups
 
 
+def register_optimizer_step_pre_hook(hook) -> RemovableHandle:
+    """Call ``hook(optimizer, args, kwargs)`` before the step of every optimizer, ahead of each optimizer's own
+    pre-hooks (see ``Optimizer.register_step_pre_hook``)."""
+    return _add_hook(_global_step_pre_hooks, hook, prepend=False)
+
+
+def register_optimizer_step_post_hook(hook) -> RemovableHandle:
+    """Call ``hook(optimizer, args, kwargs)`` after the step of every optimizer, after each optimizer's own
+    post-hooks."""
+    return _add_hook(_global_step_post_hooks, hook, prepend=False)
+
+
+def _with_step_hooks(step):
+    """``step`` running the step hooks around it and recording on the optimizer that it stepped
+    (``_opt_called``, which the schedulers check). The base class's and each subclass's own ``step`` are
+    wrapped; a step that calls ``super().step()`` runs the hooks once."""
+
+    @functools.wraps(step)
+    def hooked_step(self, *args, **kwargs):
+        if self._stepping:
+            return step(self, *args, **kwargs)
+        args = (self, *args)
+        for hook in (*_global_step_pre_hooks.values(), *self._optimizer_step_pre_hooks.values()):
+            result = hook(self, args, kwargs)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise RuntimeError(f"the step pre-hook {hook!r} of {type(self).__name__} must return None or a "
+                                       f"tuple (new_args, new_kwargs), but got {result!r}")
+                args, kwargs = result
+        self._opt_called = True
+        self._stepping = True
+        try:
+            out = step(*args, **kwargs)
+        finally:
+            self._stepping = False
+        for hook in (*self._optimizer_step_post_hooks.values(), *_global_step_post_hooks.values()):
+            hook(self, args, kwargs)
+        return out
+
+    return hooked_step
+
+
+Optimizer.step = _with_step_hooks(Optimizer.step)
+
+
 class DeviceScalars:
     """The scalars of an optimizer step in device memory, for a step captured as a CUDA graph.
 
@@ -244,6 +365,8 @@ class DeviceScalars:
 
     def refresh(self):
         """Host side of the coming step; its numbers are copied to the device tables."""
+        self.optimizer._opt_called = True  # a step is coming, for the schedulers' check of the call order
+        self.optimizer._step_serial += 1
         host = {}
         rows = []
         for group, param in self.entries:

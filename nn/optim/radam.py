@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from nn.optim.adam import update_moments
-from nn.optim.optimizer import Optimizer, check_betas, check_non_negative
+from nn.optim.optimizer import Optimizer, check_betas, check_non_negative, implementation_flags, learning_rate
 from tensorlib.device import array_module
 
 
@@ -21,10 +21,12 @@ class RAdam(Optimizer):
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, decoupled_weight_decay=False,
-                 *, maximize=False):
+                 *, foreach=None, maximize=False, capturable=False, differentiable=False):
+        lr = learning_rate(lr)
         check_non_negative(lr=lr, eps=eps, weight_decay=weight_decay)
         defaults = dict(lr=lr, betas=check_betas(betas), eps=eps, weight_decay=weight_decay,
-                        decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
+                        decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
+                        **implementation_flags(foreach=foreach, capturable=capturable, differentiable=differentiable))
         super().__init__(params, defaults)
 
     def _scalars(self, param, group):
@@ -38,7 +40,9 @@ class RAdam(Optimizer):
         rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) \
             if rectified else 0.0
         # the choice between the two steps is a number too, so that a captured step makes it on the device
-        return {"step_size": lr / (1 - beta1**step), "rectified": float(rectified),
+        # float(lr): PyTorch multiplies the update by lr itself, so a float32 lr (see learning_rate) enters at its
+        # value, not through float32 arithmetic as in the weight decay
+        return {"step_size": float(lr) / (1 - beta1**step), "rectified": float(rectified),
                 "adaptive_scale": rect * bias_correction2**0.5, "decay": 1 - lr * group["weight_decay"],
                 "one_minus_beta1": 1 - beta1, "beta2": beta2, "one_minus_beta2": 1 - beta2}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kernels import optim as optim_kernels
-from nn.optim.optimizer import Optimizer, check_non_negative, directed_gradient
+from nn.optim.optimizer import Optimizer, check_non_negative, directed_gradient, implementation_flags, learning_rate
 from tensorlib.device import array_module
 
 
@@ -14,10 +14,12 @@ class RMSprop(Optimizer):
     """
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False,
-                 maximize=False):
+                 capturable=False, foreach=None, maximize=False, differentiable=False):
+        lr = learning_rate(lr)
         check_non_negative(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum)
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                        centered=centered, maximize=maximize)
+                        centered=centered, maximize=maximize,
+                        **implementation_flags(capturable=capturable, foreach=foreach, differentiable=differentiable))
         super().__init__(params, defaults)
 
     def _scalars(self, param, group):

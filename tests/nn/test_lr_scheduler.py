@@ -314,6 +314,7 @@ def test_get_lr_outside_step_warns_to_use_get_last_lr():
     scheduler = ExponentialLR(two_group_optimizer(), gamma=0.5)
     with pytest.warns(UserWarning, match="get_last_lr"):
         scheduler.get_lr()
+    scheduler.optimizer.step()  # (a scheduler stepped first warns about the order)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         scheduler.step()

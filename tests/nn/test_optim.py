@@ -294,7 +294,7 @@ def test_bad_params_arguments():
         SGD([np.zeros(2)])
     with pytest.raises(ValueError, match="non-leaf"):
         SGD([x * 2])
-    with pytest.raises(ValueError, match="more than once"):
+    with pytest.warns(UserWarning, match="duplicate parameters"):  # as PyTorch: a warning, and both are kept
         SGD([x, x])
 
 
@@ -367,6 +367,7 @@ def test_state_dict_layout_is_pytorchs():
     assert [g["params"] for g in saved["param_groups"]] == [[0], [1]]
     assert saved["param_groups"][1] == {
         "lr": 0.5, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0, "amsgrad": False, "maximize": False,
+        "foreach": None, "capturable": False, "differentiable": False, "fused": None,
         "decoupled_weight_decay": False, "params": [1],
     }
     assert set(saved["state"]) == {0, 1}

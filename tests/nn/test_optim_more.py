@@ -54,8 +54,8 @@ def test_a_refused_group_leaves_the_optimizer_and_the_group_as_they_were():
     with pytest.raises(ValueError, match="more than one parameter group"):
         optimizer.add_param_group(group)
     assert len(optimizer.param_groups) == 1 and group == {"params": [b, a], "lr": 0.5}
-    with pytest.raises(ValueError, match=r"same parameter more than once \(params\[1\], of shape \(4,\)"):
-        SGD([b, b])
+    with pytest.warns(UserWarning, match=r"duplicate parameters.*\(params\[1\], of shape \(4,\)"):
+        SGD([b, b])  # as PyTorch: a warning, and the parameter stays listed twice
     with pytest.raises(KeyError, match="'params' entry"):
         optimizer.add_param_group({"lr": 0.1})
 
