@@ -10,7 +10,9 @@
 
 from nn.data import transforms
 from nn.data.collate import default_collate, default_convert
-from nn.data.dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
+from nn.data.dataset import (
+    ChainDataset, ConcatDataset, Dataset, IterableDataset, StackDataset, Subset, TensorDataset, random_split,
+)
 from nn.data.distributed import DistributedSampler, DistributedShard
 from nn.data.datasets import (
     CIFAR10, DATASETS, MNIST, DatasetFolder, DatasetFormatError, FashionMNIST, ImageDataset, ImageFolder, MNISTEmbedded,
@@ -23,10 +25,10 @@ from nn.data.sampler import (
 from nn.data.worker import WorkerInfo, get_worker_info
 
 __all__ = [
-    "BatchSampler", "CIFAR10", "ConcatDataset", "DATASETS", "DataLoader", "Dataset", "DatasetFolder",
+    "BatchSampler", "CIFAR10", "ChainDataset", "ConcatDataset", "DATASETS", "DataLoader", "Dataset", "DatasetFolder",
     "DatasetFormatError", "DistributedSampler", "DistributedShard", "FashionMNIST", "ImageDataset", "ImageFolder",
-    "MNIST", "MNISTEmbedded",
-    "RandomSampler", "RestrictedUnpickler", "Sampler", "SequentialSampler", "SklearnDigits", "Subset",
+    "IterableDataset", "MNIST", "MNISTEmbedded",
+    "RandomSampler", "RestrictedUnpickler", "Sampler", "SequentialSampler", "SklearnDigits", "StackDataset", "Subset",
     "SubsetRandomSampler", "SyntheticShapes", "TensorDataset", "WeightedRandomSampler", "WorkerInfo",
     "default_collate", "default_convert", "get_dataset", "get_worker_info", "random_split", "transforms",
 ]

@@ -17,8 +17,9 @@ import numpy as np
 
 from kernels import device_arrays
 from nn.data.collate import default_collate, default_convert
+from nn.data.dataset import IterableDataset, get_batch_applies
 from nn.data.distributed import DistributedShard
-from nn.data.sampler import BatchSampler, RandomSampler, SequentialSampler
+from nn.data.sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 from nn.data.worker import _POLL_S, WorkerPool, unpack
 from tensorlib import Tensor
 from tensorlib.random import generator_or_default, get_rng_state, set_rng_state
@@ -37,9 +38,15 @@ class DataLoader:
     - ``len(loader)`` is the number of batches; ``drop_last`` drops a last partial batch.
     - Batches come from ``collate_fn`` (default: ``default_collate``) applied to the list of samples. Without
       a ``collate_fn``, a dataset with ``get_batch(indices)`` (``TensorDataset``, the in-memory image datasets,
-      their ``Subset``\\s) builds each batch with one gather per array instead of one call per sample.
+      their ``Subset``\\s) builds each batch with one gather per array instead of one call per sample, unless
+      its class overrides ``__getitem__`` without ``get_batch`` (see ``nn.data.dataset.get_batch_applies``).
       ``batch_size=None`` turns batching off: each sample comes alone, through ``collate_fn`` if given, else
       ``default_convert`` (NumPy arrays become tensors).
+    - An ``IterableDataset`` is batched in the order it streams its samples (``drop_last`` drops a last short
+      batch); ``shuffle``, ``sampler`` and ``batch_sampler`` are refused, as in PyTorch, and ``len(loader)`` is
+      derived from ``len(dataset)`` where the dataset has one. Each worker streams its own copy of the dataset
+      (see ``IterableDataset`` to split the stream between them); the batches come from the workers in turn,
+      a worker whose stream has ended being skipped.
     - ``num_workers > 0`` fetches batches in that many worker processes (see ``nn.data.worker``): the same
       batches in the same order as ``num_workers=0`` (unless ``in_order=False``, which hands each batch out as
       soon as it is ready), with ``prefetch_factor`` batches in flight per worker, ``worker_init_fn(worker_id)``
@@ -72,6 +79,14 @@ class DataLoader:
         _check_workers(num_workers, timeout, prefetch_factor, persistent_workers, worker_init_fn, prefetch)
         self._context = _context(multiprocessing_context, num_workers)
         generator_or_default(generator)  # type-checked now rather than at the first epoch
+        self._streaming = isinstance(dataset, IterableDataset)
+        if self._streaming:
+            for name, value, unspecified in (("shuffle", shuffle, (None, False)), ("sampler", sampler, (None,)),
+                                             ("batch_sampler", batch_sampler, (None,))):
+                if not any(value is allowed for allowed in unspecified):
+                    raise ValueError(f"DataLoader with IterableDataset: expected unspecified {name} option, but got "
+                                     f"{name}={value!r}")
+            sampler = _InfiniteConstantSampler()
         if sampler is not None and shuffle:
             raise ValueError("sampler option is mutually exclusive with shuffle")
         if batch_sampler is not None and (batch_size != 1 or shuffle or sampler is not None or drop_last):
@@ -95,12 +110,18 @@ class DataLoader:
             pin_memory_device
         self.prefetch = prefetch
         self._pool = None  # the workers kept across epochs with persistent_workers
+        self._streams_started = 0  # the epochs of an IterableDataset begun: each starts a new iterator of it
 
     @property
     def multiprocessing_context(self):
         return self._context
 
     def __len__(self) -> int:
+        if self._streaming:  # what len(dataset) (a TypeError or NotImplementedError without one) promises
+            length = len(self.dataset)
+            if self.batch_size is not None:
+                length = length // self.batch_size if self.drop_last else -(-length // self.batch_size)
+            return length
         return len(self.batch_sampler if self.batch_sampler is not None else self.sampler)
 
     def __iter__(self):
@@ -108,17 +129,24 @@ class DataLoader:
         # sampler that follow, and so the batches, do not depend on num_workers.
         base_seed = int(generator_or_default(self.generator).integers(2**63))
         batched = self.batch_sampler is not None
-        index_batches = iter(self.batch_sampler if batched else self.sampler)
         dataset = self.dataset
-        if isinstance(dataset, DistributedShard):  # this epoch's shard, resolved here rather than in the workers
-            dataset, index_batches = dataset.dataset, _base_indices(dataset.base_indices, index_batches, batched)
-        fetch = _Fetcher(dataset, batched, self.collate_fn)
+        if self._streaming:
+            # each task names the epoch; a fetcher (in each worker: its copy) streams it from a new iterator
+            self._streams_started += 1
+            index_batches = itertools.repeat(self._streams_started)
+            fetch = _StreamFetcher(dataset, self.batch_size, self.drop_last, self.collate_fn)
+        else:
+            index_batches = iter(self.batch_sampler if batched else self.sampler)
+            if isinstance(dataset, DistributedShard):  # this epoch's shard, resolved here rather than in the workers
+                dataset, index_batches = dataset.dataset, _base_indices(dataset.base_indices, index_batches, batched)
+            fetch = _Fetcher(dataset, batched, self.collate_fn)
         if self.num_workers:
             if self._pool is not None and not self._pool.closed:
                 pool = self._pool
             else:
-                index_batches = _refuse_device_data_in_forked_workers(self._context, self.num_workers, fetch,
-                                                                      index_batches)
+                if not self._streaming:
+                    index_batches = _refuse_device_data_in_forked_workers(self._context, self.num_workers, fetch,
+                                                                          index_batches)
                 pool = WorkerPool(self._context, fetch, self.dataset, self.num_workers, base_seed,
                                   self.worker_init_fn)
                 if self.persistent_workers:
@@ -126,11 +154,20 @@ class DataLoader:
             return _WorkerIterator(pool, index_batches, self, owns_pool=not self.persistent_workers)
         if self.prefetch:
             return _PrefetchIterator(fetch, index_batches)
-        return map(fetch, index_batches)
+        return _until_stream_end(map(fetch, index_batches))
 
     def __del__(self):
         if getattr(self, "_pool", None) is not None:
             self._pool.close()
+
+
+class _InfiniteConstantSampler(Sampler):
+    """The sampler of a DataLoader over an ``IterableDataset``, as PyTorch's: None, forever (the dataset orders
+    its samples itself). It stands in ``loader.sampler`` and under ``loader.batch_sampler``; an epoch streams
+    the dataset instead of iterating them."""
+
+    def __iter__(self):
+        return itertools.repeat(None)
 
 
 def _check_workers(num_workers, timeout, prefetch_factor, persistent_workers, worker_init_fn, prefetch):
@@ -243,13 +280,53 @@ class _Fetcher:
 
     def __init__(self, dataset, batched: bool, collate_fn):
         self.dataset, self.batched, self.collate_fn = dataset, batched, collate_fn
+        self.gathers = batched and collate_fn is default_collate and get_batch_applies(dataset)
 
     def __call__(self, indices):
         if not self.batched:
             return self.collate_fn(self.dataset[indices])
-        if self.collate_fn is default_collate and hasattr(self.dataset, "get_batch"):
+        if self.gathers:
             return self.dataset.get_batch(np.asarray(indices, dtype=np.int64))
         return self.collate_fn([self.dataset[i] for i in indices])
+
+
+class _StreamEnd:
+    """What a ``_StreamFetcher`` answers once its stream has ended (the class itself: it pickles by name, so a
+    worker's answer unpickles to this very object)."""
+
+
+class _StreamFetcher:
+    """Epoch number -> the next batch of an ``IterableDataset``'s stream in that epoch (a new epoch starts a new
+    iterator), or ``_StreamEnd``. In a worker process it streams the worker's copy of the dataset."""
+
+    def __init__(self, dataset, batch_size: int | None, drop_last: bool, collate_fn):
+        self.dataset, self.batch_size, self.drop_last, self.collate_fn = dataset, batch_size, drop_last, collate_fn
+        self._epoch, self._samples = None, None
+
+    def __call__(self, epoch):
+        if epoch != self._epoch:
+            self._epoch, self._samples = epoch, iter(self.dataset)
+        if self._samples is None:
+            return _StreamEnd
+        if self.batch_size is None:
+            sample = next(self._samples, _StreamEnd)
+            if sample is _StreamEnd:
+                self._samples = None
+                return _StreamEnd
+            return self.collate_fn(sample)
+        samples = list(itertools.islice(self._samples, self.batch_size))
+        if len(samples) < self.batch_size:
+            self._samples = None  # the stream has ended: a short last batch is the last
+            if not samples or self.drop_last:
+                return _StreamEnd
+        return self.collate_fn(samples)
+
+
+def _until_stream_end(batches):
+    for batch in batches:
+        if batch is _StreamEnd:
+            return
+        yield batch
 
 
 class _WorkerIterator:
@@ -260,7 +337,10 @@ class _WorkerIterator:
         self._epoch = pool.start_epoch()
         self._index_batches = index_batches
         self._timeout, self._in_order = loader.timeout, loader.in_order
-        self._workers = itertools.cycle(range(loader.num_workers))
+        self._num_workers = loader.num_workers
+        self._workers_left = set(range(loader.num_workers))  # all but those whose stream has ended
+        self._next_worker = 0  # batch k goes to worker k % num_workers, skipping those whose stream has ended
+        self._worker_of = {}  # batch index -> the worker fetching it
         self._sent, self._next_index, self._exhausted, self._finished = 0, 0, False, False
         self._outstanding, self._ready = set(), {}
         for _ in range(loader.prefetch_factor * loader.num_workers):
@@ -275,34 +355,48 @@ class _WorkerIterator:
         if self._pool.epoch != self._epoch:
             raise RuntimeError("this iterator of a DataLoader with persistent_workers=True was replaced by a later "
                                "iter(loader): its workers now serve that one")
-        if self._in_order:
-            while self._next_index not in self._ready:
-                if self._next_index not in self._outstanding:
-                    return self._stop()
-                self._receive()
-            answer = self._ready.pop(self._next_index)
-            self._next_index += 1
-        else:
-            while not self._ready:
-                if not self._outstanding:
-                    return self._stop()
-                self._receive()
-            answer = self._ready.pop(min(self._ready))
-        self._send()
-        try:
-            return unpack(answer)
-        except BaseException:
-            self.close()
-            raise
+        while True:
+            if self._in_order:
+                while self._next_index not in self._ready:
+                    if self._next_index not in self._outstanding:
+                        return self._stop()
+                    self._receive()
+                batch_index = self._next_index
+                self._next_index += 1
+            else:
+                while not self._ready:
+                    if not self._outstanding:
+                        return self._stop()
+                    self._receive()
+                batch_index = min(self._ready)
+            answer = self._ready.pop(batch_index)
+            worker = self._worker_of.pop(batch_index)
+            try:
+                batch = unpack(answer)
+            except BaseException:
+                self.close()
+                raise
+            if batch is _StreamEnd:  # that worker's stream has ended: no batch here, and no more tasks for it
+                self._workers_left.discard(worker)
+                self._send()
+                continue
+            self._send()
+            return batch
 
     def _send(self):
         if self._exhausted:
             return
         indices = next(self._index_batches, None)
-        if indices is None:
+        if indices is None or not self._workers_left:
             self._exhausted = True
             return
-        self._pool.submit(next(self._workers), self._epoch, self._sent, indices)
+        worker = self._next_worker % self._num_workers
+        while worker not in self._workers_left:
+            self._next_worker += 1
+            worker = self._next_worker % self._num_workers
+        self._next_worker += 1
+        self._pool.submit(worker, self._epoch, self._sent, indices)
+        self._worker_of[self._sent] = worker
         self._outstanding.add(self._sent)
         self._sent += 1
 
@@ -375,6 +469,9 @@ class _PrefetchIterator:
         if kind == "error":
             self.close()
             raise value
+        if value is _StreamEnd:
+            self.close()
+            raise StopIteration
         return value
 
     def close(self):
