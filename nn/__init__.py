@@ -32,3 +32,7 @@ __all__ = [
 ]
 
 from nn.serialization import CheckpointError, load, save  # noqa: E402
+
+from nn.module import ParameterDict, ParameterList  # noqa: E402
+
+__all__ += ["ParameterDict", "ParameterList"]

@@ -470,14 +470,24 @@ class Module:
             destination[prefix + key] = table[name] if keep_vars else table[name].detach()
         return destination
 
+    def _upgrade_state_dict(self, state_dict: OrderedDict, prefix: str):
+        """Bring the entries of this module (the keys starting with ``prefix``) of a checkpoint written by an
+        older version of it to the current form, in place, before ``load_state_dict`` matches the keys: fill in
+        an entry it lacks, rename one (PyTorch's norm layers do this in ``_load_from_state_dict`` for a missing
+        ``num_batches_tracked``). ``state_dict`` is ``load_state_dict``'s own copy. Nothing to do by default."""
+
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False) -> IncompatibleKeys:
         """Copy the values of ``state_dict`` (Tensors or NumPy/CuPy arrays, by dotted name) into the parameters and
         buffers in place, cast to their dtype and moved to their device; with ``assign``, make them the module's
-        tensors instead (Parameters keep their requires_grad). Nothing is changed unless every entry fits: a
-        shape mismatch is an error, and so are missing and unexpected keys when ``strict``. Returns the missing and
-        unexpected keys."""
+        tensors instead (Parameters keep their requires_grad). Each module first brings its entries of an older
+        checkpoint up to date (``_upgrade_state_dict``, on a copy: ``state_dict`` is not changed). Nothing is
+        changed unless every entry fits: a shape mismatch is an error, and so are missing and unexpected keys when
+        ``strict``. Returns the missing and unexpected keys."""
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"state_dict must be a mapping of names to tensors, got {type(state_dict).__name__}")
+        state_dict = OrderedDict(state_dict)  # a copy, which the modules' _upgrade_state_dict may complete
+        for module_prefix, module in self.named_modules(remove_duplicate=False):
+            module._upgrade_state_dict(state_dict, f"{module_prefix}." if module_prefix else "")
         entries = list(self._state_entries())
         own = {key for key, *_ in entries}
         missing = [key for key, *_ in entries if key not in state_dict]
@@ -748,7 +758,7 @@ class _ModuleSequence(Module):
     def extend(self, modules):
         if not isinstance(modules, Iterable):
             raise TypeError(f"extend expects an iterable of Modules, got {type(modules).__name__}")
-        for module in modules:
+        for module in list(modules):  # a list first: ``seq.extend(seq)`` appends each module once
             self.append(module)
         return self
 
@@ -775,6 +785,40 @@ class Sequential(_ModuleSequence):
             return Sequential(OrderedDict(list(self._modules.items())[index]))
         return self._modules[self._key(index)]
 
+    def _check_sequential(self, other, operator_name: str):
+        if not isinstance(other, Sequential):
+            raise ValueError(f"Sequential {operator_name} expects a Sequential, got {type(other).__name__}")
+
+    def __add__(self, other):
+        """A new Sequential of this one's modules then ``other``'s (the same module objects), keyed 0..n-1."""
+        self._check_sequential(other, "+")
+        return Sequential(*self, *other)
+
+    def __iadd__(self, other):
+        """Append ``other``'s modules (a Sequential) to this one, keyed by their new positions."""
+        self._check_sequential(other, "+=")
+        return self.extend(other)
+
+    def _check_factor(self, factor):
+        if factor <= 0:
+            raise ValueError(f"Sequential * needs a positive number of repetitions, got {factor}")
+
+    def __mul__(self, factor):
+        """A new Sequential of this one's modules ``factor`` times over (the same module objects each time)."""
+        if not isinstance(factor, int):
+            return NotImplemented
+        self._check_factor(factor)
+        return Sequential(*(list(self) * factor))
+
+    __rmul__ = __mul__
+
+    def __imul__(self, factor):
+        """Append this Sequential's modules to it ``factor - 1`` more times."""
+        if not isinstance(factor, int):
+            return NotImplemented
+        self._check_factor(factor)
+        return self.extend(list(self) * (factor - 1))
+
 
 class ModuleList(_ModuleSequence):
     def __init__(self, modules=None):
@@ -786,6 +830,13 @@ class ModuleList(_ModuleSequence):
         if isinstance(index, slice):
             return ModuleList(list(self._modules.values())[index])
         return self._modules[self._key(index)]
+
+    def __add__(self, other):
+        """A new ModuleList of this one's modules then those of the iterable ``other``, keyed 0..n-1."""
+        return ModuleList(self).extend(other)
+
+    def __iadd__(self, other):
+        return self.extend(other)
 
     def __repr__(self):
         """PyTorch's form, which folds a run of identically printed modules into one line: ``(0-2): 3 x ...``."""
@@ -863,3 +914,210 @@ class ModuleDict(Module):
 
     def items(self):
         return self._modules.items()
+
+
+def _as_parameter(value):
+    """What a ParameterList or ParameterDict holds for ``value``: a Tensor that is not a Parameter becomes one
+    (sharing its data, requiring grad), as in PyTorch; a Parameter, None or any other object is held as it is."""
+    if isinstance(value, tl.Tensor) and not isinstance(value, Parameter):
+        return Parameter(value)
+    return value
+
+
+def _describe_entry(value, type_name, device_suffix) -> str:
+    """An entry of a ParameterList or ParameterDict as PyTorch prints it: "Parameter containing: [<type_name> of
+    size 2x3<device_suffix>]" for a tensor, "Object of type: <class name>" for anything else."""
+    if not isinstance(value, tl.Tensor):
+        return f"Object of type: {type(value).__name__}"
+    kind = "Parameter" if isinstance(value, Parameter) else "Tensor"
+    size = "x".join(str(n) for n in value.shape)
+    device = device_suffix(value.device) if value.device != "cpu" else ""
+    return f"{kind} containing: [{type_name(value)} of size {size}{device}]"
+
+
+class ParameterList(Module):
+    """Parameters by position, registered as "0", "1", ... (their state-dict keys, in the order appended). A
+    Tensor is made a Parameter; another object is held as a plain attribute (not in the state dict)."""
+
+    def __init__(self, values=None):
+        super().__init__()
+        self._size = 0
+        if values is not None:
+            self.extend(values)
+
+    def _position(self, index) -> int:
+        """``index`` (negative counts from the end) as a position in 0..len-1."""
+        index = operator.index(index)
+        if not -self._size <= index < self._size:
+            raise IndexError(f"index {index} is out of range for a ParameterList of {self._size} entries")
+        return index % self._size
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return ParameterList([self[i] for i in range(self._size)[index]])
+        return getattr(self, str(self._position(index)))
+
+    def __setitem__(self, index, value):
+        setattr(self, str(self._position(index)), _as_parameter(value))
+
+    def __len__(self):
+        return self._size
+
+    def __iter__(self):
+        return (self[i] for i in range(self._size))
+
+    def append(self, value):
+        self._size += 1
+        self[self._size - 1] = value
+        return self
+
+    def extend(self, values):
+        if not isinstance(values, Iterable) or isinstance(values, tl.Tensor):
+            raise TypeError(f"ParameterList.extend expects an iterable of parameters, got {type(values).__name__}")
+        for value in list(values):  # a list first: ``params.extend(params)`` appends each entry once
+            self.append(value)
+        return self
+
+    def __iadd__(self, values):
+        return self.extend(values)
+
+    def forward(self, *args, **kwargs):
+        raise RuntimeError("a ParameterList holds parameters and cannot be called")
+
+    def extra_repr(self) -> str:
+        return "\n".join(f"  ({index}): " + _describe_entry(value, lambda t: f"tensorlib.{t.dtype}", lambda d: f" ({d})")
+                         for index, value in enumerate(self))
+
+
+class ParameterDict(Module):
+    """Parameters by name (strings), in insertion order, registered under their names (their state-dict keys). A
+    Tensor is made a Parameter; another object is held as a plain attribute (not in the state dict). As in
+    PyTorch, ``update`` (and the constructor) takes a plain ``dict``'s entries in sorted key order, and those of
+    an ``OrderedDict``, a ParameterDict or an iterable of (key, value) pairs in their own order."""
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        self._keys = {}  # the keys in insertion order (the values are unused)
+        if parameters is not None:
+            self.update(parameters)
+
+    def _check_key(self, key):
+        if not isinstance(key, str):
+            raise TypeError(f"ParameterDict keys must be strings, got {type(key).__name__} {key!r}")
+
+    def __getitem__(self, key):
+        self._check_key(key)
+        if key not in self._keys:
+            raise KeyError(f"ParameterDict has no key {key!r}")
+        return getattr(self, key)
+
+    def __setitem__(self, key, value):
+        self._check_key(key)
+        setattr(self, key, _as_parameter(value))
+        self._keys[key] = None
+
+    def __delitem__(self, key):
+        self._check_key(key)
+        if key not in self._keys:
+            raise KeyError(f"ParameterDict has no key {key!r}")
+        del self._keys[key]
+        delattr(self, key)
+
+    def __len__(self):
+        return len(self._keys)
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __reversed__(self):
+        return reversed(self._keys)
+
+    def __contains__(self, key):
+        return key in self._keys
+
+    def keys(self):
+        return self._keys.keys()
+
+    def values(self):
+        return [self[key] for key in self._keys]
+
+    def items(self):
+        return [(key, self[key]) for key in self._keys]
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+    def setdefault(self, key, default=None):
+        """The entry under ``key``, put there first (as ``default``, made a Parameter if a Tensor) if absent."""
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def pop(self, key):
+        value = self[key]
+        del self[key]
+        return value
+
+    def popitem(self):
+        """Remove the entry inserted last and return it as (key, value)."""
+        if not self._keys:
+            raise KeyError("popitem(): ParameterDict is empty")
+        key = next(reversed(self._keys))
+        return key, self.pop(key)
+
+    def clear(self):
+        for key in list(self._keys):
+            del self[key]
+
+    def copy(self) -> ParameterDict:
+        """A new ParameterDict holding the same entries (the same Parameter objects), in the same order."""
+        return ParameterDict(OrderedDict(self.items()))
+
+    @classmethod
+    def fromkeys(cls, keys, default=None) -> ParameterDict:
+        """A ParameterDict with each of ``keys`` holding ``default`` (a Tensor becomes one Parameter per key,
+        all sharing its data)."""
+        return cls((key, default) for key in keys)
+
+    def update(self, parameters):
+        """Add or replace entries from a mapping or an iterable of (key, value) pairs (see the class)."""
+        if isinstance(parameters, (OrderedDict, ParameterDict)):
+            pairs = list(parameters.items())
+        elif isinstance(parameters, Mapping):
+            pairs = sorted(parameters.items())
+        elif isinstance(parameters, Iterable) and not isinstance(parameters, (str, tl.Tensor)):
+            pairs = list(parameters)
+            for index, pair in enumerate(pairs):
+                if not isinstance(pair, Iterable) or isinstance(pair, (str, tl.Tensor)):
+                    raise TypeError(f"ParameterDict.update element #{index} must be a (key, value) pair, got "
+                                    f"{type(pair).__name__}")
+                pair = pairs[index] = tuple(pair)
+                if len(pair) != 2:
+                    raise ValueError(f"ParameterDict.update element #{index} has length {len(pair)}; 2 (key, value) "
+                                     f"is required")
+        else:
+            raise TypeError(f"ParameterDict.update expects a mapping or an iterable of (key, value) pairs, got "
+                            f"{type(parameters).__name__}")
+        for key, value in pairs:
+            self[key] = value
+
+    def __or__(self, other) -> ParameterDict:
+        merged = self.copy()
+        merged.update(other)
+        return merged
+
+    def __ror__(self, other):
+        merged = other.copy()
+        merged.update(self.items())
+        return merged
+
+    def __ior__(self, other):
+        self.update(other)
+        return self
+
+    def forward(self, *args, **kwargs):
+        raise RuntimeError("a ParameterDict holds parameters and cannot be called")
+
+    def extra_repr(self) -> str:
+        return "\n".join(f"  ({key}): " + _describe_entry(value, lambda t: t.type(), lambda d: f" (GPU {d.index})")
+                         for key, value in self.items())
