@@ -33,6 +33,14 @@ __all__ = [
 
 from nn.serialization import CheckpointError, load, save  # noqa: E402
 
+from nn.losses import (  # noqa: E402
+    CosineEmbeddingLoss, GaussianNLLLoss, HingeEmbeddingLoss, MarginRankingLoss, MultiLabelSoftMarginLoss,
+    MultiMarginLoss, PairwiseDistance, PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss, TripletMarginWithDistanceLoss,
+)
 from nn.module import ParameterDict, ParameterList  # noqa: E402
 
-__all__ += ["ParameterDict", "ParameterList"]
+__all__ += [
+    "CosineEmbeddingLoss", "GaussianNLLLoss", "HingeEmbeddingLoss", "MarginRankingLoss", "MultiLabelSoftMarginLoss",
+    "MultiMarginLoss", "PairwiseDistance", "PoissonNLLLoss", "SoftMarginLoss", "TripletMarginLoss",
+    "TripletMarginWithDistanceLoss", "ParameterDict", "ParameterList",
+]
