@@ -58,12 +58,17 @@ class IterableDataset(Dataset):
     def __iter__(self):
         raise NotImplementedError(f"{type(self).__name__} must define __iter__")
 
+    def __len__(self) -> int:
+        # a TypeError, as for an object without __len__: list(loader) then takes no length hint
+        raise TypeError(f"{type(self).__name__} has no len(): define __len__ on an IterableDataset that knows its "
+                        "length")
+
     def __add__(self, other) -> ChainDataset:
         return ChainDataset([self, other])
 
 
 class ChainDataset(IterableDataset):
-    """The samples of each of ``datasets`` (``IterableDataset``\s) in turn, chained lazily."""
+    """The samples of each of ``datasets`` (each an ``IterableDataset``) in turn, chained lazily."""
 
     def __init__(self, datasets):
         self.datasets = datasets

@@ -44,9 +44,9 @@ class DataLoader:
       ``default_convert`` (NumPy arrays become tensors).
     - An ``IterableDataset`` is batched in the order it streams its samples (``drop_last`` drops a last short
       batch); ``shuffle``, ``sampler`` and ``batch_sampler`` are refused, as in PyTorch, and ``len(loader)`` is
-      derived from ``len(dataset)`` where the dataset has one. Each worker streams its own copy of the dataset
-      (see ``IterableDataset`` to split the stream between them); the batches come from the workers in turn,
-      a worker whose stream has ended being skipped.
+      derived from ``len(dataset)`` (a TypeError where the dataset has none). Each worker streams its own copy
+      of the dataset (see ``IterableDataset`` to split the stream between them); the batches come from the
+      workers in turn, a worker whose stream has ended being skipped.
     - ``num_workers > 0`` fetches batches in that many worker processes (see ``nn.data.worker``): the same
       batches in the same order as ``num_workers=0`` (unless ``in_order=False``, which hands each batch out as
       soon as it is ready), with ``prefetch_factor`` batches in flight per worker, ``worker_init_fn(worker_id)``
@@ -117,7 +117,7 @@ class DataLoader:
         return self._context
 
     def __len__(self) -> int:
-        if self._streaming:  # what len(dataset) (a TypeError or NotImplementedError without one) promises
+        if self._streaming:
             length = len(self.dataset)
             if self.batch_size is not None:
                 length = length // self.batch_size if self.drop_last else -(-length // self.batch_size)
