@@ -13,6 +13,7 @@ from kernels import device_arrays
 from kernels.conv2d.geometry import _output_size, is_int as _is_int, pair
 from tensorlib.autograd import Function
 from tensorlib.device import array_module, module_for, move
+from tensorlib.device import scatter_add as add_at  # numpy.add.at (cupyx's on the device)
 from tensorlib.ops.elementwise import stable_sigmoid
 from tensorlib.ops.fused import batch_norm_train, softmax_cross_entropy
 from tensorlib.ops.reduce import single_dim
@@ -21,23 +22,165 @@ from tensorlib.random import default_generator
 
 conv2d = tl.conv2d
 conv_transpose2d = tl.conv_transpose2d
-max_pool2d = tl.max_pool2d
-avg_pool2d = tl.avg_pool2d
-lp_pool2d = tl.lp_pool2d
-adaptive_avg_pool2d = tl.adaptive_avg_pool2d
-adaptive_max_pool2d = tl.adaptive_max_pool2d
-pad = tl.pad
-sigmoid = tl.sigmoid
-tanh = tl.tanh
 
 _REDUCTIONS = ("mean", "sum", "none")
 
 
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """The max over each window of an (N, C, H, W) or (C, H, W) input (``tl.max_pool2d``); with
+    ``return_indices`` also the position h * W + w of each maximum in its plane, which ``max_unpool2d`` takes."""
+    return tl.max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    return tl.avg_pool2d(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    return tl.lp_pool2d(input, norm_type, kernel_size, stride, ceil_mode)
+
+
+class _MaxUnpool(Function):
+    """Each input value written at the position (h * W_out + w) its index names in its output plane, zeros
+    elsewhere; the gradient reads each value's position back."""
+
+    def forward(self, x, indices, size):
+        xp = array_module(x)
+        planes = x.shape[0] * x.shape[1]
+        self.shape, self.positions = x.shape, indices.reshape(planes, x.shape[2] * x.shape[3])
+        out = xp.zeros((planes, size[0] * size[1]), dtype=x.dtype)
+        out[xp.arange(planes)[:, None], self.positions] = x.reshape(self.positions.shape)
+        return out.reshape(*x.shape[:2], *size)
+
+    def backward(self, g):
+        planes = g.reshape(self.positions.shape[0], g.shape[2] * g.shape[3])
+        return array_module(g).take_along_axis(planes, self.positions, axis=1).reshape(self.shape), None, None
+
+
+def _unpool_size(input, geometry, output_size):
+    """max_unpool2d's output (H, W): (in - 1) * stride - 2 * padding + kernel along each axis, or ``output_size``
+    (its last two entries), which must lie strictly within a stride of that."""
+    kernel, stride, padding = geometry
+    default = tuple((n - 1) * s - 2 * p + k for n, k, s, p in zip(input.shape[-2:], kernel, stride, padding))
+    if output_size is None:
+        return default
+    sizes = tuple(output_size)
+    if len(sizes) not in (2, 4) or not all(_is_int(size) for size in sizes):
+        raise ValueError(f"max_unpool2d: output_size must hold 2 sizes (H, W) or 4 (N, C, H, W), got {output_size!r}")
+    sizes = tuple(int(size) for size in sizes[-2:])
+    for axis, (size, expected, step) in enumerate(zip(sizes, default, stride)):
+        if not expected - step < size < expected + step:
+            raise ValueError(f"max_unpool2d: output_size {tuple(output_size)} does not fit the input (shape "
+                             f"{input.shape}): its spatial dim {axis} must be greater than {expected - step} and less "
+                             f"than {expected + step}")
+    return sizes
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """The partial inverse of ``max_pool2d``: each value of an (N, C, H, W) or (C, H, W) input goes back to the
+    position ``indices`` (max_pool2d's ``return_indices``) names in its plane of the unpooled output, zeros
+    everywhere else. ``output_size`` settles the size where several input sizes pool to the same one (a stride of 2 maps
+    both 4 and 5 to 2). Which value lands at an index that repeats is unspecified, as in PyTorch."""
+    geometry = tuple(pair(value, name) for value, name in ((kernel_size, "kernel_size"),
+                                                             (kernel_size if stride is None else stride, "stride"),
+                                                             (padding, "padding")))
+    for (name, least), value in zip((("kernel_size", 1), ("stride", 1), ("padding", 0)), geometry):
+        if min(value) < least:
+            raise ValueError(f"max_unpool2d: {name} must be at least {least}, got {value}")
+    if input.ndim not in (3, 4):
+        raise ValueError(f"max_unpool2d expects a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {input.shape}")
+    _check_floating("max_unpool2d", input)
+    if indices.dtype != np.int64:
+        raise TypeError(f"max_unpool2d: indices must be int64 (max_pool2d's return_indices), got {indices.dtype}")
+    if indices.shape != input.shape:
+        raise ValueError(f"max_unpool2d: indices must have the input's shape {input.shape}, got {indices.shape}")
+    size = _unpool_size(input, geometry, output_size)
+    if min(size) < 1:
+        raise ValueError(f"max_unpool2d: the output size {size} of an input of shape {input.shape} must be positive")
+    positions = indices.array
+    if positions.size and not device_arrays.capturing(positions):  # a host read: skipped while a graph is captured
+        low, high = int(positions.min()), int(positions.max())
+        if low < 0 or high >= size[0] * size[1]:
+            raise IndexError(f"max_unpool2d: index {low if low < 0 else high} is out of range for an output plane "
+                             f"of size {size[0]}x{size[1]}")
+    if input.ndim == 3:
+        return _MaxUnpool.apply(input.unsqueeze(0), indices.unsqueeze(0), size).squeeze(0)
+    return _MaxUnpool.apply(input, indices, size)
+
+
+def _empty_adaptive_output(input, output_size, with_indices):
+    """The output of an adaptive pooling whose ``output_size`` holds a 0: an empty (..., P, Q) tensor, as PyTorch
+    gives (with empty int64 indices when ``with_indices``); None when no size is 0, for the pooling kernels."""
+    sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * 2
+    if len(sizes) != 2 or not any(_is_int(size) and size == 0 for size in sizes) or input.ndim not in (3, 4):
+        return None
+    shape = input.shape[:-2] + tuple(input.shape[axis] if size is None else int(size)
+                                     for axis, size in zip((-2, -1), sizes))
+    out = tl.zeros(shape, dtype=input.dtype, device=input.device)
+    return (out, tl.zeros(shape, dtype=tl.int64, device=input.device)) if with_indices else out
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """The average over PyTorch's adaptive windows of the last two dims (``tl.adaptive_avg_pool2d``); None in a
+    pair keeps the input's size along that axis. As in PyTorch, an output size of 0 gives an empty output, and
+    ``output_size`` 1 is the mean over the last two dims for an input of any rank from 3 on."""
+    empty = _empty_adaptive_output(input, output_size, with_indices=False)
+    if empty is not None:
+        return empty
+    if input.ndim > 4 and output_size in (1, (1, 1), [1, 1]):
+        return input.mean((-2, -1), keepdim=True)
+    return tl.adaptive_avg_pool2d(input, output_size)
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """The max over PyTorch's adaptive windows (``tl.adaptive_max_pool2d``); an output size of 0 gives an empty
+    output, as in PyTorch."""
+    empty = _empty_adaptive_output(input, output_size, with_indices=return_indices)
+    if empty is not None:
+        return empty
+    return tl.adaptive_max_pool2d(input, output_size, return_indices)
+
+
+_PADDED_DIMS_TO_RANKS = {1: (2, 3), 2: (3, 4), 3: (4, 5)}  # the ranks the modes other than 'constant' pad
+
+
+def pad(input, pad, mode="constant", value=None):
+    """``tl.pad``: ``pad`` lists (before, after) pairs from the last dim on; ``value`` (None: 0) fills the
+    'constant' mode. As in PyTorch the modes 'reflect', 'replicate' and 'circular' take no value, and pad the last
+    1, 2 or 3 dims of an input with one or two dims more (channels, or a batch and channels)."""
+    if mode == "constant":
+        return tl.pad(input, pad, mode, 0.0 if value is None else value)
+    if mode in ("reflect", "replicate", "circular"):
+        if value is not None and value != 0:
+            raise ValueError(f"pad: mode {mode!r} takes no value, got value={value!r}")
+        amounts = tuple(pad)
+        ranks = _PADDED_DIMS_TO_RANKS.get(len(amounts) // 2)
+        if not len(amounts) % 2 and (ranks is None or input.ndim not in ranks):
+            raise NotImplementedError(
+                f"pad: mode {mode!r} pads 1, 2 or 3 trailing dims (2, 4 or 6 amounts) of a 2-D or 3-D, 3-D or 4-D, "
+                f"4-D or 5-D input respectively; got {len(amounts)} amounts for an input of shape {input.shape}")
+    return tl.pad(input, pad, mode)
+
+
+def sigmoid(input):
+    return tl.sigmoid(input)
+
+
+def tanh(input):
+    return tl.tanh(input)
+
+
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias``; weight (out_features, in_features) as in PyTorch."""
+    if input.ndim == 0:
+        raise ValueError(f"linear expects an input of shape (*, in_features), got a 0-d input (shape {input.shape})")
     if input.shape[-1] != weight.shape[-1]:
         raise ValueError(f"linear: input shape {input.shape} does not fit weight shape {weight.shape} "
                          f"(needs {weight.shape[-1]} input features)")
+    if weight.dtype != input.dtype or (bias is not None and bias.dtype != input.dtype):
+        given = f"input {input.dtype}, weight {weight.dtype}" + (f", bias {bias.dtype}" if bias is not None else "")
+        raise RuntimeError(f"linear: input, weight and bias must have the same dtype, got {given}")
     out = input @ weight.T
     return out + bias if bias is not None else out
 
@@ -63,22 +206,23 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
 
 
 class _Elu(Function):
-    """x for x > 0, alpha * (exp(x) - 1) for x <= 0, computed with expm1: exp(x) - 1 would lose every digit of a
-    tiny x (-1e-8 gives 0 in float32). The gradient alpha * exp(x) of the negative side comes from x, as in
-    PyTorch: from the output (out + alpha) it would round to 0 for x below about -17 in float32. A NaN input
-    takes the x > 0 side, passing its gradient, as in PyTorch."""
+    """scale * x for x > 0, scale * alpha * (exp(input_scale * x) - 1) for x <= 0: elu (both scales 1), selu
+    (PyTorch's fixed alpha and scale) and celu (input_scale 1/alpha), as PyTorch parametrises the three. Computed
+    with expm1: exp(x) - 1 would lose every digit of a tiny x (-1e-8 gives 0 in float32). The gradient of the
+    negative side comes from x, as in PyTorch: from the output it would round to 0 for x below about -17 in
+    float32. A NaN input takes the x > 0 side, passing its gradient, as in PyTorch."""
 
-    def forward(self, x, alpha):
+    def forward(self, x, alpha, scale, input_scale):
         xp = array_module(x)
-        self.x, self.alpha = x, alpha
+        self.x, self.alpha, self.scale, self.input_scale = x, alpha, scale, input_scale
         # expm1 of the clamped input: the unused positive side never overflows
-        negative = alpha * xp.expm1(xp.minimum(x, 0))
-        return xp.where(x <= 0, negative, x).astype(x.dtype, copy=False)
+        negative = (scale * alpha) * xp.expm1(xp.minimum(x, 0) * input_scale)
+        return xp.where(x <= 0, negative, x * scale).astype(x.dtype, copy=False)
 
     def backward(self, g):
         xp = array_module(g)
-        slope = self.alpha * xp.exp(xp.minimum(self.x, 0))
-        return xp.where(self.x <= 0, g * slope, g).astype(g.dtype, copy=False), None
+        slope = (self.scale * self.alpha * self.input_scale) * xp.exp(xp.minimum(self.x, 0) * self.input_scale)
+        return xp.where(self.x <= 0, g * slope, g * self.scale).astype(g.dtype, copy=False), None, None, None
 
 
 def _check_floating(function, input):
@@ -103,7 +247,26 @@ def _check_same_dtype(who, input, **tensors):
 
 def elu(input, alpha=1.0, inplace=False):
     _check_floating("elu", input)
-    return _result(input, inplace, "elu(inplace=True)", _Elu.apply, alpha)
+    return _result(input, inplace, "elu(inplace=True)", _Elu.apply, alpha, 1.0, 1.0)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717  # Klambauer et al. 2017, the values PyTorch uses
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(input, inplace=False):
+    """scale * elu(x, alpha) with the self-normalising network's constants (Klambauer et al. 2017): activations
+    keep mean 0 and variance 1 through layers initialised with ``init.kaiming_normal_(nonlinearity='linear')``."""
+    _check_floating("selu", input)
+    return _result(input, inplace, "selu(inplace=True)", _Elu.apply, _SELU_ALPHA, _SELU_SCALE, 1.0)
+
+
+def celu(input, alpha=1.0, inplace=False):
+    """x for x > 0, alpha * (exp(x / alpha) - 1) for x <= 0 (Barron 2017): elu with a slope that stays 1 at 0."""
+    _check_floating("celu", input)
+    if alpha == 0:
+        raise ValueError("celu: alpha cannot be 0 (the negative side is alpha * (exp(x / alpha) - 1)), got alpha=0")
+    return _result(input, inplace, "celu(inplace=True)", _Elu.apply, alpha, 1.0, 1.0 / alpha)
 
 
 def _softplus_array(x, beta, threshold):
@@ -256,6 +419,102 @@ def softsign(input):
     return input / (input.abs() + 1)
 
 
+def hardshrink(input, lambd=0.5):
+    """0 for x in [-lambd, lambd], x elsewhere (a NaN stays NaN)."""
+    _check_floating("hardshrink", input)
+    return tl.where((input >= -lambd) & (input <= lambd), 0.0, input)
+
+
+def softshrink(input, lambd=0.5):
+    """x moved lambd towards 0, and 0 for x in [-lambd, lambd]: the soft thresholding of sparse coding."""
+    _check_floating("softshrink", input)
+    if not lambd >= 0:
+        raise ValueError(f"softshrink: lambd must be >= 0, got {lambd}")
+    # input * 0 inside the band: 0 with the input's sign, and NaN for a NaN, as in PyTorch
+    return tl.where(input > lambd, input - lambd, tl.where(input < -lambd, input + lambd, input * 0))
+
+
+def tanhshrink(input):
+    """x - tanh(x)."""
+    return input - input.tanh()
+
+
+def glu(input, dim=-1):
+    """The gated linear unit (Dauphin et al. 2017): a * sigmoid(b), a and b the first and second halves of the
+    input along ``dim``."""
+    _check_floating("glu", input)
+    if input.ndim == 0:
+        raise ValueError("glu halves a dim of its input, so it does not take a 0-d input")
+    axis = single_dim(dim, input.ndim, "glu")
+    if input.shape[axis] % 2:
+        raise ValueError(f"glu: the halved dim {dim} must have an even size, got {input.shape[axis]} (input shape "
+                         f"{input.shape})")
+    half = input.shape[axis] // 2
+    return input.narrow(axis, 0, half) * input.narrow(axis, half, half).sigmoid()
+
+
+def _check_rrelu_bounds(lower, upper):
+    if lower > upper:
+        raise ValueError(f"rrelu: lower ({lower}) must not be greater than upper ({upper})")
+
+
+def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
+    """Randomized leaky ReLU (Xu et al. 2015): in training each element's negative slope is drawn uniformly from
+    [lower, upper] (from the global generator); in eval the slope is their mean, (lower + upper) / 2."""
+    _check_floating("rrelu", input)
+    _check_rrelu_bounds(lower, upper)
+    if not training:
+        return _result(input, inplace, "rrelu(inplace=True)", _leaky_relu, (lower + upper) / 2)
+    slopes = default_generator().uniform(lower, upper, input.shape).astype(input.dtype)
+    return _result(input, inplace, "rrelu(inplace=True)", _leaky_relu, tl.Tensor._make(move(slopes, input.device)))
+
+
+def relu_(input):
+    return relu(input, inplace=True)
+
+
+def elu_(input, alpha=1.0):
+    return elu(input, alpha, inplace=True)
+
+
+def selu_(input):
+    return selu(input, inplace=True)
+
+
+def celu_(input, alpha=1.0):
+    return celu(input, alpha, inplace=True)
+
+
+def leaky_relu_(input, negative_slope=0.01):
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def hardtanh_(input, min_val=-1.0, max_val=1.0):
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
+def threshold_(input, threshold, value):
+    return _thresholded(input, threshold, value, inplace=True)
+
+
+def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False):
+    return rrelu(input, lower, upper, training, inplace=True)
+
+
+def channel_shuffle(input, groups):
+    """(N, C, *) with its channels interleaved across ``groups`` (ShuffleNet, Zhang et al. 2018): the C = groups * k
+    channels, read as a (groups, k) grid, are written out as its transpose, (k, groups)."""
+    if input.ndim < 3:
+        raise ValueError(f"channel_shuffle expects an input of at least 3 dims (N, C, *), got shape {input.shape}")
+    _check_positive_int("groups", groups, "channel_shuffle")
+    channels = input.shape[1]
+    if channels % groups:
+        raise ValueError(f"channel_shuffle: the {channels} channels of the input (shape {input.shape}) are not "
+                         f"divisible by groups={groups}")
+    grid = input.reshape(input.shape[0], groups, channels // groups, *input.shape[2:])
+    return grid.transpose(1, 2).reshape(*input.shape)
+
+
 def _threshold(input, threshold, value):
     return tl.where(input <= threshold, value, input)
 
@@ -263,6 +522,10 @@ def _threshold(input, threshold, value):
 def threshold(input, threshold, value, inplace=False):
     """``value`` where x <= threshold, x elsewhere (a NaN stays NaN and passes its gradient, as in PyTorch). An
     integer input keeps its dtype: both numbers are cast to it first (rounded toward zero), as in PyTorch."""
+    return _thresholded(input, threshold, value, inplace)
+
+
+def _thresholded(input, threshold, value, inplace):
     if input.dtype.kind in "iu":
         threshold, value = int(threshold), int(value)
     return _result(input, inplace, "threshold(inplace=True)", _threshold, threshold, value)
@@ -290,16 +553,23 @@ def _implicit_dim(ndim: int) -> int:
     return 0 if ndim in (0, 1, 3) else 1
 
 
-def softmax(input, dim=None, dtype=None):
+def softmax(input, dim=None, _stacklevel=3, dtype=None):  # _stacklevel: PyTorch's positional slot, unused
     if dtype is not None:
         input = input.to(dtype)
     return tl.softmax(input, _implicit_dim(input.ndim) if dim is None else dim)
 
 
-def log_softmax(input, dim=None, dtype=None):
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     if dtype is not None:
         input = input.to(dtype)
     return tl.log_softmax(input, _implicit_dim(input.ndim) if dim is None else dim)
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    """softmax(-input) along ``dim``: the smallest entries get the largest weights."""
+    if dtype is not None:
+        input = input.to(dtype)
+    return tl.softmax(-input, _implicit_dim(input.ndim) if dim is None else dim)
 
 
 def _check_probability(p):
@@ -307,11 +577,16 @@ def _check_probability(p):
         raise ValueError(f"dropout probability p must be between 0 and 1, got {p}")
 
 
-def _keep_mask(shape, p, like):
+def _kept(shape, p, like):
+    """1 where an element is kept (probability 1 - p), 0 where it is dropped: a raw array of ``shape`` in the
+    dtype and on the device of ``like``, drawn from the global generator."""
     keep = default_generator().random(shape) >= p
+    return move(keep.astype(like.dtype), like.device)
+
+
+def _keep_mask(shape, p, like):
     scale = np.asarray(1.0 / (1.0 - p) if p < 1 else 0.0, dtype=like.dtype)
-    mask = keep.astype(like.dtype) * scale
-    return tl.Tensor._make(move(mask, like.device))
+    return tl.Tensor._make(_kept(shape, p, like) * scale)
 
 
 def dropout(input, p=0.5, training=True, inplace=False):
@@ -354,6 +629,66 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
         return input
     shape = input.shape[:2] + (1,) * (input.ndim - 2)
     return _result(input, inplace, "dropout2d(inplace=True)", operator.mul, _keep_mask(shape, p, input))
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels of a (N, C, D, H, W) input, one draw per (sample, channel), or of an unbatched
+    (C, D, H, W) one, one draw per channel.
+
+    As in PyTorch, inputs other than 4-D and 5-D are accepted with a warning and taken as unbatched: one draw per
+    index of dim 0.
+    """
+    _check_probability(p)
+    if input.ndim == 0:
+        raise ValueError("dropout3d needs an input of at least 1 dim, got a 0-d input")
+    if input.ndim not in (4, 5):
+        warnings.warn(f"dropout3d: received a {input.ndim}-D input (shape {input.shape}); dropout3d is meant for "
+                      "5-D (N, C, D, H, W) and unbatched 4-D (C, D, H, W) inputs. It zeroes each slice along dim 0, "
+                      "as PyTorch does; use dropout for elementwise dropout", stacklevel=2)
+    if not training or p == 0:
+        return input
+    drawn = 2 if input.ndim == 5 else 1
+    shape = input.shape[:drawn] + (1,) * (input.ndim - drawn)
+    return _result(input, inplace, "dropout3d(inplace=True)", operator.mul, _keep_mask(shape, p, input))
+
+
+def _alpha_dropped(input, p, inplace, name, shape):
+    """Alpha dropout (Klambauer et al. 2017) with one draw per element of ``shape`` (broadcast over the input):
+    a dropped value becomes selu's negative saturation -scale * alpha, then a * x + b restores the mean and
+    variance of a standardised input (a and b follow from p)."""
+    if p == 1:
+        return _result(input, inplace, name, operator.mul, 0.0)  # every value dropped: zeros, as in PyTorch
+    saturation = -_SELU_SCALE * _SELU_ALPHA
+    a = ((1 - p) * (1 + p * saturation**2)) ** -0.5
+    b = -a * saturation * p
+    kept = _kept(shape, p, input)
+    # a * (x * kept + saturation * (1 - kept)) + b, as one multiplier and one offset
+    multiplier = tl.Tensor._make(kept * input.dtype.type(a))
+    offset = tl.Tensor._make((1 - kept) * input.dtype.type(a * saturation) + input.dtype.type(b))
+    return _result(input, inplace, name, lambda x: x * multiplier + offset)
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """Dropout for self-normalising networks (SELU): keeps the mean and variance of its input (training only;
+    note PyTorch's default ``training=False``)."""
+    _check_probability(p)
+    _check_floating("alpha_dropout", input)
+    if not training or p == 0:
+        return input
+    return _alpha_dropped(input, p, inplace, "alpha_dropout(inplace=True)", input.shape)
+
+
+def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """Alpha dropout of whole channels: one draw per (dim 0, dim 1) pair, i.e. per (sample, channel)."""
+    _check_probability(p)
+    _check_floating("feature_alpha_dropout", input)
+    if input.ndim < 2:
+        raise ValueError(f"feature_alpha_dropout needs an input of at least 2 dims (N, C, ...), got shape "
+                         f"{input.shape}")
+    if not training or p == 0:
+        return input
+    shape = input.shape[:2] + (1,) * (input.ndim - 2)
+    return _alpha_dropped(input, p, inplace, "feature_alpha_dropout(inplace=True)", shape)
 
 
 def check_batch_norm(input, running_mean, running_var, weight, bias, training, eps, who="batch_norm"):
@@ -526,8 +861,12 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     return input / (window * (alpha / size) + k) ** beta
 
 
-_INTERPOLATION_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear", "area")
-_LINEAR_MODES = {"linear": 3, "bilinear": 4, "trilinear": 5}  # mode -> the input's number of dims
+_INTERPOLATION_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area")
+# the modes that take align_corners -> the input's number of dims
+_CORNER_MODES = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}
+_LINEAR_MODES = ("linear", "bilinear", "trilinear")
+_BICUBIC_A = -0.75  # the cubic convolution's parameter in PyTorch's bicubic mode
+_ANTIALIAS_BICUBIC_A = -0.5  # and in its antialiased bicubic filter (PIL's)
 
 
 def _interpolation_sizes(input, size, scale_factor, recompute_scale_factor, allow_empty):
@@ -594,6 +933,71 @@ def _linear_sources(xp, n_in, n_out, scale, align_corners, dtype):
     return low, high, weight
 
 
+def _cubic(xp, distance, a):
+    """The cubic convolution kernel (Keys 1981) at ``distance``: 1 at 0, 0 at every other integer and from 2 on,
+    piecewise cubic in between with a continuous slope; ``a`` is its slope at 1."""
+    d = xp.abs(distance)
+    near = ((a + 2) * d - (a + 3)) * d * d + 1
+    far = (((d - 5) * d + 8) * d - 4) * a
+    return xp.where(d <= 1, near, xp.where(d < 2, far, 0))
+
+
+def _step(n_in, n_out, scale, align_corners):
+    """How far apart in the input two neighbouring outputs sit: (n_in - 1) / (n_out - 1) with ``align_corners``
+    (0 for one output), else the scale (1/scale_factor) or n_in / n_out."""
+    if align_corners:
+        return (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+    return scale if scale is not None else n_in / n_out
+
+
+def _bicubic_taps(xp, n_in, n_out, scale, align_corners, dtype):
+    """(sources, weights), each (n_out, 4): the four inputs around each output's position in the input, an
+    input index past an edge reading the edge pixel, and their cubic convolution weights (a = -0.75). The
+    position is i * step with ``align_corners``, else (i + 1/2) * step - 1/2 (not clamped at 0, unlike the linear
+    modes), computed in ``dtype`` as PyTorch does."""
+    step = dtype.type(_step(n_in, n_out, scale, align_corners))
+    positions = xp.arange(n_out, dtype=dtype)
+    source = positions * step if align_corners else (positions + dtype.type(0.5)) * step - dtype.type(0.5)
+    taps = xp.floor(source)[:, None] + xp.arange(-1, 3, dtype=dtype)
+    weights = _cubic(xp, source[:, None] - taps, _BICUBIC_A).astype(dtype, copy=False)
+    return xp.clip(taps, 0, n_in - 1).astype(np.int64), weights
+
+
+def _antialias_taps(xp, n_in, n_out, scale, align_corners, dtype, mode):
+    """(sources, weights), each (n_out, taps): PyTorch's antialiased resampling along one axis. Output i is centred
+    at step * (i + 1/2) in the input and averages the inputs within ``support`` of that centre, weighted by the
+    mode's filter (the triangle for bilinear, the cubic with a = -0.5 for bicubic) and normalised to sum 1. When
+    downsampling (step > 1) the filter is widened by the step, so every input contributes; the taps past the
+    input's edges are left out (weight 0), not clamped."""
+    step = _step(n_in, n_out, scale, align_corners)
+    half_width = 1.0 if mode == "bilinear" else 2.0
+    widening = max(step, 1.0)
+    support = half_width * widening
+    count = int(math.ceil(2 * support)) + 1  # at least the most taps any window has
+    centres = (xp.arange(n_out, dtype=dtype) + dtype.type(0.5)) * dtype.type(step)
+    first = xp.maximum(xp.floor(centres - dtype.type(support - 0.5)), 0)
+    end = xp.minimum(xp.floor(centres + dtype.type(support + 0.5)), n_in)
+    taps = first[:, None] + xp.arange(count, dtype=dtype)
+    distance = (taps - centres[:, None] + dtype.type(0.5)) / dtype.type(widening)
+    if mode == "bilinear":
+        weights = xp.maximum(1 - xp.abs(distance), 0)
+    else:
+        weights = _cubic(xp, distance, _ANTIALIAS_BICUBIC_A)
+    weights = xp.where(taps < end[:, None], weights, 0)
+    weights = (weights / weights.sum(axis=1, keepdims=True)).astype(dtype, copy=False)
+    return xp.minimum(taps, n_in - 1).astype(np.int64), weights
+
+
+def _filtered(input, axis, sources, weights):
+    """Along ``axis``: output i = sum over k of input[sources[i, k]] * weights[i, k], as one gather per tap."""
+    shape = (-1,) + (1,) * (input.ndim - 1 - axis)
+    out = None
+    for source, weight in zip(sources.T, weights.T):
+        term = _along(input, axis, source) * tl.Tensor._make(weight.reshape(shape))
+        out = term if out is None else out + term
+    return out
+
+
 def _along(input, axis, index):
     """input[..., index, ...] with the index array (on the input's device) at ``axis``. The indices are in range
     by construction, so this gathers with ``IndexSelect`` (take; a scatter-add back) without the bounds check of
@@ -628,25 +1032,32 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     Modes: 'nearest' (PyTorch's index rule floor(i * in/out), or 1/scale_factor in place of in/out when a scale
     factor is given and not recomputed), 'nearest-exact' (the pixel centres: floor((i + 1/2) * in/out)),
     'linear' (3-D), 'bilinear' (4-D) and 'trilinear' (5-D), which blend the two nearest inputs along each axis
-    in turn ('align_corners' maps the corner pixels' centres onto each other instead of the edges), and 'area'
-    (adaptive average pooling; the only mode that allows an empty output). As in PyTorch's CPU kernels, the
-    linear modes and 2-D nearest copy an axis whose size does not change, and 2-D nearest halves the index of
-    one that doubles, whatever the scale factor. The nearest modes also take uint8 images, as PyTorch does.
+    in turn ('align_corners' maps the corner pixels' centres onto each other instead of the edges), 'bicubic'
+    (4-D: cubic convolution of the four nearest inputs along each axis, with a = -0.75 and the edge pixels
+    repeated past the edges, as PyTorch does), and 'area' (adaptive average pooling; the only mode that allows
+    an empty output). As in PyTorch's CPU kernels, the linear modes and 2-D nearest copy an axis whose size does
+    not change, and 2-D nearest halves the index of one that doubles, whatever the scale factor. The nearest
+    modes also take uint8 images, as PyTorch does.
+
+    ``antialias=True`` (bilinear and bicubic, 4-D) filters as PyTorch does when downsampling: each output
+    averages every input under its filter (triangle, or cubic with a = -0.5), widened by the scale, so that
+    nothing between the sampled points is skipped; an axis whose size does not change is copied.
     """
     if mode not in _INTERPOLATION_MODES or input.ndim not in (3, 4, 5):
         raise NotImplementedError(f"interpolate supports 3-D, 4-D and 5-D inputs (N, C, d1, ...) in the modes "
                                   f"{' | '.join(_INTERPOLATION_MODES)}; got a {input.ndim}-D input and mode "
                                   f"{mode!r}")
-    if mode in _LINEAR_MODES:
-        if input.ndim != _LINEAR_MODES[mode]:
-            raise NotImplementedError(f"interpolate: mode {mode!r} needs a {_LINEAR_MODES[mode]}-D input, got a "
+    if mode in _CORNER_MODES:
+        if input.ndim != _CORNER_MODES[mode]:
+            raise NotImplementedError(f"interpolate: mode {mode!r} needs a {_CORNER_MODES[mode]}-D input, got a "
                                       f"{input.ndim}-D one (shape {input.shape})")
         align_corners = bool(align_corners)
     elif align_corners is not None:
-        raise ValueError(f"interpolate: align_corners can only be set with the modes linear, bilinear and "
-                         f"trilinear, got mode {mode!r}")
-    if antialias:
-        raise NotImplementedError("interpolate: antialias=True is not implemented")
+        raise ValueError(f"interpolate: align_corners can only be set with the modes linear, bilinear, bicubic "
+                         f"and trilinear, got mode {mode!r}")
+    if antialias and (mode not in ("bilinear", "bicubic") or input.ndim != 4):
+        raise ValueError(f"interpolate: antialias=True needs mode 'bilinear' or 'bicubic' and a 4-D input, got mode "
+                         f"{mode!r} and a {input.ndim}-D input")
     if input.dtype.kind != "f" and not (mode in ("nearest", "nearest-exact") and input.dtype == np.uint8):
         raise TypeError(f"interpolate needs a floating-point input (or uint8 in the modes nearest and "
                         f"nearest-exact), got dtype {input.dtype} in mode {mode!r}")
@@ -659,19 +1070,25 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
             return adaptive_avg_pool2d(input, sizes)  # the pooling kernels
         out = _adaptive_avg_pool(input, sizes)
     else:
-        out = _sampled(input, sizes, scales, mode, align_corners)
+        out = _sampled(input, sizes, scales, mode, align_corners, antialias)
     return input.clone() if out is input else out  # a new tensor even when no axis changes size, as in PyTorch
 
 
-def _sampled(input, sizes, scales, mode, align_corners):
-    """interpolate's nearest and linear modes: each spatial axis resampled in turn, as gathers."""
+def _sampled(input, sizes, scales, mode, align_corners, antialias):
+    """interpolate's nearest, linear and bicubic modes: each spatial axis resampled in turn, as gathers."""
     xp = module_for(input.device)
     # the floating dtype of the sampling positions: a uint8 image's are float32, as in PyTorch
     position_dtype = np.dtype(np.float32) if input.dtype == np.uint8 else input.dtype
     out = input
     for axis, n_in, n_out in zip(range(2, input.ndim), input.shape[2:], sizes):
         scale = scales[axis - 2] if scales is not None else None
-        if mode in _LINEAR_MODES:
+        if antialias:
+            if n_out != n_in:
+                out = _filtered(out, axis, *_antialias_taps(xp, n_in, n_out, scale, align_corners, position_dtype,
+                                                            mode))
+        elif mode == "bicubic":
+            out = _filtered(out, axis, *_bicubic_taps(xp, n_in, n_out, scale, align_corners, position_dtype))
+        elif mode in _LINEAR_MODES:
             if n_out == n_in:
                 continue
             low, high, weight = _linear_sources(xp, n_in, n_out, scale, align_corners, position_dtype)
@@ -685,6 +1102,192 @@ def _sampled(input, sizes, scales, mode, align_corners):
                                        halves_doubled=two_d_nearest)
             out = _along(out, axis, sources)
     return out
+
+
+def _align_corners_or_default(function, align_corners):
+    if align_corners is None:
+        warnings.warn(f"{function}: align_corners defaults to False (since PyTorch 1.3); pass it explicitly, "
+                      "align_corners=True for the older behaviour", stacklevel=3)
+        return False
+    return bool(align_corners)
+
+
+def _grid_coordinates(xp, size, align_corners, dtype):
+    """The normalised coordinates in [-1, 1] of the ``size`` pixels along one axis: the centres of the first and
+    last pixel at -1 and 1 with ``align_corners``, else their outer edges; 0 for a single pixel either way."""
+    if size == 1:
+        return xp.zeros(1, dtype=dtype)
+    if align_corners:
+        return xp.linspace(-1, 1, size, dtype=dtype)
+    return ((xp.arange(size, dtype=dtype) * 2 + 1) / size - 1).astype(dtype, copy=False)
+
+
+def affine_grid(theta, size, align_corners=None):
+    """The sampling grid of a batch of affine maps, for ``grid_sample`` (spatial transformer networks, Jaderberg et
+    al. 2015). For ``size`` (N, C, H, W) and ``theta`` (N, 2, 3) the grid is (N, H, W, 2) with
+    grid[n, h, w] = theta[n] @ (x_w, y_h, 1), where x and y are the output pixels' normalised coordinates (see
+    ``grid_sample``); for (N, C, D, H, W) and (N, 3, 4) it is (N, D, H, W, 3), with (x, y, z). Differentiable in
+    theta."""
+    align_corners = _align_corners_or_default("affine_grid", align_corners)
+    if theta.dtype.kind != "f":
+        raise TypeError(f"affine_grid needs a floating-point theta, got dtype {theta.dtype}")
+    size = tuple(size)
+    if len(size) not in (4, 5) or not all(_is_int(n) for n in size):
+        raise NotImplementedError(f"affine_grid supports sizes (N, C, H, W) and (N, C, D, H, W), for 2-D and 3-D "
+                                  f"affine maps, got size {size!r}")
+    spatial = tuple(int(n) for n in size[2:])
+    dims = len(spatial)
+    if tuple(theta.shape) != (size[0], dims, dims + 1):
+        raise ValueError(f"affine_grid: for size {size} theta must be a batch of {dims}-D affine maps of shape "
+                         f"({size[0]}, {dims}, {dims + 1}), got {theta.shape}")
+    if min(size) <= 0:
+        raise ValueError(f"affine_grid: the output size must be positive, got {size}")
+    if align_corners and 1 in spatial:
+        warnings.warn(f"affine_grid: a size-1 dim (size {size}) gets the coordinate 0, not -1, with "
+                      "align_corners=True, as in PyTorch since 1.3", stacklevel=2)
+    xp = module_for(theta.device)
+    # x runs along the last dim, y (and z) along the ones before: the grid's last axis is (x, y, z, 1)
+    axes = [_grid_coordinates(xp, n, align_corners, theta.dtype) for n in spatial]
+    mesh = list(xp.meshgrid(*axes, indexing="ij"))[::-1] + [xp.ones(spatial, dtype=theta.dtype)]
+    base = tl.Tensor._make(xp.stack(mesh, axis=-1).reshape(1, -1, dims + 1))
+    return (base @ theta.transpose(1, 2)).reshape(size[0], *spatial, dims)
+
+
+def _clipped(position, size, slope):
+    """``position`` clamped into [0, size - 1], and its derivative: 0 where clamped (at the ends too, as in
+    PyTorch)."""
+    xp = array_module(position)
+    inside = (position > 0) & (position < size - 1)
+    return xp.clip(position, 0, size - 1), xp.where(inside, slope, 0)
+
+
+def _reflected(position, twice_low, twice_high, slope):
+    """``position`` reflected off low and high (given doubled, as integers) until it lies between them, and its
+    derivative, which changes sign at each reflection."""
+    xp = array_module(position)
+    if twice_low == twice_high:
+        return xp.zeros_like(position), xp.zeros_like(position)
+    low, span = twice_low / 2, (twice_high - twice_low) / 2
+    offset = position - low
+    sign = xp.where(offset < 0, -1, 1)
+    offset = xp.abs(offset)
+    flips = xp.floor(offset / span)
+    extra = xp.fmod(offset, span)
+    even = flips % 2 == 0
+    return (xp.where(even, extra + low, span - extra + low).astype(position.dtype, copy=False),
+            (slope * sign * xp.where(even, 1, -1)).astype(position.dtype, copy=False))
+
+
+def _grid_positions(coordinate, size, padding_mode, align_corners):
+    """The input position (in pixels) of each normalised grid coordinate along an axis of ``size`` pixels, after
+    the padding mode's clamping or reflection, and its derivative with respect to the coordinate."""
+    xp = array_module(coordinate)
+    if align_corners:
+        position, scale = (coordinate + 1) * ((size - 1) / 2), (size - 1) / 2
+    else:
+        position, scale = ((coordinate + 1) * size - 1) / 2, size / 2
+    slope = xp.full(coordinate.shape, scale, dtype=coordinate.dtype)
+    if padding_mode == "border":
+        return _clipped(position, size, slope)
+    if padding_mode == "reflection":
+        bounds = (0, 2 * (size - 1)) if align_corners else (-1, 2 * size - 1)
+        position, slope = _reflected(position, *bounds, slope)
+        return _clipped(position, size, slope)
+    return position, slope
+
+
+class _GridSample(Function):
+    """grid_sample on raw arrays: the input flattened to (N, C, H * W) is read at each grid point's neighbouring
+    pixels (four for bilinear, one for nearest), a pixel outside the input reading 0. The gradient scatters back
+    to those pixels, and reaches the grid through the bilinear weights' slopes."""
+
+    def forward(self, x, grid, mode, padding_mode, align_corners):
+        xp = array_module(x)
+        n, c, h, w = x.shape
+        self.shape = x.shape
+        self.flat = x.reshape(n, c, h * w)
+        points = grid.shape[1] * grid.shape[2]
+        columns, self.column_slope = _grid_positions(grid[..., 0].reshape(n, points), w, padding_mode, align_corners)
+        rows, self.row_slope = _grid_positions(grid[..., 1].reshape(n, points), h, padding_mode, align_corners)
+        self.out_shape, self.mode = (n, c, *grid.shape[1:3]), mode
+        if mode == "nearest":  # round half to even, as PyTorch
+            self.corners = [self._corner(xp.rint(rows), xp.rint(columns), xp.ones_like(rows))]
+        else:
+            top, left = xp.floor(rows), xp.floor(columns)
+            self.down, self.right = rows - top, columns - left
+            up, left_weight = 1 - self.down, 1 - self.right
+            self.corners = [self._corner(top, left, up * left_weight), self._corner(top, left + 1, up * self.right),
+                            self._corner(top + 1, left, self.down * left_weight),
+                            self._corner(top + 1, left + 1, self.down * self.right)]
+        out = sum(values * weight[:, None] for _, values, weight in self.corners)
+        return out.reshape(self.out_shape).astype(x.dtype, copy=False)
+
+    def _corner(self, rows, columns, weight):
+        """(flat index into the input planes, the values there (0 outside the input), the weight): one corner of
+        every grid point's neighbourhood."""
+        xp = array_module(rows)
+        h, w = self.shape[2:]
+        inside = (rows >= 0) & (rows < h) & (columns >= 0) & (columns < w)
+        index = xp.where(inside, rows * w + columns, 0).astype(np.int64)
+        values = xp.take_along_axis(self.flat, index[:, None, :], axis=2)
+        return index, xp.where(inside[:, None, :], values, 0), xp.where(inside, weight, 0)
+
+    def backward(self, g):
+        xp = array_module(g)
+        n, c, h, w = self.shape
+        g = g.reshape(n, c, self.out_shape[2] * self.out_shape[3])
+        grad_input = None
+        if self.needs_input_grad[0]:
+            grad_flat = xp.zeros((n * c * h * w,), dtype=g.dtype)
+            plane_start = (xp.arange(n * c) * (h * w)).reshape(n, c, 1)
+            for index, _, weight in self.corners:
+                add_at(grad_flat, (plane_start + index[:, None, :]).reshape(-1), (g * weight[:, None]).reshape(-1))
+            grad_input = grad_flat.reshape(self.shape)
+        grad_grid = None
+        if self.needs_input_grad[1]:
+            if self.mode == "nearest":
+                grad_grid = xp.zeros(self.out_shape[:1] + self.out_shape[2:] + (2,), dtype=g.dtype)
+            else:
+                (_, v00, _), (_, v01, _), (_, v10, _), (_, v11, _) = self.corners
+                down, right = self.down[:, None], self.right[:, None]
+                along_rows = ((v10 - v00) * (1 - right) + (v11 - v01) * right) * g
+                along_columns = ((v01 - v00) * (1 - down) + (v11 - v10) * down) * g
+                grad_grid = xp.stack([along_columns.sum(axis=1) * self.column_slope,
+                                      along_rows.sum(axis=1) * self.row_slope], axis=-1)
+                grad_grid = grad_grid.reshape(self.out_shape[:1] + self.out_shape[2:] + (2,)).astype(g.dtype)
+        return grad_input, grad_grid, None, None, None
+
+
+_GRID_SAMPLE_MODES = ("bilinear", "nearest")
+_GRID_PADDING_MODES = ("zeros", "border", "reflection")
+
+
+def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
+    """Sample an (N, C, H, W) input at the points of an (N, H_out, W_out, 2) grid: output[n, :, i, j] is the input
+    at grid[n, i, j] = (x, y), normalised coordinates where x = -1 and 1 are the left and right edges of the
+    input (the centres of its first and last columns with ``align_corners``), likewise y top to bottom.
+
+    ``mode``: 'bilinear' blends the four pixels around the point, 'nearest' takes the closest (halves round to
+    even). ``padding_mode``, for points outside the input: 'zeros' reads 0 there, 'border' the nearest edge
+    pixel, 'reflection' the input mirrored at its edges. Gradients flow to the input and, in bilinear mode, to
+    the grid (with ``affine_grid``, a spatial transformer network learns its transform).
+    """
+    align_corners = _align_corners_or_default("grid_sample", align_corners)
+    if mode not in _GRID_SAMPLE_MODES:
+        raise (NotImplementedError if mode == "bicubic" else ValueError)(
+            f"grid_sample: mode must be 'bilinear' or 'nearest', got {mode!r}")
+    if padding_mode not in _GRID_PADDING_MODES:
+        raise ValueError(f"grid_sample: padding_mode must be 'zeros', 'border' or 'reflection', got {padding_mode!r}")
+    if input.ndim != 4:
+        raise NotImplementedError(f"grid_sample supports 4-D inputs (N, C, H, W), got shape {input.shape}")
+    _check_floating("grid_sample", input)
+    _check_same_dtype("grid_sample", input, grid=grid)
+    if grid.ndim != 4 or grid.shape[-1] != 2 or grid.shape[0] != input.shape[0]:
+        raise ValueError(f"grid_sample: grid must have shape (N, H_out, W_out, 2) with the input's N = "
+                         f"{input.shape[0]}, got {grid.shape}")
+    if min(input.shape[2:]) == 0:
+        raise ValueError(f"grid_sample: the input's spatial dims must be non-empty, got shape {input.shape}")
+    return _GridSample.apply(input, grid, mode, padding_mode, align_corners)
 
 
 def pixel_shuffle(input, upscale_factor):
@@ -909,6 +1512,12 @@ def _classes_last(input):
     return input.reshape(-1, input.shape[-1])
 
 
+def _check_has_classes(function, input):
+    if input.ndim == 0:
+        raise ValueError(f"{function} expects an input of shape (C,), (N, C) or (N, C, d1, ...), got a 0-d input "
+                         f"(shape {input.shape})")
+
+
 def _check_targets(input, target):
     expected = input.shape[:1] + input.shape[2:] if input.ndim > 1 else ()
     if target.shape != expected:
@@ -966,6 +1575,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     ignored gives a NaN loss and a zero gradient; targets whose weights sum to 0 give NaN in both.
     """
     _check_reduction(reduction)
+    _check_has_classes("nll_loss", input)
     _check_class_weight(weight, input.shape[1] if input.ndim > 1 else input.shape[0], input)
     return _nll(input, target, weight, ignore_index, reduction)[0]
 
@@ -998,6 +1608,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     _check_reduction(reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+    _check_has_classes("cross_entropy", input)
     class_dim = 1 if input.ndim > 1 else 0
     classes = input.shape[class_dim]
     _check_class_weight(weight, classes, input)

@@ -17,8 +17,8 @@ class Identity(Module):
     def __init__(self, *args, **kwargs):
         super().__init__()
 
-    def forward(self, x):
-        return x
+    def forward(self, input):
+        return input
 
 
 class Flatten(Module):
@@ -26,8 +26,8 @@ class Flatten(Module):
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
 
-    def forward(self, x):
-        return x.flatten(self.start_dim, self.end_dim)
+    def forward(self, input):
+        return input.flatten(self.start_dim, self.end_dim)
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
@@ -73,8 +73,8 @@ class Linear(Module):
     def reset_parameters(self):
         _default_uniform_init(self.weight, self.bias)
 
-    def forward(self, x):
-        return F.linear(x, self.weight, self.bias)
+    def forward(self, input):
+        return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -136,8 +136,8 @@ class Conv2d(Module):
     def reset_parameters(self):
         _default_uniform_init(self.weight, self.bias)
 
-    def forward(self, x):
-        return self._conv_forward(x, F.conv2d)
+    def forward(self, input):
+        return self._conv_forward(input, F.conv2d)
 
     def _conv_forward(self, x, conv):
         """``conv(x, weight, bias, stride, padding, dilation, groups)`` with this layer's arguments; the padding
@@ -183,11 +183,11 @@ class ConvTranspose2d(Module):
     def reset_parameters(self):
         _default_uniform_init(self.weight, self.bias)
 
-    def forward(self, x, output_size=None):
+    def forward(self, input, output_size=None):
         """``output_size`` (H_out, W_out), optionally with the leading dims, picks the output_padding that gives
         that size, as in PyTorch; None uses the layer's output_padding."""
-        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
-                                  self._output_padding(x, output_size), self.groups, self.dilation)
+        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(input, output_size), self.groups, self.dilation)
 
     def _output_padding(self, x, output_size):
         if output_size is None:
@@ -218,8 +218,8 @@ class MaxPool2d(Module):
         self.padding, self.dilation = padding, dilation
         self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
-    def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+    def forward(self, input):
+        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
                             self.return_indices)
 
     def extra_repr(self):
@@ -235,8 +235,8 @@ class AvgPool2d(Module):
         self.padding, self.ceil_mode = padding, ceil_mode
         self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
 
-    def forward(self, x):
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+    def forward(self, input):
+        return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
                             self.divisor_override)
 
     def extra_repr(self):
@@ -250,8 +250,8 @@ class LPPool2d(Module):
         super().__init__()
         self.norm_type, self.kernel_size, self.stride, self.ceil_mode = norm_type, kernel_size, stride, ceil_mode
 
-    def forward(self, x):
-        return F.lp_pool2d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+    def forward(self, input):
+        return F.lp_pool2d(input, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
 
     def extra_repr(self):
         return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, stride={self.stride}, "
@@ -263,11 +263,28 @@ class AdaptiveAvgPool2d(Module):
         super().__init__()
         self.output_size = output_size
 
-    def forward(self, x):
-        return F.adaptive_avg_pool2d(x, self.output_size)
+    def forward(self, input):
+        return F.adaptive_avg_pool2d(input, self.output_size)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
+
+
+class MaxUnpool2d(Module):
+    """The partial inverse of MaxPool2d: each value goes back to the position its index (MaxPool2d's
+    ``return_indices``) names, zeros elsewhere; see ``F.max_unpool2d``."""
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = pair(kernel_size, "kernel_size")
+        self.stride = pair(stride if stride is not None else kernel_size, "stride")
+        self.padding = pair(padding, "padding")
+
+    def forward(self, input, indices, output_size=None):
+        return F.max_unpool2d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class AdaptiveMaxPool2d(Module):
@@ -275,8 +292,8 @@ class AdaptiveMaxPool2d(Module):
         super().__init__()
         self.output_size, self.return_indices = output_size, return_indices
 
-    def forward(self, x):
-        return F.adaptive_max_pool2d(x, self.output_size, self.return_indices)
+    def forward(self, input):
+        return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
@@ -287,8 +304,8 @@ class ReLU(Module):
         super().__init__()
         self.inplace = inplace
 
-    def forward(self, x):
-        return F.relu(x, self.inplace)
+    def forward(self, input):
+        return F.relu(input, self.inplace)
 
     def extra_repr(self):
         return "inplace=True" if self.inplace else ""
@@ -311,18 +328,18 @@ class ConvReLU2d(Sequential):
                             f"{type(relu).__name__}")
         super().__init__(conv, relu)
 
-    def forward(self, x):
-        return self[0]._conv_forward(x, tl.conv2d_relu)
+    def forward(self, input):
+        return self[0]._conv_forward(input, tl.conv2d_relu)
 
 
 class Sigmoid(Module):
-    def forward(self, x):
-        return F.sigmoid(x)
+    def forward(self, input):
+        return F.sigmoid(input)
 
 
 class Tanh(Module):
-    def forward(self, x):
-        return F.tanh(x)
+    def forward(self, input):
+        return F.tanh(input)
 
 
 class LeakyReLU(Module):
@@ -330,8 +347,8 @@ class LeakyReLU(Module):
         super().__init__()
         self.negative_slope, self.inplace = negative_slope, inplace
 
-    def forward(self, x):
-        return F.leaky_relu(x, self.negative_slope, self.inplace)
+    def forward(self, input):
+        return F.leaky_relu(input, self.negative_slope, self.inplace)
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
@@ -342,8 +359,8 @@ class ELU(Module):
         super().__init__()
         self.alpha, self.inplace = alpha, inplace
 
-    def forward(self, x):
-        return F.elu(x, self.alpha, self.inplace)
+    def forward(self, input):
+        return F.elu(input, self.alpha, self.inplace)
 
     def extra_repr(self):
         return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
@@ -354,8 +371,8 @@ class GELU(Module):
         super().__init__()
         self.approximate = approximate
 
-    def forward(self, x):
-        return F.gelu(x, self.approximate)
+    def forward(self, input):
+        return F.gelu(input, self.approximate)
 
     def extra_repr(self):
         return f"approximate={self.approximate!r}"
@@ -366,16 +383,16 @@ class Softmax(Module):
         super().__init__()
         self.dim = dim
 
-    def forward(self, x):
-        return F.softmax(x, self.dim)
+    def forward(self, input):
+        return F.softmax(input, self.dim)
 
     def extra_repr(self):
         return f"dim={self.dim}"
 
 
 class LogSoftmax(Softmax):
-    def forward(self, x):
-        return F.log_softmax(x, self.dim)
+    def forward(self, input):
+        return F.log_softmax(input, self.dim)
 
 
 class Hardtanh(Module):
@@ -387,8 +404,8 @@ class Hardtanh(Module):
             raise ValueError(f"Hardtanh: max_val ({max_val}) must be greater than min_val ({min_val})")
         self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
 
-    def forward(self, x):
-        return F.hardtanh(x, self.min_val, self.max_val, self.inplace)
+    def forward(self, input):
+        return F.hardtanh(input, self.min_val, self.max_val, self.inplace)
 
     def extra_repr(self):
         return f"min_val={self.min_val}, max_val={self.max_val}" + (", inplace=True" if self.inplace else "")
@@ -415,8 +432,8 @@ class _InplaceActivation(Module):
         super().__init__()
         self.inplace = inplace
 
-    def forward(self, x):
-        return type(self).function(x, self.inplace)
+    def forward(self, input):
+        return type(self).function(input, self.inplace)
 
     def extra_repr(self):
         return "inplace=True" if self.inplace and self.shows_inplace else ""
@@ -448,6 +465,119 @@ class Hardsigmoid(_InplaceActivation):
     shows_inplace = False
 
 
+class SELU(_InplaceActivation):
+    """scale * elu(x, alpha) with the self-normalising constants (Klambauer et al. 2017)."""
+
+    function = F.selu
+
+
+class CELU(Module):
+    """x for x > 0, alpha * (exp(x / alpha) - 1) for x <= 0."""
+
+    def __init__(self, alpha=1.0, inplace=False):
+        super().__init__()
+        self.alpha, self.inplace = alpha, inplace
+
+    def forward(self, input):
+        return F.celu(input, self.alpha, self.inplace)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+
+
+class RReLU(Module):
+    """Leaky ReLU with a random negative slope from [lower, upper] per element in training, their mean in eval."""
+
+    def __init__(self, lower=1.0 / 8, upper=1.0 / 3, inplace=False):
+        super().__init__()
+        self.lower, self.upper, self.inplace = lower, upper, inplace
+
+    def forward(self, input):
+        return F.rrelu(input, self.lower, self.upper, self.training, self.inplace)
+
+    def extra_repr(self):
+        return f"lower={self.lower}, upper={self.upper}" + (", inplace=True" if self.inplace else "")
+
+
+class GLU(Module):
+    """The gated linear unit: a * sigmoid(b), a and b the halves of the input along ``dim``."""
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input):
+        return F.glu(input, self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class LogSigmoid(Module):
+    """log(sigmoid(x)), exact for large |x|."""
+
+    def forward(self, input):
+        return F.logsigmoid(input)
+
+
+class Softmin(Softmax):
+    """softmax(-x) along ``dim``."""
+
+    def forward(self, input):
+        return F.softmin(input, self.dim)
+
+
+class Softmax2d(Module):
+    """Softmax over the channels at each position of a (N, C, H, W) or (C, H, W) input."""
+
+    def forward(self, input):
+        if input.ndim not in (3, 4):
+            raise ValueError(f"Softmax2d expects a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {input.shape}")
+        return F.softmax(input, -3)
+
+
+class Hardshrink(Module):
+    """0 for x in [-lambd, lambd], x elsewhere."""
+
+    def __init__(self, lambd=0.5):
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, input):
+        return F.hardshrink(input, self.lambd)
+
+    def extra_repr(self):
+        return f"{self.lambd}"
+
+
+class Softshrink(Hardshrink):
+    """x moved lambd towards 0, and 0 for x in [-lambd, lambd]."""
+
+    def forward(self, input):
+        return F.softshrink(input, self.lambd)
+
+
+class Tanhshrink(Module):
+    """x - tanh(x)."""
+
+    def forward(self, input):
+        return F.tanhshrink(input)
+
+
+class ChannelShuffle(Module):
+    """Interleaves the channels of ``groups`` groups (ShuffleNet), see ``F.channel_shuffle``."""
+
+    def __init__(self, groups):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, input):
+        return F.channel_shuffle(input, self.groups)
+
+    def extra_repr(self):
+        return f"groups={self.groups}"
+
+
 class Softplus(Module):
     """(1/beta) log(1 + exp(beta x)), linear where beta x > threshold."""
 
@@ -455,8 +585,8 @@ class Softplus(Module):
         super().__init__()
         self.beta, self.threshold = beta, threshold
 
-    def forward(self, x):
-        return F.softplus(x, self.beta, self.threshold)
+    def forward(self, input):
+        return F.softplus(input, self.beta, self.threshold)
 
     def extra_repr(self):
         return f"beta={self.beta}, threshold={self.threshold}"
@@ -465,8 +595,8 @@ class Softplus(Module):
 class Softsign(Module):
     """x / (1 + |x|)."""
 
-    def forward(self, x):
-        return F.softsign(x)
+    def forward(self, input):
+        return F.softsign(input)
 
 
 class Threshold(Module):
@@ -476,8 +606,8 @@ class Threshold(Module):
         super().__init__()
         self.threshold, self.value, self.inplace = threshold, value, inplace
 
-    def forward(self, x):
-        return F.threshold(x, self.threshold, self.value, self.inplace)
+    def forward(self, input):
+        return F.threshold(input, self.threshold, self.value, self.inplace)
 
     def extra_repr(self):
         return f"threshold={self.threshold}, value={self.value}" + (", inplace=True" if self.inplace else "")
@@ -498,8 +628,8 @@ class PReLU(Module):
     def reset_parameters(self):
         init.constant_(self.weight, self.init)
 
-    def forward(self, x):
-        return F.prelu(x, self.weight)
+    def forward(self, input):
+        return F.prelu(input, self.weight)
 
     def extra_repr(self):
         return f"num_parameters={self.num_parameters}"
@@ -516,8 +646,8 @@ class Maxout(Module):
         self.in_features, self.out_features, self.pool_size = in_features, out_features, pool_size
         self.linear = Linear(in_features, out_features * pool_size, device=device, dtype=dtype)
 
-    def forward(self, x):
-        pieces = self.linear(x).reshape(*x.shape[:-1], self.out_features, self.pool_size)
+    def forward(self, input):
+        pieces = self.linear(input).reshape(*input.shape[:-1], self.out_features, self.pool_size)
         return pieces.max(-1).values
 
     def extra_repr(self):
@@ -530,8 +660,8 @@ class Dropout(Module):
         F._check_probability(p)
         self.p, self.inplace = p, inplace
 
-    def forward(self, x):
-        return F.dropout(x, self.p, self.training, self.inplace)
+    def forward(self, input):
+        return F.dropout(input, self.p, self.training, self.inplace)
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"
@@ -540,13 +670,34 @@ class Dropout(Module):
 class Dropout1d(Dropout):
     """Zeroes whole channels of (N, C, L) or (C, L) inputs."""
 
-    def forward(self, x):
-        return F.dropout1d(x, self.p, self.training, self.inplace)
+    def forward(self, input):
+        return F.dropout1d(input, self.p, self.training, self.inplace)
 
 
 class Dropout2d(Dropout):
-    def forward(self, x):
-        return F.dropout2d(x, self.p, self.training, self.inplace)
+    def forward(self, input):
+        return F.dropout2d(input, self.p, self.training, self.inplace)
+
+
+class Dropout3d(Dropout):
+    """Zeroes whole channels of (N, C, D, H, W) or (C, D, H, W) inputs."""
+
+    def forward(self, input):
+        return F.dropout3d(input, self.p, self.training, self.inplace)
+
+
+class AlphaDropout(Dropout):
+    """Dropout that keeps the mean and variance of a self-normalising (SELU) network's activations."""
+
+    def forward(self, input):
+        return F.alpha_dropout(input, self.p, self.training, self.inplace)
+
+
+class FeatureAlphaDropout(Dropout):
+    """Alpha dropout of whole channels, one draw per (sample, channel)."""
+
+    def forward(self, input):
+        return F.feature_alpha_dropout(input, self.p, self.training, self.inplace)
 
 
 def _register_affine(module, shape, affine, bias, dtype):
@@ -609,24 +760,24 @@ class _NormBase(Module):
 class _BatchNorm(_NormBase):
     expected_dims = ()
 
-    def forward(self, x):
-        if x.ndim not in self.expected_dims:
+    def forward(self, input):
+        if input.ndim not in self.expected_dims:
             raise ValueError(f"{type(self).__name__} expects a {' or '.join(f'{d}-D' for d in self.expected_dims)} "
-                             f"input, got shape {x.shape}")
-        if x.shape[1] != self.num_features:
-            raise ValueError(f"{type(self).__name__}({self.num_features}) got an input with {x.shape[1]} channels "
-                             f"(shape {x.shape})")
+                             f"input, got shape {input.shape}")
+        if input.shape[1] != self.num_features:
+            raise ValueError(f"{type(self).__name__}({self.num_features}) got an input with {input.shape[1]} channels "
+                             f"(shape {input.shape})")
         use_batch_stats = self.training or not self.track_running_stats
         # checked before num_batches_tracked counts the batch
-        F.check_batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_batch_stats, self.eps,
-                           who=type(self).__name__)
+        F.check_batch_norm(input, self.running_mean, self.running_var, self.weight, self.bias, use_batch_stats,
+                           self.eps, who=type(self).__name__)
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.array[...] += 1
             if self.momentum is None:  # cumulative moving average
                 momentum = 1.0 / float(self.num_batches_tracked.item())
-        return F._batch_norm_checked(x, self.running_mean, self.running_var, self.weight, self.bias, use_batch_stats,
-                                     momentum, self.eps)
+        return F._batch_norm_checked(input, self.running_mean, self.running_var, self.weight, self.bias,
+                                     use_batch_stats, momentum, self.eps)
 
 
 class BatchNorm1d(_BatchNorm):
@@ -656,8 +807,8 @@ class LayerNorm(Module):
     def reset_parameters(self):
         _reset_affine(self.weight, self.bias)
 
-    def forward(self, x):
-        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+    def forward(self, input):
+        return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
         return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
@@ -682,11 +833,11 @@ class GroupNorm(Module):
     def reset_parameters(self):
         _reset_affine(self.weight, self.bias)
 
-    def forward(self, x):
-        if x.ndim >= 2 and x.shape[1] != self.num_channels:
-            raise ValueError(f"GroupNorm({self.num_groups}, {self.num_channels}) got an input with {x.shape[1]} "
-                             f"channels (shape {x.shape})")
-        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+    def forward(self, input):
+        if input.ndim >= 2 and input.shape[1] != self.num_channels:
+            raise ValueError(f"GroupNorm({self.num_groups}, {self.num_channels}) got an input with {input.shape[1]} "
+                             f"channels (shape {input.shape})")
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
         return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
@@ -703,21 +854,22 @@ class InstanceNorm2d(_NormBase):
                  dtype=None, *, bias=True):
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
 
-    def forward(self, x):
-        if x.ndim not in (3, 4):
-            raise ValueError(f"InstanceNorm2d expects a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {x.shape}")
-        channel_dim = x.ndim - 3
-        if x.shape[channel_dim] != self.num_features:
+    def forward(self, input):
+        if input.ndim not in (3, 4):
+            raise ValueError(f"InstanceNorm2d expects a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape "
+                             f"{input.shape}")
+        channel_dim = input.ndim - 3
+        if input.shape[channel_dim] != self.num_features:
             if self.affine:
-                raise ValueError(f"InstanceNorm2d({self.num_features}) got an input with {x.shape[channel_dim]} "
-                                 f"channels (shape {x.shape})")
-            warnings.warn(f"InstanceNorm2d({self.num_features}) got an input with {x.shape[channel_dim]} channels "
-                          f"(shape {x.shape}); num_features is not used since affine=False", stacklevel=2)
-        batched = x if x.ndim == 4 else x.unsqueeze(0)
+                raise ValueError(f"InstanceNorm2d({self.num_features}) got an input with {input.shape[channel_dim]} "
+                                 f"channels (shape {input.shape})")
+            warnings.warn(f"InstanceNorm2d({self.num_features}) got an input with {input.shape[channel_dim]} channels "
+                          f"(shape {input.shape}); num_features is not used since affine=False", stacklevel=2)
+        batched = input if input.ndim == 4 else input.unsqueeze(0)
         out = F.instance_norm(batched, self.running_mean, self.running_var, self.weight, self.bias,
                               self.training or not self.track_running_stats,
                               0.0 if self.momentum is None else self.momentum, self.eps)
-        return out if x.ndim == 4 else out.squeeze(0)
+        return out if input.ndim == 4 else out.squeeze(0)
 
 
 class LocalResponseNorm(Module):
@@ -729,36 +881,39 @@ class LocalResponseNorm(Module):
         F._check_positive_int("size", size)
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
 
-    def forward(self, x):
-        return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+    def forward(self, input):
+        return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
 
     def extra_repr(self):
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
 
 
-def _four_sides(padding):
-    """An int, or (left, right, top, bottom), as a 4-tuple."""
+def _padding_amounts(padding):
+    """An int (every side), (left, right, top, bottom), or (left, right), which pads the last dim only, as in
+    PyTorch: a tuple of ints for ``F.pad``."""
     if F._is_int(padding):
         return (int(padding),) * 4
-    if isinstance(padding, (tuple, list)) and len(padding) == 4 and all(F._is_int(p) for p in padding):
+    if isinstance(padding, (tuple, list)) and len(padding) in (2, 4) and all(F._is_int(p) for p in padding):
         return tuple(int(p) for p in padding)
-    raise TypeError(f"padding must be an int or 4 ints (left, right, top, bottom), got {padding!r}")
+    raise TypeError(f"padding must be an int or 4 ints (left, right, top, bottom), or 2 ints (left, right) for the "
+                    f"last dim only, got {padding!r}")
 
 
 class _Pad2d(Module):
-    """Pads the last two dims by ``padding`` (left, right, top, bottom) with ``F.pad``'s ``mode``."""
+    """Pads the last two dims by ``padding`` (left, right, top, bottom), or the last dim by (left, right), with
+    ``F.pad``'s ``mode``."""
 
     mode = "constant"
 
     def __init__(self, padding):
         super().__init__()
-        self.padding = _four_sides(padding)
+        self.padding = _padding_amounts(padding)
 
-    def forward(self, x):
-        if x.ndim not in (3, 4):
+    def forward(self, input):
+        if input.ndim not in (3, 4):
             raise ValueError(f"{type(self).__name__} expects a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape "
-                             f"{x.shape}")
-        return F.pad(x, self.padding, self.mode)
+                             f"{input.shape}")
+        return F.pad(input, self.padding, self.mode)
 
     def extra_repr(self):
         return f"{self.padding}"
@@ -771,8 +926,8 @@ class ConstantPad2d(_Pad2d):
         super().__init__(padding)
         self.value = value
 
-    def forward(self, x):
-        return F.pad(x, self.padding, "constant", self.value)
+    def forward(self, input):
+        return F.pad(input, self.padding, "constant", self.value)
 
     def extra_repr(self):
         return f"padding={self.padding}, value={self.value}"
@@ -808,7 +963,7 @@ class CircularPad2d(_Pad2d):
 
 class Upsample(Module):
     """``F.interpolate`` as a layer: to ``size`` or by ``scale_factor``, in ``mode`` ('nearest', 'nearest-exact',
-    'linear', 'bilinear', 'trilinear', 'area')."""
+    'linear', 'bilinear', 'bicubic', 'trilinear', 'area')."""
 
     def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
                  recompute_scale_factor=None):
@@ -820,8 +975,8 @@ class Upsample(Module):
             self.scale_factor = float(scale_factor) if scale_factor is not None else None
         self.mode, self.align_corners, self.recompute_scale_factor = mode, align_corners, recompute_scale_factor
 
-    def forward(self, x):
-        return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners,
+    def forward(self, input):
+        return F.interpolate(input, self.size, self.scale_factor, self.mode, self.align_corners,
                              recompute_scale_factor=self.recompute_scale_factor)
 
     def extra_repr(self):
@@ -848,8 +1003,8 @@ class PixelShuffle(Module):
         super().__init__()
         self.upscale_factor = upscale_factor
 
-    def forward(self, x):
-        return F.pixel_shuffle(x, self.upscale_factor)
+    def forward(self, input):
+        return F.pixel_shuffle(input, self.upscale_factor)
 
     def extra_repr(self):
         return f"upscale_factor={self.upscale_factor}"
@@ -862,8 +1017,8 @@ class PixelUnshuffle(Module):
         super().__init__()
         self.downscale_factor = downscale_factor
 
-    def forward(self, x):
-        return F.pixel_unshuffle(x, self.downscale_factor)
+    def forward(self, input):
+        return F.pixel_unshuffle(input, self.downscale_factor)
 
     def extra_repr(self):
         return f"downscale_factor={self.downscale_factor}"
@@ -881,17 +1036,17 @@ class Unflatten(Module):
                 raise TypeError(f"unflattened_size must hold ints, got {size!r} at position {position}")
         self.dim, self.unflattened_size = dim, unflattened_size
 
-    def forward(self, x):
-        if not -x.ndim <= self.dim < x.ndim:
-            raise IndexError(f"Unflatten: dim {self.dim} is out of range for an input of shape {x.shape}")
-        dim = self.dim % x.ndim
+    def forward(self, input):
+        if not -input.ndim <= self.dim < input.ndim:
+            raise IndexError(f"Unflatten: dim {self.dim} is out of range for an input of shape {input.shape}")
+        dim = self.dim % input.ndim
         sizes = tuple(int(size) for size in self.unflattened_size)
         known = math.prod(size for size in sizes if size != -1)
-        if sizes.count(-1) > 1 or (-1 not in sizes and known != x.shape[dim]) or (
-                -1 in sizes and (known == 0 or x.shape[dim] % known)):
+        if sizes.count(-1) > 1 or (-1 not in sizes and known != input.shape[dim]) or (
+                -1 in sizes and (known == 0 or input.shape[dim] % known)):
             raise ValueError(f"Unflatten: sizes {self.unflattened_size} do not split dim {self.dim} of size "
-                             f"{x.shape[dim]} (input shape {x.shape})")
-        return x.reshape(*x.shape[:dim], *sizes, *x.shape[dim + 1:])
+                             f"{input.shape[dim]} (input shape {input.shape})")
+        return input.reshape(*input.shape[:dim], *sizes, *input.shape[dim + 1:])
 
     def extra_repr(self):
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
@@ -904,8 +1059,8 @@ class Unfold(Module):
         super().__init__()
         self.kernel_size, self.dilation, self.padding, self.stride = kernel_size, dilation, padding, stride
 
-    def forward(self, x):
-        return F.unfold(x, self.kernel_size, self.dilation, self.padding, self.stride)
+    def forward(self, input):
+        return F.unfold(input, self.kernel_size, self.dilation, self.padding, self.stride)
 
     def extra_repr(self):
         return (f"kernel_size={self.kernel_size}, dilation={self.dilation}, padding={self.padding}, "
@@ -920,8 +1075,8 @@ class Fold(Module):
         self.output_size, self.kernel_size = output_size, kernel_size
         self.dilation, self.padding, self.stride = dilation, padding, stride
 
-    def forward(self, x):
-        return F.fold(x, self.output_size, self.kernel_size, self.dilation, self.padding, self.stride)
+    def forward(self, input):
+        return F.fold(input, self.output_size, self.kernel_size, self.dilation, self.padding, self.stride)
 
     def extra_repr(self):
         return (f"output_size={self.output_size}, kernel_size={self.kernel_size}, dilation={self.dilation}, "
