@@ -141,7 +141,7 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     """The p-norm of ``x1 - x2 + eps`` over the last dim (of the two broadcast together), as PyTorch computes
     it; ``eps`` keeps the gradient finite where x1 = x2. Any p of ``tl.norm``: inf, -inf and 0 included."""
     difference = x1 - x2 + eps
-    if difference.dtype.kind != "f":
+    if difference.dtype.kind != "f":  # integer inputs with an integer eps: the distance is still a float
         difference = difference.to(tl.get_default_dtype())
     return tl.norm(difference, p, dim=-1 if difference.ndim else None, keepdim=keepdim)
 

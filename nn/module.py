@@ -924,18 +924,28 @@ def _as_parameter(value):
     return value
 
 
-def _describe_entry(value, type_name, device_suffix) -> str:
-    """An entry of a ParameterList or ParameterDict as PyTorch prints it: "Parameter containing: [<type_name> of
-    size 2x3<device_suffix>]" for a tensor, "Object of type: <class name>" for anything else."""
-    if not isinstance(value, tl.Tensor):
-        return f"Object of type: {type(value).__name__}"
-    kind = "Parameter" if isinstance(value, Parameter) else "Tensor"
-    size = "x".join(str(n) for n in value.shape)
-    device = device_suffix(value.device) if value.device != "cpu" else ""
-    return f"{kind} containing: [{type_name(value)} of size {size}{device}]"
+class _ParameterContainer(Module):
+    """What ParameterList and ParameterDict share: no forward, and PyTorch's repr, one line per entry: "(label):
+    Parameter containing: [<type> of size 2x3<device>]" for a tensor, "(label): Object of type: <class name>" for
+    anything else. Each container gives its entries (``_labelled_entries``) and writes the type and the device its
+    own way (``_type_name``, ``_device_suffix``), as PyTorch's do."""
+
+    def forward(self, *args, **kwargs):
+        raise RuntimeError(f"a {type(self).__name__} holds parameters and cannot be called")
+
+    def _describe(self, value) -> str:
+        if not isinstance(value, tl.Tensor):
+            return f"Object of type: {type(value).__name__}"
+        kind = "Parameter" if isinstance(value, Parameter) else "Tensor"
+        size = "x".join(str(n) for n in value.shape)
+        device = self._device_suffix(value.device) if value.device != "cpu" else ""
+        return f"{kind} containing: [{self._type_name(value)} of size {size}{device}]"
+
+    def extra_repr(self) -> str:
+        return "\n".join(f"  ({label}): {self._describe(value)}" for label, value in self._labelled_entries())
 
 
-class ParameterList(Module):
+class ParameterList(_ParameterContainer):
     """Parameters by position, registered as "0", "1", ... (their state-dict keys, in the order appended). A
     Tensor is made a Parameter; another object is held as a plain attribute (not in the state dict)."""
 
@@ -981,15 +991,19 @@ class ParameterList(Module):
     def __iadd__(self, values):
         return self.extend(values)
 
-    def forward(self, *args, **kwargs):
-        raise RuntimeError("a ParameterList holds parameters and cannot be called")
+    def _labelled_entries(self):
+        return enumerate(self)
 
-    def extra_repr(self) -> str:
-        return "\n".join(f"  ({index}): " + _describe_entry(value, lambda t: f"tensorlib.{t.dtype}", lambda d: f" ({d})")
-                         for index, value in enumerate(self))
+    @staticmethod
+    def _type_name(tensor) -> str:
+        return f"tensorlib.{tensor.dtype}"
+
+    @staticmethod
+    def _device_suffix(device) -> str:
+        return f" ({device})"
 
 
-class ParameterDict(Module):
+class ParameterDict(_ParameterContainer):
     """Parameters by name (strings), in insertion order, registered under their names (their state-dict keys). A
     Tensor is made a Parameter; another object is held as a plain attribute (not in the state dict). As in
     PyTorch, ``update`` (and the constructor) takes a plain ``dict``'s entries in sorted key order, and those of
@@ -1115,9 +1129,13 @@ class ParameterDict(Module):
         self.update(other)
         return self
 
-    def forward(self, *args, **kwargs):
-        raise RuntimeError("a ParameterDict holds parameters and cannot be called")
+    def _labelled_entries(self):
+        return self.items()
 
-    def extra_repr(self) -> str:
-        return "\n".join(f"  ({key}): " + _describe_entry(value, lambda t: t.type(), lambda d: f" (GPU {d.index})")
-                         for key, value in self.items())
+    @staticmethod
+    def _type_name(tensor) -> str:
+        return tensor.type()
+
+    @staticmethod
+    def _device_suffix(device) -> str:
+        return f" (GPU {device.index})"

@@ -136,11 +136,13 @@ def test_pairwise_distance(p, dtype, tolerance):
             check(got, expected, tolerance)
             assert got.dtype == dtype
     module = nn.PairwiseDistance(1.5, 1e-3, True)
-    np.testing.assert_allclose(module(tl.tensor(x1), tl.tensor(x2)).numpy(), reference_distance(x1, x2, 1.5, 1e-3, True),
-                               rtol=1e-12)
-    integers = L.pairwise_distance(tl.tensor(np.ones((2, 3), dtype=np.int64)), tl.tensor(np.zeros((2, 3), np.int64)))
-    assert integers.dtype == tl.float32
-    np.testing.assert_allclose(integers.numpy(), np.full(2, np.sqrt(3) * (1 + 1e-6)), rtol=1e-6)
+    np.testing.assert_allclose(module(tl.tensor(x1), tl.tensor(x2)).numpy(),
+                               reference_distance(x1, x2, 1.5, 1e-3, True), rtol=1e-12)
+    ones, zeros = tl.tensor(np.ones((2, 3), dtype=np.int64)), tl.tensor(np.zeros((2, 3), dtype=np.int64))
+    for eps, expected in [(1e-6, np.sqrt(3) * (1 + 1e-6)), (0, np.sqrt(3))]:  # integers: a float distance
+        distance = L.pairwise_distance(ones, zeros, eps=eps)
+        assert distance.dtype == tl.float32
+        np.testing.assert_allclose(distance.numpy(), np.full(2, expected), rtol=1e-6)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -171,8 +173,8 @@ def test_triplet_margin_losses(shape, dtype, tolerance, reduction):
 
     l1_expected = reduce(np.maximum(0, 1 + np.abs(anchor - positive).sum(-1) - np.abs(anchor - negative).sum(-1)),
                          reduction)
-    check(nn.TripletMarginWithDistanceLoss(distance_function=l1, reduction=reduction)(t(anchor), t(positive),
-                                                                                     t(negative)), l1_expected, tolerance)
+    l1_loss = nn.TripletMarginWithDistanceLoss(distance_function=l1, reduction=reduction)
+    check(l1_loss(t(anchor), t(positive), t(negative)), l1_expected, tolerance)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -372,8 +374,9 @@ def test_legacy_size_average_and_reduce(size_average, reduce):
             got = call(**legacy)
         same(got, call(**plain))
     modules = [(nn.CrossEntropyLoss, (x, labels)), (nn.NLLLoss, (x, labels)), (nn.MSELoss, (x, y)), (nn.L1Loss, (x, y)),
-               (nn.SmoothL1Loss, (x, y)), (nn.BCEWithLogitsLoss, (x, probabilities)), (nn.SoftMarginLoss, (x, y.sign())),
-               (nn.MultiLabelSoftMarginLoss, (x, probabilities)), (nn.MultiMarginLoss, (x, labels)),
+               (nn.SmoothL1Loss, (x, y)), (nn.BCEWithLogitsLoss, (x, probabilities)),
+               (nn.SoftMarginLoss, (x, y.sign())), (nn.MultiLabelSoftMarginLoss, (x, probabilities)),
+               (nn.MultiMarginLoss, (x, labels)),
                (nn.PoissonNLLLoss, (x, probabilities)), (nn.MarginRankingLoss, (x, y, y.sign())),
                (nn.HingeEmbeddingLoss, (x, y.sign())), (nn.TripletMarginLoss, (x, y, x.flip(0)))]
     for cls, inputs in modules:

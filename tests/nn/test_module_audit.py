@@ -121,7 +121,9 @@ def test_parameter_list_repr():
     assert repr(nn.ParameterList()) == "ParameterList()"
     model = nn.Module()
     model.params = nn.ParameterList([tl.ones(2)])
-    assert repr(model) == "Module(\n  (params): ParameterList(  (0): Parameter containing: [tensorlib.float32 of size 2])\n)"
+    assert repr(model) == ("Module(\n"
+                           "  (params): ParameterList(  (0): Parameter containing: [tensorlib.float32 of size 2])\n"
+                           ")")
 
 
 # ---- ParameterDict --------------------------------------------------------------------------------------------------
