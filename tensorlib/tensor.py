@@ -438,9 +438,7 @@ class Tensor:
     def __setitem__(self, index, value):
         if self.requires_grad and autograd.is_grad_enabled():
             raise RuntimeError("in-place assignment into a tensor that requires grad is not differentiable here")
-        from tensorlib.ops.shape import prepare_index
-
-        self.array[prepare_index(index, self.shape, self.device)] = self._assignable(value)
+        _shape.index_write(self.array, _shape.prepare_index(index, self.shape, self.device), self._assignable(value))
         self._changed()
 
     def _inplace(self, name, op, *operands) -> Tensor:

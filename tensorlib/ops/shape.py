@@ -6,12 +6,13 @@ from __future__ import annotations
 import functools
 import numbers
 import operator
+import warnings
 
 import numpy as np
 
 from kernels import device_arrays
 from tensorlib.autograd import Function
-from tensorlib.device import array_device, array_module, move
+from tensorlib.device import array_device, array_module, module_for, move
 from tensorlib.device import scatter_add as add_at  # numpy.add.at; the name scatter_add is the tensor op here
 from tensorlib.ops.elementwise import _promote
 from tensorlib.tensor import Tensor
@@ -179,19 +180,180 @@ def expand(x, *sizes):
     return Expand.apply(x, tuple(shape))
 
 
-def normalize_index(index):
-    """Tensors inside an index become arrays; lists become integer or boolean arrays."""
-    items = index if isinstance(index, tuple) else (index,)
+# ---- indexing, read as PyTorch reads an index ----------------------------------------------------------------
+# PyTorch applies an index in two steps: its ints, slices, None and Ellipsis first (a view), then its index arrays
+# (integer arrays and masks) over the dims that are left. A bool scalar is a new dim of size 1 there, indexed by
+# [0] (True) or [] (False) in the second step. NumPy reads the same index in one step and counts an int next to an
+# index array as one more index array, which moves the indexed dims: x[0, :, [2, 1]] of shape (2, 3, 3) is (2, 3)
+# in NumPy and (3, 2) in PyTorch. Such an index becomes a ``SplitIndex`` (both steps); every other index is a
+# tuple, which NumPy and CuPy read as PyTorch does.
+
+# the dtypes an index tensor may have, as in PyTorch (uint8 is a mask, as bool is)
+_INDEX_DTYPES = frozenset(np.dtype(t) for t in (np.int64, np.int32, np.uint8, np.bool_))
+_MAX_SEQUENCE_AS_TUPLE = 32  # a longer list of ints is one index array, whatever it holds (PyTorch's bound)
+
+
+class SplitIndex:
+    """An index applied in PyTorch's two steps: ``basic`` (ints, slices, None, Ellipsis), then ``advanced`` (the
+    index arrays, with full slices elsewhere) on the view that ``basic`` gives, whose shape is ``basic_shape``."""
+
+    __slots__ = ("basic", "advanced", "basic_shape")
+
+    def __init__(self, basic, advanced, basic_shape):
+        self.basic, self.advanced, self.basic_shape = basic, advanced, basic_shape
+
+
+def index_read(array, index):
+    """``array`` indexed by a prepared index (a tuple or a SplitIndex)."""
+    if type(index) is SplitIndex:
+        return array[index.basic][index.advanced]
+    return array[index]
+
+
+def index_write(array, index, value):
+    """``array[index] = value`` for a prepared index (a tuple or a SplitIndex), into array's memory."""
+    if type(index) is SplitIndex:
+        array[index.basic][index.advanced] = value
+    else:
+        array[index] = value
+
+
+def index_add(array, index, value):
+    """``array[index] += value`` for a prepared index, repeated positions of an integer index array adding up."""
+    if type(index) is SplitIndex:
+        array, index = array[index.basic], index.advanced
+    if _has_integer_array(index):
+        add_at(array, index, value)
+    else:
+        array[index] += value  # each position once: no adding up needed
+
+
+def _sequence_as_tuple(index: list) -> bool:
+    """Whether a list used as the whole index stands for a tuple of indices, as PyTorch still reads one (with a
+    deprecation warning) when it holds a sequence, a tensor, an array, a slice, None or Ellipsis."""
+    return len(index) < _MAX_SEQUENCE_AS_TUPLE and any(
+        item is None or item is Ellipsis or isinstance(item, (slice, list, tuple, Tensor))
+        or (hasattr(item, "ndim") and not isinstance(item, np.generic)) for item in index
+    )
+
+
+def _index_array(array, given):
+    """An index tensor's or array's data as NumPy should read it: uint8 as the mask it is in PyTorch (deprecated
+    there in favour of bool, with a warning); dtypes PyTorch refuses as indices are refused."""
+    if array.dtype not in _INDEX_DTYPES:
+        raise IndexError(f"index {given} has dtype {array.dtype}; tensors used as indices must be int64, int32, "
+                         "bool or uint8 (a mask)")
+    if array.dtype == np.uint8:
+        warnings.warn("indexing with a uint8 tensor reads it as a mask, as PyTorch does (deprecated there); use a "
+                      "bool tensor instead", UserWarning, stacklevel=2)
+        return array.astype(bool)
+    return array
+
+
+def normalize_index(index) -> tuple:
+    """An index as a tuple of ints, slices, None, Ellipsis, Python bools and integer or bool arrays: tensors
+    become their arrays, lists and tuples inside it arrays, 0-d bool arrays Python bools."""
+    if isinstance(index, tuple):
+        items = index
+    elif isinstance(index, list) and _sequence_as_tuple(index):
+        warnings.warn(f"the list index {index!r} is read as the tuple of indices it holds, as PyTorch does "
+                      "(deprecated there); pass a tuple instead", UserWarning, stacklevel=2)
+        items = tuple(index)
+    else:
+        items = (index,)
     out = []
     for item in items:
         if isinstance(item, Tensor):
-            item = item.array
-        elif isinstance(item, list):
-            item = np.asarray(item)
-            if item.dtype.kind not in "iub":
-                raise IndexError(f"index lists must hold ints or bools, got dtype {item.dtype}")
+            item = _index_array(item.array, f"tensor of shape {item.shape}")
+        elif isinstance(item, (list, tuple)):
+            array = np.asarray(item) if len(item) else np.zeros(0, np.int64)  # [] is no index, not float64's
+            if array.dtype.kind not in "iub":
+                raise IndexError(f"index lists must hold ints or bools, got dtype {array.dtype}")
+            item = array
+        elif isinstance(item, np.bool_):
+            item = bool(item)
+        elif hasattr(item, "ndim") and not isinstance(item, np.generic):
+            item = _index_array(item, f"array of shape {item.shape}")
+        if getattr(item, "ndim", None) == 0 and getattr(item, "dtype", None) == np.bool_:
+            item = bool(item)  # a 0-d bool tensor is a bool scalar (on cuda: a read of one element)
         out.append(item)
     return tuple(out)
+
+
+def _is_index_array(item) -> bool:
+    return getattr(item, "ndim", 0) > 0
+
+
+def _is_int(item) -> bool:
+    """An int as an index: Python and NumPy ints and 0-d integer arrays (bools are not ints here)."""
+    if isinstance(item, bool):
+        return False
+    return isinstance(item, (int, np.integer)) or (getattr(item, "ndim", None) == 0 and item.dtype.kind in "iu")
+
+
+def _dims_taken(item) -> int:
+    """How many dims of the indexed array ``item`` (a normalized index item) consumes."""
+    if item is None or item is Ellipsis or isinstance(item, bool):
+        return 0
+    if _is_index_array(item) and item.dtype == np.bool_:
+        return item.ndim
+    return 1
+
+
+def _single_ellipsis(items, ndim) -> tuple:
+    """``items`` with the Ellipses after the first dropped, as PyTorch reads them: each Ellipsis skips the dims
+    no other item takes, so a later one spans no dims when there are none to skip, and otherwise moves past the
+    last dim, where only full slices (which PyTorch leaves unread) may follow."""
+    spare = ndim - sum(_dims_taken(item) for item in items)
+    first = next(i for i, item in enumerate(items) if item is Ellipsis)
+    second = next(i for i, item in enumerate(items) if item is Ellipsis and i > first)
+    if spare:
+        if any(item is not Ellipsis and not (isinstance(item, slice) and item == slice(None)) for item in items[second:]):
+            raise IndexError(f"an index with two Ellipses ('...') may hold only full slices after the second one "
+                             f"when the first spans dims ({spare} here); got {items!r} for a tensor of {ndim} dims")
+        items = items[:second]
+    return items[:first + 1] + tuple(item for item in items[first + 1:] if item is not Ellipsis)
+
+
+def _as_pytorch_reads(items, shape, xp):
+    """The normalized index ``items`` for an array of ``shape`` as NumPy (or CuPy, ``xp``) can apply it with
+    PyTorch's result: the items themselves (True as None where that is all it does), or a SplitIndex where NumPy
+    would read them otherwise (ints or bool scalars beside index arrays, and False)."""
+    if sum(item is Ellipsis for item in items) > 1:
+        items = _single_ellipsis(items, len(shape))
+    arrays = any(_is_index_array(item) for item in items)
+    bools = [item for item in items if isinstance(item, bool)]
+    if bools in ([], [True]) and not (arrays and (bools or any(_is_int(item) for item in items))):
+        return tuple(None if item is True else item for item in items)
+    spare = len(shape) - sum(_dims_taken(item) for item in items)
+    if spare < 0:  # too many indices: NumPy says so
+        return items
+    basic, advanced, basic_shape, axis = [], [], [], 0
+    for item in items:
+        taken = spare if item is Ellipsis else _dims_taken(item)
+        if item is None:
+            basic.append(None)
+            advanced.append(slice(None))
+            basic_shape.append(1)
+        elif isinstance(item, bool):
+            basic.append(None)
+            advanced.append(xp.zeros(int(item), np.int64))
+            basic_shape.append(1)
+        elif _is_int(item):
+            basic.append(int(item))  # a 0-d array would be an index array to NumPy (PyTorch reads it too)
+        elif _is_index_array(item):
+            basic.extend([slice(None)] * taken)
+            advanced.append(item)
+            basic_shape.extend(shape[axis:axis + taken])
+        elif isinstance(item, slice) or item is Ellipsis:
+            basic.append(item)
+            advanced.extend([slice(None)] * taken)
+            sizes = shape[axis:axis + taken]
+            basic_shape.extend([len(range(*item.indices(sizes[0])))] if isinstance(item, slice) else sizes)
+        else:  # not an index: NumPy says so
+            basic.append(item)
+        axis += taken
+    return SplitIndex(tuple(basic), tuple(advanced), tuple(basic_shape))
 
 
 def check_device_index(shape, index):
@@ -230,24 +392,25 @@ class GetItem(Function):
 
     def forward(self, x, index):
         self.shape, self.dtype, self.index = x.shape, x.dtype, index
-        return x[index]
+        return index_read(x, index)
 
     def backward(self, g):
-        xp = array_module(g)
-        gx = xp.zeros(self.shape, dtype=self.dtype)
-        if _has_integer_array(self.index):
-            add_at(gx, self.index, g)  # repeated indices must add up, not overwrite
-        else:
-            gx[self.index] = g
+        gx = array_module(g).zeros(self.shape, dtype=self.dtype)
+        index_add(gx, self.index, g)  # repeated indices must add up, not overwrite
         return gx
 
 
 def prepare_index(index, shape, device):
-    """``index`` for an array of ``shape`` on ``device`` (reading or assigning): normalized, its arrays moved
-    to the device, and checked there (``check_device_index``)."""
-    index = normalize_index(index)
-    index = tuple(move(i, device) if hasattr(i, "dtype") and array_device(i) != device else i for i in index)
-    check_device_index(shape, index)
+    """``index`` for an array of ``shape`` on ``device`` (reading or assigning), as PyTorch reads it (a tuple or
+    a SplitIndex, see ``_as_pytorch_reads``): normalized, its arrays moved to the device, and checked there
+    (``check_device_index``)."""
+    items = tuple(move(i, device) if hasattr(i, "dtype") and array_device(i) != device else i
+                  for i in normalize_index(index))
+    index = _as_pytorch_reads(items, shape, module_for(device))
+    if type(index) is SplitIndex:
+        check_device_index(index.basic_shape, index.advanced)
+    else:
+        check_device_index(shape, index)
     return index
 
 
