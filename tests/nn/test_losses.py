@@ -99,8 +99,9 @@ def test_mse_loss(reduction):
     a, b = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
     expected = {"mean": ((a - b) ** 2).mean(), "sum": ((a - b) ** 2).sum(), "none": (a - b) ** 2}[reduction]
     inputs = tl.tensor(a, requires_grad=True)
-    np.testing.assert_allclose(nn.MSELoss(reduction)(inputs, tl.tensor(b)).detach().numpy(), expected, rtol=1e-12)
-    assert tl.gradcheck(lambda t: F.mse_loss(t, tl.tensor(b), reduction), [inputs])
+    np.testing.assert_allclose(nn.MSELoss(reduction=reduction)(inputs, tl.tensor(b)).detach().numpy(), expected,
+                               rtol=1e-12)
+    assert tl.gradcheck(lambda t: F.mse_loss(t, tl.tensor(b), reduction=reduction), [inputs])
 
 
 def test_one_hot():
@@ -194,9 +195,9 @@ REGRESSION = [("mse_loss", None, nn.MSELoss), ("l1_loss", None, nn.L1Loss), ("sm
 
 def regression_call(name, parameter, reduction):
     if parameter is None:
-        return lambda a, b: getattr(F, name)(a, b, reduction)
+        return lambda a, b: getattr(F, name)(a, b, reduction=reduction)
     keyword = "beta" if name == "smooth_l1_loss" else "delta"
-    return lambda a, b: getattr(F, name)(a, b, reduction, **{keyword: parameter})
+    return lambda a, b: getattr(F, name)(a, b, reduction=reduction, **{keyword: parameter})
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -210,7 +211,8 @@ def test_regression_losses(name, parameter, module, reduction):
     np.testing.assert_allclose(out.detach().numpy(), reference_regression(name, a - b, reduction, parameter),
                                rtol=1e-12, atol=1e-14)
     assert tl.gradcheck(loss, [inputs, target])
-    layer = module(reduction) if parameter is None else module(reduction, parameter)
+    keyword = "beta" if name == "smooth_l1_loss" else "delta"
+    layer = module(reduction=reduction) if parameter is None else module(reduction=reduction, **{keyword: parameter})
     np.testing.assert_allclose(layer(inputs, target).detach().numpy(), out.detach().numpy(), rtol=1e-15)
 
 
@@ -236,7 +238,7 @@ def test_regression_loss_parameters_are_checked():
     with pytest.raises(ValueError, match="delta must be > 0"):
         nn.HuberLoss(delta=-1.0)
     with pytest.raises(ValueError, match="reduction"):
-        F.l1_loss(x, x, "average")
+        F.l1_loss(x, x, reduction="average")
 
 
 def reference_bce(x, t, weight, reduction):
@@ -254,10 +256,10 @@ def test_binary_cross_entropy(reduction, weighted):
     w = rng.uniform(0.5, 2.0, 3) if weighted else None
     inputs, target = tl.tensor(x, requires_grad=True), tl.tensor(t, requires_grad=True)
     weight = tl.tensor(w) if weighted else None
-    out = F.binary_cross_entropy(inputs, target, weight, reduction)
+    out = F.binary_cross_entropy(inputs, target, weight, reduction=reduction)
     np.testing.assert_allclose(out.detach().numpy(), reference_bce(x, t, w, reduction), rtol=1e-12)
-    assert tl.gradcheck(lambda a, b: F.binary_cross_entropy(a, b, weight, reduction), [inputs, target])
-    layer = nn.BCELoss(weight, reduction)
+    assert tl.gradcheck(lambda a, b: F.binary_cross_entropy(a, b, weight, reduction=reduction), [inputs, target])
+    layer = nn.BCELoss(weight, reduction=reduction)
     np.testing.assert_allclose(layer(inputs, target).detach().numpy(), out.detach().numpy(), rtol=1e-15)
 
 
@@ -307,11 +309,13 @@ def test_binary_cross_entropy_with_logits(reduction, weighted, positive_weighted
     pw = rng.uniform(0.5, 3.0, 3) if positive_weighted else None
     inputs, target = tl.tensor(x, requires_grad=True), tl.tensor(t, requires_grad=True)
     weight, pos_weight = (tl.tensor(w) if weighted else None), (tl.tensor(pw) if positive_weighted else None)
-    out = F.binary_cross_entropy_with_logits(inputs, target, weight, reduction, pos_weight)
+    out = F.binary_cross_entropy_with_logits(inputs, target, weight, reduction=reduction,
+                                             pos_weight=pos_weight)
     np.testing.assert_allclose(out.detach().numpy(), reference_bce_with_logits(x, t, w, pw, reduction), rtol=1e-12)
-    assert tl.gradcheck(lambda a, b: F.binary_cross_entropy_with_logits(a, b, weight, reduction, pos_weight),
+    assert tl.gradcheck(lambda a, b: F.binary_cross_entropy_with_logits(a, b, weight, reduction=reduction,
+                                                                           pos_weight=pos_weight),
                         [inputs, target])
-    layer = nn.BCEWithLogitsLoss(weight, reduction, pos_weight)
+    layer = nn.BCEWithLogitsLoss(weight, reduction=reduction, pos_weight=pos_weight)
     np.testing.assert_allclose(layer(inputs, target).detach().numpy(), out.detach().numpy(), rtol=1e-15)
 
 
@@ -362,16 +366,16 @@ def test_kl_div(reduction, log_target):
 
     def loss(a, b):
         if reduction != "mean":
-            return F.kl_div(a, b, reduction, log_target)
+            return F.kl_div(a, b, reduction=reduction, log_target=log_target)
         with pytest.warns(UserWarning, match="'batchmean' divides only by the batch size"):
-            return F.kl_div(a, b, reduction, log_target)
+            return F.kl_div(a, b, reduction=reduction, log_target=log_target)
 
     out = loss(inputs, target)
     np.testing.assert_allclose(out.detach().numpy(), reference_kl_div(x, t, reduction, log_target), rtol=1e-12,
                                atol=1e-15)
     assert tl.gradcheck(loss, [inputs, target])
     if reduction != "mean":
-        layer = nn.KLDivLoss(reduction, log_target)
+        layer = nn.KLDivLoss(reduction=reduction, log_target=log_target)
         np.testing.assert_allclose(layer(inputs, target).detach().numpy(), out.detach().numpy(), rtol=1e-15)
 
 
@@ -380,25 +384,25 @@ def test_kl_div_target_gradient_and_reductions():
     x = log_softmax(rng.standard_normal((3, 4)))
     t = rng.dirichlet(np.ones(4), size=3)
     inputs, target = tl.tensor(x, requires_grad=True), tl.tensor(t, requires_grad=True)
-    assert tl.gradcheck(lambda a, b: F.kl_div(a, b, "sum"), [inputs, target])
-    assert F.kl_div(tl.tensor(x[0, 0]), tl.tensor(t[0, 0]), "batchmean").item() == pytest.approx(
+    assert tl.gradcheck(lambda a, b: F.kl_div(a, b, reduction="sum"), [inputs, target])
+    assert F.kl_div(tl.tensor(x[0, 0]), tl.tensor(t[0, 0]), reduction="batchmean").item() == pytest.approx(
         t[0, 0] * (np.log(t[0, 0]) - x[0, 0]), rel=1e-12)
     with pytest.raises(ValueError, match="batchmean"):
-        F.kl_div(inputs, target, "average")
+        F.kl_div(inputs, target, reduction="average")
     with pytest.raises(ValueError, match="reduction"):
-        F.mse_loss(inputs, target, "batchmean")
+        F.mse_loss(inputs, target, reduction="batchmean")
     with pytest.raises(ValueError, match="reduction"):
-        nn.KLDivLoss("average")
+        nn.KLDivLoss(reduction="average")
 
 
 LOSSES_ON_CUDA = {
     "regression": lambda a, b: (F.l1_loss(a, b) + F.smooth_l1_loss(a, b, beta=0.5) + F.huber_loss(a, b, delta=0.7)
-                                + F.mse_loss(a, b, "sum")),
+                                + F.mse_loss(a, b, reduction="sum")),
     "binary_cross_entropy": lambda a, b: (F.binary_cross_entropy(a.sigmoid(), b.sigmoid().detach(), b[0].detach())
                                           + F.binary_cross_entropy_with_logits(a, b.sigmoid(), pos_weight=b[0]
                                                                                .abs().detach(), reduction="none")),
-    "kl_div": lambda a, b: F.kl_div(a.log_softmax(1), b.softmax(1), "batchmean")
-                           + F.kl_div(a.log_softmax(1), b.log_softmax(1), "sum", log_target=True),
+    "kl_div": lambda a, b: F.kl_div(a.log_softmax(1), b.softmax(1), reduction="batchmean")
+                           + F.kl_div(a.log_softmax(1), b.log_softmax(1), reduction="sum", log_target=True),
     # the last term ignores every target: a NaN loss, a zero gradient for b
     "ignored_targets": lambda a, b: (F.cross_entropy(a, tl.tensor([-100, 2, -100, 0], device=a.device),
                                                      label_smoothing=0.1, weight=b[0].abs().detach())
