@@ -19,11 +19,16 @@ from tensorlib.ops import (
     scatter_add, sigmoid, softmax, sqrt, squeeze, stack, std, std_mean, sum, tanh, trace, transpose, tril, triu,
     unique, unsqueeze, var, var_mean, where,
 )
+from tensorlib.ops.creation import Size, arange, as_tensor, empty, meshgrid, multinomial, ones, tensor, zeros
 from tensorlib.ops.elementwise import (
-    addcdiv, addcmul, allclose, ceil, clamp_max, clamp_min, cos, eq, equal, floor, ge, gt, isclose, isfinite, isinf,
-    isnan, le, lerp, lt, masked_fill, ne, neg, reciprocal, round, rsqrt, sign, sin, square, trunc,
+    add, addcdiv, addcmul, allclose, atan2, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, ceil, clamp_max,
+    clamp_min, cos, div, divide, eq, equal, floor, fmod, ge, gt, isclose, isfinite, isinf, isnan, le, lerp, log2,
+    log10, logical_and, logical_not, logical_or, logical_xor, lt, masked_fill, mul, multiply, nan_to_num, ne, neg,
+    pow, reciprocal, round, rsqrt, sign, sin, square, sub, subtract, true_divide, trunc,
 )
-from tensorlib.ops.reduce import all, amax, amin, any, argsort, norm, prod, sort, topk
+from tensorlib.ops.indexing import broadcast_to, index_add, index_fill, masked_select, repeat_interleave, take, tile
+from tensorlib.ops.linalg import addmm, diagonal, mv
+from tensorlib.ops.reduce import all, amax, amin, any, argsort, cumprod, norm, prod, sort, topk
 from tensorlib.ops.shape import (
     chunk, flip, index_select, movedim, narrow, repeat, roll, split, swapaxes, swapdims, unbind, unflatten,
 )
@@ -32,11 +37,14 @@ from tensorlib.random import (
 )
 from tensorlib.tensor import (
     BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor, IntTensor, LongTensor, ShortTensor,
-    Tensor, arange, as_tensor, bool_, empty, empty_like, eye, finfo, float16, float32, float64, from_numpy, full,
-    full_like, get_default_dtype, iinfo, inference_mode, int8, int16, int32, int64, is_floating_point, is_tensor,
-    linspace, numel, ones, ones_like, rand_like, randint_like, randn_like, set_default_dtype, tensor, uint8, zeros,
-    zeros_like,
+    Tensor, bool_, empty_like, eye, finfo, float16, float32, float64, from_numpy, full, full_like, get_default_dtype,
+    iinfo, inference_mode, int8, int16, int32, int64, is_floating_point, is_tensor, linspace, numel, ones_like,
+    rand_like, randint_like, randn_like, set_default_dtype, uint8, zeros_like,
 )
+from tensorlib import backends  # tl.backends.cudnn
+from tensorlib.backends import get_num_threads, set_num_threads
+
+clip = clamp  # PyTorch's other name
 
 # PyTorch's other names for the dtypes (they shadow the builtins in this module only)
 bool = bool_  # noqa: A001

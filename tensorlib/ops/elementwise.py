@@ -4,6 +4,7 @@ engine sums them down to each input's shape."""
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 import numbers
 
@@ -68,8 +69,24 @@ def result_type(*operands) -> np.dtype:
 
 def _as_number(value, dtype):
     """A number as the Python number of ``dtype``'s category, which NumPy 2 combines without changing the
-    array's dtype (a NumPy float64 scalar would make a float32 result float64)."""
-    return bool(value) if dtype.kind == "b" else int(value) if dtype.kind in "iu" else float(value)
+    array's dtype (a NumPy float64 scalar would make a float32 result float64). An integer outside an integer
+    dtype's range wraps into it, as PyTorch casts it (uint8 + -1 adds 255); beyond int64 it raises
+    OverflowError."""
+    if dtype.kind == "b":
+        return bool(value)
+    if dtype.kind not in "iu":
+        return float(value)
+    value = int(value)
+    low, high = _integer_range(dtype)
+    if low <= value <= high:
+        return value
+    return np.array(value, dtype=np.int64).astype(dtype).item()
+
+
+@functools.lru_cache(maxsize=None)
+def _integer_range(dtype) -> tuple[int, int]:
+    limits = np.iinfo(dtype)
+    return int(limits.min), int(limits.max)
 
 
 def _operands(*operands):
@@ -236,14 +253,42 @@ def _check_integer_divisor(a, b, op):
 
 def floor_divide(a, b):
     a, b = _operands(a, b)
+    _refuse_bool("floor_divide (//)", _dtype_of(a, b))
     _check_integer_divisor(a, b, "floor_divide (//)")
     return FloorDivide.apply(a, b)
 
 
 def remainder(a, b):
     a, b = _operands(a, b)
+    _refuse_bool("remainder (%)", _dtype_of(a, b))
     _check_integer_divisor(a, b, "remainder (%)")
     return Remainder.apply(a, b)
+
+
+class Fmod(Function):
+    """a - trunc(a / b) * b, with the sign of a (C's fmod); the gradient of b is -trunc(a / b)."""
+
+    def forward(self, a, b):
+        xp = array_module(a if not isinstance(a, numbers.Number) else b)
+        self.a, self.b = a, b
+        with np.errstate(invalid="ignore"):  # fmod(x, 0) of floats is NaN, as in PyTorch
+            return xp.fmod(a, b)
+
+    def backward(self, g):
+        xp = array_module(g)
+        gb = None
+        if self.needs_input_grad[1]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gb = -g * xp.trunc(xp.true_divide(self.a, self.b))
+        return g, gb
+
+
+def fmod(a, b):
+    """The remainder of a / b with the sign of a (C's fmod; ``remainder`` takes b's sign)."""
+    a, b = _operands(a, b)
+    _refuse_bool("fmod", _dtype_of(a, b))
+    _check_integer_divisor(a, b, "fmod")
+    return Fmod.apply(a, b)
 
 
 class Neg(Function):
@@ -292,6 +337,33 @@ class Log(Function):
 
     def backward(self, g):
         return g / self.x
+
+
+class LogBase(Function):
+    """The logarithm to base 2 or 10: log(x) / log(base), of derivative 1 / (x log(base)). log of 0 is -inf
+    and of a negative number NaN, as in PyTorch."""
+
+    def forward(self, x, base):
+        self.x, self.log_base = x, math.log(base)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (array_module(x).log2 if base == 2 else array_module(x).log10)(x)
+
+    def backward(self, g):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return g / (self.x * self.log_base), None
+
+
+class Atan2(Function):
+    """The angle of the point (b, a) in (-pi, pi]; d/da = b / (a^2 + b^2), d/db = -a / (a^2 + b^2)."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return array_module(a).arctan2(a, b)
+
+    def backward(self, g):
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0 / 0 at the origin: NaN, as in PyTorch
+            scale = g / (self.a * self.a + self.b * self.b)
+        return scale * self.b, -scale * self.a
 
 
 class Sqrt(Function):
@@ -412,6 +484,35 @@ class Rsqrt(Function):
         return -0.5 * g * self.out * self.out * self.out
 
 
+class NanToNum(Function):
+    """NaN, inf and -inf replaced by three numbers of x's dtype; the gradient passes where x is finite."""
+
+    def forward(self, x, replacements):
+        xp = array_module(x)
+        self.finite = xp.isfinite(x)
+        nan, posinf, neginf = replacements
+        return xp.where(self.finite, x, xp.where(xp.isnan(x), nan, xp.where(x > 0, posinf, neginf)))
+
+    def backward(self, g):
+        return g * self.finite, None
+
+
+def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
+    """x with NaN replaced by ``nan``, inf by ``posinf`` and -inf by ``neginf`` (by default the largest and the
+    lowest finite value of x's dtype); a replacement beyond the dtype's range becomes inf, as its cast does.
+    Integer and bool tensors have nothing to replace: a copy."""
+    for name, value in (("nan", nan), ("posinf", posinf), ("neginf", neginf)):
+        if value is not None and (not isinstance(value, (numbers.Real, np.generic)) or isinstance(value, np.bool_)):
+            raise TypeError(f"nan_to_num: {name} must be a real number or None, got {type(value).__name__} {value!r}")
+    if x.dtype.kind != "f":
+        return clone(x)
+    limits = np.finfo(x.dtype)
+    with np.errstate(over="ignore"):  # a replacement beyond the dtype's range is inf
+        replacements = tuple(x.dtype.type(limit if value is None else value)
+                             for value, limit in ((nan, 0.0), (posinf, limits.max), (neginf, limits.min)))
+    return NanToNum.apply(x, replacements)
+
+
 class Stepwise(Function):
     """An op constant between its jumps (floor, ceil, round, trunc, sign): the gradient is 0, as in PyTorch.
     ``step`` computes it on the raw array."""
@@ -494,24 +595,110 @@ class Where(Function):
         return None, xp.where(self.condition, g, 0), xp.where(self.condition, 0, g)
 
 
-def add(a, b):
-    return Add.apply(*_operands(a, b))
+def _dtype_of(a, b) -> np.dtype:
+    """The dtype of two operands already brought to their common dtype by ``_operands``."""
+    return (a if isinstance(a, Tensor) else b).dtype
 
 
-def sub(a, b):
-    return Sub.apply(*_operands(a, b))
+def _scaled(op, operands, alpha):
+    """``operands`` at their common dtype with the second one times ``alpha`` (add's and sub's argument):
+    a number of that dtype's category, as PyTorch checks it."""
+    a, b = _operands(*operands)
+    if type(alpha) is int and alpha == 1:  # the default: the common case stays cheap
+        return a, b
+    if not isinstance(alpha, (numbers.Number, np.generic)) or isinstance(alpha, complex):
+        raise TypeError(f"{op}: alpha must be a real number, got {type(alpha).__name__} {alpha!r}")
+    dtype = _dtype_of(a, b)
+    if isinstance(alpha, (bool, np.bool_)) and dtype.kind != "b":
+        raise TypeError(f"{op}: a bool alpha={alpha} is only supported for bool tensors, got dtype {dtype}")
+    if dtype.kind in "biu" and not isinstance(alpha, (numbers.Integral, np.integer, np.bool_)):
+        raise TypeError(f"{op}: alpha must be an integer for integer or bool tensors (dtype {dtype}), got {alpha!r}")
+    alpha = _as_number(alpha, dtype)
+    return a, (Mul.apply(b, alpha) if isinstance(b, Tensor) else b * alpha)
+
+
+def add(a, b, *, alpha=1):
+    """a + alpha * b (broadcast, PyTorch's promotion)."""
+    return Add.apply(*_scaled("add", (a, b), alpha))
+
+
+def _is_bool(value) -> bool:
+    return value.array.dtype.kind == "b" if isinstance(value, Tensor) else isinstance(value, (bool, np.bool_))
+
+
+def sub(a, b, *, alpha=1):
+    """a - alpha * b. Bool operands are refused, as in PyTorch (``~`` inverts a mask, ``^`` is a bool
+    difference)."""
+    if _is_bool(a) or _is_bool(b):
+        if _is_bool(a) and _is_bool(b):
+            raise TypeError("sub (-) of two bools is not supported; use ^ or logical_xor() instead")
+        raise TypeError("sub (-) with a bool tensor or a bool number is not supported; to invert a mask use ~ or "
+                        "logical_not() instead")
+    return Sub.apply(*_scaled("sub", (a, b), alpha))
 
 
 def mul(a, b):
     return Mul.apply(*_operands(a, b))
 
 
-def div(a, b):
+subtract, multiply = sub, mul
+
+
+class RoundedDiv(Function):
+    """a / b rounded toward zero ("trunc") or down ("floor", Python's //); its gradient is 0, as PyTorch's."""
+
+    def forward(self, a, b, mode):
+        xp = array_module(a if not isinstance(a, numbers.Number) else b)
+        if mode == "floor":
+            with np.errstate(divide="ignore", invalid="ignore"):  # x / 0 is inf or NaN, as in PyTorch
+                return xp.floor_divide(a, b)
+        if _dtype_of_array(a, b).kind == "f":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return xp.trunc(xp.true_divide(a, b))
+        quotient = xp.floor_divide(a, b)
+        # floor and trunc differ by one where the quotient is negative and inexact
+        return quotient + ((quotient < 0) & (quotient * b != a))
+
+    def backward(self, g):
+        zeros = array_module(g).zeros_like(g)
+        return zeros, zeros, None
+
+
+def _dtype_of_array(a, b) -> np.dtype:
+    return (a if not isinstance(a, numbers.Number) else b).dtype
+
+
+def div(a, b, *, rounding_mode=None):
+    """a / b: the true quotient (integers give the default float dtype), or with ``rounding_mode`` "trunc" or
+    "floor" the quotient rounded toward zero or down, in the operands' common dtype (integers stay integers;
+    integer division by zero raises)."""
+    if rounding_mode is None:
+        return Div.apply(*_operands(a, b))
+    if rounding_mode not in ("trunc", "floor"):
+        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+    a, b = _operands(a, b)
+    _refuse_bool(f"div with rounding_mode={rounding_mode!r}", _dtype_of(a, b))
+    _check_integer_divisor(a, b, f"div (rounding_mode={rounding_mode!r})")
+    return RoundedDiv.apply(a, b, rounding_mode)
+
+
+def true_divide(a, b):
+    """a / b, the true quotient (``div`` without a rounding mode)."""
     return Div.apply(*_operands(a, b))
 
 
+divide = div
+
+
+def _refuse_bool(op, dtype):
+    if dtype == np.bool_:
+        raise TypeError(f"{op} of bool operands is not supported; cast them to an integer or float dtype first")
+
+
 def pow(base, exponent):
-    return Pow.apply(*_operands(base, exponent))
+    base, exponent = _operands(base, exponent)
+    _refuse_bool("pow (**)", _dtype_of(base, exponent))
+    return Pow.apply(base, exponent)
 
 
 def neg(x):
@@ -530,6 +717,22 @@ def log(x):
 
 def expm1(x):
     return Expm1.apply(_floating(x))
+
+
+def log2(x):
+    return LogBase.apply(_floating(x), 2)
+
+
+def log10(x):
+    return LogBase.apply(_floating(x), 10)
+
+
+def atan2(a, b):
+    """The angle of the point (b, a) in radians, elementwise (broadcast); both operands are tensors, and
+    integer ones give the default float dtype."""
+    _two_tensors("atan2", a, b)
+    a, b = _operands(a, b)
+    return Atan2.apply(_floating(a), _floating(b))
 
 
 def log1p(x):
@@ -640,8 +843,9 @@ _MISSING = object()
 
 
 def where(condition, a=_MISSING, b=_MISSING):
-    """``a`` where ``condition`` holds, else ``b`` (differentiable in ``a`` and ``b``). A condition that is not
-    a Tensor (a bool, list or NumPy array) is made on the operands' device; a Tensor condition must be on it.
+    """``a`` where ``condition`` holds, else ``b`` (differentiable in ``a`` and ``b``). A Tensor condition is a
+    bool (or uint8) tensor on the operands' device, as PyTorch requires; one that is not a Tensor (a bool, list or
+    NumPy array) is made there.
     ``where(condition)`` alone is ``nonzero(condition, as_tuple=True)``: the indices where a Tensor condition
     holds."""
     if a is _MISSING and b is _MISSING:
@@ -652,6 +856,8 @@ def where(condition, a=_MISSING, b=_MISSING):
         return nonzero(condition, as_tuple=True)
     if a is _MISSING or b is _MISSING:
         raise TypeError("where takes a condition alone or a condition and both operands, got one operand")
+    if isinstance(condition, Tensor) and condition.dtype not in (np.bool_, np.uint8):
+        raise TypeError(f"where: condition must be a bool tensor (or a uint8 one), got dtype {condition.dtype}")
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):  # where(mask, 1.0, 0.0)
         if not isinstance(condition, Tensor):
             raise TypeError("where needs a Tensor condition or at least one Tensor operand")
@@ -760,12 +966,34 @@ _COMPARISONS = {"eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equa
                 "ge": "greater_equal"}
 
 
+def _raw_operands(a, b):
+    """(array module, common dtype, [raw a, raw b]): two operands (tensors, NumPy arrays, lists or numbers) as raw
+    arrays and Python numbers of their common dtype (``result_type``); no graph is recorded."""
+    a, b = (np.asarray(o) if isinstance(o, (list, tuple)) else o for o in (a, b))
+    a, b = (Tensor._make(o) if isinstance(o, np.ndarray) else o for o in (a, b))
+    for o in (a, b):
+        if not isinstance(o, (Tensor, numbers.Number, np.generic)) or isinstance(o, complex):
+            raise TypeError(f"expected a Tensor or a real number, got {type(o).__name__} {o!r}")
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError(f"expected at least one Tensor operand, got {type(a).__name__} and {type(b).__name__}")
+    dtype = result_type(a, b)
+    raw = [_as_number(o, dtype) if not isinstance(o, Tensor) else o.array if o.dtype == dtype else o.array.astype(dtype)
+           for o in (a, b)]
+    return array_module(raw[0] if isinstance(a, Tensor) else raw[1]), dtype, raw
+
+
 def compare(kind, a, b):
-    """Elementwise comparison; a bool tensor that records no graph."""
-    raw_a = a.array if isinstance(a, Tensor) else a
-    raw_b = b.array if isinstance(b, Tensor) else b
-    xp = array_module(raw_a if isinstance(a, Tensor) else raw_b)
-    return unrecorded(getattr(xp, _COMPARISONS[kind])(raw_a, raw_b))
+    """Elementwise comparison in the operands' common dtype (PyTorch's promotion: a float32 tensor compares
+    with a float64 0-d tensor or a Python float in float32, and a uint8 tensor with -1 as with 255); a bool
+    tensor that records no graph."""
+    raw_a = a.array if isinstance(a, Tensor) else None
+    if raw_a is not None and (  # the common cases, where NumPy compares in a's dtype already
+        type(b) in (float, int) and raw_a.dtype.char in "fd" or isinstance(b, Tensor) and b.array.dtype is raw_a.dtype
+    ):
+        return unrecorded(getattr(array_module(raw_a), _COMPARISONS[kind])(raw_a, getattr(b, "array", b)))
+    xp, _, (raw_a, raw_b) = _raw_operands(a, b)
+    with np.errstate(over="ignore"):  # a number beyond float16's range compares as inf, as in PyTorch
+        return unrecorded(getattr(xp, _COMPARISONS[kind])(raw_a, raw_b))
 
 
 def eq(a, b):
@@ -835,14 +1063,71 @@ def equal(a, b) -> bool:
     return a.shape == b.shape and bool((a.array == b.array).all())
 
 
+# ---- bitwise and logical ops ------------------------------------------------------------------------------
 def logical(kind, a, b):
-    raw_a = a.array if isinstance(a, Tensor) else a
-    raw_b = b.array if isinstance(b, Tensor) else b
-    xp = array_module(raw_a if isinstance(a, Tensor) else raw_b)
-    op = {"and": xp.bitwise_and, "or": xp.bitwise_or, "xor": xp.bitwise_xor}[kind]
-    return Tensor._make(op(raw_a, raw_b))
+    """The bitwise op ``kind`` ("and", "or", "xor": the operators &, |, ^) of integer or bool operands in their
+    common dtype (bool & bool is bool, bool & 1 is int64, uint8 & -1 is uint8: as in PyTorch)."""
+    xp, dtype, (raw_a, raw_b) = _raw_operands(a, b)
+    if dtype.kind not in "biu":
+        raise TypeError(f"bitwise_{kind} (the operator {_BITWISE_OPERATORS[kind]}) needs integer or bool operands, "
+                        f"got dtype {dtype}")
+    return unrecorded(getattr(xp, f"bitwise_{kind}")(raw_a, raw_b))
+
+
+_BITWISE_OPERATORS = {"and": "&", "or": "|", "xor": "^"}
+
+
+def bitwise_and(a, b):
+    return logical("and", a, b)
+
+
+def bitwise_or(a, b):
+    return logical("or", a, b)
+
+
+def bitwise_xor(a, b):
+    return logical("xor", a, b)
+
+
+def bitwise_not(x):
+    """~x: each bit of an integer tensor flipped, a bool tensor negated."""
+    _require_tensor("bitwise_not", x)
+    if x.dtype.kind not in "biu":
+        raise TypeError(f"bitwise_not (the operator ~) needs an integer or bool tensor, got dtype {x.dtype}")
+    return unrecorded(array_module(x.array).invert(x.array))
+
+
+def _require_tensor(op, value, name="input"):
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{op}: {name} must be a Tensor, got {type(value).__name__}")
+
+
+def _truth(op, x, name="input"):
+    """Whether each element is nonzero (NaN counts as nonzero), as a raw bool array."""
+    _require_tensor(op, x, name)
+    return x.array if x.dtype == np.bool_ else x.array != 0
+
+
+def _logical(op, a, b):
+    raw_a, raw_b = _truth(op, a), _truth(op, b, "other")
+    if a.device != b.device:
+        raise RuntimeError(f"{op}: expected both tensors on the same device, found {a.device} and {b.device}")
+    return unrecorded(getattr(array_module(raw_a), op)(raw_a, raw_b))
+
+
+def logical_and(a, b):
+    """Whether both elements are nonzero (broadcast): a bool tensor, for operands of any dtype."""
+    return _logical("logical_and", a, b)
+
+
+def logical_or(a, b):
+    return _logical("logical_or", a, b)
+
+
+def logical_xor(a, b):
+    return _logical("logical_xor", a, b)
 
 
 def logical_not(x):
-    xp = array_module(x.array)
-    return Tensor._make(xp.logical_not(x.array) if x.dtype == np.bool_ else xp.invert(x.array))
+    """Whether each element is zero: a bool tensor, for a tensor of any dtype."""
+    return unrecorded(~_truth("logical_not", x))

@@ -1,9 +1,10 @@
-"""Matrix product on the registered matmul kernel (BLAS on the CPU), dot, outer and einsum; the matrix
-parts: tril, triu, diag, trace."""
+"""Matrix product on the registered matmul kernel (BLAS on the CPU), mv, addmm, dot, outer and einsum; the
+matrix parts: tril, triu, diag, diagonal, trace."""
 
 from __future__ import annotations
 
 import collections
+import numbers
 import string
 
 import numpy as np
@@ -11,7 +12,7 @@ import numpy as np
 from kernels import matmul as matmul_kernels
 from tensorlib.autograd import Function
 from tensorlib.device import array_module
-from tensorlib.ops.elementwise import mul
+from tensorlib.ops.elementwise import _as_number, add, mul
 from tensorlib.tensor import Tensor, int64
 
 
@@ -63,6 +64,46 @@ def bmm(a, b):
     if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
         raise ValueError(f"bmm needs two 3-D tensors with the same batch size, got shapes {a.shape} and {b.shape}")
     return matmul(a, b)
+
+
+def mv(matrix, vector):
+    """The product of a matrix (n, m) and a vector (m,): a vector (n,)."""
+    if not isinstance(matrix, Tensor) or matrix.ndim != 2:
+        raise ValueError(f"mv: input must be a matrix (2-D tensor), got {_described(matrix)}")
+    if not isinstance(vector, Tensor) or vector.ndim != 1:
+        raise ValueError(f"mv: vec must be a 1-D tensor, got {_described(vector)}")
+    if matrix.shape[1] != vector.shape[0]:
+        raise ValueError(f"mv: size mismatch, a matrix of shape {matrix.shape} times a vector of length "
+                         f"{vector.shape[0]}")
+    return matmul(matrix, vector)
+
+
+def addmm(x, mat1, mat2, *, beta=1, alpha=1):
+    """beta * x + alpha * (mat1 @ mat2), with x broadcast to the product's shape (n, m); beta and alpha are cast
+    to the tensors' dtype (truncated to integers for integer ones). With beta = 0, x is ignored (its NaNs
+    included), as in PyTorch."""
+    for name, t in (("mat1", mat1), ("mat2", mat2)):
+        if not isinstance(t, Tensor) or t.ndim != 2:
+            raise ValueError(f"addmm: {name} must be a matrix (2-D tensor), got {_described(t)}")
+    if not isinstance(x, Tensor):
+        raise TypeError(f"addmm: input must be a Tensor, got {type(x).__name__}")
+    if x.dtype != mat1.dtype:
+        raise TypeError(f"addmm: input and the matrices must share a dtype, got {x.dtype} and {mat1.dtype}")
+    product = mm(mat1, mat2)
+    shape = product.shape
+    try:
+        if np.broadcast_shapes(x.shape, shape) != shape:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"addmm: input of shape {x.shape} does not broadcast to the product's shape {shape}") from None
+    for name, value in (("beta", beta), ("alpha", alpha)):
+        if not isinstance(value, (numbers.Real, np.integer, np.floating)) or isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"addmm: {name} must be a real number, got {type(value).__name__} {value!r}")
+    beta, alpha = _as_number(beta, x.dtype), _as_number(alpha, x.dtype)  # integers for integer matrices, as PyTorch
+    scaled = product if alpha == 1 else mul(product, alpha)
+    if beta == 0:
+        return scaled
+    return add(scaled, x if beta == 1 else mul(x, beta))
 
 
 def dot(a, b):
@@ -268,6 +309,33 @@ def diag(x, diagonal=0):
     length = x.shape[0] if x.ndim == 1 else max(0, min(x.shape[0] - first_row, x.shape[1] - first_col))
     steps = array_module(x.array).arange(length)
     return Diag.apply(x, steps + first_row, steps + first_col, length + abs(k))
+
+
+def diagonal(x, offset=0, dim1=0, dim2=1):
+    """The diagonal ``offset`` (> 0: above the main one) of the matrices that dims ``dim1`` and ``dim2`` hold:
+    those two dims removed and the diagonal appended as the last one (a copy here, where PyTorch gives a
+    view)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"diagonal: input must be a Tensor, got {type(x).__name__}")
+    if not isinstance(offset, (int, np.integer)) or isinstance(offset, bool):
+        raise TypeError(f"diagonal: offset must be an int, got {offset!r}")
+    axes = []
+    for name, dim in (("dim1", dim1), ("dim2", dim2)):
+        if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+            raise TypeError(f"diagonal: {name} must be an int, got {dim!r}")
+        if not -x.ndim <= dim < x.ndim:
+            raise IndexError(f"diagonal: {name}={dim} is out of range for a tensor of {x.ndim} dimensions")
+        axes.append(int(dim) % x.ndim)
+    if axes[0] == axes[1]:
+        raise ValueError(f"diagonal: dim1 and dim2 must differ, got {dim1} and {dim2}")
+    k = int(offset)
+    first_row, first_col = max(-k, 0), max(k, 0)
+    rows, cols = x.shape[axes[0]], x.shape[axes[1]]
+    length = max(0, min(rows - first_row, cols - first_col))
+    steps = np.arange(length)
+    others = [i for i in range(x.ndim) if i not in axes]
+    matrices = x.permute(*others, *axes)
+    return matrices[(Ellipsis, steps + first_row, steps + first_col)]
 
 
 def trace(x):

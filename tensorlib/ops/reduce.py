@@ -58,9 +58,11 @@ def _expand_back(g, shape, axes, keepdim):
 
 
 class Sum(Function):
-    def forward(self, x, axes, keepdim):
+    """The sum over ``axes``, accumulated and returned in ``dtype`` (None: x's, int64 for integers and bools)."""
+
+    def forward(self, x, axes, keepdim, dtype):
         self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
-        return x.sum(axis=axes, keepdims=keepdim)
+        return x.sum(axis=axes, keepdims=keepdim, dtype=dtype)
 
     def backward(self, g):
         return _expand_back(g, self.shape, self.axes, self.keepdim)
@@ -155,14 +157,45 @@ class ExtremeAlong(Function):
         return (positions == self.index) * g, None, None, None
 
 
-def sum(x, dim=None, keepdim=False):
-    return Sum.apply(x, normalize_dims(dim, x.ndim), keepdim)
+def _dim_or_axis(op, dim, axis):
+    """``dim``, or its NumPy-style alias ``axis`` (PyTorch takes either, not both)."""
+    if axis is None:
+        return dim
+    if dim is not None:
+        raise TypeError(f"{op}: got both dim={dim!r} and its alias axis={axis!r}; pass one")
+    return axis
 
 
-def mean(x, dim=None, keepdim=False):
+def _cast_for(op, x, dtype):
+    """``x`` cast to the ``dtype`` argument of a reduction (None: as it is), before reducing, as PyTorch
+    does."""
+    if dtype is None:
+        return x
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{op}: dtype must be a dtype, got {dtype!r}") from None
+    return x.to(dtype)
+
+
+def sum(x, dim=None, keepdim=False, *, dtype=None, axis=None):
+    """The sum over ``dim`` (an int or a tuple; all dims by default). Integer and bool tensors sum in int64, as
+    in PyTorch; ``dtype`` casts the input first."""
+    axes = normalize_dims(_dim_or_axis("sum", dim, axis), x.ndim)
+    if dtype is None and x.dtype.kind in "biu":  # not uint64 for unsigned ones, as NumPy would give
+        return Sum.apply(x, axes, keepdim, np.dtype(np.int64))
+    x = _cast_for("sum", x, dtype)
+    return Sum.apply(x, axes, keepdim, x.dtype if x.dtype.kind in "biu" else None)  # int32 stays int32
+
+
+def mean(x, dim=None, keepdim=False, *, dtype=None, axis=None):
+    """The mean over ``dim``, of a floating-point tensor or cast to the floating-point ``dtype`` first."""
+    if dtype is not None and np.dtype(dtype).kind != "f":
+        raise TypeError(f"mean(): dtype must be a floating-point dtype, got {np.dtype(dtype)}")
+    x = _cast_for("mean", x, dtype)
     if x.dtype.kind != "f":
-        raise TypeError(f"mean() needs a floating-point tensor, got dtype {x.dtype}")
-    return Mean.apply(x, normalize_dims(dim, x.ndim), keepdim)
+        raise TypeError(f"mean() needs a floating-point tensor, got dtype {x.dtype}; pass dtype= to cast it")
+    return Mean.apply(x, normalize_dims(_dim_or_axis("mean", dim, axis), x.ndim), keepdim)
 
 
 def _correction(unbiased, correction) -> int:
@@ -228,21 +261,21 @@ def _along_indices(x, axis, keepdim, largest):
     return Tensor._make(index.astype(np.int64))
 
 
-def max(x, dim=None, keepdim=False):
-    """The largest element, or with ``dim`` the pair (values, indices) along it."""
+def max(x, dim=None, keepdim=False, *, axis=None):
+    """The largest element, or with ``dim`` (alias ``axis``) the pair (values, indices) along it."""
     if isinstance(dim, Tensor):
         from tensorlib.ops.elementwise import maximum
 
         return maximum(x, dim)
-    return _extreme(x, dim, keepdim, True, MaxResult)
+    return _extreme(x, _dim_or_axis("max", dim, axis), keepdim, True, MaxResult)
 
 
-def min(x, dim=None, keepdim=False):
+def min(x, dim=None, keepdim=False, *, axis=None):
     if isinstance(dim, Tensor):
         from tensorlib.ops.elementwise import minimum
 
         return minimum(x, dim)
-    return _extreme(x, dim, keepdim, False, MinResult)
+    return _extreme(x, _dim_or_axis("min", dim, axis), keepdim, False, MinResult)
 
 
 def _arg_extreme(x, dim, keepdim, largest):
@@ -251,7 +284,9 @@ def _arg_extreme(x, dim, keepdim, largest):
         if dim is not None:
             single_dim(dim, 0, name)
         flat = (x.array.argmax if largest else x.array.argmin)()
-        return Tensor._make(np.int64(flat) if x.device == "cpu" else flat)
+        flat = np.int64(flat) if x.device == "cpu" else flat
+        # without a dim, keepdim keeps every dim with size 1, as in PyTorch
+        return Tensor._make(flat.reshape((1,) * x.ndim) if keepdim else flat)
     return _along_indices(x, single_dim(dim, x.ndim, name), keepdim, largest)
 
 
@@ -554,9 +589,13 @@ def bincount(x, weights=None, minlength=0):
 class Softmax(Function):
     def forward(self, x, dim):
         xp = array_module(x)
+        self.dim = dim
+        if x.ndim and x.shape[dim] == 0:  # nothing to normalize: an empty result, as in PyTorch
+            self.out = x.copy()
+            return self.out
         shifted = x - x.max(axis=dim, keepdims=True)  # exp never overflows: the largest exponent is 0
         e = xp.exp(shifted)
-        self.out, self.dim = e / e.sum(axis=dim, keepdims=True), dim
+        self.out = e / e.sum(axis=dim, keepdims=True)
         return self.out
 
     def backward(self, g):
@@ -567,9 +606,12 @@ class Softmax(Function):
 class LogSoftmax(Function):
     def forward(self, x, dim):
         xp = array_module(x)
+        self.dim = dim
+        if x.ndim and x.shape[dim] == 0:
+            self.out = x.copy()
+            return self.out
         shifted = x - x.max(axis=dim, keepdims=True)
         self.out = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
-        self.dim = dim
         return self.out
 
     def backward(self, g):
@@ -580,6 +622,10 @@ class LogSoftmax(Function):
 class LogSumExp(Function):
     def forward(self, x, axes, keepdim):
         xp = array_module(x)
+        if builtins.any(x.shape[axis] == 0 for axis in axes):  # an empty sum: log(0) = -inf, as in PyTorch
+            kept = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+            self.x, self.total, self.axes, self.keepdim = x, xp.full(kept, -np.inf, dtype=x.dtype), axes, keepdim
+            return _drop_axes(self.total, axes, keepdim)
         peak = x.max(axis=axes, keepdims=True)
         peak = xp.where(xp.isfinite(peak), peak, 0)  # all -inf (or an inf) along a row: no inf - inf
         with np.errstate(divide="ignore"):  # a row of -inf sums to 0: its log is -inf, the right answer
@@ -594,7 +640,8 @@ class LogSumExp(Function):
 
 
 def logsumexp(x, dim, keepdim=False):
-    """log(sum(exp(x))) over ``dim``, computed after subtracting the max (no overflow)."""
+    """log(sum(exp(x))) over ``dim``, computed after subtracting the max (no overflow); -inf over an empty
+    dim."""
     x = _floating(x)
     return LogSumExp.apply(x, normalize_dims(dim, x.ndim), keepdim)
 
@@ -611,23 +658,62 @@ class CumSum(Function):
         return xp.flip(xp.flip(g, self.axis).cumsum(axis=self.axis), self.axis)  # each input feeds every later sum
 
 
-def cumsum(x, dim):
-    """Running sums along ``dim``; integer and bool tensors sum in int64, as in PyTorch."""
-    axis = single_dim(dim, x.ndim, "cumsum")
-    if x.dtype.kind in "biu":
-        x = x.to(np.int64)
-    return CumSum.apply(x, axis)
+def _running_input(op, x, dtype):
+    """cumsum's and cumprod's input: cast to ``dtype``, or integers and bools to int64 (PyTorch's rule)."""
+    if dtype is None and x.dtype.kind in "biu":
+        dtype = np.int64
+    return _cast_for(op, x, dtype)
 
 
-def _softmax_input(x, dim):
-    x = _floating(x)
-    return x, single_dim(dim, x.ndim, "softmax")
+def cumsum(x, dim, *, dtype=None):
+    """Running sums along ``dim``; integer and bool tensors sum in int64, as in PyTorch; ``dtype`` casts the
+    input first."""
+    x = _running_input("cumsum", x, dtype)
+    return CumSum.apply(x, single_dim(dim, x.ndim, "cumsum"))
 
 
-def softmax(x, dim):
-    """exp(x) / sum(exp(x)) along ``dim``, computed after subtracting the max (stable for any logits)."""
-    return Softmax.apply(*_softmax_input(x, dim))
+class CumProd(Function):
+    """Running products along ``axis``. The gradient of x_i is sum over j >= i of g_j * out_j / x_i before the
+    first zero of its slice, and 0 after it; at the first zero z it is sum over j >= z of g_j times the running
+    product with x_z taken as 1 (no division by zero anywhere)."""
+
+    def forward(self, x, axis):
+        self.x, self.axis = x, axis
+        self.out = x.cumprod(axis=axis) if x.ndim else x.copy()
+        return self.out
+
+    def backward(self, g):
+        xp = array_module(g)
+        if g.ndim == 0:
+            return g
+        x, axis = self.x, self.axis
+        is_zero = x == 0
+        zeros_so_far = is_zero.cumsum(axis=axis)
+        before_zero, first_zero = zeros_so_far == 0, is_zero & (zeros_so_far == 1)
+        later_sums = xp.flip(xp.flip(g * self.out, axis).cumsum(axis=axis), axis)  # sum over j >= i
+        grad = xp.where(before_zero, later_sums / xp.where(before_zero, x, 1), 0)
+        skipping_zero = xp.where(first_zero, 1, x).cumprod(axis=axis)
+        at_zero = xp.where(zeros_so_far > 0, g * skipping_zero, 0).sum(axis=axis, keepdims=True)
+        return xp.where(first_zero, at_zero, grad).astype(g.dtype, copy=False)
 
 
-def log_softmax(x, dim):
-    return LogSoftmax.apply(*_softmax_input(x, dim))
+def cumprod(x, dim, *, dtype=None):
+    """Running products along ``dim``; integer and bool tensors multiply in int64, as in PyTorch; ``dtype``
+    casts the input first. The gradient is exact with zeros in the input."""
+    x = _running_input("cumprod", x, dtype)
+    return CumProd.apply(x, single_dim(dim, x.ndim, "cumprod"))
+
+
+def _softmax_input(op, x, dim, dtype):
+    x = _floating(_cast_for(op, x, dtype))
+    return x, single_dim(dim, x.ndim, op)
+
+
+def softmax(x, dim, dtype=None):
+    """exp(x) / sum(exp(x)) along ``dim``, computed after subtracting the max (stable for any logits);
+    ``dtype`` casts the input first."""
+    return Softmax.apply(*_softmax_input("softmax", x, dim, dtype))
+
+
+def log_softmax(x, dim, dtype=None):
+    return LogSoftmax.apply(*_softmax_input("log_softmax", x, dim, dtype))
