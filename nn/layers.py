@@ -687,17 +687,18 @@ class Dropout3d(Dropout):
 
 
 class AlphaDropout(Dropout):
-    """Dropout that keeps the mean and variance of a self-normalising (SELU) network's activations."""
+    """Dropout that keeps the mean and variance of a self-normalising (SELU) network's activations. As in PyTorch
+    it computes out of place even with ``inplace=True`` (the flag is kept, and printed)."""
 
     def forward(self, input):
-        return F.alpha_dropout(input, self.p, self.training, self.inplace)
+        return F.alpha_dropout(input, self.p, self.training)
 
 
 class FeatureAlphaDropout(Dropout):
-    """Alpha dropout of whole channels, one draw per (sample, channel)."""
+    """Alpha dropout of whole channels, one draw per (sample, channel); out of place, as AlphaDropout."""
 
     def forward(self, input):
-        return F.feature_alpha_dropout(input, self.p, self.training, self.inplace)
+        return F.feature_alpha_dropout(input, self.p, self.training)
 
 
 def _register_affine(module, shape, affine, bias, dtype):

@@ -105,6 +105,12 @@ def test_layers_that_draw_follow_train_and_eval():
         nn.AlphaDropout(2)
     inplace = tl.tensor(draw(3, 4, seed=5))
     assert nn.SELU(inplace=True)(inplace) is inplace and nn.CELU(inplace=True)(inplace) is inplace
+    volumes = tl.tensor(draw(2, 3, 2, 2, 2, seed=6))
+    assert nn.Dropout3d(0.5, inplace=True)(volumes) is volumes
+    for module in (nn.AlphaDropout(0.5, inplace=True), nn.FeatureAlphaDropout(0.5, inplace=True)):
+        before = inplace.numpy().copy()
+        assert module(inplace) is not inplace  # as in PyTorch, these two compute out of place whatever the flag
+        np.testing.assert_array_equal(inplace.numpy(), before)
 
 
 def test_max_unpool2d_inverts_max_pool2d_where_the_maxima_were():
