@@ -48,18 +48,16 @@ class Size(tuple):
 
 
 # ---- tensor, as_tensor: NumPy scalars keep their dtype --------------------------------------------------
-def _element_dtype(item) -> np.dtype | None:
-    """What one element of nested data asks for, by PyTorch's rule: a NumPy scalar, array or a tensor its own
-    dtype, a Python bool bool, an int int64, a float the default float dtype (None for anything else)."""
-    if isinstance(item, (np.generic, np.ndarray)):
-        return item.dtype
-    if isinstance(item, Tensor):
-        return item.dtype
-    if isinstance(item, bool):
+def _type_dtype(kind) -> np.dtype | None:
+    """What an element of type ``kind`` asks for, by PyTorch's rule: a NumPy scalar its own dtype, a Python bool
+    bool, an int int64, a float the default float dtype (None for anything else)."""
+    if issubclass(kind, np.generic):
+        return np.dtype(kind)
+    if issubclass(kind, bool):
         return bool_
-    if isinstance(item, numbers.Integral):
+    if issubclass(kind, numbers.Integral):
         return int64
-    if isinstance(item, numbers.Real):
+    if issubclass(kind, numbers.Real):
         return get_default_dtype()
     return None
 
@@ -67,16 +65,22 @@ def _element_dtype(item) -> np.dtype | None:
 def _nested_dtype(data) -> np.dtype | None:
     """The dtype PyTorch infers for nested lists that hold NumPy scalars or arrays: their elements' dtypes
     promoted together (float64 scalars make a float64 tensor, Python floats beside float32 ones a float32
-    one). None where the lists hold none, which ``tensorlib.tensor``'s inference then decides."""
-    dtypes, numpy_seen, pending = [], False, [data]
+    one). None where the lists hold none, which ``tensorlib.tensor``'s inference then decides. The elements are
+    told apart by their types, a set per list (no Python loop over the numbers themselves)."""
+    kinds, arrays, pending = set(), [], [data]
     while pending:
-        item = pending.pop()
-        if isinstance(item, (list, tuple)):
-            pending.extend(item)
-            continue
-        numpy_seen = numpy_seen or isinstance(item, (np.generic, np.ndarray))
-        dtypes.append(_element_dtype(item))
-    if not numpy_seen or any(d is None for d in dtypes):
+        level = pending.pop()
+        level_kinds = set(map(type, level))
+        if any(issubclass(kind, (list, tuple)) for kind in level_kinds):
+            pending.extend(item for item in level if isinstance(item, (list, tuple)))
+        if any(issubclass(kind, (np.ndarray, Tensor)) for kind in level_kinds):
+            arrays.extend(item for item in level if isinstance(item, (np.ndarray, Tensor)))
+        kinds |= level_kinds
+    kinds = {kind for kind in kinds if not issubclass(kind, (list, tuple, np.ndarray, Tensor))}
+    if not any(issubclass(kind, np.generic) for kind in kinds) and not any(isinstance(a, np.ndarray) for a in arrays):
+        return None
+    dtypes = [_type_dtype(kind) for kind in kinds] + [a.dtype for a in arrays]
+    if any(d is None for d in dtypes):
         return None
     dtype = None
     for element in dtypes:
