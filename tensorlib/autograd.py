@@ -180,7 +180,10 @@ class Function:
                     )
                 needs.append(arg.requires_grad)
                 raw.append(arg.array)
-                producers.append(arg._ctx)
+                node = arg._ctx
+                if node is not None and node.returns_view:  # a view: its node may be out of date
+                    node = current_node(arg)
+                producers.append(node)
             else:
                 needs.append(False)
                 raw.append(arg)
@@ -484,7 +487,7 @@ def _record(ctx, args, outputs, differentiable):
     from tensorlib.tensor import Tensor
 
     ctx.inputs = args
-    ctx.input_fns = tuple(a._ctx if isinstance(a, Tensor) else None for a in args)
+    ctx.input_fns = tuple(current_node(a) if isinstance(a, Tensor) else None for a in args)
     ctx.stamp = _changes[0]
     ctx.outputs_meta = tuple(
         (o.shape, o.dtype, array_module(o.array)) if isinstance(o, Tensor) else None for o in outputs
@@ -559,6 +562,22 @@ class _OutputOf(Function):
     @property
     def name(self) -> str:
         return self.node_name
+
+
+def current_node(tensor):
+    """The node that made ``tensor``'s values as they are now: its ``_ctx``, except for a view whose values changed
+    in place since its node was recorded (through its base or another view of it), which gets a new node reading
+    them from its base, as PyTorch rebuilds a view's grad_fn (``Tensor._read_from``). Checked where a graph edge
+    is recorded: for a tensor made by a view op, one comparison of version counts."""
+    node = tensor._ctx
+    if node is None or not node.returns_view or node.released or node.out_cell[1] <= node.stamp:
+        return node
+    root = tensor._root()
+    if root is not None:
+        from tensorlib.ops.shape import base_positions
+
+        tensor._read_from(root, base_positions(tensor.array, root.array))
+    return tensor._ctx
 
 
 def _view_of(out, array) -> bool:
@@ -773,7 +792,7 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
             capture[id(tensor)] = g.copy() if capture[id(tensor)] is None else capture[id(tensor)] + g
 
     hooked = _hooked[0] > 0  # hooks are looked up per node only while some tensor has them
-    if root._ctx is None:
+    if current_node(root) is None:
         if hooked:
             grad = _run_hooks(_leaf_hooks(root), grad)
         deliver(root, grad, True)

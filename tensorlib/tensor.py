@@ -405,61 +405,147 @@ class Tensor:
     # ---- in-place ops ------------------------------------------------------------------------------
     # They write into ``array`` itself, so every tensor sharing it sees the change, and count it in the version
     # cell: backward refuses a graph whose saved values were changed since (PyTorch's rule). A leaf that requires
-    # grad can be changed in place only under no_grad(), as an optimizer does.
+    # grad, or a view of one, can be changed in place only under no_grad(), as an optimizer does. Otherwise, while
+    # autograd records and a gradient is wanted, the change becomes the tensor's history: a node for the new values
+    # takes the tensor's place in the graph, and a stand-in for the old values keeps the old node. A change through
+    # a view (indexing, reshape, permute, expand) becomes the history of the tensor the view is of, its base, as in
+    # PyTorch: the base's new node (IndexPut) writes the view's new values into the base's old ones, and the view
+    # then reads its values from the base (ViewOfBase).
     def _check_inplace(self, name):
         if self.requires_grad and self._ctx is None and autograd.is_grad_enabled():
             raise RuntimeError(
                 f"{name}: a leaf tensor that requires grad is used in an in-place operation; wrap it in no_grad()"
             )
 
+    def _root(self):
+        """The tensor whose memory this one is a view of, through any chain of views; None if this is no view."""
+        root, base = None, getattr(self, "_base", None)
+        while base is not None:
+            root, base = base, getattr(base, "_base", None)
+        return root
+
+    def _recorded(self, name, *operands) -> bool:
+        """Whether autograd records an in-place change of this tensor by ``operands``, after refusing the changes
+        PyTorch refuses (of a leaf that requires grad, or of a view of one). Writes into an integer or bool tensor
+        are not recorded (it cannot require grad)."""
+        if not autograd.is_grad_enabled():
+            return False
+        self._check_inplace(name)
+        if self.dtype.kind != "f":
+            return False
+        wanted = self.requires_grad or any(isinstance(o, Tensor) and o.requires_grad for o in operands)
+        root = self._root()
+        if root is not None and root.requires_grad:
+            if root._ctx is None:
+                raise RuntimeError(f"{name}: a view of a leaf tensor that requires grad is used in an in-place "
+                                   "operation; wrap it in no_grad()")
+            return True
+        return wanted
+
+    def _stand_in(self) -> Tensor:
+        """A tensor for this one's values before an in-place change: same memory, version cell and node."""
+        old = Tensor._make(self.array, requires_grad=self.requires_grad)
+        old._ctx, old._version_cell = self._ctx, self._version
+        return old
+
+    def _take_node(self, node, old):
+        """Make ``node`` the history of this tensor's values (changed in place); ``old``, the stand-in for the
+        values before, keeps the old node (a retain_grad() stays with this tensor, so moves on to the new one)."""
+        if self._ctx is not None:
+            self._ctx.output = weakref.ref(old)
+        self._ctx, self.requires_grad = node, True
+        node.output, node.out_cell, node.out_id = weakref.ref(self), self._version, id(self.array)
+
+    def _read_from(self, root, positions):
+        """Give this view of ``root`` a node reading its values from root as it is now (its elements at
+        ``positions`` of root)."""
+        node = _shape.ViewOfBase.apply(root, self.array, positions)._ctx
+        if node is not None:
+            node.output, node.out_cell, node.out_id = weakref.ref(self), self._version, id(self.array)
+            self._ctx, self.requires_grad = node, True
+
+    def _write_recorded(self, root, old, value, where, positions):
+        """Write ``value`` at ``where`` of ``root`` (this tensor, or the base this view's elements are at
+        ``positions`` of), recorded: root's new node is an IndexPut on ``old``, the stand-in for its values before,
+        and the views from this one down to root read their values from root again."""
+        if root is not self and not root.ndim and isinstance(value, Tensor) and value.ndim:
+            value = value.reshape(())  # a view of a 0-d tensor: its one element
+        written = _shape.IndexPut.apply(old, value, where)
+        root._changed()
+        if written._ctx is not None:
+            root._take_node(written._ctx, old)
+        view = self
+        while view is not root:
+            view._read_from(root, positions if view is self else _shape.base_positions(view.array, root.array))
+            view = view._base
+        return self
+
     def _changed(self) -> Tensor:
         autograd.note_change(self._version)
         return self
 
+    def _write(self, name, index, value) -> Tensor:
+        """``self[index] = value`` (every element for ``index`` None): ``value`` a number, an array or a tensor of
+        either device, broadcast and cast to this tensor's shape and dtype. Recorded by autograd when a gradient is
+        wanted, as PyTorch does: the values written get the gradient at their positions (summed down to value's
+        shape, cast to its dtype and moved to its device), the old values the gradient elsewhere."""
+        if not self._recorded(name, value):
+            value = self._assignable(value)
+            if index is None:
+                self.array[...] = value
+            else:
+                _shape.index_write(self.array, _shape.prepare_index(index, self.shape, self.device), value)
+            return self._changed()
+        if isinstance(value, Tensor):
+            value = value.to(self.device)  # differentiable: the gradient goes back to value's device
+        else:
+            value = self._assignable(value)
+        index = (Ellipsis,) if index is None else _shape.prepare_index(index, self.shape, self.device)
+        root = self._root()
+        if root is None:
+            return self._write_recorded(self, self._stand_in(), value, index, None)
+        positions = _shape.base_positions(self.array, root.array)
+        where = tuple(_shape.index_read(p, index) for p in positions)
+        return self._write_recorded(root, root._stand_in(), value, where, positions)
+
     def zero_(self) -> Tensor:
-        self._check_inplace("zero_")
-        self.array[...] = 0
-        return self._changed()
+        """Every element set to 0; recorded by autograd as a write (no gradient reaches the old values)."""
+        return self._write("zero_", None, 0)
 
     def fill_(self, value) -> Tensor:
-        """Every element set to ``value``: a number or a 0-d tensor (from either device)."""
-        self._check_inplace("fill_")
+        """Every element set to ``value``: a number or a 0-d tensor (from either device), which gets the summed
+        gradient when it requires grad."""
         if isinstance(value, Tensor) and value.ndim != 0:
             raise RuntimeError(f"fill_ takes a number or a 0-d tensor, got a tensor of shape {value.shape}")
-        self.array[...] = self._assignable(value)
-        return self._changed()
+        return self._write("fill_", None, value)
 
     def copy_(self, source) -> Tensor:
-        """Overwrite the data in place (shape broadcast, dtype cast); not recorded by autograd."""
-        self._check_inplace("copy_")
-        self.array[...] = self._assignable(source)
-        return self._changed()
+        """Overwrite the data in place with ``source`` (broadcast to this shape, cast to this dtype, moved to this
+        device). Recorded by autograd: the gradient goes to ``source`` (summed back to its shape, cast to its dtype),
+        none to the old values."""
+        return self._write("copy_", None, source)
 
     def __setitem__(self, index, value):
-        if self.requires_grad and autograd.is_grad_enabled():
-            raise RuntimeError("in-place assignment into a tensor that requires grad is not differentiable here")
-        _shape.index_write(self.array, _shape.prepare_index(index, self.shape, self.device), self._assignable(value))
-        self._changed()
+        """``self[index] = value``, index read as PyTorch reads it; recorded by autograd as ``copy_`` is, for the
+        indexed elements."""
+        self._write("__setitem__", index, value)
 
     def _inplace(self, name, op, *operands) -> Tensor:
-        """``self = op(self, *operands)`` written into this tensor's memory. Recorded by autograd when a grad is
-        wanted: the op then reads a stand-in holding this tensor's place in the graph before the change, and this
-        tensor becomes the op's output."""
-        self._check_inplace(name)
+        """``self = op(self, *operands)`` written into this tensor's memory. Recorded by autograd when a gradient is
+        wanted: the op then reads a stand-in holding this tensor's place in the graph before the change (for a view,
+        a view of the stand-in of its base), and the result becomes this tensor's history (its base's)."""
+        record = self._recorded(name, *operands)
         if not getattr(getattr(self.array, "flags", None), "writeable", True):  # CuPy's flags have no such field
             raise RuntimeError(f"{name}: this tensor's memory is read-only (an expand() shares one element between many)")
-        record = autograd.is_grad_enabled() and (
-            self.requires_grad or any(isinstance(o, Tensor) and o.requires_grad for o in operands)
-        )
-        before = self
-        if record:
-            if getattr(self, "_base", None) is not None:  # the base's graph would not see the change
-                raise RuntimeError(
-                    f"{name}: in-place change of a view (reshape, permute, indexing, expand) while autograd records; "
-                    "change the tensor it is a view of, or compute out of place"
-                )
-            before = Tensor._make(self.array, requires_grad=self.requires_grad)
-            before._ctx, before._version_cell = self._ctx, self._version
+        root = self._root() if record else None
+        if root is not None:
+            old = root._stand_in()
+            positions = _shape.base_positions(self.array, root.array)
+            before = _shape.ViewOfBase.apply(old, self.array, positions)
+        elif record:
+            before = self._stand_in()
+        else:
+            before = self
         result = op(before, *operands)
         if record and result._ctx is not None:  # what the op saved of the old values must survive the write
             for key, value in list(vars(result._ctx).items()):
@@ -473,15 +559,14 @@ class Tensor:
             raise TypeError(f"{name}: a result of dtype {result.dtype} can't be stored in a tensor of dtype {self.dtype}")
         if result.device != self.device:
             raise RuntimeError(f"{name}: the result is on {result.device} but this tensor is on {self.device}")
+        if root is not None:
+            return self._write_recorded(root, old, result, positions, positions)
         self.array[...] = result.array
         self._changed()
         if record and result._ctx is not None:
-            if self._ctx is not None:  # the old node's output is now the stand-in (retain_grad() moves on)
-                self._ctx.output = weakref.ref(before)
-            self._ctx, self.requires_grad = result._ctx, True
             if result.dtype != self.dtype:  # the graph's output must have this tensor's dtype
-                self._ctx = result.to(self.dtype)._ctx
-            self._ctx.output = weakref.ref(self)
+                result = result.to(self.dtype)
+            self._take_node(result._ctx, before)
         return self
 
     def add_(self, other, *, alpha=1):
@@ -997,10 +1082,18 @@ class Tensor:
         return _ops.reshape(self, *shape)
 
     def view(self, *shape):
-        return _ops.reshape(self, *shape)
+        """The same memory seen in another shape, as PyTorch's view: refused where the elements' layout cannot be
+        read in that shape without a copy (after a transpose, say), where ``reshape`` copies."""
+        out = _ops.reshape(self, *shape)
+        if getattr(out, "_base", None) is not self and self.numel():
+            raise RuntimeError(
+                f"view size {out.shape} is not compatible with input tensor's size {self.shape} and stride (at least one "
+                "dimension spans across two contiguous subspaces). Use .reshape(...) instead."
+            )
+        return out
 
     def view_as(self, other):
-        return _ops.reshape(self, other.shape)
+        return self.view(other.shape)
 
     def permute(self, *dims):
         return _ops.permute(self, *dims)

@@ -418,6 +418,94 @@ def getitem(x, index):
     return GetItem.apply(x, prepare_index(index, x.shape, x.device))
 
 
+# ---- writes into part of a tensor, as autograd records them ---------------------------------------------------
+# A tensor changed in place through a view (or by assignment to an index) gets as its new node an IndexPut: its
+# old values with the new ones written at some positions. The view then reads its values back from the tensor
+# (ViewOfBase), as PyTorch rebuilds a view's history from its base's.
+
+def _address(array) -> int:
+    """Where the first element of ``array`` (NumPy or CuPy) lies in memory."""
+    data = array.data
+    return data.ptr if hasattr(data, "ptr") else array.__array_interface__["data"][0]
+
+
+def base_positions(view, base) -> tuple:
+    """Where each element of ``view``, an array that shares the memory of the array ``base``, lies in ``base``: one
+    integer array of view's shape per dim of base (an index that reads view's elements from base, and writes
+    them). Worked out from the two arrays' addresses and strides, whatever chain of views led from one to the
+    other."""
+    xp = array_module(base)
+    if not view.size or not base.ndim:
+        return tuple(xp.zeros(view.shape, np.int64) for _ in base.shape)
+    size = base.itemsize
+    # memory offsets in elements, counted from the lowest address base spans
+    lowest = sum(min(0, (n - 1) * s) for n, s in zip(base.shape, base.strides)) // size
+    span = sum((n - 1) * abs(s) for n, s in zip(base.shape, base.strides)) // size
+    start = (_address(view) - _address(base)) // size - lowest
+    steps = [s // size for s in view.strides]
+    first = start + sum(min(0, (n - 1) * s) for n, s in zip(view.shape, steps))
+    last = start + sum(max(0, (n - 1) * s) for n, s in zip(view.shape, steps))
+    if first < 0 or last > span:
+        raise RuntimeError(f"a view of shape {view.shape} no longer lies in the memory of the tensor of shape "
+                           f"{base.shape} it was made from (its values were replaced); change that tensor instead")
+    offsets = xp.full(view.shape, start, dtype=np.int64)
+    for axis, (n, step) in enumerate(zip(view.shape, steps)):
+        if n > 1 and step:
+            offsets += (xp.arange(n, dtype=np.int64) * step).reshape((n,) + (1,) * (view.ndim - axis - 1))
+    # base's elements in memory order: from its dim of the largest stride to that of the smallest
+    positions = [None] * base.ndim
+    for axis in sorted(range(base.ndim), key=lambda a: -abs(base.strides[a])):
+        n, step = base.shape[axis], abs(base.strides[axis]) // size
+        if n == 1 or not step:
+            positions[axis] = xp.zeros(view.shape, np.int64)
+            continue
+        along, offsets = offsets // step, offsets % step
+        positions[axis] = along if base.strides[axis] > 0 else n - 1 - along
+    return tuple(positions)
+
+
+class ViewOfBase(Function):
+    """The array ``view`` (returned as it is), whose elements are those of ``base`` at ``positions`` (from
+    ``base_positions``): the history of a view after its base changed in place. Its gradient is scattered back to
+    base's shape (added up where positions repeat, as in an expanded view)."""
+
+    returns_view = True
+
+    def forward(self, base, view, positions):
+        self.shape, self.positions = base.shape, positions
+        return view
+
+    def backward(self, g):
+        gx = array_module(g).zeros(self.shape, dtype=g.dtype)
+        if self.positions:
+            add_at(gx, self.positions, g)
+        else:  # a 0-d base: the view is its one element
+            gx[()] = g.reshape(())
+        return gx, None, None
+
+
+class IndexPut(Function):
+    """``base`` with ``value`` (a tensor broadcast to the indexed shape, a number or an array) written at ``index``
+    (a prepared index, or positions from ``base_positions``), into base's own memory: the node of a tensor
+    changed in part. The old values get the gradient off the written positions, ``value`` the gradient at them."""
+
+    def forward(self, base, value, index):
+        self.index, self.value_ndim = index, getattr(value, "ndim", 0)
+        index_write(base, index, value)
+        return base
+
+    def backward(self, g):
+        g_base = g_value = None
+        if self.needs_input_grad[0]:
+            g_base = g.copy()
+            index_write(g_base, self.index, 0)
+        if self.needs_input_grad[1]:
+            g_value = index_read(g, self.index)  # the engine sums it down to value's shape
+            if g_value.ndim < self.value_ndim:  # value had leading dims of size 1, which the write drops
+                g_value = g_value.reshape((1,) * (self.value_ndim - g_value.ndim) + g_value.shape)
+        return g_base, g_value, None
+
+
 class Gather(Function):
     def forward(self, x, index, axis):
         xp = array_module(x)

@@ -1,0 +1,303 @@
+"""Autograd through in-place writes, as PyTorch records them: zero_/fill_ cut the gradient to the values they
+overwrite, copy_ and assignment route it to the values written (summed back to their shape, cast to their dtype);
+a plain tensor written with values that require grad starts requiring grad; a change through a view of a tensor
+becomes that tensor's history (and the view reads its values from it); view() refuses what it cannot view.
+References are NumPy float64; gradients are also checked by finite differences."""
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+
+SHAPES = [(3, 4), (2, 5), (4, 3)]
+DTYPES = [np.float32, np.float64]
+
+
+def draw(shape, seed):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def leaf(array, dtype=np.float64):
+    return tl.tensor(np.asarray(array, dtype=dtype), requires_grad=True)
+
+
+def tolerance(dtype):
+    return {"rtol": 1e-5, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-12}
+
+
+# ---- zero_, fill_, copy_ on a tensor made by a recorded op ------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_zero_and_fill_cut_the_gradient_to_the_old_values(shape, dtype):
+    w, c = leaf(draw(shape, 1), dtype), draw(shape, 2)
+    for change, value in [(lambda y: y.zero_(), 0.0), (lambda y: y.fill_(2.5), 2.5)]:
+        y = w * 2
+        assert change(y) is y and y.requires_grad and y.grad_fn is not None
+        (y * tl.tensor(c.astype(dtype))).sum().backward()
+        np.testing.assert_array_equal(y.detach().numpy(), np.full(shape, value, dtype))
+        np.testing.assert_array_equal(w.grad.numpy(), np.zeros(shape, dtype))
+        w.grad = None
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_fill_with_a_0d_tensor_gives_it_the_summed_gradient(shape):
+    w, s, c = leaf(draw(shape, 3)), leaf(1.5), draw(shape, 4)
+    y = w * 2
+    y.fill_(s * 3)
+    (y * tl.tensor(c)).sum().backward()
+    np.testing.assert_allclose(s.grad.numpy(), 3 * c.sum(), rtol=1e-12)
+    np.testing.assert_array_equal(w.grad.numpy(), np.zeros(shape))
+    assert tl.gradcheck(lambda w, s: (w * 2).fill_(s * 3) * tl.tensor(c), [w, s])
+
+
+@pytest.mark.parametrize("source_dtype", DTYPES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_copy_routes_the_gradient_to_the_source(shape, dtype, source_dtype):
+    """The source broadcasts (a row here) and may have another dtype: its gradient is summed back over the
+    broadcast dim and has its own dtype; the overwritten values get none."""
+    w, src, c = leaf(draw(shape, 5), dtype), leaf(draw(shape[1:], 6), source_dtype), draw(shape, 7)
+    y = w * 2
+    y.copy_(src * 3)
+    (y * tl.tensor(c.astype(dtype))).sum().backward()
+    loosest = tolerance(min(dtype, source_dtype, key=lambda d: np.dtype(d).itemsize))
+    np.testing.assert_allclose(y.detach().numpy(), np.broadcast_to(3 * src.detach().numpy(), shape), **loosest)
+    assert src.grad.dtype == source_dtype and src.grad.shape == shape[1:]
+    np.testing.assert_allclose(src.grad.numpy(), 3 * c.astype(dtype).sum(0), **loosest)
+    np.testing.assert_array_equal(w.grad.numpy(), np.zeros(shape, dtype))
+
+
+def test_copy_and_fill_pass_gradcheck():
+    w, src = leaf(draw((3, 4), 8)), leaf(draw((3, 1), 9))
+    assert tl.gradcheck(lambda w, src: (w * 2).copy_(src.exp()) * w, [w, src])
+    assert tl.gradcheck(lambda w: (w * 2).zero_() + w, [w])
+
+
+# ---- writes into a plain tensor with values that require grad ----------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_a_plain_tensor_written_with_grad_requiring_values_requires_grad(shape, dtype):
+    w, v, c = leaf(draw(shape, 10), dtype), leaf(draw(shape[1:], 11), dtype), draw(shape, 12)
+    buf = tl.zeros(*shape, dtype=dtype)
+    buf[0] = w[0] * 3  # row by row, as a buffer is filled
+    buf[1:] = v  # broadcast over the rows
+    assert buf.requires_grad and buf.grad_fn is not None and buf.grad_fn.name == "IndexPutBackward"
+    (buf * tl.tensor(c.astype(dtype))).sum().backward()
+    expected_w = np.zeros(shape)
+    expected_w[0] = 3 * c[0]
+    np.testing.assert_allclose(w.grad.numpy(), expected_w, **tolerance(dtype))
+    np.testing.assert_allclose(v.grad.numpy(), c[1:].sum(0), **tolerance(dtype))
+
+    full = tl.zeros(*shape, dtype=dtype)
+    full[:] = w * 3
+    other = tl.zeros(*shape, dtype=dtype)
+    other.copy_(w * 3)
+    for written in (full, other):
+        w.grad = None
+        (written * tl.tensor(c.astype(dtype))).sum().backward()
+        np.testing.assert_allclose(w.grad.numpy(), 3 * c, **tolerance(dtype))
+
+
+def test_untouched_positions_pass_the_gradient_to_the_earlier_history():
+    w, v, c = leaf(draw((3, 4), 13)), leaf(draw(2, 14)), draw((3, 4), 15)
+    y = w * 2
+    y[1, 1:3] = v * 5
+    (y * tl.tensor(c)).sum().backward()
+    expected_w = 2 * c
+    expected_w[1, 1:3] = 0
+    np.testing.assert_allclose(w.grad.numpy(), expected_w, rtol=1e-12)
+    np.testing.assert_allclose(v.grad.numpy(), 5 * c[1, 1:3], rtol=1e-12)
+    assert tl.gradcheck(lambda w, v: _assigned(w * 2, (1, slice(1, 3)), v * 5) * w, [w, v])
+
+
+def _assigned(y, index, value):
+    y[index] = value
+    return y
+
+
+def test_writes_into_integer_tensors_are_not_recorded():
+    w = leaf([1.0, 2.0, 3.0])
+    buf = tl.zeros(3, dtype=tl.int64)
+    buf[0] = w[0] * 3
+    buf.copy_(w * 2)
+    assert not buf.requires_grad and buf.tolist() == [2, 4, 6]
+
+
+# ---- in-place changes through views of a tensor made by a recorded op --------------------------------------
+VIEW_CHANGES = {
+    "assign a column": (lambda y, v: _assigned(y, (slice(None), 0), 0.0),
+                        lambda a, v: _np_assigned(a, (slice(None), 0), 0.0)),
+    "mul_ a row": (lambda y, v: y[0].mul_(v[0]), lambda a, v: _np_changed(a, 0, lambda r: r * v[0])),
+    "+= a column": (lambda y, v: y[:, 1].__iadd__(v[:, 2] * 3), lambda a, v: _np_changed(a, (slice(None), 1),
+                                                                                          lambda r: r + 3 * v[:, 2])),
+    "add_ through a transpose": (lambda y, v: y.t()[1].add_(v[:, 0]),
+                                 lambda a, v: _np_changed(a, (slice(None), 1), lambda r: r + v[:, 0])),
+    "fill_ every other element": (lambda y, v: y.reshape(-1)[::2].fill_(1.5),
+                                  lambda a, v: _np_flat_changed(a, slice(None, None, 2), lambda r: 0 * r + 1.5)),
+    "relu_ of a block": (lambda y, v: y[1:, 1:].relu_(), lambda a, v: _np_changed(a, (slice(1, None), slice(1, None)),
+                                                                                  lambda r: np.maximum(r, 0))),
+    "copy_ into a view of a view": (lambda y, v: y[1:][:, :2].copy_(v[0, :2]),
+                                    lambda a, v: _np_changed(a, (slice(1, None), slice(None, 2)),
+                                                             lambda r: 0 * r + v[0, :2])),
+}
+
+
+def _np_assigned(a, index, value):
+    a = a.copy()
+    a[index] = value
+    return a
+
+
+def _np_changed(a, index, change):
+    a = a.copy()
+    a[index] = change(a[index])
+    return a
+
+
+def _np_flat_changed(a, index, change):
+    flat = a.copy().reshape(-1)
+    flat[index] = change(flat[index])
+    return flat.reshape(a.shape)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name", list(VIEW_CHANGES))
+def test_a_change_through_a_view_becomes_the_base_s_history(name, shape, dtype):
+    change, reference = VIEW_CHANGES[name]
+    a, b, c = draw(shape, 16) + 0.1, draw(shape, 17), draw(shape, 18)  # away from relu's kink
+    w, v = leaf(a, dtype), leaf(b, dtype)
+    y = w * 2
+    change(y, v)
+    np.testing.assert_allclose(y.detach().numpy(), reference(2 * a.astype(dtype), b.astype(dtype)), **tolerance(dtype))
+    (y * tl.tensor(c.astype(dtype))).sum().backward()
+    assert w.grad.dtype == dtype
+    if dtype == np.float64:  # the gradient, by finite differences of the same change
+        def changed(w, v):
+            y = w * 2
+            change(y, v)
+            return y
+        assert tl.gradcheck(changed, [leaf(a), leaf(b)])
+
+
+def test_the_numbers_of_a_change_through_a_view():
+    a, b, c = draw((2, 3), 19), draw(3, 20), draw((2, 3), 21)
+    w, v = leaf(a), leaf(b)
+    y = w * 2
+    y[:, 0] = 0.0  # PyTorch's example: w.grad 0 in that column, 2 elsewhere
+    y[1].mul_(v)
+    (y * tl.tensor(c)).sum().backward()
+    expected_w = 2 * c * np.array([[1.0] * 3, b])
+    expected_w[:, 0] = 0
+    np.testing.assert_allclose(w.grad.numpy(), expected_w, rtol=1e-12)
+    expected_v = c[1] * 2 * a[1]
+    expected_v[0] = 0  # that element of the row was already 0
+    np.testing.assert_allclose(v.grad.numpy(), expected_v, rtol=1e-12)
+
+
+def test_views_of_the_changed_tensor_read_its_new_values():
+    """Another view (made before the change), the view changed and the views between it and the base all take
+    the new values' history, as PyTorch rebuilds a view's grad_fn from its base's."""
+    a, b, c = draw((3, 4), 22), draw((3, 4), 23), draw((3, 4), 24)
+    w, v = leaf(a), leaf(b)
+    y = w * 2
+    row, block = y[0], y[1:]
+    corner = block[:, 1:]
+    y[:, 1] = v[:, 1] * 5  # through y itself: row (another view) changes too
+    corner.mul_(v[1:, 1:])  # through a view of a view: block (between) changes too
+    (row * tl.tensor(c[0])).sum().backward(retain_graph=True)
+    expected_w = np.zeros((3, 4))
+    expected_w[0] = 2 * c[0]
+    expected_w[0, 1] = 0
+    np.testing.assert_allclose(w.grad.numpy(), expected_w, rtol=1e-12)
+    w.grad = v.grad = None
+    (block * tl.tensor(c[1:])).sum().backward()
+    expected_w = np.zeros((3, 4))
+    expected_w[1:] = 2 * c[1:]
+    expected_w[1:, 1:] *= b[1:, 1:]
+    expected_w[1:, 1] = 0
+    np.testing.assert_allclose(w.grad.numpy(), expected_w, rtol=1e-12)
+    expected_v = np.zeros((3, 4))
+    expected_v[1:, 1] = 5 * b[1:, 1] * c[1:, 1] + 0  # written, then multiplied by v itself
+    expected_v[1:, 1] *= 2
+    expected_v[1:, 2:] = c[1:, 2:] * 2 * a[1:, 2:]
+    np.testing.assert_allclose(v.grad.numpy(), expected_v, rtol=1e-12)
+
+
+def test_a_change_through_a_view_of_a_0d_tensor():
+    w = leaf(draw(3, 25))
+    total = (w * 2).sum()
+    total.view(1).mul_(3)
+    total.backward()
+    np.testing.assert_allclose(w.grad.numpy(), np.full(3, 6.0), rtol=1e-12)
+
+
+def test_a_view_of_a_tensor_whose_memory_is_column_major():
+    a, b = draw((3, 4), 26), draw(3, 27)
+    w, v = leaf(a), leaf(b)
+    y = w.t() * 2  # NumPy keeps the layout: y's memory is column-major
+    y[1].mul_(v.sum())
+    y.sum().backward()
+    expected_w = np.full((3, 4), 2.0)
+    expected_w[:, 1] *= b.sum()
+    np.testing.assert_allclose(w.grad.numpy(), expected_w, rtol=1e-12)
+    np.testing.assert_allclose(v.grad.numpy(), np.full(3, 2 * a[:, 1].sum()), rtol=1e-12)
+
+
+def test_refusals_stay_as_in_pytorch():
+    w = leaf(draw((2, 3), 28))
+    with pytest.raises(RuntimeError, match="view of a leaf tensor that requires grad"):
+        w[0].mul_(2)
+    with pytest.raises(RuntimeError, match="view of a leaf tensor that requires grad"):
+        w.reshape(3, 2)[:, 1] = 0.0
+    with pytest.raises(RuntimeError, match="__setitem__: a leaf tensor that requires grad"):
+        w[:, 1] = 0.0
+    with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
+        w.zero_()
+    with tl.no_grad():
+        w[0].mul_(2)  # an update, allowed there
+    y = w * 2
+    squared = y * y  # saves y
+    y[0] = 0.0
+    with pytest.raises(RuntimeError, match="changed by an in-place operation"):
+        squared.sum().backward()
+    e = w.exp()  # saves its output
+    e[:, 0] = 1.0
+    with pytest.raises(RuntimeError, match="changed by an in-place operation"):
+        e.sum().backward()
+
+
+# ---- view() ------------------------------------------------------------------------------------------------
+def test_view_refuses_a_layout_it_cannot_view():
+    x = tl.tensor(np.arange(6.0).reshape(2, 3))
+    with pytest.raises(RuntimeError, match=r"view size .* is not compatible .* Use \.reshape\(\.\.\.\) instead"):
+        x.t().view(6)
+    with pytest.raises(RuntimeError, match="Use .reshape"):
+        x[:, ::2].view_as(tl.zeros(4))
+    flat = x.t().reshape(6)  # reshape copies instead
+    np.testing.assert_array_equal(flat.numpy(), [0, 3, 1, 4, 2, 5])
+    split = x.t().view(3, 1, 2)  # size-1 dims and a dim kept whole need no copy
+    split[0, 0, 1] = 100.0
+    assert x[1, 0].item() == 100.0
+    v = x.view(3, 2)
+    v[2, 1] = -1.0  # a view writes through
+    assert x[1, 2].item() == -1.0
+    assert tl.zeros(0, 3).t().view(3, 0).shape == (3, 0)
+
+
+def test_in_place_writes_on_the_cuda_device_match_the_cpu(tier):
+    a, b, c = draw((3, 4), 29), draw((3, 4), 30), draw((3, 4), 31)
+    results = []
+    for device in ("cpu", "cuda"):
+        w = tl.tensor(a, device=device, requires_grad=True)
+        v = tl.tensor(b, device=device, requires_grad=True)
+        y = w * 2
+        y[:, 0] = 0.0
+        y[1].mul_(v[1])
+        y[2, [0, 3]] = v[0, 1:3]
+        buf = tl.zeros(3, 4, dtype=tl.float64, device=device)
+        buf.copy_(v.cpu() if device == "cuda" else v)  # from the other device: the gradient goes back there
+        (y * tl.tensor(c, device=device) + buf).sum().backward()
+        results.append([t.cpu().numpy() for t in (y.detach(), w.grad, v.grad)])
+    for on_cpu, on_cuda in zip(*results):
+        np.testing.assert_allclose(on_cuda, on_cpu, rtol=1e-12)
