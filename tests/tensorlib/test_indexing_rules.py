@@ -145,3 +145,18 @@ def test_bool_scalars_are_indexed_new_dims():
     assert x[:, tl.tensor(True)].shape == (2, 1, 3)
     with pytest.raises(IndexError):
         x[False, [1, 0]]  # shapes (0,) and (2,) do not broadcast
+
+
+def test_mixed_indices_on_the_cuda_device_match_the_cpu(tier):
+    a, shape = draw((2, 3, 4), 10), (2, 3, 4)
+    for name, (make_index, reference) in CASES.items():
+        results = []
+        for device in ("cpu", "cuda"):
+            x = tl.tensor(a, device=device, requires_grad=True)
+            out = x[make_index(shape)]
+            (out * 2).sum().backward()
+            target = tl.tensor(a, device=device)
+            target[make_index(shape)] = -1.0
+            results.append([t.cpu().numpy() for t in (out.detach(), x.grad, target)])
+        for on_cpu, on_cuda in zip(*results):
+            np.testing.assert_array_equal(on_cuda, on_cpu, err_msg=name)
