@@ -1807,3 +1807,13 @@ def kl_div(input, target, reduction="mean", log_target=False):
         total = losses.sum()
         return total / input.shape[0] if input.ndim > 0 else total
     return _reduce(losses, reduction)
+
+
+# the losses in PyTorch's signatures (with the legacy size_average/reduce and the regression losses' weight=),
+# which nn.losses builds on the forms above
+from nn.losses import (  # noqa: E402
+    binary_cross_entropy, binary_cross_entropy_with_logits, cosine_embedding_loss, cross_entropy, gaussian_nll_loss,
+    hinge_embedding_loss, huber_loss, kl_div, l1_loss, margin_ranking_loss, mse_loss, multi_margin_loss,
+    multilabel_soft_margin_loss, nll_loss, pairwise_distance, poisson_nll_loss, smooth_l1_loss, soft_margin_loss,
+    triplet_margin_loss, triplet_margin_with_distance_loss,
+)

@@ -741,6 +741,12 @@ class _NormBase(Module):
         self.reset_parameters()
         _place(self, device)
 
+    def _upgrade_state_dict(self, state_dict, prefix):
+        """A checkpoint without the count of batches (older ones, and hand-converted weights) loads strictly:
+        the layer keeps its own count, as PyTorch does."""
+        if self.num_batches_tracked is not None:
+            state_dict.setdefault(prefix + "num_batches_tracked", self.num_batches_tracked)
+
     def reset_running_stats(self):
         """Running mean 0, running variance 1, no batches counted (nothing to do without running statistics)."""
         if self.track_running_stats:

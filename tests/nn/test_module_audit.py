@@ -46,8 +46,6 @@ def test_upgrade_hook_runs_under_every_name_of_a_shared_module():
     assert model.load_state_dict(state) == ([], [])
 
 
-@pytest.mark.xfail(strict=True, reason="nn.layers' _NormBase does not yet fill in num_batches_tracked through "
-                                       "_upgrade_state_dict")
 @pytest.mark.parametrize("layer", [lambda: nn.BatchNorm2d(4), lambda: nn.InstanceNorm2d(4, track_running_stats=True)])
 def test_norm_layers_load_a_state_dict_without_num_batches_tracked(layer):
     """As PyTorch: a checkpoint without the batch count loads strictly, and the layer keeps its own count."""
@@ -58,6 +56,16 @@ def test_norm_layers_load_a_state_dict_without_num_batches_tracked(layer):
     assert repr(target.load_state_dict(state)) == "<All keys matched successfully>"
     np.testing.assert_array_equal(target.running_mean.numpy(), np.arange(4.0))
     assert target.num_batches_tracked.item() == 5
+
+
+def test_a_nested_batch_norm_loads_a_state_dict_without_num_batches_tracked():
+    source, target = (nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)) for _ in range(2))
+    source[1].running_var.fill_(3.0)
+    target[1].num_batches_tracked.fill_(7)
+    state = {key: value for key, value in source.state_dict().items() if not key.endswith("num_batches_tracked")}
+    assert repr(target.load_state_dict(state)) == "<All keys matched successfully>"
+    assert target[1].running_var.numpy().tolist() == [3.0] * 4 and target[1].num_batches_tracked.item() == 7
+    assert "1.num_batches_tracked" not in state  # the caller's dict is left as it was
 
 
 # ---- ParameterList --------------------------------------------------------------------------------------------------
