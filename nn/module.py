@@ -775,10 +775,10 @@ class Sequential(_ModuleSequence):
             for index, module in enumerate(modules):
                 self.add_module(str(index), module)
 
-    def forward(self, x):
+    def forward(self, input):
         for module in self._modules.values():
-            x = module(x)
-        return x
+            input = module(input)
+        return input
 
     def __getitem__(self, index):
         if isinstance(index, slice):
