@@ -223,7 +223,7 @@ def test_containers():
     seq = nn.Sequential(OrderedDict(first=nn.Linear(2, 3), act=nn.Tanh()))
     assert list(seq.state_dict()) == ["first.weight", "first.bias"]
     assert isinstance(seq[0], nn.Linear) and len(seq[1:]) == 1
-    x = tl.tensor(np.ones((1, 2)))
+    x = tl.ones(1, 2)
     np.testing.assert_array_equal(seq(input=x).detach().numpy(), seq(x).detach().numpy())  # PyTorch's name
 
 
