@@ -1156,6 +1156,201 @@ class Tensor:
         """This tensor if its elements are in row-major order, else a row-major copy (differentiable)."""
         return self if self.is_contiguous() else _ops.clone(self)
 
+    # ---- more of PyTorch's methods: arithmetic with alpha and rounding modes, bitwise and logical ops, the
+    # reductions' dtype= and axis= arguments, indexing and matrix helpers, casts, in-place operators ---------
+    def add(self, other, *, alpha=1):
+        return _elementwise.add(self, other, alpha=alpha)
+
+    def sub(self, other, *, alpha=1):
+        return _elementwise.sub(self, other, alpha=alpha)
+
+    subtract = sub
+
+    def mul(self, other):
+        return _elementwise.mul(self, other)
+
+    multiply = mul
+
+    def div(self, other, *, rounding_mode=None):
+        return _elementwise.div(self, other, rounding_mode=rounding_mode)
+
+    divide = div
+
+    def div_(self, other, *, rounding_mode=None):
+        return self._inplace("div_", functools.partial(_elementwise.div, rounding_mode=rounding_mode), other)
+
+    def true_divide(self, other):
+        return _elementwise.true_divide(self, other)
+
+    def floor_divide(self, other):
+        return _elementwise.floor_divide(self, other)
+
+    def remainder(self, other):
+        return _elementwise.remainder(self, other)
+
+    def fmod(self, other):
+        return _elementwise.fmod(self, other)
+
+    def atan2(self, other):
+        return _elementwise.atan2(self, other)
+
+    def log2(self):
+        return _elementwise.log2(self)
+
+    def log10(self):
+        return _elementwise.log10(self)
+
+    def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
+        return _elementwise.nan_to_num(self, nan, posinf, neginf)
+
+    def nan_to_num_(self, nan=0.0, posinf=None, neginf=None):
+        return self._inplace("nan_to_num_", _elementwise.nan_to_num, nan, posinf, neginf)
+
+    def logical_and(self, other):
+        return _elementwise.logical_and(self, other)
+
+    def logical_or(self, other):
+        return _elementwise.logical_or(self, other)
+
+    def logical_xor(self, other):
+        return _elementwise.logical_xor(self, other)
+
+    def logical_not(self):
+        return _elementwise.logical_not(self)
+
+    def bitwise_and(self, other):
+        return _elementwise.bitwise_and(self, other)
+
+    def bitwise_or(self, other):
+        return _elementwise.bitwise_or(self, other)
+
+    def bitwise_xor(self, other):
+        return _elementwise.bitwise_xor(self, other)
+
+    def bitwise_not(self):
+        return _elementwise.bitwise_not(self)
+
+    def __invert__(self):
+        return _elementwise.bitwise_not(self)
+
+    def __rand__(self, other):
+        return _elementwise.bitwise_and(other, self)
+
+    def __ror__(self, other):
+        return _elementwise.bitwise_or(other, self)
+
+    def __rxor__(self, other):
+        return _elementwise.bitwise_xor(other, self)
+
+    def __iand__(self, other):
+        return self._inplace("bitwise_and_", _elementwise.bitwise_and, other)
+
+    def __ior__(self, other):
+        return self._inplace("bitwise_or_", _elementwise.bitwise_or, other)
+
+    def __ixor__(self, other):
+        return self._inplace("bitwise_xor_", _elementwise.bitwise_xor, other)
+
+    def __ifloordiv__(self, other):
+        return self._inplace("floor_divide_", _elementwise.floor_divide, other)
+
+    def __imod__(self, other):
+        return self._inplace("remainder_", _elementwise.remainder, other)
+
+    def __ipow__(self, other):
+        return self._inplace("pow_", _ops.pow, other)
+
+    def __contains__(self, element):
+        """Whether any element equals ``element``, a number or a tensor (broadcast against this one)."""
+        if not isinstance(element, (Tensor, numbers.Number, np.generic)):
+            raise TypeError(f"'in' takes a tensor or a number, got {type(element).__name__}")
+        return bool((self == element).any())
+
+    def sum(self, dim=None, keepdim=False, *, dtype=None, axis=None):
+        return _reduce.sum(self, dim, keepdim, dtype=dtype, axis=axis)
+
+    def mean(self, dim=None, keepdim=False, *, dtype=None, axis=None):
+        return _reduce.mean(self, dim, keepdim, dtype=dtype, axis=axis)
+
+    def max(self, dim=None, keepdim=False, *, axis=None):
+        return _reduce.max(self, dim, keepdim, axis=axis)
+
+    def min(self, dim=None, keepdim=False, *, axis=None):
+        return _reduce.min(self, dim, keepdim, axis=axis)
+
+    def cumsum(self, dim, *, dtype=None):
+        return _reduce.cumsum(self, dim, dtype=dtype)
+
+    def cumprod(self, dim, *, dtype=None):
+        return _reduce.cumprod(self, dim, dtype=dtype)
+
+    def softmax(self, dim, dtype=None):
+        return _reduce.softmax(self, dim, dtype)
+
+    def log_softmax(self, dim, dtype=None):
+        return _reduce.log_softmax(self, dim, dtype)
+
+    def diagonal(self, offset=0, dim1=0, dim2=1):
+        return _linalg.diagonal(self, offset, dim1, dim2)
+
+    def mv(self, vec):
+        return _linalg.mv(self, vec)
+
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1):
+        return _linalg.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+
+    @property
+    def mT(self) -> Tensor:  # noqa: N802  (PyTorch's name)
+        """The matrices of the last two dims transposed."""
+        if self.ndim < 2:
+            raise ValueError(f"mT needs a matrix or a batch of matrices, got a {self.ndim}-d tensor")
+        return self.transpose(-2, -1)
+
+    def masked_select(self, mask):
+        return _ops.indexing.masked_select(self, mask)
+
+    def take(self, index):
+        return _ops.indexing.take(self, index)
+
+    def repeat_interleave(self, repeats=None, dim=None, *, output_size=None):
+        return _ops.indexing.repeat_interleave(self, repeats, dim, output_size=output_size)
+
+    def tile(self, *dims):
+        return _ops.indexing.tile(self, _shape._dims_arg(dims))
+
+    def broadcast_to(self, *shape):
+        return _ops.indexing.broadcast_to(self, _shape._dims_arg(shape))
+
+    def index_add(self, dim, index, source, *, alpha=1):
+        return _ops.indexing.index_add(self, dim, index, source, alpha=alpha)
+
+    def index_add_(self, dim, index, source, *, alpha=1):
+        add = functools.partial(_ops.indexing.index_add, alpha=alpha)
+        return self._inplace("index_add_", add, dim, index, source)
+
+    def index_fill(self, dim, index, value):
+        return _ops.indexing.index_fill(self, dim, index, value)
+
+    def index_fill_(self, dim, index, value):
+        return self._inplace("index_fill_", _ops.indexing.index_fill, dim, index, value)
+
+    def multinomial(self, num_samples, replacement=False, *, generator=None):
+        return _ops.creation.multinomial(self, num_samples, replacement, generator=generator)
+
+    def stride(self, dim=None):
+        """The step in elements between neighbours along each dim (0 along an expanded one), or along ``dim``."""
+        strides = tuple(step // self.dtype.itemsize for step in self.array.strides)
+        return strides if dim is None else strides[dim]
+
+    def byte(self) -> Tensor:
+        return self.to(uint8)
+
+    def char(self) -> Tensor:
+        return self.to(int8)
+
+    def short(self) -> Tensor:
+        return self.to(int16)
+
 
 def _broadcasts_to(shape, target) -> bool:
     """Whether an array of ``shape`` broadcasts to ``target`` (without growing it)."""
