@@ -10,6 +10,7 @@ import os
 import platform
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -399,8 +400,10 @@ def _replan_schedule(trainer, config, steps_per_epoch):
         group["lr"] = config["lr"]
     scheduler, interval = _build_scheduler(config, trainer.optimizer, steps_per_epoch)
     taken = trainer.epoch if interval == "epoch" else trainer.epoch * steps_per_epoch + trainer.batch
-    for _ in range(taken):
-        scheduler.step()
+    with warnings.catch_warnings():  # replaying the schedule without optimizer steps is the point here
+        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+        for _ in range(taken):
+            scheduler.step()
     trainer.scheduler = scheduler
 
 
@@ -698,7 +701,7 @@ def command_info(args) -> int:
                 print(f"  BLAS           {lib['internal_api']} {lib['version']} ({lib.get('architecture')}, "
                       f"{lib['num_threads']} threads)")
     except ImportError:
-        pass
+        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
     reason = tl.cuda_unavailable_reason()
     print("devices:")
     print("  cpu            usable")
@@ -838,7 +841,7 @@ def _silence_stdout():
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (captured): nothing to flush
-        pass
+        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
 
 
 if __name__ == "__main__":

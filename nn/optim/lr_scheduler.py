@@ -90,7 +90,9 @@ class LRScheduler:
         self._initial_step()
 
     def _initial_step(self):
-        """The step taken at construction (and by SequentialLR when it starts its first scheduler)."""
+        """The step taken at construction (and by SequentialLR when it starts its first scheduler); it counts as
+        the first in ``_step_count``, as in PyTorch."""
+        self._step_count = 0
         with _raised(self, "_is_initial"):
             self.step()
 
@@ -107,6 +109,7 @@ class LRScheduler:
 
         The first call after construction warns, once, if the optimizer has not stepped yet, as PyTorch does.
         """
+        self._step_count += 1
         if not self._is_initial and not self._order_checked:
             self._order_checked = True
             if not getattr(self.optimizer, "_opt_called", False):

@@ -194,12 +194,7 @@ class SWALR(LRScheduler):
         if isinstance(anneal_epochs, bool) or not isinstance(anneal_epochs, int) or anneal_epochs < 0:
             raise ValueError(f"anneal_epochs must be an integer >= 0, got {anneal_epochs!r}")
         self._anneal_strategy, self.anneal_epochs = anneal_strategy, anneal_epochs
-        self._step_count = 0
         super().__init__(optimizer, last_epoch)
-
-    def step(self, epoch=None):
-        self._step_count += 1
-        super().step(epoch)
 
     def _anneal(self, t: float) -> float:
         return t if self._anneal_strategy == "linear" else (1 - math.cos(math.pi * t)) / 2
