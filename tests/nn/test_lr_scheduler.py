@@ -674,3 +674,13 @@ def test_cyclic_lr_state_dict_keeps_a_callable_scale_fn_and_skips_a_function(tmp
     resumed.load_state_dict(load(tmp_path / "s.safetensors")["scheduler"])
     assert resumed._scale_fn_custom.rate == 0.8 and resumed.last_epoch == 3
     assert CyclicLR(two_group_optimizer(), 0.01, 0.1, scale_fn=lambda x: 1.0).state_dict()["_scale_fn_custom"] is None
+
+
+def test_step_count_starts_at_one_after_construction_as_pytorch():
+    optimizer = SGD([tl.zeros(1, requires_grad=True)], lr=0.1)
+    scheduler = StepLR(optimizer, step_size=2)
+    assert scheduler._step_count == 1
+    for _ in range(3):
+        optimizer.step()
+        scheduler.step()
+    assert scheduler._step_count == 4
