@@ -788,9 +788,13 @@ class Tensor:
         return _ops.abs(self)
 
     def __eq__(self, other):
+        if other is None or isinstance(other, str):  # not comparable: Python's answer (False), as PyTorch's
+            return NotImplemented
         return _ops.compare("eq", self, other)
 
     def __ne__(self, other):
+        if other is None or isinstance(other, str):
+            return NotImplemented
         return _ops.compare("ne", self, other)
 
     def __lt__(self, other):

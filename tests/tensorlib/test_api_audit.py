@@ -689,3 +689,10 @@ def test_new_ops_on_cuda_match_the_cpu(tier):
     np.testing.assert_allclose(grad_v, cpu_v, rtol=1e-12)
     draws = tl.multinomial(tl.tensor([0.0, 1.0, 1.0], device="cuda"), 2)
     assert draws.device == "cuda" and sorted(draws.tolist()) == [1, 2]
+
+
+def test_equality_with_none_or_a_string_is_pythons_answer():
+    t = tl.tensor([1.0, 2.0])
+    assert (t == None) is False and (t != None) is True and (None == t) is False  # noqa: E711
+    assert (t == "a") is False and t not in [None, "a"]
+    assert (t == 1.0).numpy().tolist() == [True, False]
