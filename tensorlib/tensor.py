@@ -578,8 +578,8 @@ class Tensor:
     def mul_(self, other):
         return self._inplace("mul_", _ops.mul, other)
 
-    def div_(self, other):
-        return self._inplace("div_", _ops.div, other)
+    def div_(self, other, *, rounding_mode=None):
+        return self._inplace("div_", functools.partial(_elementwise.div, rounding_mode=rounding_mode), other)
 
     def clamp_(self, min=None, max=None):
         return self._inplace("clamp_", _ops.clamp, min, max)
@@ -819,7 +819,7 @@ class Tensor:
         return _ops.logical("xor", self, other)
 
     def __invert__(self):
-        return _ops.logical_not(self)
+        return _elementwise.bitwise_not(self)
 
     def __getitem__(self, index):
         return _ops.getitem(self, index)
@@ -1004,17 +1004,17 @@ class Tensor:
     def scatter_add(self, dim, index, src):
         return _shape.scatter_add(self, dim, index, src)
 
-    def cumsum(self, dim):
-        return _ops.cumsum(self, dim)
+    def cumsum(self, dim, *, dtype=None):
+        return _reduce.cumsum(self, dim, dtype=dtype)
 
     def logsumexp(self, dim, keepdim=False):
         return _ops.logsumexp(self, dim, keepdim)
 
-    def sum(self, dim=None, keepdim=False):
-        return _ops.sum(self, dim, keepdim)
+    def sum(self, dim=None, keepdim=False, *, dtype=None, axis=None):
+        return _reduce.sum(self, dim, keepdim, dtype=dtype, axis=axis)
 
-    def mean(self, dim=None, keepdim=False):
-        return _ops.mean(self, dim, keepdim)
+    def mean(self, dim=None, keepdim=False, *, dtype=None, axis=None):
+        return _reduce.mean(self, dim, keepdim, dtype=dtype, axis=axis)
 
     def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
         return _ops.var(self, dim, unbiased, keepdim, correction=correction)
@@ -1022,11 +1022,11 @@ class Tensor:
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
         return _ops.std(self, dim, unbiased, keepdim, correction=correction)
 
-    def max(self, dim=None, keepdim=False):
-        return _ops.max(self, dim, keepdim)
+    def max(self, dim=None, keepdim=False, *, axis=None):
+        return _reduce.max(self, dim, keepdim, axis=axis)
 
-    def min(self, dim=None, keepdim=False):
-        return _ops.min(self, dim, keepdim)
+    def min(self, dim=None, keepdim=False, *, axis=None):
+        return _reduce.min(self, dim, keepdim, axis=axis)
 
     def amax(self, dim=(), keepdim=False):
         return _reduce.amax(self, dim, keepdim)
@@ -1076,11 +1076,11 @@ class Tensor:
     def argmin(self, dim=None, keepdim=False):
         return _ops.argmin(self, dim, keepdim)
 
-    def softmax(self, dim):
-        return _ops.softmax(self, dim)
+    def softmax(self, dim, dtype=None):
+        return _reduce.softmax(self, dim, dtype)
 
-    def log_softmax(self, dim):
-        return _ops.log_softmax(self, dim)
+    def log_softmax(self, dim, dtype=None):
+        return _reduce.log_softmax(self, dim, dtype)
 
     def reshape(self, *shape):
         return _ops.reshape(self, *shape)
@@ -1180,9 +1180,6 @@ class Tensor:
 
     divide = div
 
-    def div_(self, other, *, rounding_mode=None):
-        return self._inplace("div_", functools.partial(_elementwise.div, rounding_mode=rounding_mode), other)
-
     def true_divide(self, other):
         return _elementwise.true_divide(self, other)
 
@@ -1234,9 +1231,6 @@ class Tensor:
     def bitwise_not(self):
         return _elementwise.bitwise_not(self)
 
-    def __invert__(self):
-        return _elementwise.bitwise_not(self)
-
     def __rand__(self, other):
         return _elementwise.bitwise_and(other, self)
 
@@ -1270,29 +1264,8 @@ class Tensor:
             raise TypeError(f"'in' takes a tensor or a number, got {type(element).__name__}")
         return bool((self == element).any())
 
-    def sum(self, dim=None, keepdim=False, *, dtype=None, axis=None):
-        return _reduce.sum(self, dim, keepdim, dtype=dtype, axis=axis)
-
-    def mean(self, dim=None, keepdim=False, *, dtype=None, axis=None):
-        return _reduce.mean(self, dim, keepdim, dtype=dtype, axis=axis)
-
-    def max(self, dim=None, keepdim=False, *, axis=None):
-        return _reduce.max(self, dim, keepdim, axis=axis)
-
-    def min(self, dim=None, keepdim=False, *, axis=None):
-        return _reduce.min(self, dim, keepdim, axis=axis)
-
-    def cumsum(self, dim, *, dtype=None):
-        return _reduce.cumsum(self, dim, dtype=dtype)
-
     def cumprod(self, dim, *, dtype=None):
         return _reduce.cumprod(self, dim, dtype=dtype)
-
-    def softmax(self, dim, dtype=None):
-        return _reduce.softmax(self, dim, dtype)
-
-    def log_softmax(self, dim, dtype=None):
-        return _reduce.log_softmax(self, dim, dtype)
 
     def diagonal(self, offset=0, dim1=0, dim2=1):
         return _linalg.diagonal(self, offset, dim1, dim2)
