@@ -237,13 +237,13 @@ def _sequence_as_tuple(index: list) -> bool:
     )
 
 
-def _index_array(array, given):
+def _index_array(array, what):
     """An index tensor's or array's data as NumPy should read it: uint8 as the mask it is in PyTorch (deprecated
-    there in favour of bool, with a warning); dtypes PyTorch refuses as indices are refused."""
+    there in favour of bool, with a warning); dtypes PyTorch refuses as indices are refused (``what`` names it)."""
     if array.dtype not in _INDEX_DTYPES:
-        raise IndexError(f"index {given} has dtype {array.dtype}; tensors used as indices must be int64, int32, "
-                         "bool or uint8 (a mask)")
-    if array.dtype == np.uint8:
+        raise IndexError(f"index {what} of shape {array.shape} has dtype {array.dtype}; tensors used as indices must "
+                         "be int64, int32, bool or uint8 (a mask)")
+    if array.dtype.kind == "u":  # uint8, the only unsigned dtype let through
         warnings.warn("indexing with a uint8 tensor reads it as a mask, as PyTorch does (deprecated there); use a "
                       "bool tensor instead", UserWarning, stacklevel=2)
         return array.astype(bool)
@@ -253,6 +253,13 @@ def _index_array(array, given):
 def normalize_index(index) -> tuple:
     """An index as a tuple of ints, slices, None, Ellipsis, Python bools and integer or bool arrays: tensors
     become their arrays, lists and tuples inside it arrays, 0-d bool arrays Python bools."""
+    return _normalized(index)[0]
+
+
+def _normalized(index):
+    """``normalize_index(index)``, and how NumPy may read it: "plain" (ints, slices, None, an Ellipsis: as PyTorch
+    reads them, nothing to move or check), "arrays" (as PyTorch reads them, with arrays to move and check) or
+    "pytorch" (to be read in PyTorch's two steps where NumPy would read it otherwise: ``_as_pytorch_reads``)."""
     if isinstance(index, tuple):
         items = index
     elif isinstance(index, list) and _sequence_as_tuple(index):
@@ -261,23 +268,36 @@ def normalize_index(index) -> tuple:
         items = tuple(index)
     else:
         items = (index,)
-    out = []
+    out, arrays, ints, index_arrays, special, ellipses = [], False, False, False, False, 0
     for item in items:
-        if isinstance(item, Tensor):
-            item = _index_array(item.array, f"tensor of shape {item.shape}")
+        if item is None or type(item) is slice:
+            pass
+        elif type(item) is int:
+            ints = True
+        elif item is Ellipsis:
+            ellipses += 1
+        elif isinstance(item, Tensor) or (hasattr(item, "ndim") and not isinstance(item, np.generic)):
+            item = _index_array(item.array, "tensor") if isinstance(item, Tensor) else _index_array(item, "array")
+            arrays = True
+            if item.ndim:
+                index_arrays = True
+            elif item.dtype.kind == "b":
+                item, special = bool(item), True  # a 0-d bool tensor is a bool scalar (on cuda: a read of it)
+            else:
+                ints = True
         elif isinstance(item, (list, tuple)):
-            array = np.asarray(item) if len(item) else np.zeros(0, np.int64)  # [] is no index, not float64's
-            if array.dtype.kind not in "iub":
-                raise IndexError(f"index lists must hold ints or bools, got dtype {array.dtype}")
-            item = array
-        elif isinstance(item, np.bool_):
-            item = bool(item)
-        elif hasattr(item, "ndim") and not isinstance(item, np.generic):
-            item = _index_array(item, f"array of shape {item.shape}")
-        if getattr(item, "ndim", None) == 0 and getattr(item, "dtype", None) == np.bool_:
-            item = bool(item)  # a 0-d bool tensor is a bool scalar (on cuda: a read of one element)
+            item = np.asarray(item) if len(item) else np.zeros(0, np.int64)  # [] is no index, not float64's
+            if item.dtype.kind not in "iub":
+                raise IndexError(f"index lists must hold ints or bools, got dtype {item.dtype}")
+            arrays = index_arrays = True
+        elif isinstance(item, (bool, np.bool_)):
+            item, special = bool(item), True
+        elif isinstance(item, np.integer):
+            ints = True
         out.append(item)
-    return tuple(out)
+    if special or ellipses > 1 or (index_arrays and ints):
+        return tuple(out), "pytorch"
+    return tuple(out), "arrays" if arrays else "plain"
 
 
 def _is_index_array(item) -> bool:
@@ -315,15 +335,28 @@ def _single_ellipsis(items, ndim) -> tuple:
     return items[:first + 1] + tuple(item for item in items[first + 1:] if item is not Ellipsis)
 
 
-def _as_pytorch_reads(items, shape, xp):
-    """The normalized index ``items`` for an array of ``shape`` as NumPy (or CuPy, ``xp``) can apply it with
+def _as_pytorch_reads(items, shape, device):
+    """The normalized index ``items`` for an array of ``shape`` on ``device`` as NumPy (or CuPy) can apply it with
     PyTorch's result: the items themselves (True as None where that is all it does), or a SplitIndex where NumPy
     would read them otherwise (ints or bool scalars beside index arrays, and False)."""
-    if sum(item is Ellipsis for item in items) > 1:
+    ellipses, arrays, ints, bools = 0, False, False, []
+    for item in items:
+        kind = type(item)
+        if kind is slice or item is None:
+            continue
+        if item is Ellipsis:
+            ellipses += 1
+        elif kind is bool:
+            bools.append(item)
+        elif _is_index_array(item):
+            arrays = True
+        else:
+            ints = ints or _is_int(item)
+    if ellipses > 1:
         items = _single_ellipsis(items, len(shape))
-    arrays = any(_is_index_array(item) for item in items)
-    bools = [item for item in items if isinstance(item, bool)]
-    if bools in ([], [True]) and not (arrays and (bools or any(_is_int(item) for item in items))):
+    if not bools and not (arrays and ints):
+        return items
+    if bools == [True] and not arrays:
         return tuple(None if item is True else item for item in items)
     spare = len(shape) - sum(_dims_taken(item) for item in items)
     if spare < 0:  # too many indices: NumPy says so
@@ -337,7 +370,7 @@ def _as_pytorch_reads(items, shape, xp):
             basic_shape.append(1)
         elif isinstance(item, bool):
             basic.append(None)
-            advanced.append(xp.zeros(int(item), np.int64))
+            advanced.append(module_for(device).zeros(int(item), np.int64))
             basic_shape.append(1)
         elif _is_int(item):
             basic.append(int(item))  # a 0-d array would be an index array to NumPy (PyTorch reads it too)
@@ -392,7 +425,7 @@ class GetItem(Function):
 
     def forward(self, x, index):
         self.shape, self.dtype, self.index = x.shape, x.dtype, index
-        return index_read(x, index)
+        return x[index] if type(index) is tuple else index_read(x, index)
 
     def backward(self, g):
         gx = array_module(g).zeros(self.shape, dtype=self.dtype)
@@ -404,9 +437,11 @@ def prepare_index(index, shape, device):
     """``index`` for an array of ``shape`` on ``device`` (reading or assigning), as PyTorch reads it (a tuple or
     a SplitIndex, see ``_as_pytorch_reads``): normalized, its arrays moved to the device, and checked there
     (``check_device_index``)."""
-    items = tuple(move(i, device) if hasattr(i, "dtype") and array_device(i) != device else i
-                  for i in normalize_index(index))
-    index = _as_pytorch_reads(items, shape, module_for(device))
+    items, reading = _normalized(index)
+    if reading == "plain":
+        return items
+    items = tuple(move(i, device) if hasattr(i, "dtype") and array_device(i) != device else i for i in items)
+    index = _as_pytorch_reads(items, shape, device) if reading == "pytorch" else items
     if type(index) is SplitIndex:
         check_device_index(index.basic_shape, index.advanced)
     else:
