@@ -701,7 +701,7 @@ def command_info(args) -> int:
                 print(f"  BLAS           {lib['internal_api']} {lib['version']} ({lib.get('architecture')}, "
                       f"{lib['num_threads']} threads)")
     except ImportError:
-        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+        pass
     reason = tl.cuda_unavailable_reason()
     print("devices:")
     print("  cpu            usable")
@@ -841,7 +841,7 @@ def _silence_stdout():
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (captured): nothing to flush
-        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+        pass
 
 
 if __name__ == "__main__":
