@@ -117,7 +117,8 @@ def _empty_adaptive_output(input, output_size, with_indices):
         return None
     shape = input.shape[:-2] + tuple(input.shape[axis] if size is None else int(size)
                                      for axis, size in zip((-2, -1), sizes))
-    out = tl.zeros(shape, dtype=input.dtype, device=input.device)
+    # a slice of the input, so that the (empty) output is in the graph and backward gives a zero gradient
+    out = input[..., :min(shape[-2], 1), :min(shape[-1], 1)].expand(*shape)
     return (out, tl.zeros(shape, dtype=tl.int64, device=input.device)) if with_indices else out
 
 
@@ -553,13 +554,23 @@ def _implicit_dim(ndim: int) -> int:
     return 0 if ndim in (0, 1, 3) else 1
 
 
+def _check_stacklevel(function, _stacklevel):
+    """PyTorch's softmax forms hold an unused ``_stacklevel`` in the third place, where a dtype passed by position
+    would be silently ignored: refuse that."""
+    if not isinstance(_stacklevel, int):
+        raise TypeError(f"{function}: the third positional argument is PyTorch's _stacklevel (unused), got "
+                        f"{_stacklevel!r}; pass a dtype by keyword: dtype=...")
+
+
 def softmax(input, dim=None, _stacklevel=3, dtype=None):  # _stacklevel: PyTorch's positional slot, unused
+    _check_stacklevel("softmax", _stacklevel)
     if dtype is not None:
         input = input.to(dtype)
     return tl.softmax(input, _implicit_dim(input.ndim) if dim is None else dim)
 
 
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    _check_stacklevel("log_softmax", _stacklevel)
     if dtype is not None:
         input = input.to(dtype)
     return tl.log_softmax(input, _implicit_dim(input.ndim) if dim is None else dim)
@@ -567,6 +578,7 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
 
 def softmin(input, dim=None, _stacklevel=3, dtype=None):
     """softmax(-input) along ``dim``: the smallest entries get the largest weights."""
+    _check_stacklevel("softmin", _stacklevel)
     if dtype is not None:
         input = input.to(dtype)
     return tl.softmax(-input, _implicit_dim(input.ndim) if dim is None else dim)

@@ -917,7 +917,7 @@ class _Pad2d(Module):
         self.padding = _padding_amounts(padding)
 
     def forward(self, input):
-        if input.ndim not in (3, 4):
+        if len(self.padding) == 4 and input.ndim not in (3, 4):  # (left, right) pads the last dim: F.pad checks
             raise ValueError(f"{type(self).__name__} expects a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape "
                              f"{input.shape}")
         return F.pad(input, self.padding, self.mode)

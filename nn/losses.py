@@ -39,9 +39,12 @@ def _legacy_reduction(size_average, reduce, reduction, stacklevel=3):
     if size_average is None and reduce is None:
         return reduction
     for name, value in (("size_average", size_average), ("reduce", reduce)):
-        if value is not None and not isinstance(value, (numbers.Integral, np.bool_)):
+        # only bools: an int here is most likely an older call's positional ignore_index (PyTorch's order puts
+        # size_average there), which would otherwise be dropped without a word
+        if value is not None and not isinstance(value, (bool, np.bool_)):
             raise TypeError(f"{name} (a legacy argument) must be True, False or None, got {value!r}; pass the "
-                            f"reduction by keyword: reduction=...")
+                            f"reduction (and ignore_index, which follows size_average in PyTorch's order) by "
+                            f"keyword: reduction=..., ignore_index=...")
     if reduce is not None and not reduce:
         legacy = "none"
     else:

@@ -154,12 +154,13 @@ class Normalize(Transform):
         if not std.all():
             raise ValueError(f"Normalize: std={self.std} evaluated to zero after conversion to {data.dtype}, "
                              "leading to division by zero")
-        if not isinstance(image, tl.Tensor):  # an array: a new tensor, computed in place
-            normalized = np.subtract(data, mean)
-            return tl.Tensor._make(np.divide(normalized, std, out=normalized))
-        # a tensor: tensor ops, so that a normalisation inside a model passes gradients back to its input
-        mean, std = (tl.tensor(value, device=image.device) for value in (mean, std))
-        return image.sub_(mean).div_(std) if self.inplace else (image - mean) / std
+        if _tracks_grad(image) or (self.inplace and isinstance(image, tl.Tensor)):
+            # tensor ops: a normalisation inside a model passes gradients back to its input
+            mean, std = (tl.tensor(value, device=image.device) for value in (mean, std))
+            return image.sub_(mean).div_(std) if self.inplace else (image - mean) / std
+        xp = array_module(data)  # data for a model's input: one new array, on the image's device
+        normalized = xp.subtract(data, xp.asarray(mean))
+        return tl.Tensor._make(xp.divide(normalized, xp.asarray(std), out=normalized))
 
     apply_batch = __call__
 

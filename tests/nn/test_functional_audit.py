@@ -12,6 +12,7 @@ import re
 import numpy as np
 import pytest
 
+import nn
 import tensorlib as tl
 from nn import functional as F
 
@@ -594,3 +595,28 @@ def test_spatial_transformer_identity_and_errors():
     ]:
         with pytest.raises(error, match=message):
             call()
+
+
+@pytest.mark.parametrize("pool", [F.adaptive_avg_pool2d, F.adaptive_max_pool2d])
+@pytest.mark.parametrize("size", [0, (0, 2), (None, 0), (3, 0)])
+def test_empty_adaptive_pooling_is_in_the_graph(pool, size):
+    x = tl.tensor(np.random.default_rng(0).standard_normal((2, 3, 5, 7)), requires_grad=True)
+    out = pool(x, size)
+    assert out.numel() == 0 and out.requires_grad
+    out.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((2, 3, 5, 7)))
+
+
+@pytest.mark.parametrize("function", [F.softmax, F.log_softmax, F.softmin])
+def test_a_dtype_in_the_stacklevel_slot_is_refused(function):
+    x = tl.randn(2, 3)
+    with pytest.raises(TypeError, match="pass a dtype by keyword"):
+        function(x, 1, tl.float64)
+    assert function(x, 1, dtype=tl.float64).dtype == np.float64 and function(x, 1, 3).dtype == np.float32
+
+
+@pytest.mark.parametrize("layer", [nn.ReflectionPad2d, nn.ReplicationPad2d])
+def test_two_amount_padding_layers_pad_a_2d_input_along_its_last_dim(layer):
+    x = np.arange(12.0).reshape(3, 4)
+    mode = "reflect" if layer is nn.ReflectionPad2d else "edge"
+    np.testing.assert_array_equal(layer((1, 2))(tl.tensor(x)).numpy(), np.pad(x, ((0, 0), (1, 2)), mode=mode))

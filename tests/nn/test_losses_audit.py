@@ -456,3 +456,11 @@ def test_new_losses_on_cuda_match_the_cpu(tier):
 
     for got, expected in zip(run("cuda"), run("cpu")):
         np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_an_integer_in_the_size_average_slot_is_refused_not_dropped():
+    x, t = tl.randn(4, 3), tl.tensor([0, 1, 2, 1])
+    for call in (lambda: L.cross_entropy(x, t, None, 1), lambda: nn.CrossEntropyLoss(None, 1),
+                 lambda: L.nll_loss(x.log_softmax(1), t, None, 2), lambda: nn.NLLLoss(None, 0)):
+        with pytest.raises(TypeError, match="ignore_index, which follows size_average"):
+            call()

@@ -279,6 +279,7 @@ def test_total_iters_zero_keeps_the_first_lr_as_pytorch_does(make, want):
 def test_step_with_an_epoch_warns_and_jumps_there_in_closed_form():
     optimizer = two_group_optimizer()
     scheduler = StepLR(optimizer, 2, gamma=0.5)
+    optimizer.step()  # in the right order: only the deprecation warns
     got = []
     for epoch in (3, 1, 7, 4):
         with pytest.warns(UserWarning, match=r"step\(epoch\) is deprecated"):
