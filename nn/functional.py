@@ -1580,7 +1580,7 @@ class _DivideByTotalWeight(Function):
             return g / self.total_weight, None
 
 
-def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+def _nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     """Negative log-likelihood of class indices; ``input`` holds log-probabilities along dim 1.
 
     'mean' divides by the total weight of the targets not ignored. As in PyTorch, a batch whose targets are all
@@ -1611,7 +1611,7 @@ def _nll(input, target, weight, ignore_index, reduction):
     return _DivideByTotalWeight.apply(losses.sum(), sample_weight.sum()), targets
 
 
-def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+def _cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     """log_softmax + nll_loss for class indices, or the cross-entropy against class probabilities.
 
     With ``label_smoothing`` e the loss is (1 - e) * nll + e * (mean over classes of -log p), weighted and
@@ -1663,19 +1663,19 @@ def _warn_if_broadcast(input, target):
                       "Please ensure they have the same size.", stacklevel=3)
 
 
-def mse_loss(input, target, reduction="mean"):
+def _mse_loss(input, target, reduction="mean"):
     _check_reduction(reduction)
     _warn_if_broadcast(input, target)
     return _reduce((input - target) ** 2, reduction)
 
 
-def l1_loss(input, target, reduction="mean"):
+def _l1_loss(input, target, reduction="mean"):
     _check_reduction(reduction)
     _warn_if_broadcast(input, target)
     return _reduce((input - target).abs(), reduction)
 
 
-def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+def _smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     """0.5 * d**2 / beta where |d| < beta, else |d| - 0.5 * beta, with d = input - target; l1_loss when beta = 0."""
     _check_reduction(reduction)
     if beta < 0:
@@ -1688,7 +1688,7 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     return _reduce(losses, reduction)
 
 
-def huber_loss(input, target, reduction="mean", delta=1.0):
+def _huber_loss(input, target, reduction="mean", delta=1.0):
     """0.5 * d**2 where |d| < delta, else delta * (|d| - 0.5 * delta), with d = input - target: smooth_l1_loss
     with beta = delta, times delta."""
     _check_reduction(reduction)
@@ -1760,7 +1760,7 @@ class _BinaryCrossEntropy(Function):
         return gx, gt
 
 
-def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+def _binary_cross_entropy(input, target, weight=None, reduction="mean"):
     """Binary cross-entropy of probabilities ``input`` against ``target`` (same shape, both in [0, 1]), times
     ``weight`` (broadcast to the input); each log is clamped to >= -100, as in PyTorch."""
     _check_reduction(reduction)
@@ -1777,7 +1777,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     return _reduce(losses, reduction)
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+def _binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
     """Binary cross-entropy of sigmoid(input) against ``target``, from the logits, as PyTorch computes it:
     (1 - t) x - (1 + (pos_weight - 1) t) log(sigmoid(x)), times ``weight``. logsigmoid keeps it exact for large
     |x|: no overflow, and the small loss of a confident right answer is not rounded to 0. ``pos_weight``
@@ -1800,7 +1800,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
 _KL_REDUCTIONS = _REDUCTIONS + ("batchmean",)
 
 
-def kl_div(input, target, reduction="mean", log_target=False):
+def _kl_div(input, target, reduction="mean", log_target=False):
     """Pointwise KL divergence target * (log(target) - input), ``input`` holding log-probabilities and
     ``target`` probabilities (log-probabilities with ``log_target=True``); target * log(target) is 0 where
     target is 0. 'batchmean' divides the sum by the batch size (dim 0), the KL divergence's definition;
@@ -1821,8 +1821,8 @@ def kl_div(input, target, reduction="mean", log_target=False):
     return _reduce(losses, reduction)
 
 
-# the losses in PyTorch's signatures (with the legacy size_average/reduce and the regression losses' weight=),
-# which nn.losses builds on the forms above
+# The losses in PyTorch's signatures (the legacy size_average/reduce, the regression losses' weight=) are nn.losses'
+# forms, built on the ones above; nn.functional offers them under PyTorch's names.
 from nn.losses import (  # noqa: E402
     binary_cross_entropy, binary_cross_entropy_with_logits, cosine_embedding_loss, cross_entropy, gaussian_nll_loss,
     hinge_embedding_loss, huber_loss, kl_div, l1_loss, margin_ranking_loss, mse_loss, multi_margin_loss,

@@ -10,6 +10,7 @@ the state dict when given and move with ``loss.to(device)``."""
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 import warnings
@@ -23,13 +24,20 @@ from nn.module import Module
 from tensorlib.autograd import Function
 from tensorlib.device import array_module
 
-# nn.functional's forms of these losses, which take the reduction alone: the forms below (which add the legacy
-# arguments, and ``weight`` of the regression losses) call them under these names, bound when this module is
-# imported, so that nn.functional may re-export the forms below under its own names
-_cross_entropy, _nll_loss = F.cross_entropy, F.nll_loss
-_mse_loss, _l1_loss, _smooth_l1_loss, _huber_loss = F.mse_loss, F.l1_loss, F.smooth_l1_loss, F.huber_loss
-_binary_cross_entropy, _binary_cross_entropy_with_logits = F.binary_cross_entropy, F.binary_cross_entropy_with_logits
-_kl_div = F.kl_div
+# nn.functional's forms of these losses, which take the reduction alone; the forms below add PyTorch's legacy
+# arguments (and the regression losses' weight=), and nn.functional offers them under the public names
+from nn.functional import (  # noqa: E402
+    _binary_cross_entropy, _binary_cross_entropy_with_logits, _cross_entropy, _huber_loss, _kl_div, _l1_loss,
+    _mse_loss, _nll_loss, _smooth_l1_loss,
+)
+
+
+def _with_doc_of(inner):
+    """Give the decorated PyTorch-signature form ``inner``'s description after its own (help() shows both)."""
+    def decorate(outer):
+        outer.__doc__ = f"{inspect.cleandoc(outer.__doc__)}\n\n{inspect.cleandoc(inner.__doc__ or '')}".rstrip()
+        return outer
+    return decorate
 
 
 def _legacy_reduction(size_average, reduce, reduction, stacklevel=3):
@@ -60,18 +68,18 @@ def _check_not_scalar(function, input, expected):
 
 
 # ---- the losses of nn.functional, with the legacy arguments --------------------------------------------------
+@_with_doc_of(_cross_entropy)
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
                   label_smoothing=0.0):
-    """nn.functional's cross_entropy (class indices or probabilities, ``label_smoothing``) in PyTorch's signature."""
+    """PyTorch's cross_entropy, with the legacy size_average and reduce."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
-    _check_not_scalar("cross_entropy", input, "(C,), (N, C) or (N, C, d1, ...)")
     return _cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
 
 
+@_with_doc_of(_nll_loss)
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
-    """nn.functional's nll_loss (log-probabilities along dim 1) in PyTorch's signature."""
+    """PyTorch's nll_loss, with the legacy size_average and reduce."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
-    _check_not_scalar("nll_loss", input, "(C,), (N, C) or (N, C, d1, ...)")
     return _nll_loss(input, target, weight, ignore_index, reduction)
 
 
@@ -89,6 +97,7 @@ def _weighted(function, losses, weight, input, reduction, mean_over_weight):
     return losses.sum() / weight.sum() if mean_over_weight else losses.mean()
 
 
+@_with_doc_of(_mse_loss)
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """(input - target)**2, optionally times ``weight`` (the input's shape; then 'mean' is the weighted mean:
     the sum of the weighted losses over the sum of the weights)."""
@@ -98,6 +107,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     return _weighted("mse_loss", _mse_loss(input, target, "none"), weight, input, reduction, True)
 
 
+@_with_doc_of(_l1_loss)
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """|input - target|, optionally times ``weight`` (the input's shape; then 'mean' is the weighted mean)."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
@@ -106,35 +116,40 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
     return _weighted("l1_loss", _l1_loss(input, target, "none"), weight, input, reduction, True)
 
 
+@_with_doc_of(_smooth_l1_loss)
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
-    """nn.functional's smooth_l1_loss in PyTorch's signature."""
+    """PyTorch's smooth_l1_loss, with the legacy size_average and reduce."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     return _smooth_l1_loss(input, target, reduction, beta)
 
 
+@_with_doc_of(_huber_loss)
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
-    """nn.functional's huber_loss, optionally times ``weight`` (the input's shape); with a weight, 'mean' is the
+    """PyTorch's huber_loss, optionally times ``weight`` (the input's shape); with a weight, 'mean' is the
     mean of the weighted losses (PyTorch's rule, unlike mse_loss's)."""
     if weight is None:
         return _huber_loss(input, target, reduction, delta)
     return _weighted("huber_loss", _huber_loss(input, target, "none", delta), weight, input, reduction, False)
 
 
+@_with_doc_of(_binary_cross_entropy)
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
-    """nn.functional's binary_cross_entropy in PyTorch's signature."""
+    """PyTorch's binary_cross_entropy, with the legacy size_average and reduce."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     return _binary_cross_entropy(input, target, weight, reduction)
 
 
+@_with_doc_of(_binary_cross_entropy_with_logits)
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
                                      pos_weight=None):
-    """nn.functional's binary_cross_entropy_with_logits in PyTorch's signature."""
+    """PyTorch's binary_cross_entropy_with_logits, with the legacy size_average and reduce."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     return _binary_cross_entropy_with_logits(input, target, weight, reduction, pos_weight)
 
 
+@_with_doc_of(_kl_div)
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
-    """nn.functional's kl_div in PyTorch's signature."""
+    """PyTorch's kl_div, with the legacy size_average and reduce."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     return _kl_div(input, target, reduction, log_target)
 
