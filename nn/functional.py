@@ -100,7 +100,8 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
         raise ValueError(f"max_unpool2d: the output size {size} of an input of shape {input.shape} must be positive")
     positions = indices.array
     if positions.size and not device_arrays.capturing(positions):  # a host read: skipped while a graph is captured
-        low, high = int(positions.min()), int(positions.max())
+        xp = array_module(positions)
+        low, high = (int(v) for v in xp.stack([positions.min(), positions.max()]).tolist())  # one transfer
         if low < 0 or high >= size[0] * size[1]:
             raise IndexError(f"max_unpool2d: index {low if low < 0 else high} is out of range for an output plane "
                              f"of size {size[0]}x{size[1]}")
