@@ -212,9 +212,10 @@ class Tensor:
         return self.shape[0]
 
     # ---- conversion -------------------------------------------------------------------------------
-    def numpy(self) -> np.ndarray:
-        """The data as a NumPy array (shares memory on the CPU). Refused while the tensor requires grad."""
-        if self.requires_grad:
+    def numpy(self, *, force=False) -> np.ndarray:
+        """The data as a NumPy array (shares memory on the CPU). Refused while the tensor requires grad, unless
+        ``force``, which reads it detached (as PyTorch's ``numpy(force=True)``)."""
+        if self.requires_grad and not force:
             raise RuntimeError("can't call numpy() on a tensor that requires grad; use tensor.detach().numpy()")
         return move(self.array, "cpu")
 
@@ -290,8 +291,10 @@ class Tensor:
     def cpu(self) -> Tensor:
         return self.to("cpu")
 
-    def cuda(self) -> Tensor:
-        return self.to("cuda")
+    def cuda(self, device=None, non_blocking=False) -> Tensor:
+        """The tensor on "cuda" (``device``: an index, "cuda:0" or a device; None: the current one). Transfers are
+        synchronous: ``non_blocking`` is accepted for PyTorch's signature."""
+        return self.to("cuda" if device is None else f"cuda:{device}" if isinstance(device, int) else device)
 
     def float(self) -> Tensor:
         return self.to(float32)
@@ -318,14 +321,17 @@ class Tensor:
     def new_tensor(self, data, dtype=None, device=None, requires_grad=False) -> Tensor:
         return tensor(data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
 
-    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False) -> Tensor:
-        return zeros(*size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+    def new_zeros(self, *sizes, size=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+        return zeros(_shape._dims_arg(sizes, size, "size", "new_zeros"), dtype=dtype or self.dtype,
+                     device=device or self.device, requires_grad=requires_grad)
 
-    def new_ones(self, *size, dtype=None, device=None, requires_grad=False) -> Tensor:
-        return ones(*size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+    def new_ones(self, *sizes, size=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+        return ones(_shape._dims_arg(sizes, size, "size", "new_ones"), dtype=dtype or self.dtype,
+                    device=device or self.device, requires_grad=requires_grad)
 
-    def new_empty(self, *size, dtype=None, device=None, requires_grad=False) -> Tensor:
-        return empty(*size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+    def new_empty(self, *sizes, size=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+        return empty(_shape._dims_arg(sizes, size, "size", "new_empty"), dtype=dtype or self.dtype,
+                     device=device or self.device, requires_grad=requires_grad)
 
     def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
         return full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,
@@ -519,11 +525,11 @@ class Tensor:
             raise RuntimeError(f"fill_ takes a number or a 0-d tensor, got a tensor of shape {value.shape}")
         return self._write("fill_", None, value)
 
-    def copy_(self, source) -> Tensor:
-        """Overwrite the data in place with ``source`` (broadcast to this shape, cast to this dtype, moved to this
-        device). Recorded by autograd: the gradient goes to ``source`` (summed back to its shape, cast to its dtype),
-        none to the old values."""
-        return self._write("copy_", None, source)
+    def copy_(self, other, non_blocking=False) -> Tensor:
+        """Overwrite the data in place with ``other`` (broadcast to this shape, cast to this dtype, moved to this
+        device). Recorded by autograd: the gradient goes to ``other`` (summed back to its shape, cast to its dtype),
+        none to the old values. Transfers are synchronous: ``non_blocking`` is accepted for PyTorch's signature."""
+        return self._write("copy_", None, other)
 
     def __setitem__(self, index, value):
         """``self[index] = value``, index read as PyTorch reads it; recorded by autograd as ``copy_`` is, for the
@@ -602,8 +608,8 @@ class Tensor:
     def triu_(self, diagonal=0):
         return self._inplace("triu_", _linalg.triu, diagonal)
 
-    def scatter_(self, dim, index, src=None, *, value=None):
-        return self._inplace("scatter_", _shape.scatter, dim, index, src, value)
+    def scatter_(self, dim, index, src=None, *, value=None, reduce=None):
+        return self._inplace("scatter_", functools.partial(_shape.scatter, reduce=reduce), dim, index, src, value)
 
     def scatter_add_(self, dim, index, src):
         return self._inplace("scatter_add_", _shape.scatter_add, dim, index, src)
@@ -965,17 +971,17 @@ class Tensor:
     def matmul(self, other):
         return _ops.matmul(self, other)
 
-    def mm(self, other):
-        return _ops.mm(self, other)
+    def mm(self, mat2):
+        return _ops.mm(self, mat2)
 
-    def bmm(self, other):
-        return _ops.bmm(self, other)
+    def bmm(self, mat2):
+        return _ops.bmm(self, mat2)
 
-    def dot(self, other):
-        return _linalg.dot(self, other)
+    def dot(self, tensor):
+        return _linalg.dot(self, tensor)
 
-    def outer(self, other):
-        return _linalg.outer(self, other)
+    def outer(self, vec2):
+        return _linalg.outer(self, vec2)
 
     def tril(self, diagonal=0):
         return _linalg.tril(self, diagonal)
@@ -995,11 +1001,11 @@ class Tensor:
             raise ValueError(f"t() expects a tensor of at most 2 dimensions, got shape {self.shape}; use transpose()")
         return self.transpose(0, 1) if self.ndim == 2 else self
 
-    def gather(self, dim, index):
-        return _ops.gather(self, dim, index)
+    def gather(self, dim, index, *, sparse_grad=False):
+        return _ops.gather(self, dim, index, sparse_grad=sparse_grad)
 
-    def scatter(self, dim, index, src=None, *, value=None):
-        return _shape.scatter(self, dim, index, src, value)
+    def scatter(self, dim, index, src=None, *, value=None, reduce=None):
+        return _shape.scatter(self, dim, index, src, value, reduce=reduce)
 
     def scatter_add(self, dim, index, src):
         return _shape.scatter_add(self, dim, index, src)
@@ -1022,11 +1028,11 @@ class Tensor:
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
         return _ops.std(self, dim, unbiased, keepdim, correction=correction)
 
-    def max(self, dim=None, keepdim=False, *, axis=None):
-        return _reduce.max(self, dim, keepdim, axis=axis)
+    def max(self, dim=None, keepdim=False, *, other=None, axis=None):
+        return _reduce.max(self, dim, keepdim, other=other, axis=axis)
 
-    def min(self, dim=None, keepdim=False, *, axis=None):
-        return _reduce.min(self, dim, keepdim, axis=axis)
+    def min(self, dim=None, keepdim=False, *, other=None, axis=None):
+        return _reduce.min(self, dim, keepdim, other=other, axis=axis)
 
     def amax(self, dim=(), keepdim=False):
         return _reduce.amax(self, dim, keepdim)
@@ -1082,13 +1088,14 @@ class Tensor:
     def log_softmax(self, dim, dtype=None):
         return _reduce.log_softmax(self, dim, dtype)
 
-    def reshape(self, *shape):
-        return _ops.reshape(self, *shape)
+    def reshape(self, *args, shape=None):
+        return _ops.reshape(self, *args, shape=shape)
 
-    def view(self, *shape):
-        """The same memory seen in another shape, as PyTorch's view: refused where the elements' layout cannot be
-        read in that shape without a copy (after a transpose, say), where ``reshape`` copies."""
-        out = _ops.reshape(self, *shape)
+    def view(self, *shape, size=None):
+        """The same memory seen in another shape (``view(2, 3)``, ``view((2, 3))`` or ``view(size=(2, 3))``), as
+        PyTorch's view: refused where the elements' layout cannot be read in that shape without a copy (after a
+        transpose, say), where ``reshape`` copies."""
+        out = _ops.reshape(self, *shape, shape=size)
         if getattr(out, "_base", None) is not self and self.numel():
             raise RuntimeError(
                 f"view size {out.shape} is not compatible with input tensor's size {self.shape} and stride (at least one "
@@ -1099,8 +1106,8 @@ class Tensor:
     def view_as(self, other):
         return self.view(other.shape)
 
-    def permute(self, *dims):
-        return _ops.permute(self, *dims)
+    def permute(self, *args, dims=None):
+        return _ops.permute(self, *args, dims=dims)
 
     def transpose(self, dim0, dim1):
         return _ops.transpose(self, dim0, dim1)
@@ -1114,8 +1121,8 @@ class Tensor:
     def unsqueeze(self, dim):
         return _ops.unsqueeze(self, dim)
 
-    def expand(self, *sizes):
-        return _ops.expand(self, *sizes)
+    def expand(self, *sizes, size=None):
+        return _ops.expand(self, *sizes, size=size)
 
     def expand_as(self, other):
         return _ops.expand(self, *other.shape)
@@ -1144,14 +1151,14 @@ class Tensor:
     def unbind(self, dim=0):
         return _shape.unbind(self, dim)
 
-    def flip(self, *dims):
-        return _shape.flip(self, *dims)
+    def flip(self, *args, dims=None):
+        return _shape.flip(self, *args, dims=dims)
 
     def roll(self, shifts, dims=None):
         return _shape.roll(self, shifts, dims)
 
-    def repeat(self, *sizes):
-        return _shape.repeat(self, *sizes)
+    def repeat(self, *sizes, repeats=None):
+        return _shape.repeat(self, *sizes, repeats=repeats)
 
     def index_select(self, dim, index):
         return _shape.index_select(self, dim, index)
@@ -1292,11 +1299,11 @@ class Tensor:
     def repeat_interleave(self, repeats=None, dim=None, *, output_size=None):
         return _ops.indexing.repeat_interleave(self, repeats, dim, output_size=output_size)
 
-    def tile(self, *dims):
-        return _ops.indexing.tile(self, _shape._dims_arg(dims))
+    def tile(self, *args, dims=None):
+        return _ops.indexing.tile(self, _shape._dims_arg(args, dims, "dims", "tile"))
 
-    def broadcast_to(self, *shape):
-        return _ops.indexing.broadcast_to(self, _shape._dims_arg(shape))
+    def broadcast_to(self, *shape, size=None):
+        return _ops.indexing.broadcast_to(self, _shape._dims_arg(shape, size, "size", "broadcast_to"))
 
     def index_add(self, dim, index, source, *, alpha=1):
         return _ops.indexing.index_add(self, dim, index, source, alpha=alpha)
@@ -1574,41 +1581,41 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tens
     return _created(xp.full(_size((size,)), fill_value, dtype=dtype), requires_grad)
 
 
-def zeros_like(other: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return zeros(other.shape, dtype=dtype or other.dtype, device=device or other.device, requires_grad=requires_grad)
+def zeros_like(input: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return zeros(input.shape, dtype=dtype or input.dtype, device=device or input.device, requires_grad=requires_grad)
 
 
-def ones_like(other: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return ones(other.shape, dtype=dtype or other.dtype, device=device or other.device, requires_grad=requires_grad)
+def ones_like(input: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return ones(input.shape, dtype=dtype or input.dtype, device=device or input.device, requires_grad=requires_grad)
 
 
-def full_like(other: Tensor, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return full(other.shape, fill_value, dtype=dtype or other.dtype, device=device or other.device,
+def full_like(input: Tensor, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return full(input.shape, fill_value, dtype=dtype or input.dtype, device=device or input.device,
                 requires_grad=requires_grad)
 
 
-def empty_like(other: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return empty(other.shape, dtype=dtype or other.dtype, device=device or other.device, requires_grad=requires_grad)
+def empty_like(input: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return empty(input.shape, dtype=dtype or input.dtype, device=device or input.device, requires_grad=requires_grad)
 
 
-def rand_like(other: Tensor, dtype=None, device=None, requires_grad=False, *, generator=None) -> Tensor:
-    """Uniform on [0, 1) with ``other``'s shape, dtype (floating-point) and device."""
-    return _random.rand(other.shape, dtype=dtype or other.dtype, device=device or other.device,
+def rand_like(input: Tensor, dtype=None, device=None, requires_grad=False, *, generator=None) -> Tensor:
+    """Uniform on [0, 1) with ``input``'s shape, dtype (floating-point) and device."""
+    return _random.rand(input.shape, dtype=dtype or input.dtype, device=device or input.device,
                         requires_grad=requires_grad, generator=generator)
 
 
-def randn_like(other: Tensor, dtype=None, device=None, requires_grad=False, *, generator=None) -> Tensor:
-    """Standard normal with ``other``'s shape, dtype (floating-point) and device."""
-    return _random.randn(other.shape, dtype=dtype or other.dtype, device=device or other.device,
+def randn_like(input: Tensor, dtype=None, device=None, requires_grad=False, *, generator=None) -> Tensor:
+    """Standard normal with ``input``'s shape, dtype (floating-point) and device."""
+    return _random.randn(input.shape, dtype=dtype or input.dtype, device=device or input.device,
                          requires_grad=requires_grad, generator=generator)
 
 
-def randint_like(other: Tensor, low, high=None, *, dtype=None, device=None, requires_grad=False,
+def randint_like(input: Tensor, low, high=None, *, dtype=None, device=None, requires_grad=False,
                  generator=None) -> Tensor:
-    """Integers uniform on [low, high) (``randint_like(t, high)``: low 0) with ``other``'s shape, dtype and
+    """Integers uniform on [low, high) (``randint_like(t, high)``: low 0) with ``input``'s shape, dtype and
     device."""
     low, high = (0, low) if high is None else (low, high)
-    return _random.randint(low, high, other.shape, dtype=dtype or other.dtype, device=device or other.device,
+    return _random.randint(low, high, input.shape, dtype=dtype or input.dtype, device=device or input.device,
                            requires_grad=requires_grad, generator=generator)
 
 
@@ -1667,14 +1674,14 @@ def _require_tensor(function, value):
         raise TypeError(f"{function}: input must be a Tensor, got {type(value).__name__}")
 
 
-def is_floating_point(x: Tensor) -> bool:
-    _require_tensor("is_floating_point", x)
-    return x.is_floating_point()
+def is_floating_point(input: Tensor) -> bool:
+    _require_tensor("is_floating_point", input)
+    return input.is_floating_point()
 
 
-def numel(x: Tensor) -> int:
-    _require_tensor("numel", x)
-    return x.numel()
+def numel(input: Tensor) -> int:
+    _require_tensor("numel", input)
+    return input.numel()
 
 
 def from_numpy(array: np.ndarray) -> Tensor:

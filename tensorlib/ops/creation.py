@@ -197,27 +197,27 @@ def meshgrid(*tensors, indexing="ij"):
 
 
 # ---- multinomial ----------------------------------------------------------------------------------------
-def multinomial(x, num_samples, replacement=False, *, generator=None) -> Tensor:
-    """Category indices drawn from the weights in the last dim of ``x`` (1-D, or 2-D for one draw per row;
+def multinomial(input, num_samples, replacement=False, *, generator=None) -> Tensor:
+    """Category indices drawn from the weights in the last dim of ``input`` (1-D, or 2-D for one draw per row;
     non-negative, not necessarily summing to 1): ``num_samples`` of them (int64), with or without
     ``replacement``. Without, each draw excludes the categories already drawn: the weighted order of an
     exponential race (each category's exponential draw divided by its weight), so zero weights come last.
     Draws come from the global generator, or ``generator``."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"multinomial: input must be a Tensor, got {type(x).__name__}")
-    if x.ndim not in (1, 2):
-        raise ValueError(f"multinomial: input must be 1-D or 2-D (the weights of each row), got shape {x.shape}")
-    if x.dtype.kind != "f":
-        raise TypeError(f"multinomial: input must be a floating-point tensor, got {x.dtype}")
+    if not isinstance(input, Tensor):
+        raise TypeError(f"multinomial: input must be a Tensor, got {type(input).__name__}")
+    if input.ndim not in (1, 2):
+        raise ValueError(f"multinomial: input must be 1-D or 2-D (the weights of each row), got shape {input.shape}")
+    if input.dtype.kind != "f":
+        raise TypeError(f"multinomial: input must be a floating-point tensor, got {input.dtype}")
     if not isinstance(num_samples, (int, np.integer)) or isinstance(num_samples, bool):
         raise TypeError(f"multinomial: num_samples must be an int, got {num_samples!r}")
-    categories = x.shape[-1]
+    categories = input.shape[-1]
     if num_samples <= 0:
         raise ValueError(f"multinomial: num_samples must be positive, got {num_samples}")
     if not replacement and num_samples > categories:
         raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement from {categories} "
                          "categories")
-    weights = move(x.array, "cpu").astype(np.float64).reshape(-1, categories)
+    weights = move(input.array, "cpu").astype(np.float64).reshape(-1, categories)
     if not np.isfinite(weights).all() or (weights < 0).any():
         raise ValueError("multinomial: the weights must be finite and non-negative (got inf, NaN or a negative one)")
     totals = weights.sum(axis=1, keepdims=True)
@@ -235,5 +235,5 @@ def multinomial(x, num_samples, replacement=False, *, generator=None) -> Tensor:
         with np.errstate(divide="ignore"):
             keys = rng.exponential(size=weights.shape) / weights  # inf for a zero weight: drawn last
         picks = np.argsort(keys, axis=1, kind="stable")[:, :num_samples]
-    picks = picks.astype(np.int64).reshape(x.shape[:-1] + (num_samples,))
-    return Tensor._make(move(picks, x.device))
+    picks = picks.astype(np.int64).reshape(input.shape[:-1] + (num_samples,))
+    return Tensor._make(move(picks, input.device))

@@ -213,9 +213,9 @@ class Clone(Function):
         return g
 
 
-def clone(x):
+def clone(input):
     """A copy of the data that gradients flow through."""
-    return Clone.apply(x)
+    return Clone.apply(input)
 
 
 class FloorDivide(Function):
@@ -251,18 +251,18 @@ def _check_integer_divisor(a, b, op):
         raise ZeroDivisionError(f"{op}: integer division by zero (the divisor tensor holds a 0)")
 
 
-def floor_divide(a, b):
-    a, b = _operands(a, b)
-    _refuse_bool("floor_divide (//)", _dtype_of(a, b))
-    _check_integer_divisor(a, b, "floor_divide (//)")
-    return FloorDivide.apply(a, b)
+def floor_divide(input, other):
+    input, other = _operands(input, other)
+    _refuse_bool("floor_divide (//)", _dtype_of(input, other))
+    _check_integer_divisor(input, other, "floor_divide (//)")
+    return FloorDivide.apply(input, other)
 
 
-def remainder(a, b):
-    a, b = _operands(a, b)
-    _refuse_bool("remainder (%)", _dtype_of(a, b))
-    _check_integer_divisor(a, b, "remainder (%)")
-    return Remainder.apply(a, b)
+def remainder(input, other):
+    input, other = _operands(input, other)
+    _refuse_bool("remainder (%)", _dtype_of(input, other))
+    _check_integer_divisor(input, other, "remainder (%)")
+    return Remainder.apply(input, other)
 
 
 class Fmod(Function):
@@ -283,12 +283,12 @@ class Fmod(Function):
         return g, gb
 
 
-def fmod(a, b):
-    """The remainder of a / b with the sign of a (C's fmod; ``remainder`` takes b's sign)."""
-    a, b = _operands(a, b)
-    _refuse_bool("fmod", _dtype_of(a, b))
-    _check_integer_divisor(a, b, "fmod")
-    return Fmod.apply(a, b)
+def fmod(input, other):
+    """The remainder of input / other with the sign of input (C's fmod; ``remainder`` takes other's sign)."""
+    input, other = _operands(input, other)
+    _refuse_bool("fmod", _dtype_of(input, other))
+    _check_integer_divisor(input, other, "fmod")
+    return Fmod.apply(input, other)
 
 
 class Neg(Function):
@@ -497,20 +497,20 @@ class NanToNum(Function):
         return g * self.finite, None
 
 
-def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
-    """x with NaN replaced by ``nan``, inf by ``posinf`` and -inf by ``neginf`` (by default the largest and the
-    lowest finite value of x's dtype); a replacement beyond the dtype's range becomes inf, as its cast does.
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
+    """``input`` with NaN replaced by ``nan``, inf by ``posinf`` and -inf by ``neginf`` (by default the largest and the
+    lowest finite value of its dtype); a replacement beyond the dtype's range becomes inf, as its cast does.
     Integer and bool tensors have nothing to replace: a copy."""
     for name, value in (("nan", nan), ("posinf", posinf), ("neginf", neginf)):
         if value is not None and (not isinstance(value, (numbers.Real, np.generic)) or isinstance(value, np.bool_)):
             raise TypeError(f"nan_to_num: {name} must be a real number or None, got {type(value).__name__} {value!r}")
-    if x.dtype.kind != "f":
-        return clone(x)
-    limits = np.finfo(x.dtype)
+    if input.dtype.kind != "f":
+        return clone(input)
+    limits = np.finfo(input.dtype)
     with np.errstate(over="ignore"):  # a replacement beyond the dtype's range is inf
-        replacements = tuple(x.dtype.type(limit if value is None else value)
+        replacements = tuple(input.dtype.type(limit if value is None else value)
                              for value, limit in ((nan, 0.0), (posinf, limits.max), (neginf, limits.min)))
-    return NanToNum.apply(x, replacements)
+    return NanToNum.apply(input, replacements)
 
 
 class Stepwise(Function):
@@ -617,28 +617,28 @@ def _scaled(op, operands, alpha):
     return a, (Mul.apply(b, alpha) if isinstance(b, Tensor) else b * alpha)
 
 
-def add(a, b, *, alpha=1):
-    """a + alpha * b (broadcast, PyTorch's promotion)."""
-    return Add.apply(*_scaled("add", (a, b), alpha))
+def add(input, other, *, alpha=1):
+    """input + alpha * other (broadcast, PyTorch's promotion)."""
+    return Add.apply(*_scaled("add", (input, other), alpha))
 
 
 def _is_bool(value) -> bool:
     return value.array.dtype.kind == "b" if isinstance(value, Tensor) else isinstance(value, (bool, np.bool_))
 
 
-def sub(a, b, *, alpha=1):
-    """a - alpha * b. Bool operands are refused, as in PyTorch (``~`` inverts a mask, ``^`` is a bool
+def sub(input, other, *, alpha=1):
+    """input - alpha * other. Bool operands are refused, as in PyTorch (``~`` inverts a mask, ``^`` is a bool
     difference)."""
-    if _is_bool(a) or _is_bool(b):
-        if _is_bool(a) and _is_bool(b):
+    if _is_bool(input) or _is_bool(other):
+        if _is_bool(input) and _is_bool(other):
             raise TypeError("sub (-) of two bools is not supported; use ^ or logical_xor() instead")
         raise TypeError("sub (-) with a bool tensor or a bool number is not supported; to invert a mask use ~ or "
                         "logical_not() instead")
-    return Sub.apply(*_scaled("sub", (a, b), alpha))
+    return Sub.apply(*_scaled("sub", (input, other), alpha))
 
 
-def mul(a, b):
-    return Mul.apply(*_operands(a, b))
+def mul(input, other):
+    return Mul.apply(*_operands(input, other))
 
 
 subtract, multiply = sub, mul
@@ -668,23 +668,23 @@ def _dtype_of_array(a, b) -> np.dtype:
     return (a if not isinstance(a, numbers.Number) else b).dtype
 
 
-def div(a, b, *, rounding_mode=None):
-    """a / b: the true quotient (integers give the default float dtype), or with ``rounding_mode`` "trunc" or
+def div(input, other, *, rounding_mode=None):
+    """input / other: the true quotient (integers give the default float dtype), or with ``rounding_mode`` "trunc" or
     "floor" the quotient rounded toward zero or down, in the operands' common dtype (integers stay integers;
     integer division by zero raises)."""
     if rounding_mode is None:
-        return Div.apply(*_operands(a, b))
+        return Div.apply(*_operands(input, other))
     if rounding_mode not in ("trunc", "floor"):
         raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
-    a, b = _operands(a, b)
-    _refuse_bool(f"div with rounding_mode={rounding_mode!r}", _dtype_of(a, b))
-    _check_integer_divisor(a, b, f"div (rounding_mode={rounding_mode!r})")
-    return RoundedDiv.apply(a, b, rounding_mode)
+    input, other = _operands(input, other)
+    _refuse_bool(f"div with rounding_mode={rounding_mode!r}", _dtype_of(input, other))
+    _check_integer_divisor(input, other, f"div (rounding_mode={rounding_mode!r})")
+    return RoundedDiv.apply(input, other, rounding_mode)
 
 
-def true_divide(a, b):
-    """a / b, the true quotient (``div`` without a rounding mode)."""
-    return Div.apply(*_operands(a, b))
+def true_divide(input, other):
+    """input / other, the true quotient (``div`` without a rounding mode)."""
+    return Div.apply(*_operands(input, other))
 
 
 divide = div
@@ -695,93 +695,93 @@ def _refuse_bool(op, dtype):
         raise TypeError(f"{op} of bool operands is not supported; cast them to an integer or float dtype first")
 
 
-def pow(base, exponent):
-    base, exponent = _operands(base, exponent)
-    _refuse_bool("pow (**)", _dtype_of(base, exponent))
-    return Pow.apply(base, exponent)
+def pow(input, exponent):
+    input, exponent = _operands(input, exponent)
+    _refuse_bool("pow (**)", _dtype_of(input, exponent))
+    return Pow.apply(input, exponent)
 
 
-def neg(x):
-    if x.dtype == np.bool_:
+def neg(input):
+    if input.dtype == np.bool_:
         raise TypeError("neg (-) of a bool tensor is not supported; use ~ or logical_not() to invert a mask")
-    return Neg.apply(x)
+    return Neg.apply(input)
 
 
-def exp(x):
-    return Exp.apply(_floating(x))
+def exp(input):
+    return Exp.apply(_floating(input))
 
 
-def log(x):
-    return Log.apply(_floating(x))
+def log(input):
+    return Log.apply(_floating(input))
 
 
-def expm1(x):
-    return Expm1.apply(_floating(x))
+def expm1(input):
+    return Expm1.apply(_floating(input))
 
 
-def log2(x):
-    return LogBase.apply(_floating(x), 2)
+def log2(input):
+    return LogBase.apply(_floating(input), 2)
 
 
-def log10(x):
-    return LogBase.apply(_floating(x), 10)
+def log10(input):
+    return LogBase.apply(_floating(input), 10)
 
 
-def atan2(a, b):
-    """The angle of the point (b, a) in radians, elementwise (broadcast); both operands are tensors, and
+def atan2(input, other):
+    """The angle of the point (other, input) in radians, elementwise (broadcast); both operands are tensors, and
     integer ones give the default float dtype."""
-    _two_tensors("atan2", a, b)
-    a, b = _operands(a, b)
-    return Atan2.apply(_floating(a), _floating(b))
+    _two_tensors("atan2", input, other)
+    input, other = _operands(input, other)
+    return Atan2.apply(_floating(input), _floating(other))
 
 
-def log1p(x):
-    return Log1p.apply(_floating(x))
+def log1p(input):
+    return Log1p.apply(_floating(input))
 
 
-def sqrt(x):
-    return Sqrt.apply(_floating(x))
+def sqrt(input):
+    return Sqrt.apply(_floating(input))
 
 
-def abs(x):
-    return Abs.apply(x)
+def abs(input):
+    return Abs.apply(input)
 
 
-def tanh(x):
-    return Tanh.apply(_floating(x))
+def tanh(input):
+    return Tanh.apply(_floating(input))
 
 
-def sigmoid(x):
-    return Sigmoid.apply(_floating(x))
+def sigmoid(input):
+    return Sigmoid.apply(_floating(input))
 
 
-def erf(x):
-    return Erf.apply(_floating(x))
+def erf(input):
+    return Erf.apply(_floating(input))
 
 
-def relu(x):
-    return Relu.apply(x)
+def relu(input):
+    return Relu.apply(input)
 
 
-def sin(x):
-    return Sin.apply(_floating(x))
+def sin(input):
+    return Sin.apply(_floating(input))
 
 
-def cos(x):
-    return Cos.apply(_floating(x))
+def cos(input):
+    return Cos.apply(_floating(input))
 
 
-def reciprocal(x):
-    return Reciprocal.apply(_floating(x))
+def reciprocal(input):
+    return Reciprocal.apply(_floating(input))
 
 
-def rsqrt(x):
-    return Rsqrt.apply(_floating(x))
+def rsqrt(input):
+    return Rsqrt.apply(_floating(input))
 
 
-def square(x):
-    """x ** 2; integer tensors stay integer and bool tensors become int64, as in PyTorch."""
-    return pow(x, 2)
+def square(input):
+    """input ** 2; integer tensors stay integer and bool tensors become int64, as in PyTorch."""
+    return pow(input, 2)
 
 
 def _stepwise(x, name, step):
@@ -791,26 +791,26 @@ def _stepwise(x, name, step):
     return x.clone() if x.dtype.kind in "iu" else Stepwise.apply(x, step)
 
 
-def floor(x):
-    return _stepwise(x, "floor", lambda a: array_module(a).floor(a))
+def floor(input):
+    return _stepwise(input, "floor", lambda a: array_module(a).floor(a))
 
 
-def ceil(x):
-    return _stepwise(x, "ceil", lambda a: array_module(a).ceil(a))
+def ceil(input):
+    return _stepwise(input, "ceil", lambda a: array_module(a).ceil(a))
 
 
-def trunc(x):
-    return _stepwise(x, "trunc", lambda a: array_module(a).trunc(a))
+def trunc(input):
+    return _stepwise(input, "trunc", lambda a: array_module(a).trunc(a))
 
 
-def round(x, decimals=0):
+def round(input, decimals=0):
     """To the nearest integer, halves to even (0.5 -> 0, 1.5 -> 2); with ``decimals``, to that many decimal
     places (negative: to tens, hundreds, ...)."""
     if not isinstance(decimals, (int, np.integer)) or isinstance(decimals, bool):
         raise TypeError(f"round: decimals must be an int, got {decimals!r}")
-    if decimals and x.dtype.kind != "f":
-        raise TypeError(f"round: decimals={decimals} needs a floating-point tensor, got dtype {x.dtype}")
-    return _stepwise(x, "round", lambda a: array_module(a).round(a, int(decimals)))
+    if decimals and input.dtype.kind != "f":
+        raise TypeError(f"round: decimals={decimals} needs a floating-point tensor, got dtype {input.dtype}")
+    return _stepwise(input, "round", lambda a: array_module(a).round(a, int(decimals)))
 
 
 def _sign(a):
@@ -818,85 +818,86 @@ def _sign(a):
     return xp.where(xp.isnan(a), 0, xp.sign(a)).astype(a.dtype, copy=False)  # sign(NaN) is 0 in PyTorch
 
 
-def sign(x):
+def sign(input):
     """-1, 0 or 1 by the sign of each element (0 for NaN); a bool tensor is its own sign."""
-    return x.clone() if x.dtype == np.bool_ else Stepwise.apply(x, _sign)
+    return input.clone() if input.dtype == np.bool_ else Stepwise.apply(input, _sign)
 
 
-def clamp(x, min=None, max=None):
-    """x limited to [min, max]; either bound may be None, a number or a tensor (broadcast against x)."""
+def clamp(input, min=None, max=None):
+    """input limited to [min, max]; either bound may be None, a number or a tensor (broadcast against input)."""
     if min is None and max is None:
         raise ValueError("clamp needs at least one of min and max")
-    x, min, max = _operands(x, min, max)
-    return Clamp.apply(x, min, max)
+    input, min, max = _operands(input, min, max)
+    return Clamp.apply(input, min, max)
 
 
-def maximum(a, b):
-    return Maximum.apply(*_operands(a, b))
+def maximum(input, other):
+    return Maximum.apply(*_operands(input, other))
 
 
-def minimum(a, b):
-    return Minimum.apply(*_operands(a, b))
+def minimum(input, other):
+    return Minimum.apply(*_operands(input, other))
 
 
 _MISSING = object()
 
 
-def where(condition, a=_MISSING, b=_MISSING):
-    """``a`` where ``condition`` holds, else ``b`` (differentiable in ``a`` and ``b``). A Tensor condition is a
-    bool (or uint8) tensor on the operands' device, as PyTorch requires; one that is not a Tensor (a bool, list or
-    NumPy array) is made there.
+def where(condition, input=_MISSING, other=_MISSING):
+    """``input`` where ``condition`` holds, else ``other`` (differentiable in both). A Tensor condition is a bool
+    (or uint8) tensor on the operands' device, as PyTorch requires; one that is not a Tensor (a bool, list or NumPy
+    array) is made there.
     ``where(condition)`` alone is ``nonzero(condition, as_tuple=True)``: the indices where a Tensor condition
     holds."""
-    if a is _MISSING and b is _MISSING:
+    if input is _MISSING and other is _MISSING:
         from tensorlib.ops.reduce import nonzero
 
         if not isinstance(condition, Tensor):  # PyTorch takes a Tensor only, here
             raise TypeError(f"where(condition): condition must be a Tensor, got {type(condition).__name__}")
         return nonzero(condition, as_tuple=True)
-    if a is _MISSING or b is _MISSING:
+    if input is _MISSING or other is _MISSING:
         raise TypeError("where takes a condition alone or a condition and both operands, got one operand")
     if isinstance(condition, Tensor) and condition.dtype not in (np.bool_, np.uint8):
         raise TypeError(f"where: condition must be a bool tensor (or a uint8 one), got dtype {condition.dtype}")
-    if not isinstance(a, Tensor) and not isinstance(b, Tensor):  # where(mask, 1.0, 0.0)
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):  # where(mask, 1.0, 0.0)
         if not isinstance(condition, Tensor):
             raise TypeError("where needs a Tensor condition or at least one Tensor operand")
-        dtype = result_type(a, b)
+        dtype = result_type(input, other)
         return Where.apply(condition.to(bool_) if condition.dtype != np.bool_ else condition,
-                           _as_number(a, dtype), _as_number(b, dtype), dtype=dtype)
-    a, b = _operands(a, b)
+                           _as_number(input, dtype), _as_number(other, dtype), dtype=dtype)
+    input, other = _operands(input, other)
     if not isinstance(condition, Tensor):
-        device = (a if isinstance(a, Tensor) else b).device
+        device = (input if isinstance(input, Tensor) else other).device
         if array_device(condition) == "cpu":  # a bool, a list or a NumPy array (a device array stays as it is)
             condition = np.asarray(condition, dtype=bool)
         condition = Tensor._make(move(condition, device))
     if condition.dtype != np.bool_:
         condition = Tensor._make(array_module(condition.array).asarray(condition.array, dtype=bool))
-    return Where.apply(condition, a, b, dtype=(a if isinstance(a, Tensor) else b).dtype)
+    return Where.apply(condition, input, other, dtype=(input if isinstance(input, Tensor) else other).dtype)
 
 
-def masked_fill(x, mask, value):
-    """``x`` with ``value`` (a number or a 0-d tensor, cast to x's dtype) where the bool ``mask`` (broadcast
-    against x) holds. Differentiable in x, and in a 0-d tensor ``value`` (the sum of the filled positions)."""
+def masked_fill(input, mask, value):
+    """``input`` with ``value`` (a number or a 0-d tensor, cast to input's dtype) where the bool ``mask``
+    (broadcast against input) holds. Differentiable in input, and in a 0-d tensor ``value`` (the sum of the filled
+    positions)."""
     if not isinstance(mask, Tensor) or mask.dtype != np.bool_:
         raise TypeError(f"masked_fill: mask must be a bool tensor, got {getattr(mask, 'dtype', type(mask).__name__)}")
     if isinstance(value, Tensor):
         if value.ndim != 0:
             raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got a tensor of shape {value.shape}")
-        value = value.to(x.device, x.dtype)
+        value = value.to(input.device, input.dtype)
     elif isinstance(value, (numbers.Number, np.generic)):
-        value = _as_number(value, x.dtype)
+        value = _as_number(value, input.dtype)
     else:
         raise TypeError(f"masked_fill: value must be a number or a 0-d tensor, got {type(value).__name__}")
-    return Where.apply(mask, value, x, dtype=x.dtype)
+    return Where.apply(mask, value, input, dtype=input.dtype)
 
 
-def clamp_min(x, min):
-    return clamp(x, min, None)
+def clamp_min(input, min):
+    return clamp(input, min, None)
 
 
-def clamp_max(x, max):
-    return clamp(x, None, max)
+def clamp_max(input, max):
+    return clamp(input, None, max)
 
 
 def _addc_operands(op, x, tensor1, tensor2, value):
@@ -923,37 +924,38 @@ def _addc_operands(op, x, tensor1, tensor2, value):
     return np.array(int(value), dtype=np.int64).astype(dtype).item()  # int() truncates toward zero
 
 
-def addcmul(x, tensor1, tensor2, *, value=1):
-    """x + value * tensor1 * tensor2 (broadcast), in that order of operations, as PyTorch computes it; ``value``
+def addcmul(input, tensor1, tensor2, *, value=1):
+    """input + value * tensor1 * tensor2 (broadcast), in that order of operations, as PyTorch computes it; ``value``
     is cast to the tensors' dtype first (an integer for integer tensors)."""
-    value = _addc_operands("addcmul", x, tensor1, tensor2, value)
-    return add(x, mul(mul(value, tensor1), tensor2) if value != 1 else mul(tensor1, tensor2))
+    value = _addc_operands("addcmul", input, tensor1, tensor2, value)
+    return add(input, mul(mul(value, tensor1), tensor2) if value != 1 else mul(tensor1, tensor2))
 
 
-def addcdiv(x, tensor1, tensor2, *, value=1):
-    """x + value * tensor1 / tensor2 (broadcast); ``value`` is cast to the tensors' dtype first. Integer tensor1
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    """input + value * tensor1 / tensor2 (broadcast); ``value`` is cast to the tensors' dtype first. Integer tensor1
     and tensor2 are refused, as in PyTorch: their quotient would be ambiguous between true and floor division."""
     if all(isinstance(t, Tensor) and t.dtype.kind in "biu" for t in (tensor1, tensor2)):
         raise TypeError(f"addcdiv: tensor1 and tensor2 are both integer tensors ({tensor1.dtype} and "
                         f"{tensor2.dtype}); cast one to a floating-point dtype for a true division")
-    value = _addc_operands("addcdiv", x, tensor1, tensor2, value)
-    return add(x, div(mul(value, tensor1) if value != 1 else tensor1, tensor2))
+    value = _addc_operands("addcdiv", input, tensor1, tensor2, value)
+    return add(input, div(mul(value, tensor1) if value != 1 else tensor1, tensor2))
 
 
-def lerp(start, end, weight):
-    """start + weight * (end - start), computed from the nearer end (exact at weight 0 and 1, as PyTorch
-    does). ``start`` and ``end`` are float tensors of one dtype; ``weight`` a number or a tensor."""
-    for name, t in (("start", start), ("end", end)):
+def lerp(input, end, weight):
+    """start + weight * (end - start) with ``input`` the start, computed from the nearer end (exact at weight 0
+    and 1, as PyTorch does). ``input`` and ``end`` are float tensors of one dtype; ``weight`` a number or a
+    tensor."""
+    for name, t in (("start", input), ("end", end)):
         if not isinstance(t, Tensor) or t.dtype.kind != "f":
             raise TypeError(f"lerp: {name} must be a floating-point tensor, got {getattr(t, 'dtype', type(t).__name__)}")
-    if start.dtype != end.dtype:
-        raise TypeError(f"lerp: start and end must share a dtype, got {start.dtype} and {end.dtype}")
-    diff = end - start
+    if input.dtype != end.dtype:
+        raise TypeError(f"lerp: start and end must share a dtype, got {input.dtype} and {end.dtype}")
+    diff = end - input
     if isinstance(weight, Tensor):
-        return where(abs(weight) < 0.5, start + weight * diff, end - diff * (1 - weight))
+        return where(abs(weight) < 0.5, input + weight * diff, end - diff * (1 - weight))
     if not isinstance(weight, (numbers.Real, np.generic)):
         raise TypeError(f"lerp: weight must be a number or a tensor, got {type(weight).__name__}")
-    return start + weight * diff if builtins.abs(weight) < 0.5 else end - diff * (1 - weight)
+    return input + weight * diff if builtins.abs(weight) < 0.5 else end - diff * (1 - weight)
 
 
 def unrecorded(array) -> Tensor:
@@ -996,40 +998,40 @@ def compare(kind, a, b):
         return unrecorded(getattr(xp, _COMPARISONS[kind])(raw_a, raw_b))
 
 
-def eq(a, b):
-    return compare("eq", a, b)
+def eq(input, other):
+    return compare("eq", input, other)
 
 
-def ne(a, b):
-    return compare("ne", a, b)
+def ne(input, other):
+    return compare("ne", input, other)
 
 
-def lt(a, b):
-    return compare("lt", a, b)
+def lt(input, other):
+    return compare("lt", input, other)
 
 
-def le(a, b):
-    return compare("le", a, b)
+def le(input, other):
+    return compare("le", input, other)
 
 
-def gt(a, b):
-    return compare("gt", a, b)
+def gt(input, other):
+    return compare("gt", input, other)
 
 
-def ge(a, b):
-    return compare("ge", a, b)
+def ge(input, other):
+    return compare("ge", input, other)
 
 
-def isnan(x):
-    return unrecorded(array_module(x.array).isnan(x.array))
+def isnan(input):
+    return unrecorded(array_module(input.array).isnan(input.array))
 
 
-def isinf(x):
-    return unrecorded(array_module(x.array).isinf(x.array))
+def isinf(input):
+    return unrecorded(array_module(input.array).isinf(input.array))
 
 
-def isfinite(x):
-    return unrecorded(array_module(x.array).isfinite(x.array))
+def isfinite(input):
+    return unrecorded(array_module(input.array).isfinite(input.array))
 
 
 def _two_tensors(op, a, b):
@@ -1039,28 +1041,28 @@ def _two_tensors(op, a, b):
         raise RuntimeError(f"{op}: expected both tensors on the same device, found {a.device} and {b.device}")
 
 
-def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
-    """|a - b| <= atol + rtol * |b| elementwise (broadcast), infinities close to themselves only; NaN close to
-    NaN only with ``equal_nan``. Both tensors must share a dtype, as in PyTorch."""
-    _two_tensors("isclose", a, b)
-    if a.dtype != b.dtype:
-        raise TypeError(f"isclose: the tensors must share a dtype, got {a.dtype} and {b.dtype}")
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """|input - other| <= atol + rtol * |other| elementwise (broadcast), infinities close to themselves only; NaN
+    close to NaN only with ``equal_nan``. Both tensors must share a dtype, as in PyTorch."""
+    _two_tensors("isclose", input, other)
+    if input.dtype != other.dtype:
+        raise TypeError(f"isclose: the tensors must share a dtype, got {input.dtype} and {other.dtype}")
     for name, tolerance in (("rtol", rtol), ("atol", atol)):
         if tolerance < 0:
             raise ValueError(f"isclose: {name} must be >= 0, got {tolerance}")
-    xp = array_module(a.array)
-    return unrecorded(xp.isclose(a.array, b.array, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    xp = array_module(input.array)
+    return unrecorded(xp.isclose(input.array, other.array, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
-def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
-    """Whether every element of ``isclose(a, b, ...)`` holds."""
-    return bool(isclose(a, b, rtol, atol, equal_nan).array.all())
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
+    """Whether every element of ``isclose(input, other, ...)`` holds."""
+    return bool(isclose(input, other, rtol, atol, equal_nan).array.all())
 
 
-def equal(a, b) -> bool:
+def equal(input, other) -> bool:
     """Whether the tensors have the same shape and the same values (of any dtypes; NaN equals nothing)."""
-    _two_tensors("equal", a, b)
-    return a.shape == b.shape and bool((a.array == b.array).all())
+    _two_tensors("equal", input, other)
+    return input.shape == other.shape and bool((input.array == other.array).all())
 
 
 # ---- bitwise and logical ops ------------------------------------------------------------------------------
@@ -1077,24 +1079,24 @@ def logical(kind, a, b):
 _BITWISE_OPERATORS = {"and": "&", "or": "|", "xor": "^"}
 
 
-def bitwise_and(a, b):
-    return logical("and", a, b)
+def bitwise_and(input, other):
+    return logical("and", input, other)
 
 
-def bitwise_or(a, b):
-    return logical("or", a, b)
+def bitwise_or(input, other):
+    return logical("or", input, other)
 
 
-def bitwise_xor(a, b):
-    return logical("xor", a, b)
+def bitwise_xor(input, other):
+    return logical("xor", input, other)
 
 
-def bitwise_not(x):
-    """~x: each bit of an integer tensor flipped, a bool tensor negated."""
-    _require_tensor("bitwise_not", x)
-    if x.dtype.kind not in "biu":
-        raise TypeError(f"bitwise_not (the operator ~) needs an integer or bool tensor, got dtype {x.dtype}")
-    return unrecorded(array_module(x.array).invert(x.array))
+def bitwise_not(input):
+    """~input: each bit of an integer tensor flipped, a bool tensor negated."""
+    _require_tensor("bitwise_not", input)
+    if input.dtype.kind not in "biu":
+        raise TypeError(f"bitwise_not (the operator ~) needs an integer or bool tensor, got dtype {input.dtype}")
+    return unrecorded(array_module(input.array).invert(input.array))
 
 
 def _require_tensor(op, value, name="input"):
@@ -1115,19 +1117,19 @@ def _logical(op, a, b):
     return unrecorded(getattr(array_module(raw_a), op)(raw_a, raw_b))
 
 
-def logical_and(a, b):
+def logical_and(input, other):
     """Whether both elements are nonzero (broadcast): a bool tensor, for operands of any dtype."""
-    return _logical("logical_and", a, b)
+    return _logical("logical_and", input, other)
 
 
-def logical_or(a, b):
-    return _logical("logical_or", a, b)
+def logical_or(input, other):
+    return _logical("logical_or", input, other)
 
 
-def logical_xor(a, b):
-    return _logical("logical_xor", a, b)
+def logical_xor(input, other):
+    return _logical("logical_xor", input, other)
 
 
-def logical_not(x):
+def logical_not(input):
     """Whether each element is zero: a bool tensor, for a tensor of any dtype."""
-    return unrecorded(~_truth("logical_not", x))
+    return unrecorded(~_truth("logical_not", input))

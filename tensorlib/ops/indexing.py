@@ -22,34 +22,34 @@ def _require_tensor(op, value, name):
         raise TypeError(f"{op}: {name} must be a Tensor, got {type(value).__name__}")
 
 
-def broadcast_to(x, shape):
-    """``x`` expanded to ``shape`` (NumPy's broadcasting; -1 keeps a size), as ``expand``: a view."""
-    _require_tensor("broadcast_to", x, "input")
-    return expand(x, *((shape,) if isinstance(shape, (int, np.integer)) else shape))
+def broadcast_to(input, size):
+    """``input`` expanded to ``size`` (NumPy's broadcasting; -1 keeps a size), as ``expand``: a view."""
+    _require_tensor("broadcast_to", input, "input")
+    return expand(input, *((size,) if isinstance(size, (int, np.integer)) else size))
 
 
-def masked_select(x, mask):
-    """The elements of ``x`` where the bool ``mask`` holds, both broadcast to one shape, as a 1-D tensor in
+def masked_select(input, mask):
+    """The elements of ``input`` where the bool ``mask`` holds, both broadcast to one shape, as a 1-D tensor in
     row-major order."""
-    _require_tensor("masked_select", x, "input")
+    _require_tensor("masked_select", input, "input")
     if not isinstance(mask, Tensor) or mask.dtype != np.bool_:
         raise TypeError(f"masked_select: mask must be a bool tensor, got {getattr(mask, 'dtype', type(mask).__name__)}")
     try:
-        shape = np.broadcast_shapes(x.shape, mask.shape)
+        shape = np.broadcast_shapes(input.shape, mask.shape)
     except ValueError:
         raise ValueError(f"masked_select: the mask's shape {mask.shape} does not broadcast with the input's "
-                         f"shape {x.shape}") from None
-    return expand(x, *shape)[expand(mask, *shape)]
+                         f"shape {input.shape}") from None
+    return expand(input, *shape)[expand(mask, *shape)]
 
 
-def take(x, index):
-    """The elements of ``x``, read as a 1-D tensor in row-major order, at the positions ``index`` (an int64
+def take(input, index):
+    """The elements of ``input``, read as a 1-D tensor in row-major order, at the positions ``index`` (an int64
     tensor of any shape; negative counts from the end): a tensor of index's shape."""
-    _require_tensor("take", x, "input")
+    _require_tensor("take", input, "input")
     if not isinstance(index, Tensor) or index.dtype != np.int64:
         raise TypeError(f"take: index must be an int64 tensor, got {getattr(index, 'dtype', type(index).__name__)}")
-    _check_signed_range(index, x.numel(), f"a tensor of {x.numel()} elements", "take")
-    return x.reshape(-1)[index]
+    _check_signed_range(index, input.numel(), f"a tensor of {input.numel()} elements", "take")
+    return input.reshape(-1)[index]
 
 
 def _check_signed_range(index, size, what, op):
@@ -62,30 +62,30 @@ def _check_signed_range(index, size, what, op):
         raise IndexError(f"{op}: index {high if high >= size else low} is out of range for {what}")
 
 
-def tile(x, dims):
-    """``x`` repeated ``dims[i]`` times along dim i; fewer dims than x has are padded with 1s in front, more add
+def tile(input, dims):
+    """``input`` repeated ``dims[i]`` times along dim i; fewer dims than input has are padded with 1s in front, more add
     leading dims (``repeat`` after that padding)."""
-    _require_tensor("tile", x, "input")
+    _require_tensor("tile", input, "input")
     dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
-    return repeat(x, (1,) * (x.ndim - len(dims)) + dims)
+    return repeat(input, (1,) * (input.ndim - len(dims)) + dims)
 
 
-def repeat_interleave(x, repeats=None, dim=None, *, output_size=None):
-    """Each element (each slice along ``dim``) of ``x`` repeated: ``repeats`` times (an int), or repeats[i]
-    times for the i-th (a 1-D integer tensor of the dim's size, or of one element for all). Without ``dim`` x
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
+    """Each element (each slice along ``dim``) of ``input`` repeated: ``repeats`` times (an int), or repeats[i]
+    times for the i-th (a 1-D integer tensor of the dim's size, or of one element for all). Without ``dim`` input
     is flattened first. ``repeat_interleave(counts)`` alone gives each index i repeated counts[i] times.
     ``output_size``, the result's size along dim, is checked when given."""
     if repeats is None:  # repeat_interleave(counts): the indices 0, 1, ... repeated by counts
-        _require_tensor("repeat_interleave", x, "repeats")
-        repeats, x = x, Tensor._make(array_module(x.array).arange(x.numel(), dtype=np.int64))
+        _require_tensor("repeat_interleave", input, "repeats")
+        repeats, input = input, Tensor._make(array_module(input.array).arange(input.numel(), dtype=np.int64))
         dim = 0
-    _require_tensor("repeat_interleave", x, "input")
+    _require_tensor("repeat_interleave", input, "input")
     if dim is None:
-        x, axis = x.reshape(-1), 0
+        input, axis = input.reshape(-1), 0
     else:
-        axis = _axis(dim, max(x.ndim, 1))
-        x = x.reshape(1) if x.ndim == 0 else x
-    size = x.shape[axis]
+        axis = _axis(dim, max(input.ndim, 1))
+        input = input.reshape(1) if input.ndim == 0 else input
+    size = input.shape[axis]
     if isinstance(repeats, Tensor):
         if repeats.dtype.kind not in "iu" or repeats.ndim > 1:
             raise TypeError(f"repeat_interleave: repeats must be an int or a 0-d or 1-D integer tensor, got dtype "
@@ -103,7 +103,7 @@ def repeat_interleave(x, repeats=None, dim=None, *, output_size=None):
     index = np.repeat(np.arange(size), np.broadcast_to(counts, (size,)))
     if output_size is not None and output_size != index.size:
         raise ValueError(f"repeat_interleave: output_size={output_size} but the repeats give {index.size}")
-    return index_select(x, axis, Tensor._make(move(index, x.device)))
+    return index_select(input, axis, Tensor._make(move(index, input.device)))
 
 
 def _index_along(op, x, dim, index, dtypes):
@@ -137,40 +137,41 @@ class IndexAdd(Function):
         return g, None, g_source, None, None
 
 
-def index_add(x, dim, index, source, *, alpha=1):
-    """``x`` with ``alpha * source`` added along ``dim`` at the positions ``index`` (an int32 or int64 0-d or
-    1-D tensor) names: for dim 0, out[index[i]] += alpha * source[i]. ``source`` has x's dtype and shape, but
+def index_add(input, dim, index, source, *, alpha=1):
+    """``input`` with ``alpha * source`` added along ``dim`` at the positions ``index`` (an int32 or int64 0-d or
+    1-D tensor) names: for dim 0, out[index[i]] += alpha * source[i]. ``source`` has input's dtype and shape, but
     len(index) along dim."""
-    axis, index = _index_along("index_add", x, dim, index, (np.int32, np.int64))
+    axis, index = _index_along("index_add", input, dim, index, (np.int32, np.int64))
     _require_tensor("index_add", source, "source")
-    if source.dtype != x.dtype:
-        raise TypeError(f"index_add: source must have the input's dtype {x.dtype}, got {source.dtype}")
-    expected = list(x.shape) or [1]
+    if source.dtype != input.dtype:
+        raise TypeError(f"index_add: source must have the input's dtype {input.dtype}, got {source.dtype}")
+    expected = list(input.shape) or [1]
     expected[axis] = index.numel()
-    if source.ndim != x.ndim or (x.ndim and list(source.shape) != expected):
-        raise ValueError(f"index_add: source must have shape {tuple(expected) if x.ndim else ()} (the input's, "
+    if source.ndim != input.ndim or (input.ndim and list(source.shape) != expected):
+        raise ValueError(f"index_add: source must have shape {tuple(expected) if input.ndim else ()} (the input's, "
                          f"with {index.numel()} along dim {dim}), got {source.shape}")
-    size = x.shape[axis] if x.ndim else 1
+    size = input.shape[axis] if input.ndim else 1
     _check_index_range(index, size, dim, "index_add")
     if not isinstance(alpha, (numbers.Number, np.generic)):
         raise TypeError(f"index_add: alpha must be a number, got {type(alpha).__name__}")
-    flat, source = (x.reshape(1), source.reshape(1)) if x.ndim == 0 else (x, source)
-    out = IndexAdd.apply(flat, move(index.array.reshape(-1), x.device), source, axis, _as_number(alpha, x.dtype))
-    return out.reshape(()) if x.ndim == 0 else out
+    flat, source = (input.reshape(1), source.reshape(1)) if input.ndim == 0 else (input, source)
+    positions = move(index.array.reshape(-1), input.device)
+    out = IndexAdd.apply(flat, positions, source, axis, _as_number(alpha, input.dtype))
+    return out.reshape(()) if input.ndim == 0 else out
 
 
-def index_fill(x, dim, index, value):
-    """``x`` with ``value`` (a number or a 0-d tensor, cast to x's dtype) written at the positions ``index`` (an
-    int64 0-d or 1-D tensor; negative counts from the end) names along ``dim``. Differentiable in x and in a 0-d
+def index_fill(input, dim, index, value):
+    """``input`` with ``value`` (a number or a 0-d tensor, cast to input's dtype) written at the positions ``index`` (an
+    int64 0-d or 1-D tensor; negative counts from the end) names along ``dim``. Differentiable in input and in a 0-d
     tensor value, as ``masked_fill``."""
-    axis, index = _index_along("index_fill", x, dim, index, (np.int64,))
-    size = x.shape[axis] if x.ndim else 1
+    axis, index = _index_along("index_fill", input, dim, index, (np.int64,))
+    size = input.shape[axis] if input.ndim else 1
     _check_signed_range(index, size, f"dim {dim} of size {size}", "index_fill")
     if isinstance(value, Tensor) and value.ndim != 0:
         raise ValueError(f"index_fill: value must be a number or a 0-d tensor, got a tensor of shape {value.shape}")
-    xp = array_module(x.array)
+    xp = array_module(input.array)
     chosen = xp.zeros(size, dtype=bool)
-    chosen[move(index.array.reshape(-1), x.device)] = True
-    mask = chosen.reshape((size,) + (1,) * (x.ndim - axis - 1)) if x.ndim else chosen.reshape(())
-    return masked_fill(x, Tensor._make(mask), value)
+    chosen[move(index.array.reshape(-1), input.device)] = True
+    mask = chosen.reshape((size,) + (1,) * (input.ndim - axis - 1)) if input.ndim else chosen.reshape(())
+    return masked_fill(input, Tensor._make(mask), value)
 

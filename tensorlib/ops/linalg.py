@@ -38,92 +38,95 @@ class MatMul(Function):
         return ga, gb
 
 
-def matmul(a, b):
-    """``a @ b`` with numpy.matmul's rules: batched, broadcast leading dims, 1-D operands promoted. Both
+def matmul(input, other):
+    """``input @ other`` with numpy.matmul's rules: batched, broadcast leading dims, 1-D operands promoted. Both
     operands must be tensors of one dtype (as in PyTorch: no silent promotion of a whole product)."""
-    a = Tensor._make(a) if isinstance(a, np.ndarray) else a
-    b = Tensor._make(b) if isinstance(b, np.ndarray) else b
-    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
-        raise TypeError(f"matmul needs two tensors, got {type(a).__name__} and {type(b).__name__}")
-    if a.dtype != b.dtype:
-        raise TypeError(f"matmul: the operands must share a dtype, got {a.dtype} and {b.dtype}")
-    if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul needs operands of at least one dimension, got shapes {a.shape} and {b.shape}")
-    return MatMul.apply(a, b)
+    input = Tensor._make(input) if isinstance(input, np.ndarray) else input
+    other = Tensor._make(other) if isinstance(other, np.ndarray) else other
+    if not isinstance(input, Tensor) or not isinstance(other, Tensor):
+        raise TypeError(f"matmul needs two tensors, got {type(input).__name__} and {type(other).__name__}")
+    if input.dtype != other.dtype:
+        raise TypeError(f"matmul: the operands must share a dtype, got {input.dtype} and {other.dtype}")
+    if input.ndim == 0 or other.ndim == 0:
+        raise ValueError(f"matmul needs operands of at least one dimension, got shapes {input.shape} and {other.shape}")
+    return MatMul.apply(input, other)
 
 
-def mm(a, b):
+def mm(input, mat2):
     """The product of two matrices (2-D only, as torch.mm)."""
-    if a.ndim != 2 or b.ndim != 2:
-        raise ValueError(f"mm needs two 2-D tensors, got shapes {a.shape} and {b.shape}")
-    return matmul(a, b)
+    if input.ndim != 2 or mat2.ndim != 2:
+        raise ValueError(f"mm needs two 2-D tensors, got shapes {input.shape} and {mat2.shape}")
+    return matmul(input, mat2)
 
 
-def bmm(a, b):
+def bmm(input, mat2):
     """Batched product of (B, n, k) and (B, k, m) tensors (3-D only, same batch, as torch.bmm)."""
-    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
-        raise ValueError(f"bmm needs two 3-D tensors with the same batch size, got shapes {a.shape} and {b.shape}")
-    return matmul(a, b)
+    if input.ndim != 3 or mat2.ndim != 3 or input.shape[0] != mat2.shape[0]:
+        raise ValueError(f"bmm needs two 3-D tensors with the same batch size, got shapes {input.shape} and "
+                         f"{mat2.shape}")
+    return matmul(input, mat2)
 
 
-def mv(matrix, vector):
+def mv(input, vec):
     """The product of a matrix (n, m) and a vector (m,): a vector (n,)."""
-    if not isinstance(matrix, Tensor) or matrix.ndim != 2:
-        raise ValueError(f"mv: input must be a matrix (2-D tensor), got {_described(matrix)}")
-    if not isinstance(vector, Tensor) or vector.ndim != 1:
-        raise ValueError(f"mv: vec must be a 1-D tensor, got {_described(vector)}")
-    if matrix.shape[1] != vector.shape[0]:
-        raise ValueError(f"mv: size mismatch, a matrix of shape {matrix.shape} times a vector of length "
-                         f"{vector.shape[0]}")
-    return matmul(matrix, vector)
+    if not isinstance(input, Tensor) or input.ndim != 2:
+        raise ValueError(f"mv: input must be a matrix (2-D tensor), got {_described(input)}")
+    if not isinstance(vec, Tensor) or vec.ndim != 1:
+        raise ValueError(f"mv: vec must be a 1-D tensor, got {_described(vec)}")
+    if input.shape[1] != vec.shape[0]:
+        raise ValueError(f"mv: size mismatch, a matrix of shape {input.shape} times a vector of length "
+                         f"{vec.shape[0]}")
+    return matmul(input, vec)
 
 
-def addmm(x, mat1, mat2, *, beta=1, alpha=1):
-    """beta * x + alpha * (mat1 @ mat2), with x broadcast to the product's shape (n, m); beta and alpha are cast
-    to the tensors' dtype (truncated to integers for integer ones). With beta = 0, x is ignored (its NaNs
+def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    """beta * input + alpha * (mat1 @ mat2), with input broadcast to the product's shape (n, m); beta and alpha are cast
+    to the tensors' dtype (truncated to integers for integer ones). With beta = 0, input is ignored (its NaNs
     included), as in PyTorch."""
     for name, t in (("mat1", mat1), ("mat2", mat2)):
         if not isinstance(t, Tensor) or t.ndim != 2:
             raise ValueError(f"addmm: {name} must be a matrix (2-D tensor), got {_described(t)}")
-    if not isinstance(x, Tensor):
-        raise TypeError(f"addmm: input must be a Tensor, got {type(x).__name__}")
-    if x.dtype != mat1.dtype:
-        raise TypeError(f"addmm: input and the matrices must share a dtype, got {x.dtype} and {mat1.dtype}")
+    if not isinstance(input, Tensor):
+        raise TypeError(f"addmm: input must be a Tensor, got {type(input).__name__}")
+    if input.dtype != mat1.dtype:
+        raise TypeError(f"addmm: input and the matrices must share a dtype, got {input.dtype} and {mat1.dtype}")
     product = mm(mat1, mat2)
     shape = product.shape
     try:
-        if np.broadcast_shapes(x.shape, shape) != shape:
+        if np.broadcast_shapes(input.shape, shape) != shape:
             raise ValueError
     except ValueError:
-        raise ValueError(f"addmm: input of shape {x.shape} does not broadcast to the product's shape {shape}") from None
+        raise ValueError(f"addmm: input of shape {input.shape} does not broadcast to the product's shape "
+                         f"{shape}") from None
     for name, value in (("beta", beta), ("alpha", alpha)):
         if not isinstance(value, (numbers.Real, np.integer, np.floating)) or isinstance(value, (bool, np.bool_)):
             raise TypeError(f"addmm: {name} must be a real number, got {type(value).__name__} {value!r}")
-    beta, alpha = _as_number(beta, x.dtype), _as_number(alpha, x.dtype)  # integers for integer matrices, as PyTorch
+    # integers for integer matrices, as PyTorch
+    beta, alpha = _as_number(beta, input.dtype), _as_number(alpha, input.dtype)
     scaled = product if alpha == 1 else mul(product, alpha)
     if beta == 0:
         return scaled
-    return add(scaled, x if beta == 1 else mul(x, beta))
+    return add(scaled, input if beta == 1 else mul(input, beta))
 
 
-def dot(a, b):
+def dot(input, tensor):
     """The inner product of two 1-D tensors of one dtype and length (a 0-d tensor)."""
-    for name, t in (("input", a), ("other", b)):
+    for name, t in (("input", input), ("tensor", tensor)):
         if not isinstance(t, Tensor) or t.ndim != 1:
             raise ValueError(f"dot: {name} must be a 1-D tensor, got {_described(t)}")
-    if a.dtype != b.dtype:
-        raise TypeError(f"dot: the tensors must share a dtype, got {a.dtype} and {b.dtype}")
-    if a.shape != b.shape:
-        raise ValueError(f"dot: the tensors must have the same length, got {a.shape[0]} and {b.shape[0]}")
-    return matmul(a, b)
+    if input.dtype != tensor.dtype:
+        raise TypeError(f"dot: the tensors must share a dtype, got {input.dtype} and {tensor.dtype}")
+    if input.shape != tensor.shape:
+        raise ValueError(f"dot: the tensors must have the same length, got {input.shape[0]} and {tensor.shape[0]}")
+    return matmul(input, tensor)
 
 
-def outer(a, b):
-    """The outer product of two 1-D tensors: out[i, j] = a[i] * b[j] (the dtypes promoted as for *)."""
-    for name, t in (("input", a), ("vec2", b)):
+def outer(input, vec2):
+    """The outer product of two 1-D tensors: out[i, j] = input[i] * vec2[j] (the dtypes promoted as for *)."""
+    for name, t in (("input", input), ("vec2", vec2)):
         if not isinstance(t, Tensor) or t.ndim != 1:
             raise ValueError(f"outer: {name} must be a 1-D tensor, got {_described(t)}")
-    return mul(a.reshape(-1, 1), b.reshape(1, -1))
+    return mul(input.reshape(-1, 1), vec2.reshape(1, -1))
 
 
 def _described(value) -> str:
@@ -267,14 +270,14 @@ def _triangle(x, diagonal, upper):
     return Triangle.apply(x, int(diagonal), upper)
 
 
-def tril(x, diagonal=0):
+def tril(input, diagonal=0):
     """The lower triangle of the last two dims: elements on and below diagonal ``diagonal``, zeros above."""
-    return _triangle(x, diagonal, False)
+    return _triangle(input, diagonal, False)
 
 
-def triu(x, diagonal=0):
+def triu(input, diagonal=0):
     """The upper triangle of the last two dims: elements on and above diagonal ``diagonal``, zeros below."""
-    return _triangle(x, diagonal, True)
+    return _triangle(input, diagonal, True)
 
 
 class Diag(Function):
@@ -297,51 +300,51 @@ class Diag(Function):
         return gx, None, None, None
 
 
-def diag(x, diagonal=0):
+def diag(input, diagonal=0):
     """For a 1-D tensor, the square matrix with it on diagonal ``diagonal`` (> 0: above the main one); for a
     2-D tensor, that diagonal of it as a 1-D tensor."""
-    if x.ndim not in (1, 2):
-        raise ValueError(f"diag: input must be 1-D or 2-D, got shape {x.shape}")
+    if input.ndim not in (1, 2):
+        raise ValueError(f"diag: input must be 1-D or 2-D, got shape {input.shape}")
     if not isinstance(diagonal, (int, np.integer)) or isinstance(diagonal, bool):
         raise TypeError(f"diag: diagonal must be an int, got {diagonal!r}")
     k = int(diagonal)
     first_row, first_col = max(-k, 0), max(k, 0)
-    length = x.shape[0] if x.ndim == 1 else max(0, min(x.shape[0] - first_row, x.shape[1] - first_col))
-    steps = array_module(x.array).arange(length)
-    return Diag.apply(x, steps + first_row, steps + first_col, length + abs(k))
+    length = input.shape[0] if input.ndim == 1 else max(0, min(input.shape[0] - first_row, input.shape[1] - first_col))
+    steps = array_module(input.array).arange(length)
+    return Diag.apply(input, steps + first_row, steps + first_col, length + abs(k))
 
 
-def diagonal(x, offset=0, dim1=0, dim2=1):
+def diagonal(input, offset=0, dim1=0, dim2=1):
     """The diagonal ``offset`` (> 0: above the main one) of the matrices that dims ``dim1`` and ``dim2`` hold:
     those two dims removed and the diagonal appended as the last one (a copy here, where PyTorch gives a
     view)."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"diagonal: input must be a Tensor, got {type(x).__name__}")
+    if not isinstance(input, Tensor):
+        raise TypeError(f"diagonal: input must be a Tensor, got {type(input).__name__}")
     if not isinstance(offset, (int, np.integer)) or isinstance(offset, bool):
         raise TypeError(f"diagonal: offset must be an int, got {offset!r}")
     axes = []
     for name, dim in (("dim1", dim1), ("dim2", dim2)):
         if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
             raise TypeError(f"diagonal: {name} must be an int, got {dim!r}")
-        if not -x.ndim <= dim < x.ndim:
-            raise IndexError(f"diagonal: {name}={dim} is out of range for a tensor of {x.ndim} dimensions")
-        axes.append(int(dim) % x.ndim)
+        if not -input.ndim <= dim < input.ndim:
+            raise IndexError(f"diagonal: {name}={dim} is out of range for a tensor of {input.ndim} dimensions")
+        axes.append(int(dim) % input.ndim)
     if axes[0] == axes[1]:
         raise ValueError(f"diagonal: dim1 and dim2 must differ, got {dim1} and {dim2}")
     k = int(offset)
     first_row, first_col = max(-k, 0), max(k, 0)
-    rows, cols = x.shape[axes[0]], x.shape[axes[1]]
+    rows, cols = input.shape[axes[0]], input.shape[axes[1]]
     length = max(0, min(rows - first_row, cols - first_col))
     steps = np.arange(length)
-    others = [i for i in range(x.ndim) if i not in axes]
-    matrices = x.permute(*others, *axes)
+    others = [i for i in range(input.ndim) if i not in axes]
+    matrices = input.permute(*others, *axes)
     return matrices[(Ellipsis, steps + first_row, steps + first_col)]
 
 
-def trace(x):
+def trace(input):
     """The sum of a matrix's main diagonal; integer and bool matrices sum in int64, as in PyTorch."""
-    if x.ndim != 2:
-        raise ValueError(f"trace: input must be a matrix (2-D), got shape {x.shape}")
-    if x.dtype.kind in "biu":
-        x = x.to(int64)
-    return diag(x).sum()
+    if input.ndim != 2:
+        raise ValueError(f"trace: input must be a matrix (2-D), got shape {input.shape}")
+    if input.dtype.kind in "biu":
+        input = input.to(int64)
+    return diag(input).sum()

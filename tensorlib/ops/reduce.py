@@ -178,24 +178,24 @@ def _cast_for(op, x, dtype):
     return x.to(dtype)
 
 
-def sum(x, dim=None, keepdim=False, *, dtype=None, axis=None):
+def sum(input, dim=None, keepdim=False, *, dtype=None, axis=None):
     """The sum over ``dim`` (an int or a tuple; all dims by default). Integer and bool tensors sum in int64, as
     in PyTorch; ``dtype`` casts the input first."""
-    axes = normalize_dims(_dim_or_axis("sum", dim, axis), x.ndim)
-    if dtype is None and x.dtype.kind in "biu":  # not uint64 for unsigned ones, as NumPy would give
-        return Sum.apply(x, axes, keepdim, np.dtype(np.int64))
-    x = _cast_for("sum", x, dtype)
-    return Sum.apply(x, axes, keepdim, x.dtype if x.dtype.kind in "biu" else None)  # int32 stays int32
+    axes = normalize_dims(_dim_or_axis("sum", dim, axis), input.ndim)
+    if dtype is None and input.dtype.kind in "biu":  # not uint64 for unsigned ones, as NumPy would give
+        return Sum.apply(input, axes, keepdim, np.dtype(np.int64))
+    input = _cast_for("sum", input, dtype)
+    return Sum.apply(input, axes, keepdim, input.dtype if input.dtype.kind in "biu" else None)  # int32 stays int32
 
 
-def mean(x, dim=None, keepdim=False, *, dtype=None, axis=None):
+def mean(input, dim=None, keepdim=False, *, dtype=None, axis=None):
     """The mean over ``dim``, of a floating-point tensor or cast to the floating-point ``dtype`` first."""
     if dtype is not None and np.dtype(dtype).kind != "f":
         raise TypeError(f"mean(): dtype must be a floating-point dtype, got {np.dtype(dtype)}")
-    x = _cast_for("mean", x, dtype)
-    if x.dtype.kind != "f":
-        raise TypeError(f"mean() needs a floating-point tensor, got dtype {x.dtype}; pass dtype= to cast it")
-    return Mean.apply(x, normalize_dims(_dim_or_axis("mean", dim, axis), x.ndim), keepdim)
+    input = _cast_for("mean", input, dtype)
+    if input.dtype.kind != "f":
+        raise TypeError(f"mean() needs a floating-point tensor, got dtype {input.dtype}; pass dtype= to cast it")
+    return Mean.apply(input, normalize_dims(_dim_or_axis("mean", dim, axis), input.ndim), keepdim)
 
 
 def _correction(unbiased, correction) -> int:
@@ -218,28 +218,30 @@ def _spread_arguments(name, x, dim, unbiased):
     return dim, unbiased
 
 
-def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Variance; ``correction=1`` (the default, Bessel's) divides by n - 1, ``unbiased=False`` by n."""
-    dim, unbiased = _spread_arguments("var", x, dim, unbiased)
-    return Var.apply(x, normalize_dims(dim, x.ndim), keepdim, _correction(unbiased, correction))
+    dim, unbiased = _spread_arguments("var", input, dim, unbiased)
+    return Var.apply(input, normalize_dims(dim, input.ndim), keepdim, _correction(unbiased, correction))
 
 
-def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Standard deviation, the square root of ``var`` with the same arguments."""
-    dim, unbiased = _spread_arguments("std", x, dim, unbiased)
-    return Std.apply(x, normalize_dims(dim, x.ndim), keepdim, _correction(unbiased, correction))
+    dim, unbiased = _spread_arguments("std", input, dim, unbiased)
+    return Std.apply(input, normalize_dims(dim, input.ndim), keepdim, _correction(unbiased, correction))
 
 
-def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """(var, mean) over the same dims, as two differentiable tensors."""
-    dim, unbiased = _spread_arguments("var_mean", x, dim, unbiased)
-    return Var.apply(x, normalize_dims(dim, x.ndim), keepdim, _correction(unbiased, correction)), mean(x, dim, keepdim)
+    dim, unbiased = _spread_arguments("var_mean", input, dim, unbiased)
+    spread = Var.apply(input, normalize_dims(dim, input.ndim), keepdim, _correction(unbiased, correction))
+    return spread, mean(input, dim, keepdim)
 
 
-def std_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """(std, mean) over the same dims, as two differentiable tensors."""
-    dim, unbiased = _spread_arguments("std_mean", x, dim, unbiased)
-    return Std.apply(x, normalize_dims(dim, x.ndim), keepdim, _correction(unbiased, correction)), mean(x, dim, keepdim)
+    dim, unbiased = _spread_arguments("std_mean", input, dim, unbiased)
+    spread = Std.apply(input, normalize_dims(dim, input.ndim), keepdim, _correction(unbiased, correction))
+    return spread, mean(input, dim, keepdim)
 
 
 def _extreme(x, dim, keepdim, largest, result):
@@ -261,21 +263,29 @@ def _along_indices(x, axis, keepdim, largest):
     return Tensor._make(index.astype(np.int64))
 
 
-def max(x, dim=None, keepdim=False, *, axis=None):
-    """The largest element, or with ``dim`` (alias ``axis``) the pair (values, indices) along it."""
+def max(input, dim=None, keepdim=False, *, other=None, axis=None):
+    """The largest element, or with ``dim`` (alias ``axis``) the pair (values, indices) along it; with a tensor
+    ``other`` (in dim's place or by name), the elementwise ``maximum``."""
+    return _extreme_or_elementwise("max", input, dim, keepdim, other, axis)
+
+
+def min(input, dim=None, keepdim=False, *, other=None, axis=None):
+    """The smallest element, or with ``dim`` (alias ``axis``) the pair (values, indices) along it; with a tensor
+    ``other`` (in dim's place or by name), the elementwise ``minimum``."""
+    return _extreme_or_elementwise("min", input, dim, keepdim, other, axis)
+
+
+def _extreme_or_elementwise(op, input, dim, keepdim, other, axis):
     if isinstance(dim, Tensor):
-        from tensorlib.ops.elementwise import maximum
+        dim, other = None, dim
+    if other is not None:
+        if dim is not None or axis is not None:
+            raise TypeError(f"{op}(): got other={type(other).__name__} besides dim={dim!r}; pass one")
+        from tensorlib.ops.elementwise import maximum, minimum
 
-        return maximum(x, dim)
-    return _extreme(x, _dim_or_axis("max", dim, axis), keepdim, True, MaxResult)
-
-
-def min(x, dim=None, keepdim=False, *, axis=None):
-    if isinstance(dim, Tensor):
-        from tensorlib.ops.elementwise import minimum
-
-        return minimum(x, dim)
-    return _extreme(x, _dim_or_axis("min", dim, axis), keepdim, False, MinResult)
+        return (maximum if op == "max" else minimum)(input, other)
+    largest = op == "max"
+    return _extreme(input, _dim_or_axis(op, dim, axis), keepdim, largest, MaxResult if largest else MinResult)
 
 
 def _arg_extreme(x, dim, keepdim, largest):
@@ -290,12 +300,12 @@ def _arg_extreme(x, dim, keepdim, largest):
     return _along_indices(x, single_dim(dim, x.ndim, name), keepdim, largest)
 
 
-def argmax(x, dim=None, keepdim=False):
-    return _arg_extreme(x, dim, keepdim, True)
+def argmax(input, dim=None, keepdim=False):
+    return _arg_extreme(input, dim, keepdim, True)
 
 
-def argmin(x, dim=None, keepdim=False):
-    return _arg_extreme(x, dim, keepdim, False)
+def argmin(input, dim=None, keepdim=False):
+    return _arg_extreme(input, dim, keepdim, False)
 
 
 def _amax_amin(x, dim, keepdim, largest):
@@ -311,14 +321,14 @@ def _amax_amin(x, dim, keepdim, largest):
     return Extreme.apply(x, axes, keepdim, largest)
 
 
-def amax(x, dim=(), keepdim=False):
+def amax(input, dim=(), keepdim=False):
     """The largest elements over ``dim`` (an int or a tuple; all dims by default). Unlike max(dim), the
     gradient is shared evenly among tied maxima."""
-    return _amax_amin(x, dim, keepdim, True)
+    return _amax_amin(input, dim, keepdim, True)
 
 
-def amin(x, dim=(), keepdim=False):
-    return _amax_amin(x, dim, keepdim, False)
+def amin(input, dim=(), keepdim=False):
+    return _amax_amin(input, dim, keepdim, False)
 
 
 def _any_all(x, dim, keepdim, kind):
@@ -328,13 +338,13 @@ def _any_all(x, dim, keepdim, kind):
     return unrecorded(out.astype(np.uint8) if x.dtype == np.uint8 else out)  # uint8 in, uint8 out (PyTorch)
 
 
-def any(x, dim=None, keepdim=False):
+def any(input, dim=None, keepdim=False):
     """Whether any element over ``dim`` (an int or a tuple; all by default) is nonzero; a bool tensor."""
-    return _any_all(x, dim, keepdim, "any")
+    return _any_all(input, dim, keepdim, "any")
 
 
-def all(x, dim=None, keepdim=False):
-    return _any_all(x, dim, keepdim, "all")
+def all(input, dim=None, keepdim=False):
+    return _any_all(input, dim, keepdim, "all")
 
 
 class Prod(Function):
@@ -355,18 +365,18 @@ class Prod(Function):
         return g * xp.moveaxis(before * after, -1, self.axis)
 
 
-def prod(x, dim=None, keepdim=False, dtype=None):
+def prod(input, dim=None, keepdim=False, dtype=None):
     """The product of all elements, or along one ``dim``. Integer and bool tensors multiply in int64, as in
     PyTorch; ``dtype`` casts the input first."""
     if dtype is not None:
-        x = x.to(dtype)
-    elif x.dtype.kind in "biu":
-        x = x.to(int64)
-    if dim is None or x.ndim == 0:
+        input = input.to(dtype)
+    elif input.dtype.kind in "biu":
+        input = input.to(int64)
+    if dim is None or input.ndim == 0:
         if dim is not None:
             single_dim(dim, 0, "prod")  # dim 0 or -1 of a 0-d tensor: its single element
-        return Prod.apply(x.reshape(-1), 0, False)
-    return Prod.apply(x, single_dim(dim, x.ndim, "prod"), keepdim)
+        return Prod.apply(input.reshape(-1), 0, False)
+    return Prod.apply(input, single_dim(dim, input.ndim, "prod"), keepdim)
 
 
 class VectorNorm(Function):
@@ -398,13 +408,13 @@ class VectorNorm(Function):
         return g * xp.where((self.norm == 0) | (self.x == 0), 0, scale)  # x = 0 with p < 1: 0 * inf
 
 
-def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
-    """The vector norm of ``x`` over ``dim`` (an int or a tuple; all elements by default): p = 2 or "fro"
-    (Euclidean), 1, any other finite p, inf (max |x|), -inf (min |x|) or 0 (the count of nonzeros)."""
-    if x.dtype.kind != "f":
-        raise TypeError(f"norm() needs a floating-point tensor, got dtype {x.dtype}")
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    """The vector norm of ``input`` over ``dim`` (an int or a tuple; all elements by default): p = 2 or "fro"
+    (Euclidean), 1, any other finite p, inf (max |input|), -inf (min |input|) or 0 (the count of nonzeros)."""
+    if input.dtype.kind != "f":
+        raise TypeError(f"norm() needs a floating-point tensor, got dtype {input.dtype}")
     if dtype is not None:
-        x = x.to(dtype)
+        input = input.to(dtype)
     if isinstance(p, str):
         if p != "fro":
             unsupported = " (the nuclear norm is not supported)" if p == "nuc" else ""
@@ -414,12 +424,13 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
         p = 2
     if not isinstance(p, numbers.Real) or isinstance(p, bool):
         raise TypeError(f"norm: p must be a number or 'fro', got {p!r}")
-    axes = normalize_dims(dim, x.ndim)
+    axes = normalize_dims(dim, input.ndim)
     if p == math.inf or p == -math.inf:
-        return _amax_amin(x.abs(), axes, keepdim, p > 0)
-    if p < 0 and builtins.any(x.shape[axis] == 0 for axis in axes):
-        raise ValueError(f"norm: p={p} over an empty dim (shape {x.shape}) has no value (the sum of |x|^p is empty)")
-    return VectorNorm.apply(x, p, axes, keepdim)
+        return _amax_amin(input.abs(), axes, keepdim, p > 0)
+    if p < 0 and builtins.any(input.shape[axis] == 0 for axis in axes):
+        raise ValueError(f"norm: p={p} over an empty dim (shape {input.shape}) has no value (the sum of |x|^p is "
+                         "empty)")
+    return VectorNorm.apply(input, p, axes, keepdim)
 
 
 def _stable_argsort(data, axis):
@@ -452,50 +463,50 @@ def _sorted_along(x, dim, descending, k, op):
     return values, Tensor._make(indices)
 
 
-def sort(x, dim=-1, descending=False, *, stable=False):
-    """(values, indices) of ``x`` sorted along ``dim``; NaN sorts as the largest value. The sort is always
+def sort(input, dim=-1, descending=False, *, stable=False):
+    """(values, indices) of ``input`` sorted along ``dim``; NaN sorts as the largest value. The sort is always
     stable (equal values keep their order), which ``stable=False`` allows."""
-    return SortResult(*_sorted_along(x, dim, descending, None, "sort"))
+    return SortResult(*_sorted_along(input, dim, descending, None, "sort"))
 
 
-def argsort(x, dim=-1, descending=False, *, stable=False):
-    """The indices that sort ``x`` along ``dim`` (those of ``sort``)."""
-    return sort(x, dim, descending).indices
+def argsort(input, dim=-1, descending=False, *, stable=False):
+    """The indices that sort ``input`` along ``dim`` (those of ``sort``)."""
+    return sort(input, dim, descending).indices
 
 
-def topk(x, k, dim=-1, largest=True, sorted=True):
+def topk(input, k, dim=-1, largest=True, sorted=True):
     """(values, indices) of the ``k`` largest (or smallest) elements along ``dim``, in order (NaN counts
     as the largest), whatever ``sorted`` says."""
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
         raise TypeError(f"topk: k must be an int, got {k!r}")
-    size = x.shape[single_dim(dim, x.ndim, "topk")] if x.ndim else 1
+    size = input.shape[single_dim(dim, input.ndim, "topk")] if input.ndim else 1
     if not 0 <= k <= size:
         raise ValueError(f"topk: k={k} is out of range for dim {dim} of size {size}")
-    if x.dtype == np.bool_:
+    if input.dtype == np.bool_:
         raise TypeError("topk of a bool tensor is not supported")
-    return TopkResult(*_sorted_along(x, dim, largest, k, "topk"))
+    return TopkResult(*_sorted_along(input, dim, largest, k, "topk"))
 
 
-def median(x, dim=None, keepdim=False):
+def median(input, dim=None, keepdim=False):
     """The lower median (of an even count, the smaller middle value), or with ``dim`` the pair (values,
     indices) along it; NaN where the values hold a NaN (its index, the first NaN's). With ``dim`` the gradient
     goes to the position of the index returned; without, it is shared evenly among the elements equal to the
     median (the NaNs when it is NaN), as PyTorch does and as for max()."""
-    if x.dtype == np.bool_:
+    if input.dtype == np.bool_:
         raise TypeError("median of a bool tensor is not supported")
     if dim is None:
-        if x.numel() == 0:
-            if x.dtype.kind != "f":
-                raise ValueError(f"median() of an empty {x.dtype} tensor has no value")
-            return Tensor._make(array_module(x.array).full((), np.nan, dtype=x.dtype))
-        return Median.apply(x)
-    axis = single_dim(dim, x.ndim, "median")
-    if x.ndim == 0:  # dim 0 or -1 of a 0-d tensor: the element itself, at index 0
-        return MedianResult(x.clone(), Tensor._make(array_module(x.array).zeros((), dtype=np.int64)))
-    if x.shape[axis] == 0:
+        if input.numel() == 0:
+            if input.dtype.kind != "f":
+                raise ValueError(f"median() of an empty {input.dtype} tensor has no value")
+            return Tensor._make(array_module(input.array).full((), np.nan, dtype=input.dtype))
+        return Median.apply(input)
+    axis = single_dim(dim, input.ndim, "median")
+    if input.ndim == 0:  # dim 0 or -1 of a 0-d tensor: the element itself, at index 0
+        return MedianResult(input.clone(), Tensor._make(array_module(input.array).zeros((), dtype=np.int64)))
+    if input.shape[axis] == 0:
         raise IndexError(f"median(): dim {dim} of size 0 has no median")
-    index = _median_index(x.array, axis)
-    values = Gather.apply(x, index, axis)
+    index = _median_index(input.array, axis)
+    values = Gather.apply(input, index, axis)
     if not keepdim:
         return MedianResult(values.squeeze(axis), Tensor._make(index.squeeze(axis)))
     return MedianResult(values, Tensor._make(index))
@@ -528,59 +539,59 @@ class Median(Function):
         return _share_among_ties(g, self.x, self.out, tuple(range(self.x.ndim)))
 
 
-def count_nonzero(x, dim=None):
+def count_nonzero(input, dim=None):
     """How many elements over ``dim`` (an int or a tuple; all by default) are nonzero; int64."""
-    axes = normalize_dims(dim, x.ndim)
-    return unrecorded((x.array != 0).sum(axis=axes).astype(np.int64, copy=False))
+    axes = normalize_dims(dim, input.ndim)
+    return unrecorded((input.array != 0).sum(axis=axes).astype(np.int64, copy=False))
 
 
-def nonzero(x, *, as_tuple=False):
-    """The indices of the nonzero elements, in row-major order: an (n, x.ndim) int64 tensor, or with
+def nonzero(input, *, as_tuple=False):
+    """The indices of the nonzero elements, in row-major order: an (n, input.ndim) int64 tensor, or with
     ``as_tuple`` one 1-D tensor per dim (a 0-d tensor counts as 1-D there)."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"nonzero: input must be a Tensor, got {type(x).__name__}")
-    data = x.array.reshape(1) if x.ndim == 0 else x.array
+    if not isinstance(input, Tensor):
+        raise TypeError(f"nonzero: input must be a Tensor, got {type(input).__name__}")
+    data = input.array.reshape(1) if input.ndim == 0 else input.array
     indices = [i.astype(np.int64, copy=False) for i in array_module(data).nonzero(data)]
     if as_tuple:
         return tuple(unrecorded(i) for i in indices)
     stacked = array_module(data).stack(indices, axis=1)
-    return unrecorded(stacked[:, :0] if x.ndim == 0 else stacked)  # a 0-d tensor's indices have no coordinates
+    return unrecorded(stacked[:, :0] if input.ndim == 0 else stacked)  # a 0-d tensor's indices have no coordinates
 
 
-def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):
-    """The distinct elements of ``x`` (or with ``dim``, its distinct slices along that dim), in ascending order
+def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    """The distinct elements of ``input`` (or with ``dim``, its distinct slices along that dim), in ascending order
     whatever ``sorted`` says; each NaN counts as distinct, as in PyTorch. With ``return_inverse``, also where
-    each element (slice) of ``x`` went in the result (x's shape; a 1-D one with ``dim``); with
+    each element (slice) of ``input`` went in the result (input's shape; a 1-D one with ``dim``); with
     ``return_counts``, how often each distinct one occurs (both int64)."""
-    xp = array_module(x.array)
-    axis = None if dim is None else single_dim(dim, x.ndim, "unique")
-    data = x.array.reshape(-1) if axis is None else x.array
+    xp = array_module(input.array)
+    axis = None if dim is None else single_dim(dim, input.ndim, "unique")
+    data = input.array.reshape(-1) if axis is None else input.array
     values, inverse, counts = xp.unique(data, return_inverse=True, return_counts=True, axis=axis, equal_nan=False)
     results = [unrecorded(values)]
     if return_inverse:
-        results.append(unrecorded(inverse.reshape(x.shape if axis is None else -1).astype(np.int64, copy=False)))
+        results.append(unrecorded(inverse.reshape(input.shape if axis is None else -1).astype(np.int64, copy=False)))
     if return_counts:
         results.append(unrecorded(counts.astype(np.int64, copy=False)))
     return results[0] if len(results) == 1 else tuple(results)
 
 
-def bincount(x, weights=None, minlength=0):
-    """How often each value 0, 1, ..., max(x) occurs in the 1-D tensor ``x`` of non-negative integers (at least
-    ``minlength`` counts): int64, or with ``weights`` (x's shape) the sums of the weights, float32 for float32
+def bincount(input, weights=None, minlength=0):
+    """How often each value 0, 1, ..., max(input) occurs in the 1-D tensor ``input`` of non-negative integers (at least
+    ``minlength`` counts): int64, or with ``weights`` (input's shape) the sums of the weights, float32 for float32
     weights and float64 for any other (float16 included), as in PyTorch. Not differentiable."""
-    if x.ndim != 1 or x.dtype.kind not in "iu":
-        raise ValueError(f"bincount: input must be a 1-D tensor of non-negative integers, got shape {x.shape} "
-                         f"and dtype {x.dtype}")
+    if input.ndim != 1 or input.dtype.kind not in "iu":
+        raise ValueError(f"bincount: input must be a 1-D tensor of non-negative integers, got shape {input.shape} "
+                         f"and dtype {input.dtype}")
     if not isinstance(minlength, (int, np.integer)) or isinstance(minlength, bool) or minlength < 0:
         raise ValueError(f"bincount: minlength must be an int >= 0, got {minlength!r}")
-    lowest = int(x.array.min()) if x.numel() else 0  # one read of the device
+    lowest = int(input.array.min()) if input.numel() else 0  # one read of the device
     if lowest < 0:
         raise ValueError(f"bincount: input must hold non-negative integers, got {lowest}")
-    if weights is not None and (not isinstance(weights, Tensor) or weights.shape != x.shape):
-        raise ValueError(f"bincount: weights must be a tensor of the input's shape {x.shape}, got "
+    if weights is not None and (not isinstance(weights, Tensor) or weights.shape != input.shape):
+        raise ValueError(f"bincount: weights must be a tensor of the input's shape {input.shape}, got "
                          f"{getattr(weights, 'shape', type(weights).__name__)}")
-    xp = array_module(x.array)
-    counts = xp.bincount(x.array.astype(np.int64, copy=False), None if weights is None else weights.array,
+    xp = array_module(input.array)
+    counts = xp.bincount(input.array.astype(np.int64, copy=False), None if weights is None else weights.array,
                          minlength=int(minlength))
     dtype = np.int64 if weights is None else np.float32 if weights.dtype == np.float32 else np.float64
     return unrecorded(counts.astype(dtype, copy=False))
@@ -639,11 +650,11 @@ class LogSumExp(Function):
         return g * xp.exp(self.x - self.total)  # softmax over the reduced dims
 
 
-def logsumexp(x, dim, keepdim=False):
-    """log(sum(exp(x))) over ``dim``, computed after subtracting the max (no overflow); -inf over an empty
+def logsumexp(input, dim, keepdim=False):
+    """log(sum(exp(input))) over ``dim``, computed after subtracting the max (no overflow); -inf over an empty
     dim."""
-    x = _floating(x)
-    return LogSumExp.apply(x, normalize_dims(dim, x.ndim), keepdim)
+    input = _floating(input)
+    return LogSumExp.apply(input, normalize_dims(dim, input.ndim), keepdim)
 
 
 class CumSum(Function):
@@ -665,11 +676,11 @@ def _running_input(op, x, dtype):
     return _cast_for(op, x, dtype)
 
 
-def cumsum(x, dim, *, dtype=None):
+def cumsum(input, dim, *, dtype=None):
     """Running sums along ``dim``; integer and bool tensors sum in int64, as in PyTorch; ``dtype`` casts the
     input first."""
-    x = _running_input("cumsum", x, dtype)
-    return CumSum.apply(x, single_dim(dim, x.ndim, "cumsum"))
+    input = _running_input("cumsum", input, dtype)
+    return CumSum.apply(input, single_dim(dim, input.ndim, "cumsum"))
 
 
 class CumProd(Function):
@@ -697,11 +708,11 @@ class CumProd(Function):
         return xp.where(first_zero, at_zero, grad).astype(g.dtype, copy=False)
 
 
-def cumprod(x, dim, *, dtype=None):
+def cumprod(input, dim, *, dtype=None):
     """Running products along ``dim``; integer and bool tensors multiply in int64, as in PyTorch; ``dtype``
     casts the input first. The gradient is exact with zeros in the input."""
-    x = _running_input("cumprod", x, dtype)
-    return CumProd.apply(x, single_dim(dim, x.ndim, "cumprod"))
+    input = _running_input("cumprod", input, dtype)
+    return CumProd.apply(input, single_dim(dim, input.ndim, "cumprod"))
 
 
 def _softmax_input(op, x, dim, dtype):
@@ -709,11 +720,11 @@ def _softmax_input(op, x, dim, dtype):
     return x, single_dim(dim, x.ndim, op)
 
 
-def softmax(x, dim, dtype=None):
-    """exp(x) / sum(exp(x)) along ``dim``, computed after subtracting the max (stable for any logits);
+def softmax(input, dim, dtype=None):
+    """exp(input) / sum(exp(input)) along ``dim``, computed after subtracting the max (stable for any logits);
     ``dtype`` casts the input first."""
-    return Softmax.apply(*_softmax_input("softmax", x, dim, dtype))
+    return Softmax.apply(*_softmax_input("softmax", input, dim, dtype))
 
 
-def log_softmax(x, dim, dtype=None):
-    return LogSoftmax.apply(*_softmax_input("log_softmax", x, dim, dtype))
+def log_softmax(input, dim, dtype=None):
+    return LogSoftmax.apply(*_softmax_input("log_softmax", input, dim, dtype))

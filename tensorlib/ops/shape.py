@@ -14,12 +14,17 @@ from kernels import device_arrays
 from tensorlib.autograd import Function
 from tensorlib.device import array_device, array_module, module_for, move
 from tensorlib.device import scatter_add as add_at  # numpy.add.at; the name scatter_add is the tensor op here
-from tensorlib.ops.elementwise import _promote
+from tensorlib.ops.elementwise import _as_number, _promote
 from tensorlib.tensor import Tensor
 
 
-def _dims_arg(args) -> tuple:
-    """``f(2, 3)`` and ``f((2, 3))`` both mean (2, 3)."""
+def _dims_arg(args, keyword=None, name="dims", op="") -> tuple:
+    """``f(2, 3)``, ``f((2, 3))`` and, with the keyword argument ``keyword`` named ``name``, ``f(dims=(2, 3))``
+    all mean (2, 3), as PyTorch reads the sizes and dims of ``view``, ``permute``, ``flip``, ..."""
+    if keyword is not None:
+        if args:
+            raise TypeError(f"{op}() got {name} both as positional arguments {args} and as {name}={keyword!r}")
+        args = (keyword,)
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         return tuple(args[0])
     return tuple(args)
@@ -53,14 +58,16 @@ class Reshape(Function):
         return g.reshape(self.shape)
 
 
-def reshape(x, *shape):
-    shape = _dims_arg(shape)
+def reshape(input, *args, shape=None):
+    """``input`` in another shape (a view where the memory allows): ``reshape(x, 2, 3)``, ``reshape(x, (2, 3))``
+    or ``reshape(x, shape=(2, 3))``; one size may be -1, inferred."""
+    shape = _dims_arg(args, shape, "shape", "reshape")
     known = int(np.prod([s for s in shape if s != -1]))
-    if shape.count(-1) > 1 or (-1 not in shape and known != x.numel()) or (
-        -1 in shape and (known == 0 or x.numel() % known)
+    if shape.count(-1) > 1 or (-1 not in shape and known != input.numel()) or (
+        -1 in shape and (known == 0 or input.numel() % known)
     ):
-        raise ValueError(f"shape {shape} is invalid for a tensor of shape {x.shape} ({x.numel()} elements)")
-    return Reshape.apply(x, shape)
+        raise ValueError(f"shape {shape} is invalid for a tensor of shape {input.shape} ({input.numel()} elements)")
+    return Reshape.apply(input, shape)
 
 
 class Permute(Function):
@@ -74,51 +81,53 @@ class Permute(Function):
         return g.transpose(self.inverse)
 
 
-def permute(x, *dims):
-    dims = _dims_arg(dims)
-    if len(dims) != x.ndim:
-        raise ValueError(f"permute needs {x.ndim} dims for shape {x.shape}, got {dims}")
-    axes = tuple(_axis(d, x.ndim) for d in dims)
-    if sorted(axes) != list(range(x.ndim)):
-        raise ValueError(f"permute dims {dims} are not a permutation of {x.ndim} dimensions")
-    return Permute.apply(x, axes)
+def permute(input, *args, dims=None):
+    """``input`` with its dims reordered, as a view: ``permute(x, 2, 0, 1)``, ``permute(x, (2, 0, 1))`` or
+    ``permute(x, dims=(2, 0, 1))``."""
+    dims = _dims_arg(args, dims, "dims", "permute")
+    if len(dims) != input.ndim:
+        raise ValueError(f"permute needs {input.ndim} dims for shape {input.shape}, got {dims}")
+    axes = tuple(_axis(d, input.ndim) for d in dims)
+    if sorted(axes) != list(range(input.ndim)):
+        raise ValueError(f"permute dims {dims} are not a permutation of {input.ndim} dimensions")
+    return Permute.apply(input, axes)
 
 
-def transpose(x, dim0, dim1):
-    axes = list(range(x.ndim))
-    a, b = _axis(dim0, x.ndim, "dim0"), _axis(dim1, x.ndim, "dim1")
+def transpose(input, dim0, dim1):
+    axes = list(range(input.ndim))
+    a, b = _axis(dim0, input.ndim, "dim0"), _axis(dim1, input.ndim, "dim1")
     axes[a], axes[b] = axes[b], axes[a]
-    return Permute.apply(x, tuple(axes))
+    return Permute.apply(input, tuple(axes))
 
 
-def flatten(x, start_dim=0, end_dim=-1):
-    if x.ndim == 0:
-        return reshape(x, 1)
-    start, end = _axis(start_dim, x.ndim, "start_dim"), _axis(end_dim, x.ndim, "end_dim")
+def flatten(input, start_dim=0, end_dim=-1):
+    if input.ndim == 0:
+        return reshape(input, 1)
+    start, end = _axis(start_dim, input.ndim, "start_dim"), _axis(end_dim, input.ndim, "end_dim")
     if start > end:
         raise ValueError(f"flatten start_dim {start_dim} comes after end_dim {end_dim}")
-    shape = x.shape[:start] + (int(np.prod(x.shape[start:end + 1])),) + x.shape[end + 1:]
-    return Reshape.apply(x, shape)
+    shape = input.shape[:start] + (int(np.prod(input.shape[start:end + 1])),) + input.shape[end + 1:]
+    return Reshape.apply(input, shape)
 
 
-def squeeze(x, dim=None):
+def squeeze(input, dim=None):
     if dim is None:
-        dims = [i for i, s in enumerate(x.shape) if s == 1]
+        dims = [i for i, s in enumerate(input.shape) if s == 1]
     else:
-        dims = _distinct_axes((dim,) if isinstance(dim, (int, np.integer)) else dim, x.ndim, "squeeze")
-        dims = [d for d in dims if x.shape[d] == 1]  # PyTorch leaves other sizes alone
-    return Reshape.apply(x, tuple(s for i, s in enumerate(x.shape) if i not in dims))
+        dims = _distinct_axes((dim,) if isinstance(dim, (int, np.integer)) else dim, input.ndim, "squeeze")
+        dims = [d for d in dims if input.shape[d] == 1]  # PyTorch leaves other sizes alone
+    return Reshape.apply(input, tuple(s for i, s in enumerate(input.shape) if i not in dims))
 
 
-def unsqueeze(x, dim):
-    axis = _axis(dim, x.ndim + 1)
-    return Reshape.apply(x, x.shape[:axis] + (1,) + x.shape[axis:])
+def unsqueeze(input, dim):
+    axis = _axis(dim, input.ndim + 1)
+    return Reshape.apply(input, input.shape[:axis] + (1,) + input.shape[axis:])
 
 
-def unflatten(x, dim, sizes):
+def unflatten(input, dim, sizes):
     """Dim ``dim`` split into ``sizes`` (one of them may be -1, inferred), as a view."""
-    axis = _axis(dim, x.ndim)
-    sizes, size = tuple(int(s) for s in sizes), x.shape[axis]
+    axis = _axis(dim, input.ndim)
+    sizes, size = tuple(int(s) for s in sizes), input.shape[axis]
     if not sizes:
         raise ValueError("unflatten: sizes must not be empty")
     known = int(np.prod([s for s in sizes if s != -1]))
@@ -126,30 +135,30 @@ def unflatten(x, dim, sizes):
     if not inferred and (-1 in sizes or known != size or min(sizes) < 0):
         raise ValueError(f"unflatten: sizes {sizes} do not multiply to the size {size} of dim {dim}")
     sizes = tuple(size // known if s == -1 else s for s in sizes)
-    return Reshape.apply(x, x.shape[:axis] + sizes + x.shape[axis + 1:])
+    return Reshape.apply(input, input.shape[:axis] + sizes + input.shape[axis + 1:])
 
 
-def movedim(x, source, destination):
+def movedim(input, source, destination):
     """Dims ``source`` (an int or a sequence) moved to positions ``destination``, the others keeping their
     order: a permute."""
     source = (source,) if isinstance(source, (int, np.integer)) else tuple(source)
     destination = (destination,) if isinstance(destination, (int, np.integer)) else tuple(destination)
     if len(source) != len(destination):
         raise ValueError(f"movedim: source {source} and destination {destination} must name as many dims")
-    order = [None] * x.ndim
-    for s, d in zip(_distinct_axes(source, x.ndim, "movedim source"),
-                    _distinct_axes(destination, x.ndim, "movedim destination")):
+    order = [None] * input.ndim
+    for s, d in zip(_distinct_axes(source, input.ndim, "movedim source"),
+                    _distinct_axes(destination, input.ndim, "movedim destination")):
         order[d] = s
-    rest = iter(a for a in range(x.ndim) if a not in order)
-    return permute(x, tuple(next(rest) if a is None else a for a in order))
+    rest = iter(a for a in range(input.ndim) if a not in order)
+    return permute(input, tuple(next(rest) if a is None else a for a in order))
 
 
-def swapaxes(x, axis0, axis1):
-    return transpose(x, axis0, axis1)
+def swapaxes(input, axis0, axis1):
+    return transpose(input, axis0, axis1)
 
 
-def swapdims(x, dim0, dim1):
-    return transpose(x, dim0, dim1)
+def swapdims(input, dim0, dim1):
+    return transpose(input, dim0, dim1)
 
 
 class Expand(Function):
@@ -162,22 +171,25 @@ class Expand(Function):
         return g  # the engine sums the expanded dimensions back down
 
 
-def expand(x, *sizes):
-    sizes = _dims_arg(sizes)
-    if len(sizes) < x.ndim:
-        raise ValueError(f"expand sizes {sizes} have fewer dimensions than the tensor's shape {x.shape}")
-    lead = len(sizes) - x.ndim
+def expand(input, *sizes, size=None):
+    """``input`` broadcast to more or larger dims, as a view: ``expand(x, 4, 3)``, ``expand(x, (4, 3))`` or
+    ``expand(x, size=(4, 3))``; -1 keeps a dim's size."""
+    sizes = _dims_arg(sizes, size, "size", "expand")
+    if len(sizes) < input.ndim:
+        raise ValueError(f"expand sizes {sizes} have fewer dimensions than the tensor's shape {input.shape}")
+    lead = len(sizes) - input.ndim
     shape = []
     for i, size in enumerate(sizes):
-        old = x.shape[i - lead] if i >= lead else None
+        old = input.shape[i - lead] if i >= lead else None
         if size == -1:
             if old is None:
                 raise ValueError(f"expand size -1 is not allowed in a new leading dimension (sizes {sizes})")
             size = old
         if old is not None and old != 1 and old != size:
-            raise ValueError(f"expand: size {size} does not match the tensor's size {old} at dim {i} (shape {x.shape})")
+            raise ValueError(f"expand: size {size} does not match the tensor's size {old} at dim {i} "
+                             f"(shape {input.shape})")
         shape.append(size)
-    return Expand.apply(x, tuple(shape))
+    return Expand.apply(input, tuple(shape))
 
 
 # ---- indexing, read as PyTorch reads an index ----------------------------------------------------------------
@@ -586,15 +598,19 @@ def _check_index_fits(index, x, axis, dim, op):
     _check_index_range(index, x.shape[axis], dim, op)
 
 
-def gather(x, dim, index):
-    """out[i][j][k] = x[index[i][j][k]][j][k] for dim 0 (and likewise along other dims), as torch.gather."""
-    axis = _axis(dim, x.ndim)
-    if not isinstance(index, Tensor) or index.dtype.kind not in "iu":
-        raise TypeError(f"gather: index must be an integer tensor, got {getattr(index, 'dtype', type(index).__name__)}")
-    if index.ndim != x.ndim:
-        raise ValueError(f"gather: index has {index.ndim} dimensions but the input has {x.ndim} (shapes {index.shape}, {x.shape})")
-    _check_index_fits(index, x, axis, dim, "gather")
-    return Gather.apply(x, move(index.array, x.device), axis)
+def gather(input, dim, index, *, sparse_grad=False):
+    """out[i][j][k] = input[index[i][j][k]][j][k] for dim 0 (and likewise along other dims), as torch.gather;
+    ``index`` is an int32 or int64 tensor. The gradient is a dense tensor whatever ``sparse_grad`` says (there
+    are no sparse tensors here; its values are those of PyTorch's sparse one)."""
+    axis = _axis(dim, input.ndim)
+    if not isinstance(index, Tensor) or index.dtype not in (np.int32, np.int64):
+        raise TypeError(f"gather: index must be an integer tensor of dtype int32 or int64, got "
+                        f"{getattr(index, 'dtype', type(index).__name__)}")
+    if index.ndim != input.ndim:
+        raise ValueError(f"gather: index has {index.ndim} dimensions but the input has {input.ndim} (shapes "
+                         f"{index.shape}, {input.shape})")
+    _check_index_fits(index, input, axis, dim, "gather")
+    return Gather.apply(input, move(index.array, input.device), axis)
 
 
 class Scatter(Function):
@@ -627,7 +643,33 @@ class Scatter(Function):
         return gx, None, g_src, None, None
 
 
-def _scatter(x, dim, index, src, add, op):
+class ScatterReduce(Function):
+    """x with src added at (``reduce`` "add") or multiplied into ("multiply") the positions ``index`` names along
+    ``axis``, repeated positions accumulating: scatter's ``reduce`` argument. PyTorch gives it no gradient (its
+    scatter_add is the differentiable sum); neither does this."""
+
+    def forward(self, x, index, src, axis, reduce):
+        self.reduce = reduce
+        positions = _index_positions(index, axis)
+        part = src[tuple(slice(0, n) for n in index.shape)] if hasattr(src, "shape") else src
+        out = x.copy()
+        if reduce == "add":
+            add_at(out, positions, part)
+            return out
+        # numpy.multiply.at, which CuPy lacks, in rounds: one per index along axis. The positions of one round
+        # differ (each element's own coordinates off axis), so a plain indexed multiply is exact there.
+        for k in range(index.shape[axis]):
+            along = (slice(None),) * axis + (slice(k, k + 1),)
+            at = tuple(p[along] if i == axis else p for i, p in enumerate(positions))
+            out[at] *= part[along] if hasattr(part, "shape") else part
+        return out
+
+    def backward(self, g):
+        raise RuntimeError(f"scatter with reduce={self.reduce!r} has no gradient, as in PyTorch (its derivative is "
+                           "not implemented there); use scatter_add for a differentiable sum")
+
+
+def _scatter(x, dim, index, src, add, op, reduce=None):
     axis = _axis(dim, x.ndim)
     if not isinstance(index, Tensor) or index.dtype not in (np.int32, np.int64):
         raise TypeError(f"{op}: index must be an int32 or int64 tensor, got "
@@ -642,54 +684,62 @@ def _scatter(x, dim, index, src, add, op):
             raise ValueError(f"{op}: index shape {index.shape} must be no larger than src's {src.shape} in any dim")
     elif not isinstance(src, (numbers.Number, np.generic)):
         raise TypeError(f"{op}: src must be a tensor or a number, got {type(src).__name__}")
+    elif reduce is not None:
+        src = _as_number(src, x.dtype)  # as PyTorch casts the value, so an integer tensor stays integer
     else:
         src = src.item() if isinstance(src, np.generic) else src
     _check_index_fits(index, x, axis, dim, op)
+    if reduce is not None:
+        return ScatterReduce.apply(x, move(index.array, x.device), src, axis, reduce)
     return Scatter.apply(x, move(index.array, x.device), src, axis, add)
 
 
-def scatter(x, dim, index, src=None, value=None):
-    """``x`` with the elements of ``src`` (a tensor of x's dtype) or ``value`` (a number) written at the
+def scatter(input, dim, index, src=None, value=None, *, reduce=None):
+    """``input`` with the elements of ``src`` (a tensor of input's dtype) or ``value`` (a number) written at the
     positions ``index`` names along ``dim``: for dim 0, out[index[i][j]][j] = src[i][j] (a tensor, not a view).
-    Where an index repeats along dim, one of the writes wins."""
+    Where an index repeats along dim, one of the writes wins. With ``reduce`` "add" or "multiply" they are added
+    to or multiplied into those positions instead (repeats accumulating, PyTorch's deprecated form of
+    scatter_reduce), without a gradient, as in PyTorch."""
     if (src is None) == (value is None):
         raise TypeError("scatter takes one of src (a tensor or a number) and value (a number)")
-    return _scatter(x, dim, index, src if value is None else value, False, "scatter")
+    if reduce is not None and reduce not in ("add", "multiply"):
+        raise ValueError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r}")
+    return _scatter(input, dim, index, src if value is None else value, False, "scatter", reduce)
 
 
-def scatter_add(x, dim, index, src):
-    """``x`` with the elements of ``src`` (a tensor of x's dtype) added at the positions ``index`` names along
+def scatter_add(input, dim, index, src):
+    """``input`` with the elements of ``src`` (a tensor of input's dtype) added at the positions ``index`` names along
     ``dim`` (repeated positions add up): for dim 0, out[index[i][j]][j] += src[i][j]."""
     if not isinstance(src, Tensor):
         raise TypeError(f"scatter_add: src must be a tensor, got {type(src).__name__}")
-    return _scatter(x, dim, index, src, True, "scatter_add")
+    return _scatter(input, dim, index, src, True, "scatter_add")
 
 
 def _slice_along(x, axis, start, stop):
     return GetItem.apply(x, (slice(None),) * axis + (slice(start, stop),))
 
 
-def narrow(x, dim, start, length):
+def narrow(input, dim, start, length):
     """The ``length`` elements from ``start`` (negative: from the end) along ``dim``, as a view."""
-    if x.ndim == 0:
+    if input.ndim == 0:
         raise ValueError("narrow() needs a tensor of at least one dimension, got a 0-d tensor")
-    axis = _axis(dim, x.ndim)
-    size, start, length = x.shape[axis], operator.index(start), operator.index(length)
+    axis = _axis(dim, input.ndim)
+    size, start, length = input.shape[axis], operator.index(start), operator.index(length)
     if not -size <= start <= size:
         raise IndexError(f"narrow: start {start} is out of range for dim {dim} of size {size}")
     start = start + size if start < 0 else start
     if length < 0 or start + length > size:
         raise ValueError(f"narrow: length {length} from start {start} does not fit dim {dim} of size {size}")
-    return _slice_along(x, axis, start, start + length)
+    return _slice_along(input, axis, start, start + length)
 
 
-def split(x, split_size_or_sections, dim=0):
+def split(tensor, split_size_or_sections, dim=0):
     """Views of consecutive pieces along ``dim``: of ``split_size`` elements each (the last may be smaller),
     or of the listed sizes, which must add up to the dim's size."""
-    if x.ndim == 0:
+    if tensor.ndim == 0:
         raise ValueError("split() needs a tensor of at least one dimension, got a 0-d tensor")
-    axis = _axis(dim, x.ndim)
-    size = x.shape[axis]
+    axis = _axis(dim, tensor.ndim)
+    size = tensor.shape[axis]
     if isinstance(split_size_or_sections, (int, np.integer)):
         step = int(split_size_or_sections)
         if step < 0 or (step == 0 and size):
@@ -702,25 +752,25 @@ def split(x, split_size_or_sections, dim=0):
         if min(sizes, default=0) < 0 or sum(sizes) != size:
             raise ValueError(f"split: sizes {sizes} must be non-negative and add up to the size {size} of dim {dim}")
     starts = np.cumsum([0] + sizes)
-    return tuple(_slice_along(x, axis, int(a), int(b)) for a, b in zip(starts[:-1], starts[1:]))
+    return tuple(_slice_along(tensor, axis, int(a), int(b)) for a, b in zip(starts[:-1], starts[1:]))
 
 
-def chunk(x, chunks, dim=0):
+def chunk(input, chunks, dim=0):
     """``split`` into ``chunks`` pieces of equal size, rounded up (so there may be fewer pieces)."""
     if not isinstance(chunks, (int, np.integer)) or isinstance(chunks, bool) or chunks <= 0:
         raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
-    if x.ndim == 0:
+    if input.ndim == 0:
         raise ValueError("chunk() needs a tensor of at least one dimension, got a 0-d tensor")
-    size = x.shape[_axis(dim, x.ndim)]
-    return split(x, -(-size // chunks) if size else [0] * int(chunks), dim)
+    size = input.shape[_axis(dim, input.ndim)]
+    return split(input, -(-size // chunks) if size else [0] * int(chunks), dim)
 
 
-def unbind(x, dim=0):
+def unbind(input, dim=0):
     """The slices along ``dim``, each without that dim (views)."""
-    if x.ndim == 0:
+    if input.ndim == 0:
         raise IndexError("unbind() needs a tensor of at least one dimension, got a 0-d tensor")
-    axis = _axis(dim, x.ndim)
-    return tuple(GetItem.apply(x, (slice(None),) * axis + (i,)) for i in range(x.shape[axis]))
+    axis = _axis(dim, input.ndim)
+    return tuple(GetItem.apply(input, (slice(None),) * axis + (i,)) for i in range(input.shape[axis]))
 
 
 class Flip(Function):
@@ -732,9 +782,10 @@ class Flip(Function):
         return array_module(g).flip(g, self.axes) if self.axes else g, None
 
 
-def flip(x, *dims):
-    """The order of the elements reversed along each of ``dims`` (a new tensor, not a view)."""
-    return Flip.apply(x, _distinct_axes(_dims_arg(dims), x.ndim, "flip"))
+def flip(input, *args, dims=None):
+    """The order of the elements reversed along each of ``dims`` (a new tensor, not a view): ``flip(x, 0, 1)``,
+    ``flip(x, (0, 1))`` or ``flip(x, dims=(0, 1))``."""
+    return Flip.apply(input, _distinct_axes(_dims_arg(args, dims, "dims", "flip"), input.ndim, "flip"))
 
 
 class Roll(Function):
@@ -747,18 +798,18 @@ class Roll(Function):
         return array_module(g).roll(g, back, self.axes), None, None
 
 
-def roll(x, shifts, dims=None):
+def roll(input, shifts, dims=None):
     """Elements shifted by ``shifts`` along ``dims`` (ints or sequences of one length), wrapping around; with
     no dims, along the flattened tensor (the shape is kept)."""
     shifts = (shifts,) if isinstance(shifts, (int, np.integer)) else tuple(shifts)
     if dims is None:
         if len(shifts) != 1:
             raise ValueError(f"roll: shifts {shifts} need dims, one per shift")
-        return Roll.apply(x, operator.index(shifts[0]), None)
+        return Roll.apply(input, operator.index(shifts[0]), None)
     dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
     if not shifts or len(shifts) != len(dims):
         raise ValueError(f"roll: shifts {shifts} and dims {dims} must be non-empty and of one length")
-    return Roll.apply(x, tuple(operator.index(s) for s in shifts), tuple(_axis(d, x.ndim) for d in dims))
+    return Roll.apply(input, tuple(operator.index(s) for s in shifts), tuple(_axis(d, input.ndim) for d in dims))
 
 
 class Repeat(Function):
@@ -773,17 +824,18 @@ class Repeat(Function):
         return g.reshape(pairs).sum(axis=tuple(range(0, len(pairs), 2))).reshape(self.shape), None
 
 
-def repeat(x, *sizes):
-    """The tensor tiled ``sizes[i]`` times along dim i; extra leading sizes add dims (numpy.tile)."""
-    sizes = _dims_arg(sizes)
+def repeat(input, *sizes, repeats=None):
+    """The tensor tiled ``sizes[i]`` times along dim i; extra leading sizes add dims (numpy.tile). The counts
+    come as ``repeat(x, 2, 3)``, ``repeat(x, (2, 3))`` or ``repeat(x, repeats=(2, 3))``."""
+    sizes = _dims_arg(sizes, repeats, "repeats", "repeat")
     if not sizes:
         raise TypeError("repeat() needs the number of repeats of each dimension")
-    if len(sizes) < x.ndim:
-        raise ValueError(f"repeat: {len(sizes)} repeats for a tensor of {x.ndim} dimensions (shape {x.shape}); "
+    if len(sizes) < input.ndim:
+        raise ValueError(f"repeat: {len(sizes)} repeats for a tensor of {input.ndim} dimensions (shape {input.shape}); "
                          "give at least one per dimension")
     if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in sizes):
         raise ValueError(f"repeat: repeats must be non-negative ints, got {sizes}")
-    return Repeat.apply(x, tuple(int(n) for n in sizes))
+    return Repeat.apply(input, tuple(int(n) for n in sizes))
 
 
 class IndexSelect(Function):
@@ -797,19 +849,19 @@ class IndexSelect(Function):
         return gx, None, None
 
 
-def index_select(x, dim, index):
-    """The entries ``index`` (a 0-d or 1-D integer tensor) of ``x`` along ``dim``, in that order."""
+def index_select(input, dim, index):
+    """The entries ``index`` (a 0-d or 1-D integer tensor) of ``input`` along ``dim``, in that order."""
     if not isinstance(index, Tensor) or index.dtype not in (np.int32, np.int64):
         raise TypeError(f"index_select: index must be an int32 or int64 tensor, got "
                         f"{getattr(index, 'dtype', type(index).__name__)}")
     if index.ndim > 1:
         raise ValueError(f"index_select: index must be 0-d or 1-D, got shape {index.shape}")
-    axis = _axis(dim, max(x.ndim, 1))
-    source = x.reshape(1) if x.ndim == 0 else x  # a 0-d tensor is picked from as its single element
+    axis = _axis(dim, max(input.ndim, 1))
+    source = input.reshape(1) if input.ndim == 0 else input  # a 0-d tensor is picked from as its single element
     size = source.shape[axis]
     _check_index_range(index, size, dim, "index_select")
-    out = IndexSelect.apply(source, move(index.array.reshape(-1), x.device), axis)
-    if x.ndim == 0:
+    out = IndexSelect.apply(source, move(index.array.reshape(-1), input.device), axis)
+    if input.ndim == 0:
         if index.numel() != 1:
             raise ValueError(f"index_select: a 0-d tensor takes one index, got {index.numel()}")
         return out.reshape(())
@@ -876,10 +928,15 @@ _PAD_MODES = ("reflect", "replicate", "circular")
 
 def _source_positions(xp, n, lo, hi, mode):
     """The index along an axis of size ``n`` that each of the ``lo + n + hi`` padded positions copies, made
-    on the input's device: a host-made index array would be a host-to-device copy in every step."""
-    i = xp.arange(-lo, n + hi)
+    on the input's device: a host-made index array would be a host-to-device copy in every step. A negative
+    amount crops, as in PyTorch: reflect and replicate pad from the whole input (the crop only drops
+    positions), circular from what the crop leaves, which it wraps around."""
     if mode == "circular":
-        return i % n
+        start, kept = max(-lo, 0), n - max(-lo, 0) - max(-hi, 0)
+        if not kept:
+            return xp.arange(0)
+        return start + xp.arange(-max(lo, 0), kept + max(hi, 0)) % kept
+    i = xp.arange(-lo, n + hi)
     if mode == "replicate":
         return xp.clip(i, 0, n - 1)
     i = xp.abs(i)  # reflect: mirrored at 0, then at n - 1, edges not repeated (pads are smaller than n)
@@ -931,33 +988,48 @@ class IndexPad(Function):
         return g, None, None
 
 
-def pad(x, pad, mode="constant", value=0.0):
-    """``torch.nn.functional.pad``: ``pad`` lists (before, after) pairs starting from the last dim."""
+def pad(input, pad, mode="constant", value=0.0):
+    """``torch.nn.functional.pad``: ``pad`` lists (before, after) pairs starting from the last dim; negative
+    amounts crop, in every mode. ``value`` (None: 0) fills the 'constant' mode."""
     pad = tuple(pad)
-    if len(pad) % 2 or len(pad) // 2 > x.ndim:
-        raise ValueError(f"pad must hold (before, after) pairs for at most {x.ndim} dims, got {pad}")
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+        raise ValueError(f"pad must hold (before, after) pairs for at most {input.ndim} dims, got {pad}")
     if not all(isinstance(p, (int, np.integer)) for p in pad):
         raise TypeError(f"pad amounts must be ints, got {pad}")
-    widths = [(0, 0)] * x.ndim
+    widths = [(0, 0)] * input.ndim
     for i in range(len(pad) // 2):
-        widths[x.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+        widths[input.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
     widths = tuple(widths)
+    if mode != "constant" and mode not in _PAD_MODES:
+        raise ValueError(f"pad mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
+    for axis, ((lo, hi), n) in enumerate(zip(widths, input.shape)):
+        if not (lo or hi):
+            continue
+        kept = n - max(-lo, 0) - max(-hi, 0)  # what the negative amounts leave
+        if kept < 0 and mode in ("constant", "circular"):  # reflect and replicate pad from the whole input
+            raise ValueError(f"pad {pad} crops {n - kept} elements from dim {axis} of size {n} (shape {input.shape})")
+        if n + lo + hi < 0:
+            raise ValueError(f"pad {pad} gives dim {axis} of size {n} the negative size {n + lo + hi} (shape "
+                             f"{input.shape})")
+        if mode == "reflect" and max(lo, hi) >= n:
+            raise ValueError(f"reflect padding {pad} must be smaller than the input size {n} (shape {input.shape})")
+        if mode == "replicate" and n == 0:
+            raise ValueError(f"replicate padding {pad} needs a non-empty input along each padded dim "
+                             f"(shape {input.shape})")
+        if mode == "circular" and max(lo, hi) > kept:
+            raise ValueError(f"circular padding {pad} must not exceed the input size {kept} left in dim {axis} after "
+                             f"cropping (shape {input.shape})")
+    first = input.ndim - len(pad) // 2  # the padded dims are the last len(pad) // 2
+    padded = [n + lo + hi for (lo, hi), n in zip(widths[first:], input.shape[first:])]
+    if mode in ("reflect", "replicate") and padded and max(padded) <= 0:  # PyTorch's rule: all but one may empty
+        raise ValueError(f"{mode} padding {pad} leaves no element in the padded dims (shape {input.shape}); the "
+                         "padded size of at least one must be positive")
     if mode == "constant":
+        value = 0.0 if value is None else value
         if not isinstance(value, numbers.Number):
             raise TypeError(f"pad value must be a number, got {value!r}")
-        return ConstantPad.apply(x, widths, value)
-    if mode not in _PAD_MODES:
-        raise ValueError(f"pad mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
-    for (lo, hi), n in zip(widths, x.shape):
-        if min(lo, hi) < 0:
-            raise ValueError(f"pad mode {mode!r} needs non-negative amounts, got {pad}")
-        if mode == "reflect" and max(lo, hi) >= max(n, 1) and (lo or hi):
-            raise ValueError(f"reflect padding {pad} must be smaller than the input size {n} (shape {x.shape})")
-        if mode == "replicate" and n == 0 and (lo or hi):
-            raise ValueError(f"replicate padding {pad} needs a non-empty input along each padded dim (shape {x.shape})")
-        if mode == "circular" and max(lo, hi) > n:
-            raise ValueError(f"circular padding {pad} must not exceed the input size {n} (shape {x.shape})")
-    return IndexPad.apply(x, widths, mode)
+        return ConstantPad.apply(input, widths, value)
+    return IndexPad.apply(input, widths, mode)
 
 
 class ToDevice(Function):
