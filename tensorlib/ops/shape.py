@@ -282,7 +282,11 @@ def _normalized(index):
         items = (index,)
     out, arrays, ints, index_arrays, special, ellipses = [], False, False, False, False, 0
     for item in items:
-        if item is None or type(item) is slice:
+        if type(item) is slice:
+            if item.step is not None and item.step < 0:  # NumPy would reverse; PyTorch refuses
+                raise ValueError(f"slice step must be greater than zero, got step {item.step} in {item!r}; use "
+                                 "flip() to reverse a dim")
+        elif item is None:
             pass
         elif type(item) is int:
             ints = True

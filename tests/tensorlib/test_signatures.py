@@ -1,6 +1,6 @@
 """PyTorch's argument names and the shape ops' last gaps: keyword calls (``flip(x, dims=...)``,
 ``x.permute(dims=...)``, ``tl.sum(input=x, dim=1)``) give what the positional forms give; scatter's ``reduce``,
-gather's index dtypes and negative pad amounts in every mode, against float64 NumPy."""
+gather's index dtypes, negative slice steps and negative pad amounts in every mode, against float64 NumPy."""
 
 import inspect
 
@@ -175,6 +175,29 @@ def test_gather_refuses_index_dtypes_pytorch_refuses(dtype):
 def test_gather_takes_int32_and_int64_indices(dtype):
     got = tl.tensor(A).gather(0, tl.tensor(INDEX, dtype=dtype))
     np.testing.assert_array_equal(got.numpy(), np.take_along_axis(A, INDEX, 0))
+
+
+# ---- negative slice steps -------------------------------------------------------------------------------
+@pytest.mark.parametrize("index", [slice(None, None, -1), (slice(None), slice(3, 0, -2)), (Ellipsis, slice(None, None, -1)),
+                                   (0, slice(-1, None, -1))], ids=repr)
+def test_a_negative_slice_step_is_refused_as_in_pytorch(index):
+    x = tl.tensor(A)
+    with pytest.raises(ValueError, match="step must be greater than zero"):
+        x[index]
+    with pytest.raises(ValueError, match="step must be greater than zero"):
+        x[index] = 0.0
+    np.testing.assert_array_equal(x.numpy(), A)
+
+
+def test_positive_slice_steps_still_read_and_write():
+    x = tl.tensor(A)
+    np.testing.assert_array_equal(x[::2, 1::3].numpy(), A[::2, 1::3])
+    x[:, ::2] = 0.0
+    expected = A.copy()
+    expected[:, ::2] = 0.0
+    np.testing.assert_array_equal(x.numpy(), expected)
+    with pytest.raises(ValueError, match="slice step cannot be zero"):
+        x[::0]
 
 
 # ---- pad with negative amounts: they crop ---------------------------------------------------------------
