@@ -618,6 +618,13 @@ def _check_saved_values(fn):
             )
 
 
+def _sum(a, b):
+    """``a + b`` for two gradients of one tensor, kept an array: NumPy adds two 0-d arrays into a scalar, which
+    the backward of an in-place write (that assigns into its gradient) could not take."""
+    total = a + b
+    return np.asarray(total) if isinstance(total, np.generic) else total
+
+
 def unbroadcast(grad, shape):
     """Sum ``grad`` down to ``shape``, undoing NumPy broadcasting."""
     shape = tuple(shape)
@@ -789,7 +796,7 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
             if leaf or getattr(tensor, "_retains_grad", False):
                 _accumulate_leaf(tensor, g)
         elif id(tensor) in capture:
-            capture[id(tensor)] = g.copy() if capture[id(tensor)] is None else capture[id(tensor)] + g
+            capture[id(tensor)] = g.copy() if capture[id(tensor)] is None else _sum(capture[id(tensor)], g)
 
     hooked = _hooked[0] > 0  # hooks are looked up per node only while some tensor has them
     if current_node(root) is None:
@@ -831,11 +838,12 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
                 if parent_fn is None:
                     if hooked and _leaf_hooks(parent) is not None:  # its hooks see the sum over its uses
                         held = hooked_leaves.get(id(parent))
-                        hooked_leaves[id(parent)] = (parent, parent_grad if held is None else held[1] + parent_grad)
+                        summed = parent_grad if held is None else _sum(held[1], parent_grad)
+                        hooked_leaves[id(parent)] = (parent, summed)
                     else:
                         deliver(parent, parent_grad, True)
                 elif id(parent_fn) in pending:
-                    pending[id(parent_fn)] = pending[id(parent_fn)] + parent_grad
+                    pending[id(parent_fn)] = _sum(pending[id(parent_fn)], parent_grad)
                 else:
                     pending[id(parent_fn)] = parent_grad
             if not retain_graph:

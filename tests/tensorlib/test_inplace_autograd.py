@@ -232,6 +232,38 @@ def test_a_change_through_a_view_of_a_0d_tensor():
     np.testing.assert_allclose(w.grad.numpy(), np.full(3, 6.0), rtol=1e-12)
 
 
+def test_a_0d_tensor_changed_in_place_and_used_twice():
+    """Its gradient is summed over the two uses (a 0-d sum, which must stay an array) before the write's node
+    splits it between the value written and the old value."""
+    a, b = draw((3, 4), 32), draw(4, 33)
+    w, s = leaf(a), leaf(b)
+    y = (w * 2).sum()
+    y.fill_(s.sum())
+    (y * y).backward()
+    np.testing.assert_allclose(s.grad.numpy(), np.full(4, 2 * b.sum()), rtol=1e-12)
+    np.testing.assert_array_equal(w.grad.numpy(), np.zeros((3, 4)))
+    w.grad = s.grad = None
+    y = (w * 2).sum()
+    y.reshape(1).mul_(s[0:1])  # through a view of the 0-d tensor
+    (y * y).backward()
+    total = 2 * a.sum() * b[0]
+    np.testing.assert_allclose(w.grad.numpy(), np.full((3, 4), 2 * total * 2 * b[0]), rtol=1e-12)
+    np.testing.assert_allclose(s.grad.numpy(), [2 * total * 2 * a.sum(), 0, 0, 0], rtol=1e-12)
+
+    def filled(w, s):
+        y = (w * 2).sum()
+        y.fill_(s.sum())
+        return y * y
+
+    def multiplied(w, s):
+        y = (w * 2).sum()
+        y.reshape(1).mul_(s[0:1])
+        return y * y + y
+
+    assert tl.gradcheck(filled, [leaf(a), leaf(b)])
+    assert tl.gradcheck(multiplied, [leaf(a), leaf(b)])
+
+
 def test_a_view_of_a_tensor_whose_memory_is_column_major():
     a, b = draw((3, 4), 26), draw(3, 27)
     w, v = leaf(a), leaf(b)
