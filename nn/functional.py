@@ -503,16 +503,22 @@ def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False):
     return rrelu(input, lower, upper, training, inplace=True)
 
 
+def _channels_in_groups(function, input, name, groups) -> int:
+    """The channels (dim 1) of ``input``, checked to split into ``groups`` (a positive int, argument ``name``)."""
+    _check_positive_int(name, groups, function)
+    channels = input.shape[1]
+    if channels % groups:
+        raise ValueError(f"{function}: the {channels} channels of the input (shape {input.shape}) are not divisible "
+                         f"by {name}={groups}")
+    return channels
+
+
 def channel_shuffle(input, groups):
     """(N, C, *) with its channels interleaved across ``groups`` (ShuffleNet, Zhang et al. 2018): the C = groups * k
     channels, read as a (groups, k) grid, are written out as its transpose, (k, groups)."""
     if input.ndim < 3:
         raise ValueError(f"channel_shuffle expects an input of at least 3 dims (N, C, *), got shape {input.shape}")
-    _check_positive_int("groups", groups, "channel_shuffle")
-    channels = input.shape[1]
-    if channels % groups:
-        raise ValueError(f"channel_shuffle: the {channels} channels of the input (shape {input.shape}) are not "
-                         f"divisible by groups={groups}")
+    channels = _channels_in_groups("channel_shuffle", input, "groups", groups)
     grid = input.reshape(input.shape[0], groups, channels // groups, *input.shape[2:])
     return grid.transpose(1, 2).reshape(*input.shape)
 
@@ -815,11 +821,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     _check_floating("group_norm", input)
     if input.ndim < 2:
         raise ValueError(f"group_norm expects an input of at least 2 dims (N, C, ...), got shape {input.shape}")
-    _check_positive_int("num_groups", num_groups, "group_norm")
-    channels = input.shape[1]
-    if channels % num_groups:
-        raise ValueError(f"group_norm: the {channels} channels of the input (shape {input.shape}) are not divisible "
-                         f"by num_groups={num_groups}")
+    channels = _channels_in_groups("group_norm", input, "num_groups", num_groups)
     for name, tensor in (("weight", weight), ("bias", bias)):
         _check_parameter_shape("group_norm", name, tensor, (channels,), "one value per channel")
     _check_same_dtype("group_norm", input, weight=weight, bias=bias)

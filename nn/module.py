@@ -852,6 +852,20 @@ class ModuleList(_ModuleSequence):
         return _enclose(type(self).__name__, [], lines)
 
 
+def _update_pairs(owner: str, items, roles: str, lone: tuple) -> list:
+    """The elements of ``items`` (an iterable given to ``owner``'s update) as 2-tuples; an element that is not
+    an iterable, or is one of the ``lone`` types (a value where a pair belongs), or is not of length 2 is refused."""
+    pairs = []
+    for index, pair in enumerate(items):
+        if not isinstance(pair, Iterable) or isinstance(pair, lone):
+            raise TypeError(f"{owner}.update element #{index} must be a {roles} pair, got {type(pair).__name__}")
+        pair = tuple(pair)
+        if len(pair) != 2:
+            raise ValueError(f"{owner}.update element #{index} has length {len(pair)}; 2 {roles} is required")
+        pairs.append(pair)
+    return pairs
+
+
 class ModuleDict(Module):
     """Modules by name, in insertion order; built from a mapping or from (name, module) pairs."""
 
@@ -865,14 +879,7 @@ class ModuleDict(Module):
         if isinstance(modules, (Mapping, ModuleDict)):
             pairs = list(modules.items())
         elif isinstance(modules, Iterable):
-            pairs = list(modules)
-            for index, pair in enumerate(pairs):
-                if not isinstance(pair, Iterable) or isinstance(pair, Module):
-                    raise TypeError(f"ModuleDict.update element #{index} must be a (name, module) pair, got "
-                                    f"{type(pair).__name__}")
-                if len(pair) != 2:
-                    raise ValueError(f"ModuleDict.update element #{index} has length {len(pair)}; 2 (name, module) "
-                                     f"is required")
+            pairs = _update_pairs("ModuleDict", modules, "(name, module)", (Module,))
         else:
             raise TypeError(f"ModuleDict.update expects a mapping or an iterable of (name, module) pairs, got "
                             f"{type(modules).__name__}")
@@ -1100,15 +1107,7 @@ class ParameterDict(_ParameterContainer):
         elif isinstance(parameters, Mapping):
             pairs = sorted(parameters.items())
         elif isinstance(parameters, Iterable) and not isinstance(parameters, (str, tl.Tensor)):
-            pairs = list(parameters)
-            for index, pair in enumerate(pairs):
-                if not isinstance(pair, Iterable) or isinstance(pair, (str, tl.Tensor)):
-                    raise TypeError(f"ParameterDict.update element #{index} must be a (key, value) pair, got "
-                                    f"{type(pair).__name__}")
-                pair = pairs[index] = tuple(pair)
-                if len(pair) != 2:
-                    raise ValueError(f"ParameterDict.update element #{index} has length {len(pair)}; 2 (key, value) "
-                                     f"is required")
+            pairs = _update_pairs("ParameterDict", parameters, "(key, value)", (str, tl.Tensor))
         else:
             raise TypeError(f"ParameterDict.update expects a mapping or an iterable of (key, value) pairs, got "
                             f"{type(parameters).__name__}")

@@ -13,33 +13,10 @@ from PIL import Image
 import tensorlib as tl
 from nn.data import ImageDataset, default_collate
 from nn.data import transforms as T
+from test_transforms import image, pixels  # the images of every kind, and their pixels back
 
 RNG = np.random.default_rng(0)
 KINDS = ["array", "tensor", "pil"]
-
-
-def image(kind, height, width, channels=3, dtype=np.uint8):
-    """(the image as ``kind``, its HWC or HW array)."""
-    shape = (height, width, channels) if channels else (height, width)
-    array = RNG.integers(0, 256, size=shape).astype(dtype) if dtype == np.uint8 else RNG.random(shape).astype(dtype)
-    if kind == "pil":
-        return Image.fromarray(array), array
-    if kind == "tensor":
-        return tl.tensor(array.transpose(2, 0, 1) if channels else array), array
-    return array, array
-
-
-def pixels(out, kind):
-    """The HWC / HW array of a transform's output, checking it is of the input's kind."""
-    if kind == "pil":
-        assert isinstance(out, Image.Image)
-        return np.asarray(out)
-    if kind == "tensor":
-        assert isinstance(out, tl.Tensor)
-        values = out.numpy()
-        return values.transpose(1, 2, 0) if values.ndim == 3 else values
-    assert isinstance(out, np.ndarray)
-    return out
 
 
 def frequency(transform, draws=2000, seed=0):
