@@ -602,17 +602,22 @@ def _check_index_fits(index, x, axis, dim, op):
     _check_index_range(index, x.shape[axis], dim, op)
 
 
+def _check_index_tensor(op, index, input):
+    """gather's and scatter's ``index``: an integer tensor (int32 or int64) with as many dims as ``input``."""
+    if not isinstance(index, Tensor) or index.dtype not in (np.int32, np.int64):
+        raise TypeError(f"{op}: index must be an integer tensor of dtype int32 or int64, got "
+                        f"{getattr(index, 'dtype', type(index).__name__)}")
+    if index.ndim != input.ndim:
+        raise ValueError(f"{op}: index has {index.ndim} dimensions but the input has {input.ndim} (shapes "
+                         f"{index.shape}, {input.shape})")
+
+
 def gather(input, dim, index, *, sparse_grad=False):
     """out[i][j][k] = input[index[i][j][k]][j][k] for dim 0 (and likewise along other dims), as torch.gather;
     ``index`` is an int32 or int64 tensor. The gradient is a dense tensor whatever ``sparse_grad`` says (there
     are no sparse tensors here; its values are those of PyTorch's sparse one)."""
     axis = _axis(dim, input.ndim)
-    if not isinstance(index, Tensor) or index.dtype not in (np.int32, np.int64):
-        raise TypeError(f"gather: index must be an integer tensor of dtype int32 or int64, got "
-                        f"{getattr(index, 'dtype', type(index).__name__)}")
-    if index.ndim != input.ndim:
-        raise ValueError(f"gather: index has {index.ndim} dimensions but the input has {input.ndim} (shapes "
-                         f"{index.shape}, {input.shape})")
+    _check_index_tensor("gather", index, input)
     _check_index_fits(index, input, axis, dim, "gather")
     return Gather.apply(input, move(index.array, input.device), axis)
 
@@ -675,12 +680,7 @@ class ScatterReduce(Function):
 
 def _scatter(x, dim, index, src, add, op, reduce=None):
     axis = _axis(dim, x.ndim)
-    if not isinstance(index, Tensor) or index.dtype not in (np.int32, np.int64):
-        raise TypeError(f"{op}: index must be an int32 or int64 tensor, got "
-                        f"{getattr(index, 'dtype', type(index).__name__)}")
-    if index.ndim != x.ndim:
-        raise ValueError(f"{op}: index has {index.ndim} dimensions but the input has {x.ndim} (shapes {index.shape}, "
-                         f"{x.shape})")
+    _check_index_tensor(op, index, x)
     if isinstance(src, Tensor):
         if src.dtype != x.dtype:
             raise TypeError(f"{op}: src must have the input's dtype {x.dtype}, got {src.dtype}")

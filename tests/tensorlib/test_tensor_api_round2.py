@@ -699,7 +699,7 @@ def test_scatter_in_place_dtypes_and_refusals():
     np.testing.assert_array_equal(w.grad.numpy(), [[0, 1, 1], [1, 1, 0]])
     refusals = [
         (lambda: x.scatter(2, index, src), IndexError, "dim 2 is out of range for a tensor of 2 dimensions"),
-        (lambda: x.scatter(0, index.float(), src), TypeError, "scatter: index must be an int32 or int64 tensor"),
+        (lambda: x.scatter(0, index.float(), src), TypeError, "scatter: index must be an integer tensor of dtype int32 or int64"),
         (lambda: x.scatter(0, tl.tensor([1, 0, 0]), src), ValueError, "scatter: index has 1 dimensions but the input"),
         (lambda: x.scatter(0, index, src.double()), TypeError, "scatter: src must have the input's dtype float32"),
         (lambda: x.scatter(0, tl.tensor([[2, 0, 0]]), src), IndexError, "scatter: index 2 is out of range for dim 0"),
