@@ -170,6 +170,7 @@ class Function:
         from tensorlib.tensor import Tensor
 
         device, needs, raw, producers = None, [], [], []
+        grad_enabled = is_grad_enabled()
         for arg in args:
             if isinstance(arg, Tensor):
                 if device is None:
@@ -178,18 +179,20 @@ class Function:
                     raise RuntimeError(
                         f"{cls.__name__}: expected all tensors on the same device, found {device} and {arg.device}"
                     )
-                needs.append(arg.requires_grad)
-                raw.append(arg.array)
                 node = arg._ctx
-                if node is not None and node.returns_view:  # a view: its node may be out of date
+                # a view: its node may be out of date, or it may have none while its base now has a history
+                if grad_enabled and (node.returns_view if node is not None
+                                     else getattr(arg, "_base", None) is not None):
                     node = current_node(arg)
+                needs.append(arg._requires_grad)
+                raw.append(arg.array)
                 producers.append(node)
             else:
                 needs.append(False)
                 raw.append(arg)
                 producers.append(None)
         fn = cls()
-        record = is_grad_enabled() and any(needs)
+        record = grad_enabled and any(needs)
         fn.needs_input_grad = tuple(needs) if record else (False,) * len(args)
         out = fn.forward(*raw, **kwargs)
         if isinstance(out, np.generic):  # NumPy returns scalars for 0-d results; keep arrays throughout
@@ -201,6 +204,8 @@ class Function:
         if fn.returns_view and first is not None and _view_of(out, first.array):
             cell = result._version_cell = first._version  # in-place changes through either one count for both
             result._base = first
+            if not record:
+                result._view_stamp = _changes[0] if grad_enabled else -1 - _changes[0]
         else:
             cell = result._version_cell = [0, 0]
         if record:
@@ -478,6 +483,7 @@ def _as_new_output(out, args, dirty, recorded: bool):
         return out
     view = Tensor._make(out.array)
     view._version_cell, view._base = out._version, out
+    view._view_stamp = _changes[0] if is_grad_enabled() else -1 - _changes[0]
     return view
 
 
@@ -500,19 +506,22 @@ def _record(ctx, args, outputs, differentiable):
     ctx.saved_versions = tuple(None if t is None else t._version[0] for t in ctx.to_save)
     if len(differentiable) == 1:
         ctx.single_output = differentiable[0]
-        _attach(ctx, outputs[ctx.single_output])
+        attach(ctx, outputs[ctx.single_output])
     else:  # a graph node has one output: each differentiable output gets its own node, feeding ctx
         ctx.output, ctx.out_cell, ctx.out_id = _no_output, [0, 0], None
         for p in differentiable:
-            _attach(_OutputOf(ctx, p, len(outputs)), outputs[p])
+            attach(_OutputOf(ctx, p, len(outputs)), outputs[p])
 
 
-def _attach(node, tensor):
-    if tensor._ctx is not None:  # an input changed in place (mark_dirty): its old node no longer makes it
-        tensor._ctx.output = _no_output
-    tensor._ctx, tensor.requires_grad = node, True
-    node.output = weakref.ref(tensor)
-    node.out_cell, node.out_id = tensor._version, id(tensor.array)
+def attach(node, tensor, old=None):
+    """Make ``node`` the history of ``tensor``'s values (which were changed in place, or are a view read again
+    from its base, or an output of a Function in PyTorch's form). The node it replaces no longer makes the tensor:
+    its output becomes ``old``, the stand-in for the values before an in-place change, if given (a retain_grad()
+    stays with the tensor, so it moves on to the new node)."""
+    if tensor._ctx is not None:
+        tensor._ctx.output = _no_output if old is None else weakref.ref(old)
+    tensor._ctx, tensor._requires_grad = node, True
+    node.output, node.out_cell, node.out_id = weakref.ref(tensor), tensor._version, id(tensor.array)
 
 
 def _no_output():
@@ -566,18 +575,49 @@ class _OutputOf(Function):
 
 def current_node(tensor):
     """The node that made ``tensor``'s values as they are now: its ``_ctx``, except for a view whose values changed
-    in place since its node was recorded (through its base or another view of it), which gets a new node reading
-    them from its base, as PyTorch rebuilds a view's grad_fn (``Tensor._read_from``). Checked where a graph edge
-    is recorded: for a tensor made by a view op, one comparison of version counts."""
+    in place since its node was recorded (through its base or another view of it), and for a view without a node
+    whose base took a history by such a change: while autograd records, these get a new node reading their values
+    from the base, as PyTorch rebuilds a view's grad_fn (``Tensor._read_from``). A view whose base no longer
+    requires grad has no node from then on. Checked where a graph edge is recorded: for a tensor made by a view op,
+    one comparison of version counts."""
     node = tensor._ctx
-    if node is None or not node.returns_view or node.released or node.out_cell[1] <= node.stamp:
+    if node is None:
+        if getattr(tensor, "_base", None) is None or not is_grad_enabled():
+            return None
+        root = stale_view_root(tensor)
+        if root is None:
+            return None
+        if tensor._view_stamp < 0:
+            raise RuntimeError(
+                "a view made under no_grad() is used while autograd records, after its base (or another view of it) "
+                "was changed in place: make the view and the change both inside no_grad() (the change unrecorded) "
+                "or both outside it (recorded)"
+            )
+    elif not node.returns_view or node.released or node.out_cell[1] <= node.stamp or not is_grad_enabled():
         return node
-    root = tensor._root()
-    if root is not None:
-        from tensorlib.ops.shape import base_positions
-
-        tensor._read_from(root, base_positions(tensor.array, root.array))
+    else:
+        root = tensor._root()
+        if root is None:
+            return node
+        if not root.requires_grad:  # its base lost its history (detach_()): so does the view
+            tensor._ctx, tensor._requires_grad, tensor._view_stamp = None, False, _changes[0]
+            return None
+    tensor._read_from(root)
     return tensor._ctx
+
+
+def stale_view_root(view):
+    """For ``view``, a view without a node (made while its base required no grad, or under no_grad): the tensor at
+    the end of its chain of bases when that tensor requires grad and was changed in place since the view was made
+    (or last found up to date); None otherwise."""
+    stamp = view._view_stamp
+    if view._version[1] <= (stamp if stamp >= 0 else -1 - stamp):
+        return None
+    root = view._root()
+    if root is not None and root.requires_grad:
+        return root
+    view._view_stamp = _changes[0] if stamp >= 0 else -1 - _changes[0]  # up to date: the next check is one compare
+    return None
 
 
 def _view_of(out, array) -> bool:
@@ -799,7 +839,9 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
             capture[id(tensor)] = g.copy() if capture[id(tensor)] is None else _sum(capture[id(tensor)], g)
 
     hooked = _hooked[0] > 0  # hooks are looked up per node only while some tensor has them
-    if current_node(root) is None:
+    with enable_grad():  # a view rebuilt from its base (current_node) even when backward runs under no_grad
+        start = current_node(root)
+    if start is None:
         if hooked:
             grad = _run_hooks(_leaf_hooks(root), grad)
         deliver(root, grad, True)

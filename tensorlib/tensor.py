@@ -56,23 +56,25 @@ class Tensor:
 
     # _version_cell: [in-place changes of the data, the process-wide change count at the last one], shared by
     # the tensors that share the data (detach(), views); autograd reads it to detect saved values changed since.
-    # _base: the tensor this one is a view of (made by reshape, permute, indexing, expand), if any.
+    # _base: the tensor this one is a view of (made by reshape, permute, indexing, expand), if any; _view_stamp: for
+    # a view without a node, the count of in-place changes when it was made or last found up to date (negative,
+    # -1 - count, for a view made under no_grad), see ``autograd.current_node``.
     # array: the NumPy (cpu) or CuPy (cuda) array of the values; _backward_hooks: a leaf's gradient hooks.
-    __slots__ = ("array", "_grad", "requires_grad", "_ctx", "_version_cell", "_base", "_retains_grad",
+    __slots__ = ("array", "_grad", "_requires_grad", "_ctx", "_version_cell", "_base", "_view_stamp", "_retains_grad",
                  "_backward_hooks", "__weakref__")
     # Makes ``numpy_array * tensor`` call Tensor.__rmul__ instead of NumPy broadcasting over the tensor.
     __array_priority__ = 1000
 
     def __init__(self, *args, device=None):
         made = _legacy_new(args, None, device, "Tensor")
-        self.array, self._grad, self.requires_grad, self._ctx = made.array, None, False, None
+        self.array, self._grad, self._requires_grad, self._ctx, self._base = made.array, None, False, None, None
         self._version_cell = made._version
 
     @classmethod
     def _make(cls, data, requires_grad=False):
         """Wrap an array without copying or checking (internal fast path)."""
         t = object.__new__(cls)
-        t.array, t._grad, t.requires_grad, t._ctx = data, None, requires_grad, None
+        t.array, t._grad, t._requires_grad, t._ctx, t._base = data, None, requires_grad, None, None
         return t
 
     def __getstate__(self):
@@ -108,6 +110,21 @@ class Tensor:
         except AttributeError:
             self._version_cell = [0, 0]
             return self._version_cell
+
+    @property
+    def requires_grad(self) -> bool:
+        """Whether backward computes a gradient for this tensor. A view made while its base required no grad
+        requires grad once the base took a history by an in-place change (``v = buf[0]; buf.copy_(w)``), as in
+        PyTorch."""
+        if self._requires_grad:
+            return True
+        if self._ctx is not None or getattr(self, "_base", None) is None:
+            return False
+        return autograd.stale_view_root(self) is not None
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        self._requires_grad = value
 
     @property
     def grad(self):
@@ -151,11 +168,13 @@ class Tensor:
 
     @property
     def is_leaf(self) -> bool:
-        return self._ctx is None
+        return self.grad_fn is None
 
     @property
     def grad_fn(self):
-        return self._ctx
+        """The node that made this tensor's values (a view whose base changed in place since gets a new one, see
+        ``autograd.current_node``), None for a leaf."""
+        return autograd.current_node(self)
 
     @property
     def is_cuda(self) -> bool:
@@ -234,8 +253,12 @@ class Tensor:
         return detached
 
     def detach_(self) -> Tensor:
-        """This tensor taken out of the graph that made it, in place: it becomes a leaf that requires no grad."""
-        self._ctx, self.requires_grad = None, False
+        """This tensor taken out of the graph that made it, in place: it becomes a leaf that requires no grad.
+        Refused for a view, as in PyTorch (its history is its base's)."""
+        if getattr(self, "_base", None) is not None:
+            raise RuntimeError("detach_() can't detach a view (of reshape, permute, indexing, expand) in place; use "
+                               "detach(), which returns a new tensor")
+        self._ctx, self._requires_grad = None, False
         return self
 
     def clone(self) -> Tensor:
@@ -418,7 +441,7 @@ class Tensor:
     # PyTorch: the base's new node (IndexPut) writes the view's new values into the base's old ones, and the view
     # then reads its values from the base (ViewOfBase).
     def _check_inplace(self, name):
-        if self.requires_grad and self._ctx is None and autograd.is_grad_enabled():
+        if self._requires_grad and self._ctx is None and autograd.is_grad_enabled():
             raise RuntimeError(
                 f"{name}: a leaf tensor that requires grad is used in an in-place operation; wrap it in no_grad()"
             )
@@ -445,30 +468,32 @@ class Tensor:
             if root._ctx is None:
                 raise RuntimeError(f"{name}: a view of a leaf tensor that requires grad is used in an in-place "
                                    "operation; wrap it in no_grad()")
-            return True
+            wanted = True
+        if wanted and root is not None and self._ctx is None and self._view_stamp < 0:
+            raise RuntimeError(f"{name}: a view made under no_grad() is changed in place while autograd records; "
+                               "make the view and the change both inside no_grad() (the change unrecorded) or both "
+                               "outside it (recorded)")
         return wanted
 
     def _stand_in(self) -> Tensor:
         """A tensor for this one's values before an in-place change: same memory, version cell and node."""
-        old = Tensor._make(self.array, requires_grad=self.requires_grad)
+        old = Tensor._make(self.array, requires_grad=self._requires_grad)
         old._ctx, old._version_cell = self._ctx, self._version
         return old
 
     def _take_node(self, node, old):
         """Make ``node`` the history of this tensor's values (changed in place); ``old``, the stand-in for the
         values before, keeps the old node (a retain_grad() stays with this tensor, so moves on to the new one)."""
-        if self._ctx is not None:
-            self._ctx.output = weakref.ref(old)
-        self._ctx, self.requires_grad = node, True
-        node.output, node.out_cell, node.out_id = weakref.ref(self), self._version, id(self.array)
+        autograd.attach(node, self, old)
 
-    def _read_from(self, root, positions):
+    def _read_from(self, root, positions=None):
         """Give this view of ``root`` a node reading its values from root as it is now (its elements at
-        ``positions`` of root)."""
+        ``positions`` of root, worked out when not given), while autograd records."""
+        if positions is None:
+            positions = _shape.base_positions(self.array, root.array)
         node = _shape.ViewOfBase.apply(root, self.array, positions)._ctx
         if node is not None:
-            node.output, node.out_cell, node.out_id = weakref.ref(self), self._version, id(self.array)
-            self._ctx, self.requires_grad = node, True
+            autograd.attach(node, self)
 
     def _write_recorded(self, root, old, value, where, positions):
         """Write ``value`` at ``where`` of ``root`` (this tensor, or the base this view's elements are at

@@ -276,6 +276,75 @@ def test_a_view_of_a_tensor_whose_memory_is_column_major():
     np.testing.assert_allclose(v.grad.numpy(), np.full(3, 2 * a[:, 1].sum()), rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_a_view_made_before_its_base_required_grad_follows_the_base(shape, dtype):
+    """A view of a plain buffer, made before the buffer is written with values that require grad, reads its values
+    from the buffer from then on (as PyTorch regenerates the view's grad_fn): it requires grad and the gradient of
+    its uses reaches the values written."""
+    a, c = draw(shape, 34), draw(shape, 35)
+    w = leaf(a, dtype)
+    buf = tl.zeros(*shape, dtype=dtype)
+    row, column = buf[0], buf[:, 1]
+    assert not row.requires_grad and row.grad_fn is None
+    buf.copy_(w * 2)
+    assert row.requires_grad and not row.is_leaf and row.grad_fn is not None
+    ((row * row).sum() + (column * tl.tensor(c[:, 1].astype(dtype))).sum() + buf.sum()).backward()
+    expected = np.full(shape, 2.0)
+    expected[0] += 2 * (2 * a[0]) * 2
+    expected[:, 1] += 2 * c[:, 1]
+    np.testing.assert_allclose(w.grad.numpy(), expected, **tolerance(dtype))
+
+    def through_views(w):
+        buf = tl.zeros(*shape, dtype=tl.float64)
+        row = buf[1]
+        block = buf.reshape(-1)[1:]
+        buf[:, :2] = w[:, :2].exp()
+        return (row * row).sum() + (block * block).sum()
+
+    assert tl.gradcheck(through_views, [leaf(a)])
+
+
+def test_a_stale_view_is_rebuilt_once_and_only_while_autograd_records():
+    w = leaf(draw((4, 6), 36))
+    y = w * 2
+    flat = y.view(-1)
+    node = flat.grad_fn
+    y.add_(1)  # flat's node is out of date
+    with tl.no_grad():
+        for _ in range(3):
+            flat + 1
+    assert flat._ctx is node  # nothing recorded there, so nothing rebuilt
+    rebuilt = flat.grad_fn
+    assert rebuilt is not node and rebuilt.name == "ViewOfBaseBackward"
+    assert flat.grad_fn is rebuilt and (flat + 1).grad_fn.input_fns[0] is rebuilt  # kept once rebuilt
+    (flat * flat).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), 2 * 2 * (2 * draw((4, 6), 36) + 1), rtol=1e-12)
+
+
+def test_a_view_made_under_no_grad_is_refused_where_pytorch_refuses_it():
+    """Changed in place while autograd records, or used while it records after its base changed in place: the
+    view has no history, and which one it should have is ambiguous."""
+    w, v = leaf(draw((3, 4), 37)), leaf(draw(4, 38))
+    y = w * 2
+    with tl.no_grad():
+        row = y[0]
+    np.testing.assert_allclose((row * 2).detach().numpy(), 4 * draw((3, 4), 37)[0], rtol=1e-12)  # unchanged: usable
+    with pytest.raises(RuntimeError, match="mul_: a view made under no_grad.. is changed in place while autograd"):
+        row.mul_(v)
+    y.mul_(3)
+    with pytest.raises(RuntimeError, match="a view made under no_grad.. is used while autograd records"):
+        row * v
+    with tl.no_grad():
+        np.testing.assert_allclose((row * 2).numpy(), 12 * draw((3, 4), 37)[0], rtol=1e-12)
+    buf = tl.zeros(3, 4, dtype=tl.float64)
+    with tl.no_grad():
+        plain = buf[1]
+    plain.mul_(2)  # nothing to record: allowed
+    buf.add_(1)
+    assert not (plain * v.detach()).requires_grad
+
+
 def test_refusals_stay_as_in_pytorch():
     w = leaf(draw((2, 3), 28))
     with pytest.raises(RuntimeError, match="view of a leaf tensor that requires grad"):
