@@ -486,30 +486,55 @@ class Tensor:
         values before, keeps the old node (a retain_grad() stays with this tensor, so moves on to the new one)."""
         autograd.attach(node, self, old)
 
-    def _read_from(self, root, positions=None):
-        """Give this view of ``root`` a node reading its values from root as it is now (its elements at
-        ``positions`` of root, worked out when not given), while autograd records."""
-        if positions is None:
-            positions = _shape.base_positions(self.array, root.array)
-        node = _shape.ViewOfBase.apply(root, self.array, positions)._ctx
+    def _read_from(self, root, layout=None):
+        """Give this view of ``root`` a node reading its values from root as it is now (where ``layout``, worked
+        out when not given, places them), while autograd records."""
+        node = _shape.ViewOfBase.apply(root, self.array, layout or _shape.Layout(self.array, root.array))._ctx
         if node is not None:
             autograd.attach(node, self)
 
-    def _write_recorded(self, root, old, value, where, positions):
-        """Write ``value`` at ``where`` of ``root`` (this tensor, or the base this view's elements are at
-        ``positions`` of), recorded: root's new node is an IndexPut on ``old``, the stand-in for its values before,
-        and the views from this one down to root read their values from root again."""
-        if root is not self and not root.ndim and isinstance(value, Tensor) and value.ndim:
-            value = value.reshape(())  # a view of a 0-d tensor: its one element
-        written = _shape.IndexPut.apply(old, value, where)
+    def _write_recorded(self, root, old, value, index, layout):
+        """Write ``value`` at ``index`` of ``root`` (this tensor) or of this view of root (whose ``layout`` in root
+        is given), recorded: root's new node is an IndexPut on ``old``, the stand-in for its values before, and the
+        views from this one down to root read their values from root again."""
+        written = _shape.IndexPut.apply(old, value, index, layout)
         root._changed()
         if written._ctx is not None:
             root._take_node(written._ctx, old)
         view = self
         while view is not root:
-            view._read_from(root, positions if view is self else _shape.base_positions(view.array, root.array))
+            view._read_from(root, layout if view is self else None)
             view = view._base
         return self
+
+    def _writable(self):
+        """This tensor's array, to write into; for a view NumPy marks read-only (expand()'s result and its views),
+        the same memory through the array of the tensor it is a view of."""
+        array = self.array
+        if getattr(array.flags, "writeable", True):  # CuPy's flags have no such field: always writable
+            return array
+        root = self._root()
+        if root is None:
+            raise RuntimeError(f"this tensor's memory (shape {self.shape}) is read-only")
+        return _shape.Layout(array, root.array).region(root.array)
+
+    def _check_written_region(self, name, index, record):
+        """Refuse, as PyTorch does, to write elementwise into elements that share one memory location (of an
+        expand() view): copies, in-place ops and writes while autograd records. Filling all of them with one value
+        (zero_, fill_) and, unrecorded, writing at an index array or a mask are allowed."""
+        array = self.array
+        if 0 not in array.strides:
+            return
+        if index is None:
+            region = None if not record and name in ("zero_", "fill_") else array
+        elif _shape.is_basic(index):
+            region = array[index]
+        else:
+            region = array if record else None
+        if region is not None and _shape.overlaps(region):
+            raise RuntimeError(f"{name}: more than one element of the written-to tensor (shape {self.shape}, strides "
+                               f"{self.stride()}) refers to a single memory location, as in an expand() view: it is "
+                               "read-only to such writes, as in PyTorch; clone() the tensor first")
 
     def _changed(self) -> Tensor:
         autograd.note_change(self._version)
@@ -523,21 +548,25 @@ class Tensor:
         if not self._recorded(name, value):
             value = self._assignable(value)
             if index is None:
-                self.array[...] = value
+                self._check_written_region(name, None, False)
+                self._writable()[...] = value
             else:
-                _shape.index_write(self.array, _shape.prepare_index(index, self.shape, self.device), value)
+                index = _shape.prepare_index(index, self.shape, self.device)
+                self._check_written_region(name, index, False)
+                _shape.index_write(self._writable(), index, value)
             return self._changed()
         if isinstance(value, Tensor):
             value = value.to(self.device)  # differentiable: the gradient goes back to value's device
         else:
             value = self._assignable(value)
-        index = (Ellipsis,) if index is None else _shape.prepare_index(index, self.shape, self.device)
+        if index is not None:
+            index = _shape.prepare_index(index, self.shape, self.device)
+        self._check_written_region(name, index, True)
+        index = (Ellipsis,) if index is None else index
         root = self._root()
         if root is None:
             return self._write_recorded(self, self._stand_in(), value, index, None)
-        positions = _shape.base_positions(self.array, root.array)
-        where = tuple(_shape.index_read(p, index) for p in positions)
-        return self._write_recorded(root, root._stand_in(), value, where, positions)
+        return self._write_recorded(root, root._stand_in(), value, index, _shape.Layout(self.array, root.array))
 
     def zero_(self) -> Tensor:
         """Every element set to 0; recorded by autograd as a write (no gradient reaches the old values)."""
@@ -566,13 +595,12 @@ class Tensor:
         wanted: the op then reads a stand-in holding this tensor's place in the graph before the change (for a view,
         a view of the stand-in of its base), and the result becomes this tensor's history (its base's)."""
         record = self._recorded(name, *operands)
-        if not getattr(getattr(self.array, "flags", None), "writeable", True):  # CuPy's flags have no such field
-            raise RuntimeError(f"{name}: this tensor's memory is read-only (an expand() shares one element between many)")
+        self._check_written_region(name, None, record)
         root = self._root() if record else None
         if root is not None:
             old = root._stand_in()
-            positions = _shape.base_positions(self.array, root.array)
-            before = _shape.ViewOfBase.apply(old, self.array, positions)
+            layout = _shape.Layout(self.array, root.array)
+            before = _shape.ViewOfBase.apply(old, self.array, layout)
         elif record:
             before = self._stand_in()
         else:
@@ -591,8 +619,8 @@ class Tensor:
         if result.device != self.device:
             raise RuntimeError(f"{name}: the result is on {result.device} but this tensor is on {self.device}")
         if root is not None:
-            return self._write_recorded(root, old, result, positions, positions)
-        self.array[...] = result.array
+            return self._write_recorded(root, old, result, (Ellipsis,), layout)
+        self._writable()[...] = result.array
         self._changed()
         if record and result._ctx is not None:
             if result.dtype != self.dtype:  # the graph's output must have this tensor's dtype

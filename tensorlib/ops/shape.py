@@ -472,7 +472,9 @@ def getitem(x, index):
 # ---- writes into part of a tensor, as autograd records them ---------------------------------------------------
 # A tensor changed in place through a view (or by assignment to an index) gets as its new node an IndexPut: its
 # old values with the new ones written at some positions. The view then reads its values back from the tensor
-# (ViewOfBase), as PyTorch rebuilds a view's history from its base's.
+# (ViewOfBase), as PyTorch rebuilds a view's history from its base's. Both find the view's elements in the base by
+# the view's Layout: its offset and strides in the base's memory, read with as_strided on the base's array or on
+# a gradient laid out as the base's array is.
 
 def _address(array) -> int:
     """Where the first element of ``array`` (NumPy or CuPy) lies in memory."""
@@ -480,81 +482,129 @@ def _address(array) -> int:
     return data.ptr if hasattr(data, "ptr") else array.__array_interface__["data"][0]
 
 
-def base_positions(view, base) -> tuple:
-    """Where each element of ``view``, an array that shares the memory of the array ``base``, lies in ``base``: one
-    integer array of view's shape per dim of base (an index that reads view's elements from base, and writes
-    them). Worked out from the two arrays' addresses and strides, whatever chain of views led from one to the
-    other."""
-    xp = array_module(base)
-    if not view.size or not base.ndim:
-        return tuple(xp.zeros(view.shape, np.int64) for _ in base.shape)
-    size = base.itemsize
-    # memory offsets in elements, counted from the lowest address base spans
-    lowest = sum(min(0, (n - 1) * s) for n, s in zip(base.shape, base.strides)) // size
-    span = sum((n - 1) * abs(s) for n, s in zip(base.shape, base.strides)) // size
-    start = (_address(view) - _address(base)) // size - lowest
-    steps = [s // size for s in view.strides]
-    first = start + sum(min(0, (n - 1) * s) for n, s in zip(view.shape, steps))
-    last = start + sum(max(0, (n - 1) * s) for n, s in zip(view.shape, steps))
-    if first < 0 or last > span:
-        raise RuntimeError(f"a view of shape {view.shape} no longer lies in the memory of the tensor of shape "
-                           f"{base.shape} it was made from (its values were replaced); change that tensor instead")
-    offsets = xp.full(view.shape, start, dtype=np.int64)
-    for axis, (n, step) in enumerate(zip(view.shape, steps)):
-        if n > 1 and step:
-            offsets += (xp.arange(n, dtype=np.int64) * step).reshape((n,) + (1,) * (view.ndim - axis - 1))
-    # base's elements in memory order: from its dim of the largest stride to that of the smallest
-    positions = [None] * base.ndim
-    for axis in sorted(range(base.ndim), key=lambda a: -abs(base.strides[a])):
-        n, step = base.shape[axis], abs(base.strides[axis]) // size
-        if n == 1 or not step:
-            positions[axis] = xp.zeros(view.shape, np.int64)
-            continue
-        along, offsets = offsets // step, offsets % step
-        positions[axis] = along if base.strides[axis] > 0 else n - 1 - along
-    return tuple(positions)
+def _as_strided(array, shape, strides):
+    """The elements of ``array``'s memory at ``strides`` (in bytes) from its first element: a view, writable
+    where ``array`` is, of its kind (subok keeps the simulator's device arrays on the device)."""
+    if isinstance(array, np.ndarray):
+        return np.lib.stride_tricks.as_strided(array, shape, strides, subok=True)
+    return array_module(array).lib.stride_tricks.as_strided(array, shape, strides)
+
+
+def is_basic(index) -> bool:
+    """Whether a prepared index holds only ints, slices, None and Ellipsis (it reads a view)."""
+    return type(index) is tuple and not any(getattr(item, "ndim", 0) for item in index)
+
+
+def overlaps(array) -> bool:
+    """Whether several elements of ``array`` lie at one memory location (a dim of size > 1 with stride 0, as in
+    an expand()): writing through it elementwise would be ambiguous."""
+    return any(s == 0 and n > 1 for n, s in zip(array.shape, array.strides))
+
+
+class Layout:
+    """Where the elements of a view lie in the memory of the tensor at the end of its chain of bases (its root),
+    whatever chain of views led there: ``offset`` and ``strides`` in elements, the offset counted from the lowest
+    address the root's array spans (``span`` elements, the root's first element at ``root_start``). ``region``
+    reads them out of the root's array, or out of any array laid out as it is (``like_root``, ``laid_out``)."""
+
+    __slots__ = ("shape", "strides", "offset", "root_shape", "root_strides", "root_start", "span", "root_compact")
+
+    def __init__(self, view, root):
+        size = root.itemsize
+        self.root_shape, self.root_strides = root.shape, tuple(s // size for s in root.strides)
+        self.root_compact = bool(root.flags.c_contiguous)
+        self.root_start = -sum(min(0, (n - 1) * s) for n, s in zip(root.shape, self.root_strides))
+        self.span = 1 + self.root_start + sum(max(0, (n - 1) * s) for n, s in zip(root.shape, self.root_strides))
+        self.shape, self.strides = view.shape, tuple(s // size for s in view.strides)
+        self.offset = (_address(view) - _address(root)) // size + self.root_start
+        first = self.offset + sum(min(0, (n - 1) * s) for n, s in zip(self.shape, self.strides))
+        last = self.offset + sum(max(0, (n - 1) * s) for n, s in zip(self.shape, self.strides))
+        if view.size and root.size and (first < 0 or last >= self.span):
+            raise RuntimeError(f"a view of shape {view.shape} no longer lies in the memory of the tensor of shape "
+                               f"{root.shape} it was made from (its values were replaced); change that tensor instead")
+
+    def region(self, array, merged=False):
+        """The view's elements in ``array`` (laid out as the root is), as a view of its memory. With ``merged``, a
+        dim whose elements share one location (stride 0, as after expand()) has size 1 there."""
+        shape = self.shape
+        if merged:
+            shape = tuple(1 if s == 0 else n for n, s in zip(shape, self.strides))
+        if 0 in shape:  # no elements, nowhere in memory
+            return array_module(array).empty(shape, array.dtype)
+        if self.root_compact:
+            flat = array.reshape(-1)
+        else:
+            lowest = tuple(slice(n - 1, n) if s < 0 else slice(0, 1) for n, s in zip(array.shape, array.strides))
+            flat = _as_strided(array[lowest], (self.span,), (array.itemsize,))
+        return _as_strided(flat[self.offset:], shape, tuple(s * array.itemsize for s in self.strides))
+
+    def like_root(self, xp, dtype):
+        """Zeros of the root's shape and dtype ``dtype``, laid out in memory as the root's array is."""
+        if self.root_compact:
+            return xp.zeros(self.root_shape, dtype)
+        flat = xp.zeros(self.span, dtype)
+        strides = tuple(s * flat.itemsize for s in self.root_strides)
+        return _as_strided(flat[self.root_start:], self.root_shape, strides)
+
+    def laid_out(self, array, copy=False):
+        """``array`` (of the root's shape) itself where it is laid out as the root is (unless ``copy``), else a copy
+        that is."""
+        if not copy and (array.flags.c_contiguous if self.root_compact else
+                         tuple(s // array.itemsize for s in array.strides) == self.root_strides):
+            return array
+        out = self.like_root(array_module(array), array.dtype)
+        out[...] = array
+        return out
+
+    def zero_strides(self) -> tuple:
+        """The view's dims of size > 1 whose elements share one location."""
+        return tuple(i for i, (n, s) in enumerate(zip(self.shape, self.strides)) if s == 0 and n > 1)
 
 
 class ViewOfBase(Function):
-    """The array ``view`` (returned as it is), whose elements are those of ``base`` at ``positions`` (from
-    ``base_positions``): the history of a view after its base changed in place. Its gradient is scattered back to
-    base's shape (added up where positions repeat, as in an expanded view)."""
+    """The array ``view`` (returned as it is), whose elements are those of ``base`` at ``layout`` (a Layout of the
+    view in base): the history of a view after its base changed in place. Its gradient goes back to those elements
+    of a gradient of base's shape (summed over the dims whose elements share a location, as in an expanded view)."""
 
     returns_view = True
 
-    def forward(self, base, view, positions):
-        self.shape, self.positions = base.shape, positions
+    def forward(self, base, view, layout):
+        self.layout = layout
         return view
 
     def backward(self, g):
-        gx = array_module(g).zeros(self.shape, dtype=g.dtype)
-        if self.positions:
-            add_at(gx, self.positions, g)
-        else:  # a 0-d base: the view is its one element
-            gx[()] = g.reshape(())
+        layout = self.layout
+        gx = layout.like_root(array_module(g), g.dtype)
+        shared = layout.zero_strides()
+        if shared:
+            g = g.sum(axis=shared, keepdims=True)
+        layout.region(gx, merged=True)[...] = g
         return gx, None, None
 
 
 class IndexPut(Function):
     """``base`` with ``value`` (a tensor broadcast to the indexed shape, a number or an array) written at ``index``
-    (a prepared index, or positions from ``base_positions``), into base's own memory: the node of a tensor
-    changed in part. The old values get the gradient off the written positions, ``value`` the gradient at them."""
+    (a prepared index) of base itself or, with a ``layout``, of the view of base it describes, into base's own
+    memory: the node of a tensor changed in part. The old values get the gradient off the written positions,
+    ``value`` the gradient at them; only the written region is indexed."""
 
-    def forward(self, base, value, index):
-        self.index, self.value_ndim = index, getattr(value, "ndim", 0)
-        index_write(base, index, value)
+    def forward(self, base, value, index, layout=None):
+        self.index, self.layout, self.value_ndim = index, layout, getattr(value, "ndim", 0)
+        index_write(base if layout is None else layout.region(base), index, value)
         return base
 
     def backward(self, g):
-        g_base = g_value = None
-        if self.needs_input_grad[0]:
-            g_base = g.copy()
-            index_write(g_base, self.index, 0)
+        layout, g_base, g_value = self.layout, None, None
+        if layout is not None:
+            g = layout.laid_out(g)
         if self.needs_input_grad[1]:
-            g_value = index_read(g, self.index)  # the engine sums it down to value's shape
+            g_value = index_read(g if layout is None else layout.region(g), self.index)  # summed down by the engine
             if g_value.ndim < self.value_ndim:  # value had leading dims of size 1, which the write drops
                 g_value = g_value.reshape((1,) * (self.value_ndim - g_value.ndim) + g_value.shape)
-        return g_base, g_value, None
+        if self.needs_input_grad[0]:
+            g_base = g.copy() if layout is None else layout.laid_out(g, copy=True)
+            index_write(g_base if layout is None else layout.region(g_base), self.index, 0)
+        return g_base, g_value, None, None
 
 
 class Gather(Function):

@@ -345,6 +345,102 @@ def test_a_view_made_under_no_grad_is_refused_where_pytorch_refuses_it():
     assert not (plain * v.detach()).requires_grad
 
 
+# memory layouts of the tensor written through its views: the views' elements are found by offset and strides
+ROOT_LAYOUTS = {
+    "row-major": lambda a: a.copy(),
+    "column-major": lambda a: np.asfortranarray(a),
+    "with gaps": lambda a: np.repeat(np.repeat(a, 2, axis=0), 3, axis=1)[::2, ::3],
+    "reversed rows": lambda a: a[::-1].copy()[::-1],
+}
+
+
+def _written_through_views(buf, w):
+    row, block = buf[1], buf.t()[2:5]
+    block.mul_(w[:, 2:5].t())
+    buf[3, ::2] = w[3, ::2] * 2
+    row.add_(w[1])
+    return buf * buf + row.sum()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", list(ROOT_LAYOUTS))
+def test_writes_through_views_of_a_tensor_of_any_memory_layout(layout, dtype):
+    a, b = draw((4, 6), 39), draw((4, 6), 40)
+    array = ROOT_LAYOUTS[layout](a.astype(dtype))
+    assert np.array_equal(array, a.astype(dtype))
+    out = _written_through_views(tl.from_numpy(array), leaf(b, dtype))
+    expected = a.copy()
+    expected[:, 2:5] *= b[:, 2:5]
+    expected[3, ::2] = 2 * b[3, ::2]
+    expected[1] += b[1]
+    np.testing.assert_allclose(out.detach().numpy(), expected ** 2 + expected[1].sum(), **tolerance(dtype))
+    if dtype == np.float64:
+        assert tl.gradcheck(lambda w: _written_through_views(tl.from_numpy(ROOT_LAYOUTS[layout](a)), w), [leaf(b)])
+
+
+def _arrays_held(value):
+    """The NumPy arrays a graph node holds, through tuples and objects with slots."""
+    if isinstance(value, np.ndarray):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [a for item in value for a in _arrays_held(item)]
+    slots = getattr(type(value), "__slots__", ())
+    return [a for name in slots if hasattr(value, name) for a in _arrays_held(getattr(value, name))]
+
+
+def test_a_write_through_a_view_holds_no_index_per_element():
+    """The nodes of a write through a view (and of the view reading its base again) describe the view by offset
+    and strides: they hold no array of the view's size, only the values the op itself needs."""
+    w = leaf(draw((20, 30), 41))
+    y = w * 2
+    flat = y.view(-1)
+    flat[45] = 0.0
+    y.view(30, 20).relu_()
+    for node in (y.grad_fn, flat.grad_fn):
+        held = [a for key, value in vars(node).items() if key != "inputs" for a in _arrays_held(value)]
+        assert all(a.size <= 1 for a in held), [a.shape for a in held]
+    y.sum().backward()
+    expected = (2 * draw((20, 30), 41) > 0) * 2.0
+    expected.reshape(-1)[45] = 0
+    np.testing.assert_array_equal(w.grad.numpy(), expected)
+
+
+def test_writes_into_elements_that_share_memory_are_refused_as_in_pytorch():
+    """An expand() view repeats elements of its base: writing elementwise into several that share a location is
+    refused (copy_, in-place ops, assignment to a region that repeats, any write while autograd records); a region
+    where each element has its own location, a fill with one value and, unrecorded, an index array are allowed."""
+    a, b, c = draw((1, 4), 42), draw(4, 43), draw((3, 4), 44)
+    w, v = leaf(a), leaf(b)
+    refused = "more than one element of the written-to tensor .* refers to a single memory location"
+    expanded = (w * 2).expand(3, 4)
+    for change in (lambda e: e.copy_(v * 1), lambda e: e.zero_(), lambda e: e.fill_(1.0), lambda e: e.mul_(v),
+                   lambda e: _assigned(e, (slice(None), 1), v[0]), lambda e: _assigned(e, [0, 1], v)):
+        with pytest.raises(RuntimeError, match=refused):
+            change(expanded)
+    y = w * 2
+    e = y.expand(3, 4)
+    e[1] = v * 3  # one row: its elements have their own locations
+    e[2].mul_(v)
+    (e * tl.tensor(c)).sum().backward()
+    np.testing.assert_allclose(y.detach().numpy(), [3 * b * b], rtol=1e-12)
+    np.testing.assert_array_equal(w.grad.numpy(), np.zeros((1, 4)))
+    np.testing.assert_allclose(v.grad.numpy(), 3 * c.sum(0) * 2 * b, rtol=1e-12)
+
+    plain = tl.zeros(1, 4, dtype=tl.float64).expand(3, 4)
+    plain[0] = 1.0
+    plain[[0, 2], 1] = 2.0
+    plain[1].add_(1.0)
+    np.testing.assert_array_equal(plain.numpy(), np.tile([2.0, 3.0, 2.0, 2.0], (3, 1)))
+    plain.fill_(5.0)
+    assert plain.numpy().tolist() == [[5.0] * 4] * 3
+    plain.zero_()
+    for change in (lambda e: e.copy_(tl.ones(3, 4)), lambda e: e.mul_(2),
+                   lambda e: _assigned(e, (slice(1, None), 1), 1.0)):
+        with pytest.raises(RuntimeError, match=refused):
+            change(plain)
+    assert not plain.numpy().any()
+
+
 def test_refusals_stay_as_in_pytorch():
     w = leaf(draw((2, 3), 28))
     with pytest.raises(RuntimeError, match="view of a leaf tensor that requires grad"):
