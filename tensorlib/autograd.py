@@ -621,8 +621,18 @@ def stale_view_root(view):
 
 
 def _view_of(out, array) -> bool:
-    base = getattr(out, "base", None)
-    return out is array or (base is not None and (base is array or base is getattr(array, "base", None)))
+    """Whether the array ``out`` is ``array`` or a view of its memory (or of the memory it views): its chain of
+    bases reaches one of them (as_strided puts holders of its own in the chain)."""
+    if out is array:
+        return True
+    owner, base = getattr(array, "base", None), getattr(out, "base", None)
+    for _ in range(4):
+        if base is None:
+            return False
+        if base is array or base is owner:
+            return True
+        base = getattr(base, "base", None)
+    return False
 
 
 # In-place changes: a count over the process, and per data a cell [changes of it, count at its last change]

@@ -13,6 +13,7 @@ from kernels import matmul as matmul_kernels
 from tensorlib.autograd import Function
 from tensorlib.device import array_module
 from tensorlib.ops.elementwise import _as_number, add, mul
+from tensorlib.ops.shape import _as_strided
 from tensorlib.tensor import Tensor, int64
 
 
@@ -314,10 +315,40 @@ def diag(input, diagonal=0):
     return Diag.apply(input, steps + first_row, steps + first_col, length + abs(k))
 
 
+class Diagonal(Function):
+    """The diagonal ``offset`` of the matrices in dims ``axis1`` and ``axis2`` of x (those dims removed, the
+    diagonal appended as the last one), as a view of x's memory: writes through it change x, as in PyTorch."""
+
+    returns_view = True
+
+    def forward(self, x, offset, axis1, axis2):
+        self.shape, self.where = x.shape, (offset, axis1, axis2)
+        return _diagonal_view(x, offset, axis1, axis2)
+
+    def backward(self, g):
+        gx = array_module(g).zeros(self.shape, dtype=g.dtype)
+        _diagonal_view(gx, *self.where)[...] = g
+        return gx, None, None, None
+
+
+def _diagonal_view(array, offset, axis1, axis2):
+    """The diagonal of ``array`` as a writable view: CuPy's own, or on NumPy (whose diagonal is read-only) the
+    elements from the diagonal's first one on, stride(axis1) + stride(axis2) bytes apart."""
+    if not isinstance(array, np.ndarray):
+        return array.diagonal(offset, axis1, axis2)
+    first = {axis1: max(-offset, 0), axis2: max(offset, 0)}
+    length = max(0, min(array.shape[axis1] - first[axis1], array.shape[axis2] - first[axis2]))
+    others = [i for i in range(array.ndim) if i not in first]
+    start = array[tuple(slice(first.get(i, 0), None) for i in range(array.ndim))]
+    shape = tuple(array.shape[i] for i in others) + (length,)
+    strides = tuple(array.strides[i] for i in others) + (array.strides[axis1] + array.strides[axis2],)
+    return _as_strided(start, shape, strides)
+
+
 def diagonal(input, offset=0, dim1=0, dim2=1):
     """The diagonal ``offset`` (> 0: above the main one) of the matrices that dims ``dim1`` and ``dim2`` hold:
-    those two dims removed and the diagonal appended as the last one (a copy here, where PyTorch gives a
-    view)."""
+    those two dims removed and the diagonal appended as the last one, as a view (writes through it change
+    ``input``), as in PyTorch."""
     if not isinstance(input, Tensor):
         raise TypeError(f"diagonal: input must be a Tensor, got {type(input).__name__}")
     if not isinstance(offset, (int, np.integer)) or isinstance(offset, bool):
@@ -331,14 +362,7 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
         axes.append(int(dim) % input.ndim)
     if axes[0] == axes[1]:
         raise ValueError(f"diagonal: dim1 and dim2 must differ, got {dim1} and {dim2}")
-    k = int(offset)
-    first_row, first_col = max(-k, 0), max(k, 0)
-    rows, cols = input.shape[axes[0]], input.shape[axes[1]]
-    length = max(0, min(rows - first_row, cols - first_col))
-    steps = np.arange(length)
-    others = [i for i in range(input.ndim) if i not in axes]
-    matrices = input.permute(*others, *axes)
-    return matrices[(Ellipsis, steps + first_row, steps + first_col)]
+    return Diagonal.apply(input, int(offset), axes[0], axes[1])
 
 
 def trace(input):

@@ -441,6 +441,43 @@ def test_writes_into_elements_that_share_memory_are_refused_as_in_pytorch():
     assert not plain.numpy().any()
 
 
+DIAGONALS = [((3, 4), 0, 0, 1), ((4, 3), -1, 0, 1), ((3, 5, 4), 1, 2, 0), ((2, 4, 4, 3), 0, -2, 1), ((3, 2), 3, 0, 1)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape, offset, dim1, dim2", DIAGONALS)
+def test_diagonal_is_a_view_writes_reach_the_tensor(shape, offset, dim1, dim2, dtype):
+    """diagonal() reads NumPy's diagonal and shares the tensor's memory, as PyTorch's view: an in-place change
+    through it changes the tensor (recorded: the gradient flows through the write), and a fill through it too."""
+    a, b = draw(shape, 45), draw(shape, 46)
+    expected = np.diagonal(a, offset, dim1, dim2)
+    d = tl.tensor(a.astype(dtype)).diagonal(offset, dim1, dim2)
+    assert d.shape == expected.shape and d.dtype == dtype
+    np.testing.assert_allclose(d.numpy(), expected, **tolerance(dtype))
+
+    def scaled(w, s):
+        y = w * 2
+        y.diagonal(offset, dim1, dim2).mul_(s)
+        return y * y
+
+    w, s = leaf(a, dtype), leaf(draw(expected.shape, 47), dtype)
+    out = scaled(w, s)
+    reference = 2 * a
+    moved = np.moveaxis(reference, (dim1 % len(shape), dim2 % len(shape)), (-2, -1))  # a view of reference
+    rows = np.arange(expected.shape[-1]) + max(-offset, 0)
+    moved[..., rows, rows + offset] *= s.detach().numpy().astype(np.float64)
+    np.testing.assert_allclose(out.detach().numpy(), reference ** 2, **tolerance(dtype))
+    if dtype == np.float64:
+        assert tl.gradcheck(scaled, [leaf(a), leaf(draw(expected.shape, 47))])
+        assert tl.gradcheck(lambda w: w.diagonal(offset, dim1, dim2) * 3, [leaf(b)])
+
+    plain = tl.tensor(b.astype(dtype))
+    plain.diagonal(offset, dim1, dim2).fill_(np.inf)
+    filled = b.astype(dtype)
+    np.moveaxis(filled, (dim1 % len(shape), dim2 % len(shape)), (-2, -1))[..., rows, rows + offset] = np.inf
+    np.testing.assert_array_equal(plain.numpy(), filled)
+
+
 def test_refusals_stay_as_in_pytorch():
     w = leaf(draw((2, 3), 28))
     with pytest.raises(RuntimeError, match="view of a leaf tensor that requires grad"):
@@ -492,9 +529,14 @@ def test_in_place_writes_on_the_cuda_device_match_the_cpu(tier):
         y[:, 0] = 0.0
         y[1].mul_(v[1])
         y[2, [0, 3]] = v[0, 1:3]
+        y.diagonal(1).mul_(v[0, :3])
+        y.expand(2, 3, 4)[1, 0] = v[2] * 2  # a region of an expand() view whose elements have their own locations
         buf = tl.zeros(3, 4, dtype=tl.float64, device=device)
+        row = buf[1]  # made before buf requires grad
         buf.copy_(v.cpu() if device == "cuda" else v)  # from the other device: the gradient goes back there
-        (y * tl.tensor(c, device=device) + buf).sum().backward()
+        column_major = w.t() * 1  # NumPy keeps the layout: its memory is in column-major order
+        column_major[1:3, ::2].mul_(v[1:, 1:3].t())
+        (y * tl.tensor(c, device=device) + buf + row * row + column_major.t() ** 2).sum().backward()
         results.append([t.cpu().numpy() for t in (y.detach(), w.grad, v.grad)])
     for on_cpu, on_cuda in zip(*results):
         np.testing.assert_allclose(on_cuda, on_cpu, rtol=1e-12)
