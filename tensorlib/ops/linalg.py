@@ -80,6 +80,18 @@ def mv(input, vec):
     return matmul(input, vec)
 
 
+class IgnoredInput(Function):
+    """``result`` as it is, ``ignored`` left out of it (its NaNs included) but given a zero gradient, as PyTorch
+    gives the input of addmm with beta = 0."""
+
+    def forward(self, result, ignored):
+        self.ignored_shape = ignored.shape
+        return result.copy()
+
+    def backward(self, g):
+        return g, array_module(g).zeros(self.ignored_shape, g.dtype)
+
+
 def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     """beta * input + alpha * (mat1 @ mat2), with input broadcast to the product's shape (n, m); beta and alpha are cast
     to the tensors' dtype (truncated to integers for integer ones). With beta = 0, input is ignored (its NaNs
@@ -106,7 +118,7 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     beta, alpha = _as_number(beta, input.dtype), _as_number(alpha, input.dtype)
     scaled = product if alpha == 1 else mul(product, alpha)
     if beta == 0:
-        return scaled
+        return IgnoredInput.apply(scaled, input) if input.requires_grad else scaled
     return add(scaled, input if beta == 1 else mul(input, beta))
 
 

@@ -1,7 +1,9 @@
 """Autograd through in-place writes, as PyTorch records them: zero_/fill_ cut the gradient to the values they
 overwrite, copy_ and assignment route it to the values written (summed back to their shape, cast to their dtype);
 a plain tensor written with values that require grad starts requiring grad; a change through a view of a tensor
-becomes that tensor's history (and the view reads its values from it); view() refuses what it cannot view.
+becomes that tensor's history (and the view reads its values from it), found by the view's offset and strides
+whatever the tensor's memory layout; diagonal() is such a view; writes into elements an expand() view repeats are
+refused as in PyTorch; view() refuses what it cannot view; addmm's input left out by beta = 0 gets a zero gradient.
 References are NumPy float64; gradients are also checked by finite differences."""
 
 import numpy as np
@@ -499,6 +501,26 @@ def test_refusals_stay_as_in_pytorch():
     e[:, 0] = 1.0
     with pytest.raises(RuntimeError, match="changed by an in-place operation"):
         e.sum().backward()
+
+
+# ---- an input left out of the result still gets a gradient: zeros ----------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(3, 5), (5,), (1, 5)])
+def test_addmm_with_beta_0_gives_the_ignored_input_a_zero_gradient(shape, dtype):
+    """As PyTorch: with beta = 0 the input is left out of the result (its NaNs too) and its gradient is zeros."""
+    m, n, c = draw((3, 4), 48), draw((4, 5), 49), draw((3, 5), 50)
+    ignored = leaf(np.full(shape, np.nan), dtype)
+    x, y = leaf(m, dtype), leaf(n, dtype)
+    out = tl.addmm(ignored, x, y, beta=0, alpha=1.5)
+    np.testing.assert_allclose(out.detach().numpy(), 1.5 * m @ n, **tolerance(dtype))
+    (out * tl.tensor(c.astype(dtype))).sum().backward()
+    assert ignored.grad.dtype == dtype and ignored.grad.shape == shape
+    np.testing.assert_array_equal(ignored.grad.numpy(), np.zeros(shape))
+    np.testing.assert_allclose(x.grad.numpy(), 1.5 * c @ n.T, **tolerance(dtype))
+    np.testing.assert_allclose(y.grad.numpy(), 1.5 * m.T @ c, **tolerance(dtype))
+    if dtype == np.float64:
+        assert tl.gradcheck(lambda b, x, y: tl.addmm(b, x, y, beta=0, alpha=-2), [leaf(draw(shape, 51)), leaf(m),
+                                                                                    leaf(n)])
 
 
 # ---- view() ------------------------------------------------------------------------------------------------
