@@ -623,9 +623,10 @@ def stale_view_root(view):
 def _view_of(out, array) -> bool:
     """Whether the array ``out`` is ``array`` or a view of its memory (or of the memory it views): its chain of
     bases reaches one of them (as_strided puts holders of its own in the chain)."""
-    if out is array:
-        return True
-    owner, base = getattr(array, "base", None), getattr(out, "base", None)
+    base = getattr(out, "base", None)
+    if base is None or base is array or out is array:
+        return base is not None or out is array
+    owner = getattr(array, "base", None)
     for _ in range(4):
         if base is None:
             return False
@@ -849,8 +850,11 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
             capture[id(tensor)] = g.copy() if capture[id(tensor)] is None else _sum(capture[id(tensor)], g)
 
     hooked = _hooked[0] > 0  # hooks are looked up per node only while some tensor has them
-    with enable_grad():  # a view rebuilt from its base (current_node) even when backward runs under no_grad
+    if is_grad_enabled():
         start = current_node(root)
+    else:
+        with enable_grad():  # a stale view is rebuilt from its base even when backward runs under no_grad
+            start = current_node(root)
     if start is None:
         if hooked:
             grad = _run_hooks(_leaf_hooks(root), grad)

@@ -507,24 +507,31 @@ class Tensor:
             view = view._base
         return self
 
-    def _writable(self):
-        """This tensor's array, to write into; for a view NumPy marks read-only (expand()'s result and its views),
-        the same memory through the array of the tensor it is a view of."""
+    def _store(self, index, value):
+        """``array[index] = value`` (every element for ``index`` None) into this tensor's memory; for a view NumPy
+        marks read-only (expand()'s result and its views), through the array of the tensor it is a view of."""
         array = self.array
-        if getattr(array.flags, "writeable", True):  # CuPy's flags have no such field: always writable
-            return array
-        root = self._root()
-        if root is None:
-            raise RuntimeError(f"this tensor's memory (shape {self.shape}) is read-only")
-        return _shape.Layout(array, root.array).region(root.array)
+        try:
+            if index is None:
+                array[...] = value
+            else:
+                _shape.index_write(array, index, value)
+        except ValueError:  # CuPy's flags have no writeable field: its arrays are writable
+            root = self._root()
+            if getattr(array.flags, "writeable", True) or root is None:
+                raise
+            array = _shape.Layout(array, root.array).region(root.array)
+            if index is None:
+                array[...] = value
+            else:
+                _shape.index_write(array, index, value)
 
     def _check_written_region(self, name, index, record):
         """Refuse, as PyTorch does, to write elementwise into elements that share one memory location (of an
-        expand() view): copies, in-place ops and writes while autograd records. Filling all of them with one value
-        (zero_, fill_) and, unrecorded, writing at an index array or a mask are allowed."""
+        expand() view, whose array has a stride 0: the callers look first): copies, in-place ops and writes while
+        autograd records. Filling all of them with one value (zero_, fill_) and, unrecorded, writing at an index
+        array or a mask are allowed."""
         array = self.array
-        if 0 not in array.strides:
-            return
         if index is None:
             region = None if not record and name in ("zero_", "fill_") else array
         elif _shape.is_basic(index):
@@ -548,12 +555,14 @@ class Tensor:
         if not self._recorded(name, value):
             value = self._assignable(value)
             if index is None:
-                self._check_written_region(name, None, False)
-                self._writable()[...] = value
+                if 0 in self.array.strides:
+                    self._check_written_region(name, None, False)
+                self._store(None, value)
             else:
                 index = _shape.prepare_index(index, self.shape, self.device)
-                self._check_written_region(name, index, False)
-                _shape.index_write(self._writable(), index, value)
+                if 0 in self.array.strides:
+                    self._check_written_region(name, index, False)
+                self._store(index, value)
             return self._changed()
         if isinstance(value, Tensor):
             value = value.to(self.device)  # differentiable: the gradient goes back to value's device
@@ -561,7 +570,8 @@ class Tensor:
             value = self._assignable(value)
         if index is not None:
             index = _shape.prepare_index(index, self.shape, self.device)
-        self._check_written_region(name, index, True)
+        if 0 in self.array.strides:
+            self._check_written_region(name, index, True)
         index = (Ellipsis,) if index is None else index
         root = self._root()
         if root is None:
@@ -595,7 +605,8 @@ class Tensor:
         wanted: the op then reads a stand-in holding this tensor's place in the graph before the change (for a view,
         a view of the stand-in of its base), and the result becomes this tensor's history (its base's)."""
         record = self._recorded(name, *operands)
-        self._check_written_region(name, None, record)
+        if 0 in self.array.strides:
+            self._check_written_region(name, None, record)
         root = self._root() if record else None
         if root is not None:
             old = root._stand_in()
@@ -620,7 +631,7 @@ class Tensor:
             raise RuntimeError(f"{name}: the result is on {result.device} but this tensor is on {self.device}")
         if root is not None:
             return self._write_recorded(root, old, result, (Ellipsis,), layout)
-        self._writable()[...] = result.array
+        self._store(None, result.array)
         self._changed()
         if record and result._ctx is not None:
             if result.dtype != self.dtype:  # the graph's output must have this tensor's dtype
