@@ -264,7 +264,8 @@ class FunctionCtx(Function):
     user_backward = None
     released = False
     # Attributes the engine reads on every node (set by _apply_with_ctx): forward must not set them on ctx.
-    node_fields = ("inputs", "input_fns", "output", "stamp", "out_cell", "out_id", "released", "_hooks")
+    node_fields = ("inputs", "input_fns", "output", "stamp", "out_cell", "out_id", "released", "_hooks",
+                   "returns_view", "view_output")
 
     def __init__(self, args):  # the engine's fields (Function.__init__'s) are set by _record, if it records
         from tensorlib.tensor import Tensor
@@ -464,8 +465,9 @@ def _take_dirty(cls, ctx, args, made, recorded):
             raise RuntimeError(f"{cls.__name__}: {what} is a leaf tensor that requires grad, which can't be changed "
                                "in place while autograd records; wrap the call in no_grad()")
         if getattr(t, "_base", None) is not None and any(t is o for o in recorded):
-            raise RuntimeError(f"{cls.__name__}: {what} is a view (reshape, permute, indexing, expand): the graph "
-                               "of the tensor it is a view of would not see the change; change that tensor instead")
+            raise RuntimeError(f"{cls.__name__}: {what} is a view (reshape, permute, indexing, expand, diagonal) of "
+                               "another tensor, which a Function in PyTorch's form does not change in place here "
+                               "while autograd records (PyTorch does); pass that tensor itself, or a clone of the view")
         note_change(t._version)
 
 
@@ -506,11 +508,22 @@ def _record(ctx, args, outputs, differentiable):
     ctx.saved_versions = tuple(None if t is None else t._version[0] for t in ctx.to_save)
     if len(differentiable) == 1:
         ctx.single_output = differentiable[0]
-        attach(ctx, outputs[ctx.single_output])
+        _attach_output(ctx, outputs, ctx.single_output, ctx.forward_cls.__name__)
     else:  # a graph node has one output: each differentiable output gets its own node, feeding ctx
         ctx.output, ctx.out_cell, ctx.out_id = _no_output, [0, 0], None
         for p in differentiable:
-            attach(_OutputOf(ctx, p, len(outputs)), outputs[p])
+            _attach_output(_OutputOf(ctx, p, len(outputs)), outputs, p, ctx.forward_cls.__name__)
+
+
+def _attach_output(node, outputs, index, function):
+    """Make ``node`` the graph node of ``outputs[index]``, an output of ``function`` (a Function in PyTorch's form).
+    An output that is a view (an input returned as it is, or a view made in forward) is marked: as in PyTorch, it
+    may neither be changed in place while autograd records nor be used there after its base changed in place, since
+    the function's own backward would not see the change (``current_node``, ``Tensor._recorded``)."""
+    tensor = outputs[index]
+    attach(node, tensor)
+    if getattr(tensor, "_base", None) is not None:
+        node.returns_view, node.view_output = True, f"output {index} of {function}"
 
 
 def attach(node, tensor, old=None):
@@ -596,6 +609,12 @@ def current_node(tensor):
     elif not node.returns_view or node.released or node.out_cell[1] <= node.stamp or not is_grad_enabled():
         return node
     else:
+        if getattr(node, "view_output", None) is not None:
+            raise RuntimeError(
+                f"{node.view_output} is a view (an input returned as it is, or a view made in forward) and its base, "
+                "or another view of the base, was changed in place since: the function's backward would not see the "
+                "change, which is refused as in PyTorch; clone() the output (or return a clone from forward)"
+            )
         root = tensor._root()
         if root is None:
             return node

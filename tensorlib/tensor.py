@@ -469,6 +469,10 @@ class Tensor:
                 raise RuntimeError(f"{name}: a view of a leaf tensor that requires grad is used in an in-place "
                                    "operation; wrap it in no_grad()")
             wanted = True
+        if wanted and getattr(self._ctx, "view_output", None) is not None:
+            raise RuntimeError(f"{name}: {self._ctx.view_output} is a view (an input returned as it is, or a view made "
+                               "in forward) changed in place while autograd records: the function's backward would "
+                               "not see the change, which is refused as in PyTorch; clone() the output first")
         if wanted and root is not None and self._ctx is None and self._view_stamp < 0:
             raise RuntimeError(f"{name}: a view made under no_grad() is changed in place while autograd records; "
                                "make the view and the change both inside no_grad() (the change unrecorded) or both "

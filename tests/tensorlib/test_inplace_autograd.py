@@ -503,6 +503,71 @@ def test_refusals_stay_as_in_pytorch():
         e.sum().backward()
 
 
+# ---- views returned by a Function in PyTorch's form ---------------------------------------------------------
+class Ident(tl.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x  # an input returned as it is: the output is a view of it
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * 3
+
+
+class FirstRow(Ident):
+    @staticmethod
+    def forward(ctx, x):
+        return x[0]  # a view made in forward
+
+
+def test_a_view_returned_by_a_custom_function_is_refused_where_pytorch_refuses_it():
+    """Its node is the function's own backward, which would not see an in-place change of the view or of its base:
+    changing it in place while autograd records, or using it there after its base changed, is refused."""
+    a, b, c = draw((3, 4), 52), draw(4, 53), draw((3, 4), 54)
+    w, v = leaf(a), leaf(b)
+    for function, shape in ((Ident, (3, 4)), (FirstRow, (4,))):
+        out = function.apply(w * 2)
+        with pytest.raises(RuntimeError, match=f"mul_: output 0 of {function.__name__} is a view .* changed in "
+                                               "place while autograd records"):
+            out.mul_(v)
+        y = w * 2
+        out = function.apply(y)
+        y.mul_(v)
+        with pytest.raises(RuntimeError, match=f"output 0 of {function.__name__} is a view .* was changed in place "
+                                               "since"):
+            out * 1
+    out = Ident.apply(w * 2)  # used before any change: its own backward runs
+    (out * tl.tensor(c)).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), 3 * 2 * c, rtol=1e-12)
+    out = Ident.apply(w * 2)
+    with tl.no_grad():
+        out.add_(1.0)  # unrecorded: allowed, and the view is stale from then on
+    np.testing.assert_allclose(out.detach().numpy(), 2 * a + 1, rtol=1e-12)
+    with pytest.raises(RuntimeError, match="output 0 of Ident is a view"):
+        out * 1
+
+
+def test_mark_dirty_of_a_view_is_refused_while_autograd_records():
+    class Double(tl.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            x.mul_(2)
+            ctx.mark_dirty(x)
+            return x
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * 2
+
+    w = leaf(draw((3, 4), 55))
+    with pytest.raises(RuntimeError, match=r"Double: input 0 \(marked dirty\) is a view .* of another tensor, which "
+                                           "a Function in PyTorch's form does not change in place here"):
+        Double.apply((w * 1)[1:])
+    plain = tl.tensor(draw((3, 4), 55))
+    Double.apply(plain[1:])  # nothing recorded: allowed, and the base changes
+    np.testing.assert_allclose(plain.numpy()[1:], 2 * draw((3, 4), 55)[1:], rtol=1e-12)
+
+
 # ---- an input left out of the result still gets a gradient: zeros ----------------------------------------
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(3, 5), (5,), (1, 5)])
