@@ -1737,9 +1737,10 @@ def is_tensor(value) -> bool:
     return isinstance(value, Tensor)
 
 
-def _require_tensor(function, value):
+def _require_tensor(op, value, name="input"):
+    """Refuse ``value``, argument ``name`` of ``op``, unless it is a Tensor."""
     if not isinstance(value, Tensor):
-        raise TypeError(f"{function}: input must be a Tensor, got {type(value).__name__}")
+        raise TypeError(f"{op}: {name} must be a Tensor, got {type(value).__name__}")
 
 
 def is_floating_point(input: Tensor) -> bool:

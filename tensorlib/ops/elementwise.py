@@ -15,7 +15,7 @@ from kernels import elementwise as elementwise_kernels
 from kernels.activation import activation_backward
 from tensorlib.autograd import Function
 from tensorlib.device import array_device, array_module, move
-from tensorlib.tensor import Tensor, bool_, get_default_dtype
+from tensorlib.tensor import Tensor, _require_tensor, bool_, get_default_dtype
 
 
 def _category(dtype) -> int:
@@ -1097,11 +1097,6 @@ def bitwise_not(input):
     if input.dtype.kind not in "biu":
         raise TypeError(f"bitwise_not (the operator ~) needs an integer or bool tensor, got dtype {input.dtype}")
     return unrecorded(array_module(input.array).invert(input.array))
-
-
-def _require_tensor(op, value, name="input"):
-    if not isinstance(value, Tensor):
-        raise TypeError(f"{op}: {name} must be a Tensor, got {type(value).__name__}")
 
 
 def _truth(op, x, name="input"):

@@ -8,18 +8,12 @@ import numbers
 
 import numpy as np
 
-from kernels import device_arrays
 from tensorlib.autograd import Function
 from tensorlib.device import array_module, move
 from tensorlib.device import scatter_add as add_at  # numpy.add.at (cupyx's on the device)
 from tensorlib.ops.elementwise import _as_number, masked_fill
-from tensorlib.ops.shape import _axis, _check_index_range, expand, index_select, repeat
-from tensorlib.tensor import Tensor
-
-
-def _require_tensor(op, value, name):
-    if not isinstance(value, Tensor):
-        raise TypeError(f"{op}: {name} must be a Tensor, got {type(value).__name__}")
+from tensorlib.ops.shape import GetItem, _axis, _check_index_range, expand, index_select, repeat
+from tensorlib.tensor import Tensor, _require_tensor
 
 
 def broadcast_to(input, size):
@@ -49,15 +43,17 @@ def take(input, index):
     if not isinstance(index, Tensor) or index.dtype != np.int64:
         raise TypeError(f"take: index must be an int64 tensor, got {getattr(index, 'dtype', type(index).__name__)}")
     _check_signed_range(index, input.numel(), f"a tensor of {input.numel()} elements", "take")
-    return input.reshape(-1)[index]
+    # the index as it is: getitem's device check would read it back from the cuda device
+    return GetItem.apply(input.reshape(-1), (move(index.array, input.device),))
 
 
 def _check_signed_range(index, size, what, op):
-    """Refuse an index tensor with an element outside [-size, size) (negative ones count from the end). Its
-    extremes come to the host in one read, skipped while a CUDA graph captures."""
-    if not index.numel() or device_arrays.capturing(index.array):
+    """Refuse an index tensor with an element outside [-size, size) (negative ones count from the end), on the cpu.
+    On cuda the check would read the device on each call, as PyTorch checks there only in a kernel assertion: an
+    index out of range wraps around there."""
+    if not index.numel() or index.device != "cpu":
         return
-    low, high = array_module(index.array).stack((index.array.min(), index.array.max())).tolist()
+    low, high = int(index.array.min()), int(index.array.max())
     if low < -size or high >= size:
         raise IndexError(f"{op}: index {high if high >= size else low} is out of range for {what}")
 

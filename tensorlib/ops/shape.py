@@ -6,6 +6,8 @@ from __future__ import annotations
 import functools
 import numbers
 import operator
+import os
+import sys
 import warnings
 
 import numpy as np
@@ -249,6 +251,18 @@ def _sequence_as_tuple(index: list) -> bool:
     )
 
 
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning raised by the caller point at the first line outside tensorlib
+    (the user's indexing), however many of its functions lie between."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _index_array(array, what):
     """An index tensor's or array's data as NumPy should read it: uint8 as the mask it is in PyTorch (deprecated
     there in favour of bool, with a warning); dtypes PyTorch refuses as indices are refused (``what`` names it)."""
@@ -257,7 +271,7 @@ def _index_array(array, what):
                          "be int64, int32, bool or uint8 (a mask)")
     if array.dtype.kind == "u":  # uint8, the only unsigned dtype let through
         warnings.warn("indexing with a uint8 tensor reads it as a mask, as PyTorch does (deprecated there); use a "
-                      "bool tensor instead", UserWarning, stacklevel=2)
+                      "bool tensor instead", UserWarning, stacklevel=_user_stacklevel())
         return array.astype(bool)
     return array
 
@@ -276,7 +290,7 @@ def _normalized(index):
         items = index
     elif isinstance(index, list) and _sequence_as_tuple(index):
         warnings.warn(f"the list index {index!r} is read as the tuple of indices it holds, as PyTorch does "
-                      "(deprecated there); pass a tuple instead", UserWarning, stacklevel=2)
+                      "(deprecated there); pass a tuple instead", UserWarning, stacklevel=_user_stacklevel())
         items = tuple(index)
     else:
         items = (index,)

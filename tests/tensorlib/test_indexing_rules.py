@@ -2,7 +2,8 @@
 applied before the index arrays, so an index array keeps its place beside them; a bool scalar is a new dim
 indexed by [0] or []; a uint8 tensor is a mask; a list holding slices, lists or tensors is a tuple of indices;
 Ellipses after the first. Each case is checked for getitem, its gradient and setitem against NumPy float64
-references written in PyTorch's two steps."""
+references written in PyTorch's two steps. The warnings about uint8 masks and lists read as tuples point at the
+caller's line; take and index_fill read no index range back from the cuda device."""
 
 import warnings
 
@@ -160,3 +161,42 @@ def test_mixed_indices_on_the_cuda_device_match_the_cpu(tier):
             results.append([t.cpu().numpy() for t in (out.detach(), x.grad, target)])
         for on_cpu, on_cuda in zip(*results):
             np.testing.assert_array_equal(on_cuda, on_cpu, err_msg=name)
+
+
+def test_index_warnings_point_at_the_indexing_line():
+    """The uint8-mask and list-as-tuple warnings name the caller's file and line, not tensorlib's."""
+    x = tl.tensor(draw((4, 3), 9))
+    mask = tl.tensor(np.array([1, 0, 1, 1], np.uint8))
+    for index, match in [(mask, "uint8"), ([[0, 1], [1, 2]], "tuple of indices")]:
+        with pytest.warns(UserWarning, match=match) as read:
+            x[index]
+        with pytest.warns(UserWarning, match=match) as written:
+            x[index] = 1.0
+        for record in (*read, *written):
+            assert record.filename == __file__
+
+
+@pytest.mark.cudasim
+def test_take_and_index_fill_read_nothing_on_the_host_on_the_cuda_device(monkeypatch):
+    """Their index range is checked on the cpu only: on cuda the check would read the device on each call."""
+    from kernels import device_arrays
+
+    a, c = draw((3, 4), 10), draw((2, 2), 11)
+    reads = []
+    monkeypatch.setattr(device_arrays, "check_host_access", reads.append)
+    results = []
+    for device in ("cuda", "cpu"):
+        x = tl.tensor(a, device=device, requires_grad=True)
+        taken = x.take(tl.tensor([[0, -1], [5, 3]], device=device))
+        filled = x.index_fill(1, tl.tensor([0, -1], device=device), -2.0)
+        assert device == "cpu" or not [what for what in reads if "host-to-device" not in what]  # no device reads
+        ((taken * tl.tensor(c, device=device)).sum() + (filled * filled).sum()).backward()
+        results.append([t.cpu().numpy() for t in (taken.detach(), filled.detach(), x.grad)])
+    expected_taken = a.reshape(-1)[[[0, -1], [5, 3]]]
+    expected_filled = a.copy()
+    expected_filled[:, [0, -1]] = -2.0
+    expected_grad = 2 * expected_filled * (expected_filled != -2.0)
+    np.add.at(expected_grad.reshape(-1), np.array([0, -1, 5, 3]), c.reshape(-1))
+    for got in results:
+        for value, expected in zip(got, (expected_taken, expected_filled, expected_grad)):
+            np.testing.assert_allclose(value, expected, rtol=1e-12)
