@@ -455,7 +455,12 @@ class GetItem(Function):
 
     def forward(self, x, index):
         self.shape, self.dtype, self.index = x.shape, x.dtype, index
-        return x[index] if type(index) is tuple else index_read(x, index)
+        if type(index) is not tuple:
+            return index_read(x, index)
+        out = x[index]
+        if isinstance(out, np.generic):  # one element by ints: NumPy copies it out; a 0-d view shares its memory
+            return x[index + (Ellipsis,)]
+        return out
 
     def backward(self, g):
         gx = array_module(g).zeros(self.shape, dtype=self.dtype)
