@@ -140,6 +140,7 @@ class Function:
     """
 
     returns_view = False  # True where forward may return a view of its first argument's array
+    view_output = None  # on the node of a view returned by a Function in PyTorch's form: which output (_attach_output)
     _hooks = None  # the gradient hooks registered on this node's output (a _HookTable), see register_hook
 
     def __init_subclass__(cls, **kwargs):
@@ -609,7 +610,7 @@ def current_node(tensor):
     elif not node.returns_view or node.released or node.out_cell[1] <= node.stamp or not is_grad_enabled():
         return node
     else:
-        if getattr(node, "view_output", None) is not None:
+        if node.view_output is not None:
             raise RuntimeError(
                 f"{node.view_output} is a view (an input returned as it is, or a view made in forward) and its base, "
                 "or another view of the base, was changed in place since: the function's backward would not see the "
