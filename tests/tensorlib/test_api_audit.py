@@ -1,4 +1,4 @@
-"""The Tensor API an audit against PyTorch 2.13 found missing or different: integer sums in int64, comparisons
+"""The Tensor API as PyTorch 2.13 has it, where tensorlib lacked it or differed: integer sums in int64, comparisons
 in the promoted dtype, add/sub alpha and div rounding modes, fmod, atan2, log2/log10, nan_to_num, the logical
 and bitwise ops (reflected and in-place operators too), cumprod, the reductions' dtype= and axis=, empty
 softmax/logsumexp, diagonal, mv, addmm, masked_select, take, repeat_interleave, tile, broadcast_to, index_add,
